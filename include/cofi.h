@@ -1,0 +1,310 @@
+/*
+ * cofi.h — the public C API of cofi, an implicit-feedback recommender.
+ *
+ * The nouns: a dataset (interactions read from a file), parameters (plain
+ * struct, start from cofi_params_default()), a model (trained or opened from
+ * a model file), a workspace (per-thread scratch for recommending).
+ * The verbs: read, train, save, open, recommend, fold in, similar, evaluate.
+ *
+ * Conventions (stated once, valid for every function below):
+ * - Errors: functions return COFI_OK (0) or a negative cofi_error code.
+ *   Functions that take a `cofi_diag *` fill it (when non-NULL) with a
+ *   human-readable message and, for input files, the file and line.
+ *   The library never prints and never exits.
+ * - Ownership: the caller owns what it passes in. Objects returned through an
+ *   out parameter are freed with the matching _free/_close function, which
+ *   accepts NULL. Accessors return borrowed pointers valid until the owning
+ *   object is freed/closed. Strings are NOT NUL-terminated unless stated: a
+ *   length comes with each.
+ * - Threads: a cofi_model is immutable after train/open and safe for any
+ *   number of concurrent readers. A cofi_workspace belongs to one thread.
+ * - Out of memory: every allocating call returns COFI_ERR_NOMEM and leaks
+ *   nothing; no call aborts.
+ * - Indices: users and items have dense indices 0..n-1 inside a model or
+ *   dataset; IDs are opaque byte strings kept exactly as given.
+ */
+#ifndef COFI_H
+#define COFI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define COFI_VERSION "0.1.0"
+
+/* ---- errors ------------------------------------------------------------ */
+
+/* X(name, code, message): one table generates enum, names and messages. */
+#define COFI_ERROR_TABLE(X)                                                   \
+  X(OK, 0, "success")                                                         \
+  X(ERR_NOMEM, -1, "out of memory")                                           \
+  X(ERR_IO, -2, "input/output error")                                         \
+  X(ERR_INVALID, -3, "invalid argument")                                      \
+  X(ERR_PARSE, -4, "malformed input data")                                    \
+  X(ERR_EMPTY, -5, "no usable data")                                          \
+  X(ERR_NOT_MODEL, -6, "not a cofi model file")                               \
+  X(ERR_VERSION, -7, "model format version not supported")                    \
+  X(ERR_CORRUPT, -8, "model file is corrupted")                               \
+  X(ERR_NOT_FOUND, -9, "not found")                                           \
+  X(ERR_NUMERIC, -10, "numerical failure (NaN or infinity)")                  \
+  X(ERR_CANCELLED, -11, "cancelled")
+
+typedef enum cofi_error {
+#define COFI__ENUM(name, code, msg) COFI_##name = code,
+  COFI_ERROR_TABLE(COFI__ENUM)
+#undef COFI__ENUM
+} cofi_error;
+
+/* Stable code word ("ERR_CORRUPT" -> "corrupt") and message for an error. */
+const char *cofi_error_name(int code);
+const char *cofi_error_message(int code);
+
+/* Detail for people; the return code is the contract. */
+typedef struct cofi_diag {
+  char file[256];    /* input file concerned, "" if none */
+  uint64_t line;     /* 1-based line in that file, 0 if not about a line */
+  char message[512]; /* one line, no trailing newline */
+} cofi_diag;
+
+/* ---- reading data ------------------------------------------------------ */
+
+typedef enum cofi_format {
+  COFI_FORMAT_CSV = 0,       /* CSV/TSV with a header, columns by name */
+  COFI_FORMAT_MOVIELENS = 1, /* ratings.csv, ratings.dat (::), u.data (tab) */
+} cofi_format;
+
+typedef struct cofi_event_weight {
+  const char *event; /* NUL-terminated event name, e.g. "like" */
+  float weight;
+} cofi_event_weight;
+
+typedef struct cofi_read_options {
+  cofi_format format;
+  /* Column names. NULL means "the default name, optional where the column
+   * is optional"; a non-NULL name must exist in the header. Defaults:
+   * user_id, item_id, value, event, timestamp. user and item are required. */
+  const char *user_col;
+  const char *item_col;
+  const char *value_col;
+  const char *event_col;
+  const char *time_col;
+  char delimiter; /* 0: auto (tab if the header has a tab, else comma) */
+  /* Weight per event type; NULL: watch=1, like=2, complete=3. An event
+   * missing from the table is an error naming it. */
+  const cofi_event_weight *event_weights;
+  size_t n_event_weights;
+  /* Keep rows whose value is >= min_value; has_min_value=0 keeps all.
+   * With COFI_FORMAT_MOVIELENS and has_min_value, kept ratings become
+   * binary positives (value 1), as the seeds do. */
+  int has_min_value;
+  double min_value;
+} cofi_read_options;
+
+cofi_read_options cofi_read_options_default(void);
+
+typedef struct cofi_dataset cofi_dataset;
+
+/* Reads interactions. The value of a row is (value column, or 1) times (the
+ * event's weight, or 1). Rows for the same user-item pair are summed when
+ * the training matrix is built. Errors: COFI_ERR_IO, COFI_ERR_PARSE (diag
+ * names file, line and problem), COFI_ERR_EMPTY, COFI_ERR_INVALID. */
+int cofi_dataset_read(const char *path, const cofi_read_options *opt,
+                      cofi_dataset **out, cofi_diag *diag);
+
+/* Joins item metadata (CSV/TSV with a header, RFC 4180 quoting) by item ID.
+ * id_col: NULL = first column. Every other column is kept; a column named
+ * "title" (or else the second column) is the title. Items of the file
+ * without interactions are ignored. */
+int cofi_dataset_read_items(cofi_dataset *ds, const char *path,
+                            const char *id_col, cofi_diag *diag);
+
+size_t cofi_dataset_n_users(const cofi_dataset *ds);
+size_t cofi_dataset_n_items(const cofi_dataset *ds);
+size_t cofi_dataset_n_interactions(const cofi_dataset *ds);
+void cofi_dataset_free(cofi_dataset *ds);
+
+/* ---- training ---------------------------------------------------------- */
+
+typedef enum cofi_solver {
+  COFI_SOLVER_CG = 0,       /* conjugate gradient, cg_steps per row */
+  COFI_SOLVER_CHOLESKY = 1, /* exact solve */
+} cofi_solver;
+
+typedef struct cofi_progress {
+  uint32_t iteration;  /* 1-based, just finished */
+  uint32_t iterations; /* total planned */
+  double seconds;      /* wall time of this iteration */
+  double elapsed;      /* wall time since training started */
+  double loss;         /* objective after it, NAN unless compute_loss */
+} cofi_progress;
+
+/* Called after each iteration; a non-zero return cancels training
+ * (cofi_train then returns COFI_ERR_CANCELLED). */
+typedef int (*cofi_progress_fn)(const cofi_progress *p, void *ctx);
+
+typedef struct cofi_params {
+  uint32_t factors;     /* latent dimension, 1..COFI_MAX_FACTORS */
+  float regularization; /* L2 weight lambda >= 0 */
+  float alpha;          /* confidence c = 1 + alpha * r, alpha >= 0 */
+  uint32_t iterations;  /* >= 1 */
+  uint64_t seed;        /* initialisation seed */
+  cofi_solver solver;
+  uint32_t cg_steps;    /* CG steps per row per iteration, >= 1 */
+  uint32_t threads;     /* 0 = all cores */
+  /* iALS (Rendle et al. 2022): row regularization is
+   * lambda * (n_row + alpha0 * n_other)^nu, and unobserved pairs weigh
+   * alpha0. nu = 0, alpha0 = 1 is classic ALS. */
+  float reg_exponent;     /* nu >= 0 */
+  float unobserved_weight; /* alpha0 > 0 */
+  int compute_loss;        /* report the objective every iteration */
+  cofi_progress_fn progress;
+  void *progress_ctx;
+} cofi_params;
+
+#define COFI_MAX_FACTORS 1024
+
+cofi_params cofi_params_default(void);
+
+/* COFI_OK, or COFI_ERR_INVALID with a message naming the bad field. */
+int cofi_params_check(const cofi_params *p, cofi_diag *diag);
+
+typedef struct cofi_model cofi_model;
+
+/* Trains implicit ALS on ds. Deterministic: the same data, params and seed
+ * give bit-identical factors for any thread count. Errors: COFI_ERR_INVALID,
+ * COFI_ERR_EMPTY, COFI_ERR_NOMEM, COFI_ERR_NUMERIC, COFI_ERR_CANCELLED. */
+int cofi_train(const cofi_dataset *ds, const cofi_params *p, cofi_model **out,
+               cofi_diag *diag);
+
+/* ---- the model file ---------------------------------------------------- */
+
+/* Atomic save: temp file in the same directory, fsync, rename, fsync dir. */
+int cofi_model_save(const cofi_model *m, const char *path, cofi_diag *diag);
+
+/* Opens and fully validates a model file (size, magic, version, byte order,
+ * section bounds, counts, checksums, index ranges), then maps it read-only.
+ * Errors: COFI_ERR_IO, COFI_ERR_NOT_MODEL, COFI_ERR_VERSION, COFI_ERR_CORRUPT,
+ * COFI_ERR_NOMEM. */
+int cofi_model_open(const char *path, cofi_model **out, cofi_diag *diag);
+
+/* The same from a memory buffer (copied; the caller keeps buf). */
+int cofi_model_open_memory(const void *buf, size_t len, cofi_model **out,
+                           cofi_diag *diag);
+
+void cofi_model_close(cofi_model *m);
+
+typedef struct cofi_model_info {
+  uint32_t n_users, n_items, factors;
+  uint64_t nnz;            /* stored user-item pairs */
+  cofi_params params;      /* as trained (callbacks NULL) */
+  uint64_t created_unix;   /* seconds since the epoch */
+  uint64_t data_fingerprint;
+  uint64_t file_bytes;     /* 0 for a model not yet saved */
+  uint64_t checksum;       /* of the file contents, 0 if not from a file */
+  double train_seconds;
+  double train_loss;       /* objective after the last iteration */
+  char cofi_version[16];
+  uint32_t n_item_fields;  /* metadata columns besides the ID */
+} cofi_model_info;
+
+void cofi_model_get_info(const cofi_model *m, cofi_model_info *out);
+
+/* ID <-> index. Lookups return the index or -1 when unknown. */
+int64_t cofi_model_find_user(const cofi_model *m, const char *id, size_t len);
+int64_t cofi_model_find_item(const cofi_model *m, const char *id, size_t len);
+const char *cofi_model_user_id(const cofi_model *m, uint32_t user, size_t *len);
+const char *cofi_model_item_id(const cofi_model *m, uint32_t item, size_t *len);
+
+/* Item metadata: field names and values (borrowed; "" when absent). */
+const char *cofi_model_item_field_name(const cofi_model *m, uint32_t field,
+                                       size_t *len);
+const char *cofi_model_item_field(const cofi_model *m, uint32_t item,
+                                  uint32_t field, size_t *len);
+/* The title, or NULL when the model has no title field. */
+const char *cofi_model_item_title(const cofi_model *m, uint32_t item,
+                                  size_t *len);
+
+/* Factor matrices: [n_users x factors] and [n_items x factors], row-major,
+ * 64-byte aligned. Borrowed. */
+const float *cofi_model_user_factors(const cofi_model *m);
+const float *cofi_model_item_factors(const cofi_model *m);
+
+/* Items a user interacted with in training (CSR row): indices sorted
+ * ascending, with their summed values. Borrowed. */
+size_t cofi_model_user_items(const cofi_model *m, uint32_t user,
+                             const uint32_t **items, const float **values);
+
+/* ---- recommending ------------------------------------------------------ */
+
+/* Per-thread scratch (score buffer, heap, fold-in system). Grows on demand;
+ * reusing one across calls avoids allocation on the hot path. */
+typedef struct cofi_workspace cofi_workspace;
+cofi_workspace *cofi_workspace_new(void);
+void cofi_workspace_free(cofi_workspace *ws);
+
+typedef struct cofi_scored {
+  uint32_t index; /* user or item index */
+  float score;
+} cofi_scored;
+
+typedef struct cofi_recommend_options {
+  uint32_t k;               /* wanted; clamped to the candidates there are */
+  int filter_seen;          /* drop the user's training items (default 1) */
+  const uint32_t *exclude;  /* extra item indices to drop, may be NULL */
+  size_t n_exclude;
+} cofi_recommend_options;
+
+cofi_recommend_options cofi_recommend_options_default(void);
+
+/* Top-k items for a known user, best first; ties broken by lower index.
+ * out must hold opt->k entries; *n_out receives how many were written
+ * (fewer than k when the catalog is smaller). */
+int cofi_recommend_user(const cofi_model *m, cofi_workspace *ws, uint32_t user,
+                        const cofi_recommend_options *opt, cofi_scored *out,
+                        size_t *n_out);
+
+/* Cold start: solves the user vector for the given items (values NULL = 1
+ * each) by least squares against the fixed item factors, exactly as an ALS
+ * user update does (implicit's recalculate_user). vec holds `factors` floats. */
+int cofi_fold_in(const cofi_model *m, cofi_workspace *ws, const uint32_t *items,
+                 const float *values, size_t n, float *vec);
+
+/* Top-k items for a user vector; `seen` items (may be NULL) are dropped. */
+int cofi_recommend_vector(const cofi_model *m, cofi_workspace *ws,
+                          const float *vec, const uint32_t *seen, size_t n_seen,
+                          const cofi_recommend_options *opt, cofi_scored *out,
+                          size_t *n_out);
+
+/* Most similar items / users by cosine of factors, the query itself
+ * excluded. */
+int cofi_similar_items(const cofi_model *m, cofi_workspace *ws, uint32_t item,
+                       uint32_t k, cofi_scored *out, size_t *n_out);
+int cofi_similar_users(const cofi_model *m, cofi_workspace *ws, uint32_t user,
+                       uint32_t k, cofi_scored *out, size_t *n_out);
+
+/* ---- synthetic data ---------------------------------------------------- */
+
+typedef struct cofi_synth_options {
+  uint32_t users, items;
+  uint64_t interactions; /* rows written (events, before aggregation) */
+  uint64_t seed;
+} cofi_synth_options;
+
+cofi_synth_options cofi_synth_options_default(void);
+
+/* Writes DIR/interactions.csv (user_id,item_id,event,timestamp) and
+ * DIR/items.csv (item_id,title): a deterministic video-platform log with
+ * latent taste clusters and long-tail popularity. Creates DIR if needed. */
+int cofi_synth(const cofi_synth_options *opt, const char *dir, cofi_diag *diag);
+
+/* ---- evaluation (src/eval/) -------------------------------------------- */
+/* COFI-EVAL-API-BEGIN */
+/* COFI-EVAL-API-END */
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* COFI_H */

@@ -1,0 +1,215 @@
+/*
+ * internal.h — declarations shared between library files (the cofi__
+ * prefix). Not installed, not part of the API.
+ */
+#ifndef COFI_INTERNAL_H
+#define COFI_INTERNAL_H
+
+#include "cofi.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- allocation -------------------------------------------------------- */
+/* Every library allocation goes through these, so tests can inject
+ * failures (cofi__alloc_fail_after). Aligned memory is 64-byte aligned. */
+void *cofi__malloc(size_t n);
+void *cofi__calloc(size_t count, size_t size);
+void *cofi__realloc(void *p, size_t n);
+void *cofi__aligned_alloc(size_t n); /* free with cofi__aligned_free */
+void cofi__free(void *p);
+void cofi__aligned_free(void *p);
+/* Test hook: the n-th allocation from now (1-based) and all after it fail;
+ * n = 0 disables injection. Returns how many allocations were attempted
+ * since the last call. */
+uint64_t cofi__alloc_fail_after(uint64_t n);
+
+/* Overflow-checked a*b; false when it overflows. */
+static inline bool cofi__mul_ok(size_t a, size_t b, size_t *out) {
+  return !__builtin_mul_overflow(a, b, out);
+}
+
+/* ---- diagnostics ------------------------------------------------------- */
+/* Fills diag (may be NULL) and returns code. */
+int cofi__fail(cofi_diag *diag, int code, const char *file, uint64_t line,
+               const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Copies at most 40 bytes of s into buf as printable text (for messages). */
+const char *cofi__quote(char *buf, size_t bufsize, const char *s, size_t len);
+
+/* ---- hashing ----------------------------------------------------------- */
+uint64_t cofi__hash_bytes(const void *data, size_t len, uint64_t seed);
+
+/* ---- ID maps ----------------------------------------------------------- */
+/* Strings with dense indices: blob + offsets (offsets[i]..offsets[i+1]),
+ * plus an open-addressing hash index. A map opened from a model file
+ * borrows offsets and blob from the mapping and owns only the index. */
+typedef struct cofi__idmap {
+  uint32_t n;
+  uint64_t *offsets; /* [n+1] */
+  char *blob;        /* offsets[n] bytes */
+  uint32_t *slots;   /* [n_slots], UINT32_MAX = empty */
+  uint32_t n_slots;  /* power of two, >= 2n */
+  size_t cap, blob_cap;
+  bool borrowed;     /* offsets/blob not owned */
+} cofi__idmap;
+
+void cofi__idmap_init(cofi__idmap *m);
+void cofi__idmap_free(cofi__idmap *m);
+/* Index of s, inserting it when new. *added tells which (may be NULL). */
+int cofi__idmap_intern(cofi__idmap *m, const char *s, size_t len,
+                       uint32_t *idx, bool *added);
+int64_t cofi__idmap_find(const cofi__idmap *m, const char *s, size_t len);
+const char *cofi__idmap_get(const cofi__idmap *m, uint32_t i, size_t *len);
+/* Builds the hash index over borrowed offsets/blob; COFI_ERR_CORRUPT on a
+ * duplicate string. */
+int cofi__idmap_borrow(cofi__idmap *m, uint32_t n, const uint64_t *offsets,
+                       const char *blob);
+
+/* ---- string table ------------------------------------------------------ */
+/* n strings in one blob (item metadata cells, column names). */
+typedef struct cofi__strtab {
+  size_t n;
+  uint64_t *offsets; /* [n+1] */
+  char *blob;
+  size_t cap, blob_cap;
+  bool borrowed;
+} cofi__strtab;
+
+void cofi__strtab_init(cofi__strtab *t);
+void cofi__strtab_free(cofi__strtab *t);
+int cofi__strtab_push(cofi__strtab *t, const char *s, size_t len);
+const char *cofi__strtab_get(const cofi__strtab *t, size_t i, size_t *len);
+
+/* ---- item metadata ----------------------------------------------------- */
+typedef struct cofi__itemmeta {
+  uint32_t n_fields;       /* columns besides the ID */
+  int32_t title_field;     /* index of the title column, -1 if none */
+  cofi__strtab names;      /* [n_fields] */
+  cofi__strtab cells;      /* [n_items x n_fields] row-major, or empty */
+} cofi__itemmeta;
+
+/* ---- datasets ---------------------------------------------------------- */
+/* Interactions in input order (needed for time-ordered splits), with IDs
+ * interned in order of first appearance. */
+struct cofi_dataset {
+  cofi__idmap users, items;
+  size_t n, cap;     /* interactions */
+  uint32_t *user;    /* [n] */
+  uint32_t *item;    /* [n] */
+  float *value;      /* [n] */
+  int64_t *time;     /* [n], 0 when the data has no time column */
+  bool has_time;
+  cofi__itemmeta meta; /* n_fields 0 when no --items */
+  char source[256];  /* path it was read from */
+};
+
+/* An empty dataset to fill with cofi__dataset_add. */
+int cofi__dataset_new(cofi_dataset **out);
+int cofi__dataset_add(cofi_dataset *ds, const char *user, size_t ulen,
+                      const char *item, size_t ilen, float value, int64_t time);
+/* A dataset with the same ID maps (copied) and metadata, holding only the
+ * interactions whose keep[i] is true. */
+int cofi__dataset_subset(const cofi_dataset *ds, const bool *keep,
+                         cofi_dataset **out);
+
+/* ---- sparse matrices --------------------------------------------------- */
+/* CSR: row r has columns indices[indptr[r] .. indptr[r+1]), sorted
+ * ascending, unique, with data[] their summed values.
+ *
+ *   indptr  [0 | 2 | 2 | 5]        rows 0..2
+ *   indices [3 7 | | 0 1 9]
+ *   data    [1 2 | | 1 1 3]
+ */
+typedef struct cofi__csr {
+  uint32_t n_rows, n_cols;
+  uint64_t nnz;
+  uint64_t *indptr;  /* [n_rows+1] */
+  uint32_t *indices; /* [nnz] */
+  float *data;       /* [nnz] */
+  bool borrowed;
+} cofi__csr;
+
+/* Builds the user x item CSR from the dataset (sums duplicates). */
+int cofi__csr_from_dataset(const cofi_dataset *ds, cofi__csr *out);
+/* The transpose (item x user), rows sorted. */
+int cofi__csr_transpose(const cofi__csr *a, cofi__csr *out);
+void cofi__csr_free(cofi__csr *a);
+uint64_t cofi__csr_fingerprint(const cofi__csr *a);
+
+/* ---- models ------------------------------------------------------------ */
+struct cofi_model {
+  uint32_t n_users, n_items, factors;
+  float *user_factors; /* [n_users x factors], 64-byte aligned */
+  float *item_factors; /* [n_items x factors], 64-byte aligned */
+  cofi__idmap users, items;
+  cofi__csr user_items; /* training matrix, to filter seen items */
+  cofi__itemmeta meta;
+  cofi_params params;
+  uint64_t created_unix, data_fingerprint, file_bytes, checksum;
+  double train_seconds, train_loss;
+  char cofi_version[16];
+  /* Storage: either owned allocations (trained) or a mapping (opened). */
+  void *map;
+  size_t map_len;
+  bool map_is_malloc; /* map came from cofi__aligned_alloc (open_memory) */
+};
+
+/* A model with everything empty; factors allocated by the trainer. */
+int cofi__model_new(cofi_model **out);
+
+/* ---- ALS --------------------------------------------------------------- */
+/* One sweep: solves every row of X given Y (rows of `r` index rows of X,
+ * columns index rows of Y). Used for users (r = user x item) and items. */
+typedef struct cofi__als_ctx {
+  const cofi_params *p;
+  uint32_t threads;
+} cofi__als_ctx;
+
+/* Solves x for one row: (YtY + Yr^T (C-1) Yr + lambda I) x = Yr^T C 1.
+ * gram: [k x k] Y^T Y (alpha0-scaled for iALS). Used by fold-in too. */
+int cofi__solve_row(const float *gram, const float *Y, uint32_t k,
+                    const uint32_t *cols, const float *vals, size_t n,
+                    float alpha, float lambda, cofi_solver solver,
+                    uint32_t cg_steps, float *x, float *scratch);
+/* Floats of scratch cofi__solve_row needs for rows of up to n entries. */
+size_t cofi__solve_row_scratch(uint32_t k, size_t n);
+/* Y^T Y into gram [k x k] (full, symmetric). Deterministic, single thread. */
+void cofi__gram(const float *Y, uint32_t n, uint32_t k, float *gram);
+/* The implicit-ALS objective with X and Y. */
+double cofi__als_loss(const cofi__csr *r, const float *X, const float *Y,
+                      uint32_t k, float alpha, float lambda);
+
+/* ---- top-K ------------------------------------------------------------- */
+/* Keeps the k best (score desc, index asc) of a stream of candidates. */
+typedef struct cofi__topk {
+  cofi_scored *heap; /* [k] min-heap on (score, -index) */
+  size_t k, n;
+} cofi__topk;
+
+static inline bool cofi__better(float sa, uint32_t ia, float sb, uint32_t ib) {
+  return sa > sb || (sa == sb && ia < ib);
+}
+void cofi__topk_init(cofi__topk *t, cofi_scored *heap, size_t k);
+void cofi__topk_push(cofi__topk *t, uint32_t index, float score);
+/* Sorts the kept entries best first into t->heap; returns the count. */
+size_t cofi__topk_finish(cofi__topk *t);
+/* Top-k over scores[0..n) skipping entries equal to -INFINITY. */
+size_t cofi__topk_scores(const float *scores, size_t n, size_t k,
+                         cofi_scored *out);
+
+/* ---- workspace --------------------------------------------------------- */
+struct cofi_workspace {
+  float *scores;  size_t scores_cap;  /* aligned */
+  float *scratch; size_t scratch_cap; /* aligned */
+  cofi_scored *heap; size_t heap_cap;
+};
+int cofi__ws_reserve(cofi_workspace *ws, size_t n_scores, size_t n_scratch,
+                     size_t n_heap);
+
+/* ---- misc -------------------------------------------------------------- */
+double cofi__now(void); /* monotonic seconds */
+uint32_t cofi__threads(uint32_t requested); /* 0 -> all cores */
+
+#endif
