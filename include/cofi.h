@@ -139,6 +139,11 @@ typedef struct cofi_progress {
   double seconds;      /* wall time of this iteration */
   double elapsed;      /* wall time since training started */
   double loss;         /* objective after it, NAN unless compute_loss */
+  /* The current factors, borrowed for the duration of the callback (for
+   * early stopping on a validation metric). */
+  uint32_t n_users, n_items, factors;
+  const float *user_factors; /* [n_users x factors] */
+  const float *item_factors; /* [n_items x factors] */
 } cofi_progress;
 
 /* Called after each iteration; a non-zero return cancels training

@@ -1,0 +1,45 @@
+/*
+ * testutil.c — temporary files and shared-data lookup for the unit tests.
+ */
+#include "testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+char *tu_mkdtemp(void) {
+  char tmpl[] = "/tmp/cofi-test.XXXXXX";
+  char *d = mkdtemp(tmpl);
+  assert_non_null(d);
+  return strdup(d);
+}
+
+void tu_rmdir(const char *dir) {
+  char cmd[512];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", dir);
+}
+
+char *tu_write_file(const char *dir, const char *name, const void *data, size_t len) {
+  size_t n = strlen(dir) + strlen(name) + 2;
+  char *path = malloc(n);
+  assert_non_null(path);
+  snprintf(path, n, "%s/%s", dir, name);
+  FILE *f = fopen(path, "wb");
+  assert_non_null(f);
+  assert_int_equal(fwrite(data, 1, len, f), len);
+  assert_int_equal(fclose(f), 0);
+  return path;
+}
+
+char *tu_shared_data(const char *rel) {
+  const char *root = getenv("COFI_SHARED");
+  if (!root) root = "../shared";
+  size_t n = strlen(root) + strlen(rel) + 8;
+  char *path = malloc(n);
+  assert_non_null(path);
+  snprintf(path, n, "%s/data/%s", root, rel);
+  if (access(path, R_OK) != 0) { free(path); return NULL; }
+  return path;
+}

@@ -1,0 +1,51 @@
+/*
+ * cofi.c — the `cofi` command-line tool: dispatches to one subcommand.
+ */
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef struct command {
+  const char *name;
+  int (*run)(int argc, char **argv);
+  const char *summary;
+} command;
+
+static const command commands[] = {
+    {"synth", cmd_synth, "generate the demo data set (a video-platform log)"},
+    {"train", cmd_train, "train an ALS model from an interaction log"},
+    {"info", cmd_info, "describe a model file"},
+    {"recommend", cmd_recommend, "recommend items to a user or a cold-start user"},
+    {"similar", cmd_similar, "find similar items or users"},
+    {"split", cmd_split, "split a log into train/validation/test files"},
+    {"eval", cmd_eval, "evaluate ALS against baselines on a protocol"},
+    {"tune", cmd_tune, "search training parameters on the validation split"},
+    {"serve", cmd_serve, "serve a model over HTTP (SageMaker-compatible)"},
+};
+
+static void usage(FILE *f) {
+  fprintf(f, "usage: cofi <command> [arguments]   (cofi <command> --help)\n\ncommands:\n");
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    usage(stderr);
+    return CLI_EXIT_USAGE;
+  }
+  if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+    usage(stdout);
+    return CLI_EXIT_OK;
+  }
+  if (!strcmp(argv[1], "--version")) {
+    printf("cofi %s\n", COFI_VERSION);
+    return CLI_EXIT_OK;
+  }
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+  fprintf(stderr, "cofi: unknown command '%s'\n", argv[1]);
+  usage(stderr);
+  return CLI_EXIT_USAGE;
+}
