@@ -307,6 +307,180 @@ int cofi_synth(const cofi_synth_options *opt, const char *dir, cofi_diag *diag);
 
 /* ---- evaluation (src/eval/) -------------------------------------------- */
 /* COFI-EVAL-API-BEGIN */
+/*
+ * Offline evaluation: split a dataset by a protocol, train on one part,
+ * rank the catalog for every held-out user and score the ranking.
+ *
+ * Splitting labels every interaction with a part (cofi_part). All rows of
+ * one user-item pair always get the same part, so a held-out item is never
+ * also a training item of the same user. Protocols:
+ * - LEAVE_LAST_OUT (the seeds'): per user with >= 2 distinct items, the
+ *   items ordered by the time of their first interaction (ties and data
+ *   without time: input order); the last is test, the second-last
+ *   validation, the rest train. Users with one item stay in train.
+ * - RANDOM: per user, a seeded shuffle of the distinct items; round(f * n)
+ *   items go to test and as many to validation (at least one train item
+ *   is kept; users with fewer than 3 items stay in train).
+ * - USERS (strong generalization): `heldout_users` random users become
+ *   test users and as many validation users; they are never trained on.
+ *   Of each, a share `foldin_fraction` of the items (at least one) is the
+ *   fold-in history (*_FOLDIN parts), the rest (at least one) is predicted.
+ *   Only users with >= 2 distinct items are drawn.
+ */
+typedef enum cofi_protocol {
+  COFI_PROTOCOL_LEAVE_LAST_OUT = 0,
+  COFI_PROTOCOL_RANDOM = 1,
+  COFI_PROTOCOL_USERS = 2,
+} cofi_protocol;
+
+typedef enum cofi_part {
+  COFI_PART_TRAIN = 0,
+  COFI_PART_VALIDATION = 1,        /* held out, for tuning */
+  COFI_PART_TEST = 2,              /* held out, for the final report */
+  COFI_PART_VALIDATION_FOLDIN = 3, /* USERS: history of a validation user */
+  COFI_PART_TEST_FOLDIN = 4,       /* USERS: history of a test user */
+  COFI_PART_COUNT = 5
+} cofi_part;
+
+/* Bit of a part in a part mask. */
+#define COFI_PART_BIT(part) (1u << (part))
+
+typedef struct cofi_split_options {
+  cofi_protocol protocol;
+  double holdout;           /* RANDOM: fraction in test (and in validation), (0, 0.5) */
+  uint32_t heldout_users;   /* USERS: test users (and validation users), >= 1 */
+  double foldin_fraction;   /* USERS: share of a held-out user's items folded in, (0, 1) */
+  uint64_t seed;            /* RANDOM, USERS */
+} cofi_split_options;
+
+/* LEAVE_LAST_OUT, holdout 0.2, heldout_users 100, foldin_fraction 0.8, seed 0. */
+cofi_split_options cofi_split_options_default(void);
+
+/* Labels each interaction of ds (input order) with a cofi_part.
+ * parts: [cofi_dataset_n_interactions(ds)], written. counts (may be NULL):
+ * [COFI_PART_COUNT] interactions per part. Errors: COFI_ERR_INVALID (bad
+ * option, or USERS with too few eligible users), COFI_ERR_NOMEM. */
+int cofi_split(const cofi_dataset *ds, const cofi_split_options *opt,
+               uint8_t *parts, uint64_t counts[COFI_PART_COUNT],
+               cofi_diag *diag);
+
+/* A new dataset of the rows whose part is in mask (COFI_PART_BIT()s), in
+ * input order, with IDs interned anew in order of first appearance among
+ * them: its users and items are exactly those present. COFI_ERR_EMPTY when
+ * no row is selected. */
+int cofi_dataset_select(const cofi_dataset *ds, const uint8_t *parts,
+                        unsigned mask, cofi_dataset **out, cofi_diag *diag);
+
+/* Appends every row of src to dst (IDs interned into dst's maps), for
+ * joining split files read separately. dst's time flag becomes the AND of
+ * both. Errors: COFI_ERR_NOMEM (dst then holds a prefix of src's rows). */
+int cofi_dataset_append(cofi_dataset *dst, const cofi_dataset *src,
+                        cofi_diag *diag);
+
+/* Writes the rows whose part is in mask (parts NULL: all rows) as CSV with
+ * the header user_id,item_id,value[,timestamp] (timestamp when the data has
+ * time), readable back with the default cofi_read_options. IDs are quoted
+ * when needed. Written atomically (temp file, rename). */
+int cofi_dataset_write_csv(const cofi_dataset *ds, const uint8_t *parts,
+                           unsigned mask, const char *path, cofi_diag *diag);
+
+/* Metrics of a ranking. For one user with held-out items T (n = |T|) and
+ * the top-K list r_1..r_K of items not in the user's training items:
+ *   hit_i      = 1 if r_i in T, else 0
+ *   RECALL     = sum hit_i / min(K, n)
+ *   PRECISION  = sum hit_i / K
+ *   NDCG       = sum hit_i / log2(i + 1)  /  sum_{i=1..min(K,n)} 1 / log2(i + 1)
+ *   HIT_RATE   = 1 if any hit_i, else 0
+ *   MAP        = sum_i hit_i * (hits among r_1..r_i) / i  /  min(K, n)
+ * each averaged over the evaluated users; and for the whole run
+ *   COVERAGE   = |union of all users' top-K lists| / number of catalog items
+ * (the catalog: items with at least one training interaction). */
+typedef enum cofi_metric {
+  COFI_METRIC_RECALL = 0,
+  COFI_METRIC_PRECISION = 1,
+  COFI_METRIC_NDCG = 2,
+  COFI_METRIC_HIT_RATE = 3,
+  COFI_METRIC_MAP = 4,
+  COFI_METRIC_COVERAGE = 5,
+  COFI_METRIC_COUNT = 6
+} cofi_metric;
+
+/* "recall", "precision", "ndcg", "hit_rate", "map", "coverage"; NULL if
+ * out of range. */
+const char *cofi_metric_name(int metric);
+
+/* What ranks the items. */
+typedef enum cofi_scorer {
+  COFI_SCORER_MODEL = 0,      /* dot products of the model's factors */
+  COFI_SCORER_POPULARITY = 1, /* training users per item, same for all */
+  COFI_SCORER_RANDOM = 2,     /* seeded uniform scores per user and item */
+} cofi_scorer;
+
+/* Why a held-out user was not evaluated. */
+typedef enum cofi_skip {
+  COFI_SKIP_USER_UNKNOWN = 0,  /* no training interaction (or, when folding
+                                  in, no fold-in item known to the model) */
+  COFI_SKIP_ITEMS_UNKNOWN = 1, /* none of the held-out items is in training */
+  COFI_SKIP_COUNT = 2
+} cofi_skip;
+
+/* "user_not_in_training", "no_test_item_in_training". */
+const char *cofi_skip_name(int reason);
+
+#define COFI_EVAL_MAX_KS 8
+#define COFI_EVAL_MAX_K 10000
+
+typedef struct cofi_eval_options {
+  uint32_t ks[COFI_EVAL_MAX_KS]; /* cutoffs, each 1..COFI_EVAL_MAX_K */
+  uint32_t n_ks;                 /* 1..COFI_EVAL_MAX_KS (default: {10}) */
+  uint64_t seed;                 /* COFI_SCORER_RANDOM's scores */
+  uint32_t threads;              /* 0 = all cores */
+} cofi_eval_options;
+
+cofi_eval_options cofi_eval_options_default(void);
+
+typedef struct cofi_eval_result {
+  uint32_t n_ks;
+  uint32_t ks[COFI_EVAL_MAX_KS];
+  double metrics[COFI_EVAL_MAX_KS][COFI_METRIC_COUNT]; /* [cutoff][metric] */
+  uint64_t n_users;         /* users averaged over */
+  uint64_t n_items;         /* catalog size */
+  uint64_t skipped[COFI_SKIP_COUNT]; /* users, by reason */
+  uint64_t n_test_items;    /* held-out user-item pairs scored */
+  uint64_t unknown_items;   /* held-out pairs dropped: item not in training
+                               (including those of skipped users) */
+  double seconds;           /* wall time of scoring */
+} cofi_eval_result;
+
+/* Evaluates a scorer on held-out interactions. The model's own training
+ * matrix is the training data: its items are the catalog, its user rows are
+ * removed from each ranking, and popularity counts come from it. Users and
+ * items of `test` are matched to the model's by ID.
+ * foldin: NULL for users the model was trained on; otherwise the histories
+ * of held-out users (USERS protocol): each test user's vector is solved
+ * from their fold-in items with cofi_fold_in, and those items are removed
+ * from their ranking instead. Ranking: blocks of users scored with one
+ * matrix product (BLAS), then a top-K heap per user on all threads.
+ * Thread-safe on a shared model. Errors: COFI_ERR_INVALID, COFI_ERR_EMPTY
+ * (no user could be evaluated), COFI_ERR_NOMEM. */
+int cofi_evaluate(const cofi_model *m, cofi_scorer scorer,
+                  const cofi_dataset *test, const cofi_dataset *foldin,
+                  const cofi_eval_options *opt, cofi_eval_result *out,
+                  cofi_diag *diag);
+
+/* The sampled-negatives protocol of the NCF paper (He et al. 2017): each
+ * line of negatives_path is "(user,item)\tneg1\tneg2..." (the test pair and
+ * its sampled negatives); test_path has "user\titem..." lines in the same
+ * order (checked). The test item is ranked among its negatives only (no
+ * training-item filter) and the metrics above are computed over those
+ * candidates (HIT_RATE and NDCG are the paper's HR and NDCG). Pairs whose
+ * user or item is unknown to the model are skipped by reason; unknown
+ * negatives are dropped and counted in unknown_items. Errors: COFI_ERR_IO,
+ * COFI_ERR_PARSE (file and line in diag), COFI_ERR_EMPTY, COFI_ERR_NOMEM. */
+int cofi_evaluate_sampled(const cofi_model *m, cofi_scorer scorer,
+                          const char *test_path, const char *negatives_path,
+                          const cofi_eval_options *opt, cofi_eval_result *out,
+                          cofi_diag *diag);
 /* COFI-EVAL-API-END */
 
 #ifdef __cplusplus

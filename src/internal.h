@@ -150,6 +150,10 @@ struct cofi_model {
   uint64_t created_unix, data_fingerprint, file_bytes, checksum;
   double train_seconds, train_loss;
   char cofi_version[16];
+  /* Derived at train/open time (owned): */
+  float *item_gram;  /* [k x k] alpha0 * Y^T Y, for fold-in */
+  float *item_norms; /* [n_items] |y_i|, for cosine similarity */
+  float *user_norms; /* [n_users] |x_u| */
   /* Storage: either owned allocations (trained) or a mapping (opened). */
   void *map;
   size_t map_len;
@@ -158,28 +162,59 @@ struct cofi_model {
 
 /* A model with everything empty; factors allocated by the trainer. */
 int cofi__model_new(cofi_model **out);
+/* Computes the derived arrays (gram, norms) once factors are in place. */
+int cofi__model_prepare(cofi_model *m);
+
+/* ---- kernels ----------------------------------------------------------- */
+/* Dot product in 16 independent lanes (vectorizes without -ffast-math);
+ * fixed summation order, so results do not depend on threads. */
+static inline float cofi__dot(const float *restrict a, const float *restrict b,
+                              uint32_t k) {
+  float acc[16] = {0};
+  uint32_t j = 0;
+  for (; j + 16 <= k; j += 16)
+    for (uint32_t l = 0; l < 16; l++) acc[l] += a[j + l] * b[j + l];
+  for (uint32_t l = 0; j + l < k; l++) acc[l] += a[j + l] * b[j + l];
+  float s = 0;
+  for (uint32_t l = 0; l < 16; l++) s += acc[l];
+  return s;
+}
+static inline void cofi__axpy(float a, const float *restrict x,
+                              float *restrict y, uint32_t k) {
+  for (uint32_t j = 0; j < k; j++) y[j] += a * x[j];
+}
 
 /* ---- ALS --------------------------------------------------------------- */
-/* One sweep: solves every row of X given Y (rows of `r` index rows of X,
- * columns index rows of Y). Used for users (r = user x item) and items. */
-typedef struct cofi__als_ctx {
-  const cofi_params *p;
-  uint32_t threads;
-} cofi__als_ctx;
+/* The least-squares problem of one row (a user given the item factors, or
+ * an item given the user factors):
+ *   (alpha0 Y^T Y + sum_i (c_i - alpha0) y_i y_i^T + lambda I) x = sum_i c_i y_i
+ * with c_i = 1 + alpha * r_i over the row's observed columns i. */
+typedef struct cofi__row_problem {
+  const float *gram; /* [k x k] alpha0 * Y^T Y, full symmetric */
+  const float *Y;    /* [n_other x k] fixed factors */
+  uint32_t k;
+  float alpha, alpha0;
+  float lambda;      /* base lambda; scaled per row when nu > 0 */
+  float nu;          /* iALS frequency exponent (0 = classic) */
+  uint32_t n_other;  /* rows of Y (for lambda scaling) */
+  cofi_solver solver;
+  uint32_t cg_steps;
+} cofi__row_problem;
 
-/* Solves x for one row: (YtY + Yr^T (C-1) Yr + lambda I) x = Yr^T C 1.
- * gram: [k x k] Y^T Y (alpha0-scaled for iALS). Used by fold-in too. */
-int cofi__solve_row(const float *gram, const float *Y, uint32_t k,
-                    const uint32_t *cols, const float *vals, size_t n,
-                    float alpha, float lambda, cofi_solver solver,
-                    uint32_t cg_steps, float *x, float *scratch);
-/* Floats of scratch cofi__solve_row needs for rows of up to n entries. */
-size_t cofi__solve_row_scratch(uint32_t k, size_t n);
-/* Y^T Y into gram [k x k] (full, symmetric). Deterministic, single thread. */
-void cofi__gram(const float *Y, uint32_t n, uint32_t k, float *gram);
-/* The implicit-ALS objective with X and Y. */
+/* Solves one row in place: x holds the warm start (CG) and receives the
+ * solution. scratch: cofi__solve_row_scratch(k) floats, 64-byte aligned.
+ * COFI_ERR_NUMERIC when the system is singular (Cholesky, lambda = 0). */
+int cofi__solve_row(const cofi__row_problem *pr, const uint32_t *cols,
+                    const float *vals, size_t n, float *x, float *scratch);
+size_t cofi__solve_row_scratch(uint32_t k);
+/* The row's regularization: lambda * (n + alpha0 * n_other)^nu. */
+float cofi__row_lambda(const cofi__row_problem *pr, size_t n);
+/* scale * Y^T Y into gram [k x k] (full). Deterministic for any threads. */
+void cofi__gram(const float *Y, uint32_t n, uint32_t k, float scale, float *gram);
+/* The objective of X, Y on r (users x items), normalized like implicit's
+ * calculate_loss: divided by (sum of confidences + unobserved pairs). */
 double cofi__als_loss(const cofi__csr *r, const float *X, const float *Y,
-                      uint32_t k, float alpha, float lambda);
+                      uint32_t k, const cofi_params *p);
 
 /* ---- top-K ------------------------------------------------------------- */
 /* Keeps the k best (score desc, index asc) of a stream of candidates. */

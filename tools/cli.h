@@ -128,4 +128,14 @@ bool cli_split_list(const char *text, bool (*fn)(const char *s, size_t len,
 /* JSON string output (escaped, quoted) to f. */
 void cli_json_string(FILE *f, const char *s, size_t len);
 
+/* Monotonic seconds. */
+double cli_now(void);
+/* -k / --k: an integer >= 1 (larger than the catalog is clamped later). */
+bool cli_k_option(cli_args *a, uint32_t *k);
+
+/* Result lists (recommend, similar): JSON array of
+ * {"<key>": id, "score": s[, "title": t]} or a readable table. */
+void cli_print_scored_json(const cofi_model *m, const cofi_scored *r, size_t n, bool items);
+void cli_print_scored_table(const cofi_model *m, const cofi_scored *r, size_t n, bool items);
+
 #endif

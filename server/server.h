@@ -1,0 +1,74 @@
+/*
+ * server.h — the HTTP server behind `cofi serve`, as the CLI sees it: a
+ * configuration struct with defaults, and start / reload / stop / run.
+ *
+ * The server is built on libmicrohttpd (its own thread pool, epoll) and
+ * jansson (request bodies). One model is served at a time; it sits behind
+ * an atomically swapped, reference-counted pointer so that a reload never
+ * drops a request: in-flight requests finish on the model they started
+ * with, and a model is closed when its last request releases it.
+ *
+ * Ownership: the config (and the strings it points to) must stay valid
+ * until cofi_server_stop returns. Errors follow cofi.h: COFI_OK or a
+ * negative cofi_error code, with a message in the cofi_diag.
+ */
+#ifndef COFI_SERVER_H
+#define COFI_SERVER_H
+
+#include "cofi.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct cofi_server_config {
+  const char *model_path;   /* model file, reopened on reload */
+  const char *host;         /* address to bind, numeric or a name */
+  uint16_t port;            /* 0: an ephemeral port (see cofi_server_port) */
+  uint32_t threads;         /* worker threads, 0 = one per core */
+  uint32_t max_k;           /* largest k a request may ask for */
+  uint32_t default_k;       /* k of GET requests without one */
+  uint32_t invocations_k;   /* k of /invocations without one (seed: 5) */
+  uint32_t max_list;        /* most IDs in liked, exclude or a batch */
+  uint32_t max_id_len;      /* longest ID in bytes */
+  size_t max_body;          /* largest request body in bytes (else 413) */
+  uint32_t max_connections; /* concurrent connections */
+  uint32_t timeout_s;       /* idle seconds before a connection is closed */
+  size_t conn_memory;       /* per-connection memory for the request line
+                             * and headers; larger requests get 414/431 */
+  double drain_s;           /* longest wait for in-flight requests on stop */
+  const char *admin_token;  /* NULL: POST /admin/reload answers 403 */
+  bool quiet;               /* no access log */
+} cofi_server_config;
+
+cofi_server_config cofi_server_config_default(void);
+
+typedef struct cofi_server cofi_server;
+
+/* Opens the model, binds the socket and starts the worker threads.
+ * Errors: the model-opening codes of cofi_model_open, COFI_ERR_IO (cannot
+ * bind or listen), COFI_ERR_INVALID (bad config), COFI_ERR_NOMEM. */
+int cofi_server_start(const cofi_server_config *cfg, cofi_server **out,
+                      cofi_diag *diag);
+
+/* The bound port (useful after asking for port 0). */
+uint16_t cofi_server_port(const cofi_server *s);
+
+/* Reopens cfg->model_path, validates it and swaps it in. On failure the
+ * old model keeps serving and the error is returned (and shown by
+ * /health). Thread-safe; reloads are serialized. */
+int cofi_server_reload(cofi_server *s, cofi_diag *diag);
+
+/* Graceful stop: stops accepting, lets in-flight requests finish (at most
+ * cfg->drain_s seconds), stops the threads and frees everything. Accepts
+ * NULL. */
+void cofi_server_stop(cofi_server *s);
+
+/* The whole life of `cofi serve`: start, print where it listens, then wait
+ * in the calling thread for signals (SIGHUP: reload; SIGTERM or SIGINT:
+ * graceful stop; a second one during the drain stops at once). Blocks
+ * those signals in every thread, so call it from the main thread before
+ * any other thread exists. Returns COFI_OK after a clean stop. */
+int cofi_server_run(const cofi_server_config *cfg, cofi_diag *diag);
+
+#endif

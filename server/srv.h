@@ -1,0 +1,396 @@
+/*
+ * srv.h — pieces shared by the files of the HTTP server (prefix srv_):
+ * the response buffer and JSON writer, the request parsers (query strings,
+ * ID lists, k, JSON bodies), the reference-counted model slot, metrics,
+ * the route table and the per-request context handlers work on.
+ *
+ * Who does what:
+ *   server.c    libmicrohttpd glue: connections, bodies, dispatch, access
+ *               log, start/stop, signals, reload
+ *   handlers.c  one function per endpoint, and the route table
+ *   parse.c     everything that turns request bytes into typed values
+ *   buf.c       the growable output buffer and JSON string escaping
+ *   refslot.c   the atomically swapped, reference-counted pointer
+ *   model.c     a served model: the cofi_model plus precomputed JSON
+ *   metrics.c   per-thread counters and the Prometheus text
+ *   openapi.c   the OpenAPI document and the /docs page
+ */
+#ifndef COFI_SRV_H
+#define COFI_SRV_H
+
+#include "cofi.h"
+#include "server.h"
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct MHD_Connection;
+
+/* ---- errors answered to clients ---------------------------------------- */
+
+/* An HTTP error answer: status, stable code word, message for people.
+ * The message may quote client input (raw bytes, truncated): the JSON
+ * writer escapes it. */
+typedef struct srv_error {
+  int status;
+  const char *code;  /* static string, e.g. "unknown_user" */
+  char message[384];
+} srv_error;
+
+/* Fills e and returns false (so parsers can `return srv_fail(...)`). */
+bool srv_fail(srv_error *e, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Client input is echoed at most this many bytes, then "...". */
+#define SRV_ECHO_MAX 48
+#define SRV_ECHO_FMT "'%.*s%s'"
+#define SRV_ECHO(s, len)                                                  \
+  (int)((len) > SRV_ECHO_MAX ? SRV_ECHO_MAX : (len)), (s),                \
+      ((len) > SRV_ECHO_MAX ? "..." : "")
+
+/* ---- output buffer ------------------------------------------------------ */
+
+/* A growable byte buffer. Allocation failure sets oom and turns further
+ * writes into no-ops; the caller checks oom once at the end. */
+typedef struct srv_buf {
+  char *p;
+  size_t len, cap;
+  bool oom;
+} srv_buf;
+
+void srv_buf_init(srv_buf *b);
+void srv_buf_free(srv_buf *b);
+bool srv_buf_reserve(srv_buf *b, size_t extra);
+void srv_buf_put(srv_buf *b, const void *s, size_t n);
+#define srv_buf_lit(b, lit) srv_buf_put((b), (lit), sizeof(lit) - 1)
+void srv_buf_putc(srv_buf *b, char c);
+/* A JSON string, quoted: ", \ and control characters escaped, invalid
+ * UTF-8 replaced by U+FFFD so the document is always valid. */
+void srv_buf_json_str(srv_buf *b, const char *s, size_t n);
+void srv_buf_u64(srv_buf *b, uint64_t v);
+/* A float for JSON with 6 significant digits (%.6g), null when not finite
+ * (JSON has no NaN). */
+void srv_buf_float(srv_buf *b, double v);
+void srv_buf_printf(srv_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Writes {"error": {"code": ..., "message": ...}} (no newline). */
+void srv_buf_error(srv_buf *b, const srv_error *e);
+
+/* ---- request parsing ----------------------------------------------------- */
+
+typedef struct srv_span {
+  const char *p;
+  size_t len;
+} srv_span;
+
+static inline bool srv_span_eq(srv_span s, const char *lit) {
+  size_t n = __builtin_strlen(lit);
+  return s.len == n && __builtin_memcmp(s.p, lit, n) == 0;
+}
+
+typedef struct srv_limits {
+  uint32_t max_k;      /* k in 1..max_k */
+  uint32_t max_list;   /* IDs per list */
+  uint32_t max_id_len; /* bytes per ID */
+} srv_limits;
+
+/* Percent-decoding of one URL component: %XX is a byte (hex either case),
+ * and with plus_space '+' is a space (query strings; not paths). out may
+ * equal s (decoding never lengthens). False, with a 400 naming the
+ * position, on a malformed escape. */
+bool srv_url_decode(const char *s, size_t len, bool plus_space, char *out,
+                    size_t *out_len, srv_error *err);
+
+#define SRV_MAX_PARAMS 32
+typedef struct srv_param {
+  srv_span key, val; /* decoded */
+} srv_param;
+
+/* Splits a raw query string (no leading '?') at '&', each pair at its
+ * first '=', and decodes keys and values into out (len bytes suffice; out
+ * may equal q). Empty pairs are skipped; a key without '=' has an empty
+ * value. More than max pairs is a 400. */
+bool srv_query_parse(const char *q, size_t len, char *out, srv_param *params,
+                     size_t max, size_t *n, srv_error *err);
+
+/* Splits a comma-separated ID list, appending to items[*n..max): a
+ * backslash makes the next byte literal ("a\,b" is the one ID "a,b",
+ * "a\\b" is "a\b"), as cofi's CLI does. Decoded bytes go to out (len
+ * bytes suffice; out may equal s). Empty IDs, too-long IDs, IDs with a
+ * NUL byte and more than max IDs are 400s naming `what`. */
+bool srv_list_split(const char *s, size_t len, char *out, srv_span *items,
+                    size_t max, size_t *n, uint32_t max_id_len,
+                    const char *what, srv_error *err);
+
+/* k: decimal digits only, 1..max_k; else a 400 (code invalid_k). */
+bool srv_parse_k(const char *s, size_t len, uint32_t max_k, uint32_t *k,
+                 srv_error *err);
+/* true/false/1/0; else a 400 naming `what`. */
+bool srv_parse_bool(const char *s, size_t len, const char *what, bool *v,
+                    srv_error *err);
+/* An ID: 1..max_id_len bytes, no NUL; else a 400 naming `what`. */
+bool srv_check_id(const char *s, size_t len, uint32_t max_id_len,
+                  const char *what, srv_error *err);
+
+/* What to recommend, from a query string or a JSON body. Spans point into
+ * the decoded query or the JSON document. */
+typedef struct srv_rec_query {
+  bool has_user;
+  srv_span user;
+  bool has_liked;
+  srv_span *liked;   /* [n_liked], caller's array of max_list */
+  size_t n_liked;
+  srv_span *exclude; /* [n_exclude], caller's array of max_list */
+  size_t n_exclude;
+  uint32_t k;
+  bool filter_seen;
+} srv_rec_query;
+
+/* GET /recommend (cold_only false) and /recommend_cold (true): parameters
+ * user_id | liked (repeatable), k, filter_seen, exclude (repeatable).
+ * Decodes lists in place in the params' value bytes. q->liked and
+ * q->exclude must point to arrays of lim->max_list spans. */
+bool srv_rec_query_from_params(srv_param *ps, size_t n, const srv_limits *lim,
+                               uint32_t default_k, bool cold_only,
+                               srv_rec_query *q, srv_error *err);
+
+/* GET /similar_items (id_name "item_id") and /similar_users ("user_id"). */
+bool srv_similar_query_from_params(const srv_param *ps, size_t n,
+                                   const char *id_name, const srv_limits *lim,
+                                   uint32_t default_k, srv_span *id,
+                                   uint32_t *k, srv_error *err);
+
+/* Parses a request body as one JSON value (400 invalid_json with the
+ * parser's reason, line and column). The caller json_decref()s it. */
+json_t *srv_json_parse(const char *body, size_t len, srv_error *err);
+
+/* POST /invocations: {"user_id": ID} or {"liked": [ID...]}, with optional
+ * "k", "filter_seen", "exclude". An ID is a string or an integer (written
+ * as decimal). Unknown fields, wrong types and both/neither of user_id and
+ * liked are 400s. root is modified (integer IDs become strings) and must
+ * outlive q. */
+bool srv_rec_query_from_json(json_t *root, const srv_limits *lim,
+                             uint32_t default_k, srv_rec_query *q,
+                             srv_error *err);
+
+/* POST /recommend/batch: {"users": [ID...], "k": K, "filter_seen": B}.
+ * users: array of lim->max_list spans. Same ownership as above. */
+bool srv_batch_from_json(json_t *root, const srv_limits *lim,
+                         uint32_t default_k, srv_span *users, size_t *n_users,
+                         uint32_t *k, bool *filter_seen, srv_error *err);
+
+/* Constant-time comparison of a presented secret with the expected one
+ * (time depends only on the presented length). */
+bool srv_secret_eq(const char *given, size_t given_len, const char *expected,
+                   size_t expected_len);
+
+/* ---- reference-counted, atomically swapped pointer ---------------------- */
+
+/* An object shared by requests. refs counts holders: the slot's own
+ * reference plus one per request using it; destroy runs when it drops to
+ * zero, on whichever thread released last. */
+typedef struct srv_ref {
+  atomic_uint refs;
+  void (*destroy)(struct srv_ref *r);
+} srv_ref;
+
+/* Readers: acquire (take a reference to the current object), use it,
+ * release. Writers: swap in a new object. See refslot.c for why an
+ * acquirer never touches a freed object. */
+typedef struct srv_slot {
+  _Atomic(srv_ref *) cur;
+  atomic_uint acquiring; /* readers between loading cur and counting it */
+} srv_slot;
+
+/* r->refs must be 1 (the reference the slot takes over). */
+void srv_slot_init(srv_slot *s, srv_ref *r);
+srv_ref *srv_slot_acquire(srv_slot *s);
+void srv_ref_release(srv_ref *r);
+/* Installs next (whose reference the slot takes over) and drops the
+ * slot's reference to the previous object. */
+void srv_slot_swap(srv_slot *s, srv_ref *next);
+/* Drops the slot's reference (at shutdown); the slot is empty after. */
+void srv_slot_clear(srv_slot *s);
+
+/* ---- a served model ----------------------------------------------------- */
+
+typedef struct srv_model {
+  srv_ref ref;
+  cofi_model *m;
+  cofi_model_info info;
+  uint64_t generation;   /* 1 for the first model, +1 per reload */
+  double loaded_unix;    /* when it was opened */
+  /* Per item, the JSON members `"item_id":"..."` and `,"title":"..."`
+   * (empty when the model has no titles), escaped once at load so the hot
+   * path copies bytes instead of escaping them. Item i's ID member is
+   * item_json[off[2i] .. off[2i+1]), its title member [off[2i+1] ..
+   * off[2i+2]). */
+  char *item_json;
+  size_t *item_json_off; /* [2 * n_items + 1] */
+  char *user_json;       /* `"..."`, the quoted user IDs */
+  size_t *user_json_off; /* [n_users + 1] */
+} srv_model;
+
+/* Opens and validates path and precomputes the JSON fragments. Errors as
+ * cofi_model_open. The result has refs == 1. */
+int srv_model_load(const char *path, uint64_t generation, srv_model **out,
+                   cofi_diag *diag);
+
+/* ---- routes and metrics ------------------------------------------------ */
+
+enum {
+  SRV_GET = 1,
+  SRV_HEAD = 2,
+  SRV_POST = 4,
+};
+
+typedef enum srv_route_id {
+  SRV_R_PING,
+  SRV_R_INVOCATIONS,
+  SRV_R_HEALTH,
+  SRV_R_RECOMMEND,
+  SRV_R_RECOMMEND_COLD,
+  SRV_R_RECOMMEND_BATCH,
+  SRV_R_SIMILAR_ITEMS,
+  SRV_R_SIMILAR_USERS,
+  SRV_R_ITEMS,
+  SRV_R_METRICS,
+  SRV_R_OPENAPI,
+  SRV_R_DOCS,
+  SRV_R_ADMIN_RELOAD,
+  SRV_R_OTHER, /* no route matched */
+  SRV_N_ROUTES
+} srv_route_id;
+
+struct srv_req;
+
+typedef struct srv_route {
+  srv_route_id id;
+  const char *path;    /* exact path, or a prefix when prefix is true */
+  bool prefix;         /* "/items/" + ID */
+  unsigned methods;    /* SRV_GET | SRV_HEAD | SRV_POST */
+  const char *allow;   /* the Allow header for a 405 */
+  bool body;           /* reads a request body */
+  void (*handle)(struct srv_req *r);
+} srv_route;
+
+extern const srv_route srv_routes[];
+extern const size_t srv_n_routes;
+/* The route label for metrics ("/recommend", "other"). */
+extern const char *const srv_route_names[SRV_N_ROUTES];
+
+/* The route for a decoded path, or NULL. */
+const srv_route *srv_route_find(const char *path, size_t len);
+
+/* Status codes tracked one by one; others count as "other". */
+#define SRV_STATUS_LIST(X)                                                    \
+  X(200) X(400) X(401) X(403) X(404) X(405) X(413) X(414) X(415) X(431)       \
+  X(500) X(503)
+enum {
+#define SRV_STATUS_ENUM(c) SRV_S_##c,
+  SRV_STATUS_LIST(SRV_STATUS_ENUM)
+#undef SRV_STATUS_ENUM
+  SRV_S_OTHER,
+  SRV_N_STATUS
+};
+
+/* Latency histogram bucket bounds, in microseconds (then +Inf). */
+#define SRV_N_BUCKETS 14
+extern const uint64_t srv_bucket_us[SRV_N_BUCKETS];
+
+/* One shard of counters, written by one thread (relaxed atomics, so a
+ * reader summing shards never sees torn values). */
+typedef struct srv_metrics_shard {
+  atomic_uint_fast64_t requests[SRV_N_ROUTES][SRV_N_STATUS];
+  atomic_uint_fast64_t buckets[SRV_N_ROUTES][SRV_N_BUCKETS + 1];
+  atomic_uint_fast64_t sum_us[SRV_N_ROUTES];
+} srv_metrics_shard;
+
+#define SRV_MAX_SHARDS 128
+typedef struct srv_metrics {
+  _Atomic(srv_metrics_shard *) shards[SRV_MAX_SHARDS]; /* NULL until set */
+  atomic_uint n_shards;
+  srv_metrics_shard shared; /* for threads beyond SRV_MAX_SHARDS */
+} srv_metrics;
+
+void srv_metrics_init(srv_metrics *m);
+/* A new shard for the calling thread (or the shared one). */
+srv_metrics_shard *srv_metrics_shard_new(srv_metrics *m);
+void srv_metrics_free(srv_metrics *m);
+void srv_metrics_observe(srv_metrics_shard *s, srv_route_id route, int status,
+                         uint64_t micros);
+/* Writes the request counters and latency histograms (Prometheus text). */
+void srv_metrics_write(srv_metrics *m, srv_buf *b);
+
+/* ---- per-thread scratch ------------------------------------------------- */
+
+/* One per worker thread: everything a request needs that can be reused,
+ * so the hot path allocates nothing. */
+typedef struct srv_thread {
+  cofi_workspace *ws;
+  cofi_scored *top;       /* [max_k] */
+  uint32_t *items;        /* [max_list] item indices (liked) */
+  uint32_t *exclude;      /* [max_list] item indices */
+  srv_span *spans_a;      /* [max_list] */
+  srv_span *spans_b;      /* [max_list] */
+  float *vec;             /* [COFI_MAX_FACTORS] a folded-in user */
+  srv_metrics_shard *metrics;
+  uint64_t server_id;     /* which server instance made it */
+  struct srv_thread *next;
+} srv_thread;
+
+/* ---- the request as handlers see it ------------------------------------- */
+
+typedef struct srv_req {
+  cofi_server *srv;
+  const cofi_server_config *cfg;
+  srv_limits lim;
+  srv_thread *th;
+  struct MHD_Connection *conn;
+  unsigned method;      /* SRV_GET, SRV_HEAD or SRV_POST */
+  srv_span path;        /* decoded */
+  srv_span route_arg;   /* decoded rest of a prefix route ("/items/ID") */
+  char *query;          /* raw query string (after '?'), writable */
+  size_t query_len;
+  const char *body;
+  size_t body_len;
+  srv_model *model;     /* acquired by srv_req_model, released by server.c */
+  srv_buf *out;
+  /* The answer: status and headers (static strings). */
+  int status;
+  const char *content_type;
+  const char *allow;
+  const char *www_authenticate;
+  /* A response prepared once at start (ping, docs, openapi): sent as is. */
+  void *static_response;
+} srv_req;
+
+/* The current model, acquired once per request. */
+srv_model *srv_req_model(srv_req *r);
+/* Sets the status and writes the error body. */
+void srv_req_error(srv_req *r, const srv_error *e);
+/* Convenience: format and answer an error. */
+void srv_req_fail(srv_req *r, int status, const char *code, const char *fmt,
+                  ...) __attribute__((format(printf, 4, 5)));
+
+/* Hooks the handlers need from server.c. */
+void srv_write_health(srv_req *r);
+void srv_write_metrics(srv_req *r);
+void srv_admin_reload(srv_req *r);
+void srv_static_openapi(srv_req *r);
+void srv_static_docs(srv_req *r);
+void srv_static_ping(srv_req *r);
+
+/* ---- OpenAPI and docs --------------------------------------------------- */
+
+/* The OpenAPI 3 document with the configured limits filled in, as compact
+ * JSON text (malloc'd; NULL on failure with a reason in diag). */
+char *srv_openapi_json(const cofi_server_config *cfg, cofi_diag *diag);
+/* The /docs page (static, self-contained HTML). */
+extern const char srv_docs_html[];
+
+#endif

@@ -1,0 +1,677 @@
+/*
+ * dataset.c — reading an interaction log into a cofi_dataset: generic
+ * CSV/TSV with named columns, and the three MovieLens ratings layouts.
+ *
+ * One pass over the file (csv.c hands out records from its buffer); per
+ * row: two ID lookups (the previous row's user is checked first, since logs
+ * are usually grouped by user), a number parsed by a hand-written fast path
+ * (integers and short decimals, exact: see parse_value), an event looked up
+ * in a small table, and four appends to arrays that grow geometrically.
+ * Nothing is allocated per row.
+ *
+ * Every rejected input names the file, the line and the problem in the
+ * diag; docs/data-formats.md lists them and the decisions behind them.
+ */
+#include "csv.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- datasets ---------------------------------------------------------- */
+
+int cofi__dataset_new(cofi_dataset **out) {
+  *out = NULL;
+  cofi_dataset *ds = cofi__calloc(1, sizeof *ds);
+  if (!ds) return COFI_ERR_NOMEM;
+  cofi__idmap_init(&ds->users);
+  cofi__idmap_init(&ds->items);
+  ds->meta.title_field = -1;
+  cofi__strtab_init(&ds->meta.names);
+  cofi__strtab_init(&ds->meta.cells);
+  *out = ds;
+  return COFI_OK;
+}
+
+void cofi_dataset_free(cofi_dataset *ds) {
+  if (!ds) return;
+  cofi__idmap_free(&ds->users);
+  cofi__idmap_free(&ds->items);
+  cofi__free(ds->user);
+  cofi__free(ds->item);
+  cofi__free(ds->value);
+  cofi__free(ds->time);
+  cofi__strtab_free(&ds->meta.names);
+  cofi__strtab_free(&ds->meta.cells);
+  cofi__free(ds);
+}
+
+size_t cofi_dataset_n_users(const cofi_dataset *ds) { return ds ? ds->users.n : 0; }
+size_t cofi_dataset_n_items(const cofi_dataset *ds) { return ds ? ds->items.n : 0; }
+size_t cofi_dataset_n_interactions(const cofi_dataset *ds) { return ds ? ds->n : 0; }
+
+/* Room for one more interaction. The four arrays grow together; a failure
+ * leaves the ones already grown larger, which is harmless. */
+static int reserve_one(cofi_dataset *ds) {
+  if (ds->n < ds->cap) return COFI_OK;
+  size_t cap = ds->cap ? ds->cap * 2 : 1024;
+  uint32_t *u = cofi__realloc(ds->user, cap * sizeof *u);
+  if (!u) return COFI_ERR_NOMEM;
+  ds->user = u;
+  uint32_t *i = cofi__realloc(ds->item, cap * sizeof *i);
+  if (!i) return COFI_ERR_NOMEM;
+  ds->item = i;
+  float *v = cofi__realloc(ds->value, cap * sizeof *v);
+  if (!v) return COFI_ERR_NOMEM;
+  ds->value = v;
+  int64_t *t = cofi__realloc(ds->time, cap * sizeof *t);
+  if (!t) return COFI_ERR_NOMEM;
+  ds->time = t;
+  ds->cap = cap;
+  return COFI_OK;
+}
+
+int cofi__dataset_add(cofi_dataset *ds, const char *user, size_t ulen,
+                      const char *item, size_t ilen, float value, int64_t time) {
+  if (ulen == 0 || ilen == 0) return COFI_ERR_INVALID;
+  int rc = reserve_one(ds);
+  if (rc) return rc;
+  uint32_t u, i;
+  if ((rc = cofi__idmap_intern(&ds->users, user, ulen, &u, NULL))) return rc;
+  if ((rc = cofi__idmap_intern(&ds->items, item, ilen, &i, NULL))) return rc;
+  ds->user[ds->n] = u;
+  ds->item[ds->n] = i;
+  ds->value[ds->n] = value;
+  ds->time[ds->n] = time;
+  ds->n++;
+  return COFI_OK;
+}
+
+static int copy_idmap(const cofi__idmap *from, cofi__idmap *to) {
+  for (uint32_t k = 0; k < from->n; k++) {
+    size_t len;
+    const char *s = cofi__idmap_get(from, k, &len);
+    uint32_t idx;
+    int rc = cofi__idmap_intern(to, s, len, &idx, NULL);
+    if (rc) return rc;
+  }
+  return COFI_OK;
+}
+
+static int copy_strtab(const cofi__strtab *from, cofi__strtab *to) {
+  for (size_t k = 0; k < from->n; k++) {
+    size_t len;
+    const char *s = cofi__strtab_get(from, k, &len);
+    int rc = cofi__strtab_push(to, s, len);
+    if (rc) return rc;
+  }
+  return COFI_OK;
+}
+
+int cofi__dataset_subset(const cofi_dataset *ds, const bool *keep,
+                         cofi_dataset **out) {
+  *out = NULL;
+  cofi_dataset *sub = NULL;
+  int rc = cofi__dataset_new(&sub);
+  if (rc) return rc;
+  if ((rc = copy_idmap(&ds->users, &sub->users))) goto fail;
+  if ((rc = copy_idmap(&ds->items, &sub->items))) goto fail;
+  if ((rc = copy_strtab(&ds->meta.names, &sub->meta.names))) goto fail;
+  if ((rc = copy_strtab(&ds->meta.cells, &sub->meta.cells))) goto fail;
+  sub->meta.n_fields = ds->meta.n_fields;
+  sub->meta.title_field = ds->meta.title_field;
+  sub->has_time = ds->has_time;
+  memcpy(sub->source, ds->source, sizeof sub->source);
+  for (size_t k = 0; k < ds->n; k++) {
+    if (!keep[k]) continue;
+    if ((rc = reserve_one(sub))) goto fail;
+    sub->user[sub->n] = ds->user[k];
+    sub->item[sub->n] = ds->item[k];
+    sub->value[sub->n] = ds->value[k];
+    sub->time[sub->n] = ds->time[k];
+    sub->n++;
+  }
+  *out = sub;
+  return COFI_OK;
+fail:
+  cofi_dataset_free(sub);
+  return rc;
+}
+
+/* ---- options ----------------------------------------------------------- */
+
+static const cofi_event_weight default_weights[] = {
+    {"watch", 1.0f}, {"like", 2.0f}, {"complete", 3.0f}};
+
+cofi_read_options cofi_read_options_default(void) {
+  cofi_read_options o;
+  memset(&o, 0, sizeof o);
+  o.format = COFI_FORMAT_CSV;
+  return o;
+}
+
+/* ---- field parsing ----------------------------------------------------- */
+
+static void trim(const char **s, size_t *n) {
+  while (*n && ((*s)[0] == ' ' || (*s)[0] == '\t')) { (*s)++; (*n)--; }
+  while (*n && ((*s)[*n - 1] == ' ' || (*s)[*n - 1] == '\t')) (*n)--;
+}
+
+enum { NUM_OK = 0, NUM_EMPTY, NUM_BAD, NUM_NEGATIVE, NUM_NONFINITE, NUM_RANGE };
+
+static bool is_nonfinite_word(const char *s, size_t n) {
+  if (n && (s[0] == '+' || s[0] == '-')) { s++; n--; }
+  static const char *const words[] = {"nan", "inf", "infinity"};
+  for (size_t w = 0; w < 3; w++)
+    if (n == strlen(words[w]) && strncasecmp(s, words[w], n) == 0) return true;
+  return false;
+}
+
+/* [+-] digits [. digits] [(e|E) [+-] digits], at least one mantissa digit. */
+static bool is_decimal(const char *s, size_t n) {
+  size_t i = 0, digits = 0;
+  if (i < n && (s[i] == '+' || s[i] == '-')) i++;
+  while (i < n && s[i] >= '0' && s[i] <= '9') { i++; digits++; }
+  if (i < n && s[i] == '.') {
+    i++;
+    while (i < n && s[i] >= '0' && s[i] <= '9') { i++; digits++; }
+  }
+  if (digits == 0) return false;
+  if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+    i++;
+    if (i < n && (s[i] == '+' || s[i] == '-')) i++;
+    size_t e = 0;
+    while (i < n && s[i] >= '0' && s[i] <= '9') { i++; e++; }
+    if (e == 0) return false;
+  }
+  return i == n;
+}
+
+/* A non-negative finite decimal as the float strtof would give. Fast path:
+ * up to 2^24 as the integer mantissa m and up to 10 fraction digits k, where
+ * m and 10^k are exact floats, so the one correctly rounded division
+ * m / 10^k equals strtof's correctly rounded result. Anything else goes to
+ * strtof on a NUL-terminated copy. */
+static int parse_value(const char *s, size_t n, float *out) {
+  static const float pow10f[] = {1e0f, 1e1f, 1e2f, 1e3f, 1e4f, 1e5f,
+                                 1e6f, 1e7f, 1e8f, 1e9f, 1e10f};
+  trim(&s, &n);
+  if (n == 0) return NUM_EMPTY;
+  {
+    size_t i = 0;
+    uint32_t m = 0;
+    int k = -1; /* fraction digits, -1 before the point */
+    bool ok = true;
+    for (; i < n; i++) {
+      char c = s[i];
+      if (c >= '0' && c <= '9') {
+        m = m * 10 + (uint32_t)(c - '0');
+        if (m > (1u << 24) || k >= 10) { ok = false; break; }
+        if (k >= 0) k++;
+      } else if (c == '.' && k < 0) {
+        k = 0;
+      } else {
+        ok = false;
+        break;
+      }
+    }
+    /* "." alone, or "5." / ".5" are fine for strtof; require a digit. */
+    if (ok && !(n == 1 && s[0] == '.')) {
+      *out = k > 0 ? (float)m / pow10f[k] : (float)m;
+      return NUM_OK;
+    }
+  }
+  if (is_nonfinite_word(s, n)) return NUM_NONFINITE;
+  if (!is_decimal(s, n)) return NUM_BAD;
+  if (s[0] == '-') return NUM_NEGATIVE;
+  char buf[128];
+  if (n >= sizeof buf) return NUM_BAD;
+  memcpy(buf, s, n);
+  buf[n] = 0;
+  char *end;
+  float f = strtof(buf, &end);
+  if (end != buf + n) return NUM_BAD;
+  if (isinf(f)) return NUM_RANGE;
+  *out = f;
+  return NUM_OK;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant). */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const unsigned yoe = (unsigned)(y - era * 400);
+  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + (int64_t)doe - 719468;
+}
+
+/* n digits at s[*i] as a number; false when they are not all digits. */
+static bool digits(const char *s, size_t len, size_t *i, int n, int *out) {
+  if (*i + (size_t)n > len) return false;
+  int v = 0;
+  for (int k = 0; k < n; k++) {
+    char c = s[*i + (size_t)k];
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + (c - '0');
+  }
+  *i += (size_t)n;
+  *out = v;
+  return true;
+}
+
+/* YYYY-MM-DD[(T| )HH:MM[:SS[.fff]]][Z|(+|-)HH[:]MM] -> unix seconds. */
+static bool parse_iso8601(const char *s, size_t n, int64_t *out) {
+  size_t i = 0;
+  int y, mo, d, h = 0, mi = 0, sec = 0;
+  if (!digits(s, n, &i, 4, &y) || i >= n || s[i++] != '-') return false;
+  if (!digits(s, n, &i, 2, &mo) || i >= n || s[i++] != '-') return false;
+  if (!digits(s, n, &i, 2, &d)) return false;
+  static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1]) return false;
+  bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  if (mo == 2 && d == 29 && !leap) return false;
+  int64_t offset = 0;
+  if (i < n && (s[i] == 'T' || s[i] == ' ')) {
+    i++;
+    if (!digits(s, n, &i, 2, &h) || i >= n || s[i++] != ':') return false;
+    if (!digits(s, n, &i, 2, &mi)) return false;
+    if (i < n && s[i] == ':') {
+      i++;
+      if (!digits(s, n, &i, 2, &sec)) return false;
+      if (i < n && (s[i] == '.' || s[i] == ',')) {
+        i++;
+        size_t f = 0;
+        while (i < n && s[i] >= '0' && s[i] <= '9') { i++; f++; }
+        if (f == 0) return false;
+      }
+    }
+    if (h > 23 || mi > 59 || sec > 60) return false;
+    if (i < n && s[i] == 'Z') {
+      i++;
+    } else if (i < n && (s[i] == '+' || s[i] == '-')) {
+      int sign = s[i++] == '-' ? -1 : 1, oh, om;
+      if (!digits(s, n, &i, 2, &oh)) return false;
+      if (i < n && s[i] == ':') i++;
+      if (!digits(s, n, &i, 2, &om)) return false;
+      if (oh > 23 || om > 59) return false;
+      offset = sign * (int64_t)(oh * 3600 + om * 60);
+    }
+  }
+  if (i != n) return false;
+  *out = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 +
+         h * 3600 + mi * 60 + sec - offset;
+  return true;
+}
+
+/* Integer seconds (a fraction is dropped) or ISO 8601. */
+static bool parse_time(const char *s, size_t n, int64_t *out) {
+  trim(&s, &n);
+  if (n == 0) return false;
+  size_t i = 0;
+  bool neg = false;
+  if (s[0] == '-' || s[0] == '+') { neg = s[0] == '-'; i = 1; }
+  uint64_t v = 0;
+  size_t start = i;
+  while (i < n && s[i] >= '0' && s[i] <= '9') {
+    if (v > (uint64_t)INT64_MAX / 10) return false;
+    v = v * 10 + (uint64_t)(s[i] - '0');
+    if (v > (uint64_t)INT64_MAX) return false;
+    i++;
+  }
+  if (i > start && i < n && s[i] == '.') {
+    size_t f = ++i;
+    while (i < n && s[i] >= '0' && s[i] <= '9') i++;
+    if (i == f) return false;
+  }
+  if (i == n && i > start) {
+    *out = neg ? -(int64_t)v : (int64_t)v;
+    return true;
+  }
+  if (i - start == 4 && i < n && s[i] == '-' && start == 0)
+    return parse_iso8601(s, n, out);
+  return false;
+}
+
+/* ---- the reader -------------------------------------------------------- */
+
+enum { COL_USER, COL_ITEM, COL_VALUE, COL_EVENT, COL_TIME, N_COLS };
+static const char *const col_default[N_COLS] = {"user_id", "item_id", "value",
+                                                "event", "timestamp"};
+
+typedef struct event_entry {
+  const char *name;
+  size_t len;
+  float weight;
+} event_entry;
+
+typedef struct reader {
+  cofi__csv csv;
+  const char *path;
+  int col[N_COLS];         /* column index, -1 when not used */
+  char name[N_COLS][100];  /* quoted column names for messages */
+  size_t n_cols;           /* fields every row must have */
+  bool binarize;           /* MovieLens with a threshold: kept rows -> 1 */
+  bool has_min;
+  float min_value;
+  event_entry *events;     /* [n_events] */
+  size_t n_events;
+  size_t last_event;       /* index of the last event matched */
+  uint64_t rows;           /* data rows read (kept or not) */
+} reader;
+
+static int field_error(reader *rd, cofi_diag *diag, int col, const char *s,
+                       size_t n, const char *problem) {
+  char q[200];
+  return cofi__fail(diag, COFI_ERR_PARSE, rd->path, rd->csv.line,
+                    "column '%s' (%d): '%s' %s", rd->name[col],
+                    rd->col[col] + 1, cofi__quote(q, sizeof q, s, n), problem);
+}
+
+static int value_error(reader *rd, cofi_diag *diag, int col, const char *s,
+                       size_t n, int kind) {
+  if (kind == NUM_EMPTY)
+    return cofi__fail(diag, COFI_ERR_PARSE, rd->path, rd->csv.line,
+                      "column '%s' (%d): empty value", rd->name[col],
+                      rd->col[col] + 1);
+  static const char *const what[] = {
+      "", "", "is not a number", "is negative (values must be >= 0)",
+      "is not a finite number", "is out of range for a float"};
+  return field_error(rd, diag, col, s, n, what[kind]);
+}
+
+static int unknown_event(reader *rd, cofi_diag *diag, const char *s, size_t n) {
+  char known[256], q[200];
+  size_t o = 0;
+  known[0] = 0;
+  for (size_t e = 0; e < rd->n_events && o + 4 < sizeof known; e++)
+    o += (size_t)snprintf(known + o, sizeof known - o, "%s%s", e ? ", " : "",
+                          rd->events[e].name);
+  if (o >= sizeof known) memcpy(known + sizeof known - 4, "...", 4);
+  return cofi__fail(diag, COFI_ERR_PARSE, rd->path, rd->csv.line,
+                    "column '%s' (%d): unknown event '%s' (known events: %s; "
+                    "give weights for others with --event-weights)",
+                    rd->name[COL_EVENT], rd->col[COL_EVENT] + 1,
+                    cofi__quote(q, sizeof q, s, n), known);
+}
+
+static int set_events(reader *rd, const cofi_read_options *opt,
+                      cofi_diag *diag) {
+  const cofi_event_weight *w = opt->event_weights;
+  size_t n = opt->n_event_weights;
+  if (!w) {
+    w = default_weights;
+    n = sizeof default_weights / sizeof default_weights[0];
+  }
+  if (n == 0)
+    return cofi__fail(diag, COFI_ERR_INVALID, "", 0,
+                      "the event weight table is empty");
+  rd->events = cofi__calloc(n, sizeof *rd->events);
+  if (!rd->events)
+    return cofi__fail(diag, COFI_ERR_NOMEM, "", 0, "out of memory");
+  for (size_t e = 0; e < n; e++) {
+    if (!w[e].event || !w[e].event[0])
+      return cofi__fail(diag, COFI_ERR_INVALID, "", 0,
+                        "event weight %zu has no event name", e + 1);
+    if (!isfinite(w[e].weight) || w[e].weight < 0)
+      return cofi__fail(diag, COFI_ERR_INVALID, "", 0,
+                        "the weight of event '%.100s' must be a finite "
+                        "number >= 0",
+                        w[e].event);
+    for (size_t f = 0; f < e; f++)
+      if (!strcmp(w[f].event, w[e].event))
+        return cofi__fail(diag, COFI_ERR_INVALID, "", 0,
+                          "event '%.100s' has two weights", w[e].event);
+    rd->events[e].name = w[e].event;
+    rd->events[e].len = strlen(w[e].event);
+    rd->events[e].weight = w[e].weight;
+  }
+  rd->n_events = n;
+  return COFI_OK;
+}
+
+static int header_plan(reader *rd, const cofi_read_options *opt,
+                       cofi_diag *diag) {
+  cofi__idmap names;
+  cofi__idmap_init(&names);
+  int rc = cofi__csv_header(&rd->csv, opt->delimiter, &names, diag);
+  if (rc) goto done;
+  const char *given[N_COLS] = {opt->user_col, opt->item_col, opt->value_col,
+                               opt->event_col, opt->time_col};
+  for (int c = 0; c < N_COLS; c++) {
+    const char *want = given[c] ? given[c] : col_default[c];
+    int64_t idx = cofi__idmap_find(&names, want, strlen(want));
+    cofi__quote(rd->name[c], sizeof rd->name[c], want, strlen(want));
+    rd->col[c] = (int)idx;
+    bool required = given[c] != NULL || c == COL_USER || c == COL_ITEM;
+    if (idx < 0 && required) {
+      char list[300];
+      cofi__csv_column_list(&names, list, sizeof list);
+      rc = cofi__fail(diag, COFI_ERR_PARSE, rd->path, rd->csv.line,
+                      "no column '%s' in the header (it has %s)%s",
+                      rd->name[c], list,
+                      given[c] ? ""
+                               : c == COL_USER ? "; name it with --user-col"
+                                               : "; name it with --item-col");
+      goto done;
+    }
+  }
+  rd->n_cols = names.n;
+done:
+  cofi__idmap_free(&names);
+  return rc;
+}
+
+static bool all_digits(const char *s, size_t n) {
+  if (n == 0) return false;
+  for (size_t i = 0; i < n; i++)
+    if (s[i] < '0' || s[i] > '9') return false;
+  return true;
+}
+
+/* MovieLens: ratings.dat (user::item::rating::time), u.data (tab) or
+ * ratings.csv (comma, header userId,movieId,rating,timestamp), told apart
+ * by the first line; always four columns in that order. */
+static int movielens_plan(reader *rd, cofi_diag *diag) {
+  const char *first;
+  size_t len;
+  int rc = cofi__csv_peek_line(&rd->csv, &first, &len, diag);
+  if (rc) return rc;
+  if (!first)
+    return cofi__fail(diag, COFI_ERR_EMPTY, rd->path, 0, "the file is empty");
+  const char *delim = ",";
+  size_t dlen = 1;
+  if (len >= 2 && memmem(first, len, "::", 2)) {
+    delim = "::";
+    dlen = 2;
+  } else if (memchr(first, '\t', len)) {
+    delim = "\t";
+  }
+  if ((rc = cofi__csv_set_delimiter(&rd->csv, delim, dlen, diag))) return rc;
+  static const char *const ml_names[] = {"userId", "movieId", "rating",
+                                         "timestamp"};
+  for (int c = 0; c < 4; c++) {
+    rd->col[c == 3 ? COL_TIME : c] = c;
+    snprintf(rd->name[c == 3 ? COL_TIME : c], sizeof rd->name[0], "%s",
+             ml_names[c]);
+  }
+  rd->col[COL_EVENT] = -1;
+  rd->n_cols = 4;
+  /* A header exists when the first field is not a number. */
+  const char *end = memmem(first, len, delim, dlen);
+  size_t flen = end ? (size_t)(end - first) : len;
+  if (flen > 0 && !all_digits(first, flen)) {
+    rc = cofi__csv_next(&rd->csv, diag);
+    if (rc < 0) return rc;
+    if (rd->csv.n_fields != 4) {
+      return cofi__fail(diag, COFI_ERR_PARSE, rd->path, rd->csv.line,
+                        "not a MovieLens ratings file: the header has %zu "
+                        "columns, expected 4 (userId,movieId,rating,"
+                        "timestamp)",
+                        rd->csv.n_fields);
+    }
+    for (int c = 0; c < 4; c++) {
+      int k = c == 3 ? COL_TIME : c;
+      cofi__quote(rd->name[k], sizeof rd->name[k], rd->csv.fields[c].ptr,
+                  rd->csv.fields[c].len);
+    }
+  }
+  return COFI_OK;
+}
+
+static int count_error(reader *rd, cofi_diag *diag) {
+  size_t got = rd->csv.n_fields;
+  if (got < rd->n_cols)
+    return cofi__fail(diag, COFI_ERR_PARSE, rd->path, rd->csv.line,
+                      "short row: %zu field%s, the header has %zu", got,
+                      got == 1 ? "" : "s", rd->n_cols);
+  return cofi__fail(diag, COFI_ERR_PARSE, rd->path, rd->csv.line,
+                    "%zu fields, the header has %zu (an unquoted delimiter "
+                    "inside a field?)",
+                    got, rd->n_cols);
+}
+
+static int read_rows(reader *rd, cofi_dataset *ds, cofi_diag *diag) {
+  cofi__csv *csv = &rd->csv;
+  const int cu = rd->col[COL_USER], ci = rd->col[COL_ITEM];
+  const int cv = rd->col[COL_VALUE], ce = rd->col[COL_EVENT];
+  const int ct = rd->col[COL_TIME];
+  int64_t last_user = -1;
+  int rc;
+  while ((rc = cofi__csv_next(csv, diag)) == 1) {
+    if (csv->n_fields != rd->n_cols) return count_error(rd, diag);
+    rd->rows++;
+    const cofi__csv_field *f = csv->fields;
+    const char *us = f[cu].ptr, *is = f[ci].ptr;
+    size_t ul = f[cu].len, il = f[ci].len;
+    if (cofi__csv_blank(us, ul) || cofi__csv_blank(is, il)) {
+      int c = cofi__csv_blank(us, ul) ? COL_USER : COL_ITEM;
+      return cofi__fail(diag, COFI_ERR_PARSE, rd->path, csv->line,
+                        "column '%s' (%d): blank %s ID", rd->name[c],
+                        rd->col[c] + 1, c == COL_USER ? "user" : "item");
+    }
+    float v = 1.0f;
+    if (cv >= 0) {
+      int k = parse_value(f[cv].ptr, f[cv].len, &v);
+      if (k) return value_error(rd, diag, COL_VALUE, f[cv].ptr, f[cv].len, k);
+    }
+    if (ce >= 0) {
+      const char *es = f[ce].ptr;
+      size_t el = f[ce].len;
+      const event_entry *ev = &rd->events[rd->last_event];
+      if (ev->len != el || memcmp(ev->name, es, el) != 0) {
+        size_t e = 0;
+        while (e < rd->n_events &&
+               (rd->events[e].len != el || memcmp(rd->events[e].name, es, el)))
+          e++;
+        if (e == rd->n_events) return unknown_event(rd, diag, es, el);
+        rd->last_event = e;
+        ev = &rd->events[e];
+      }
+      v *= ev->weight;
+    }
+    int64_t t = 0;
+    if (ct >= 0 && !parse_time(f[ct].ptr, f[ct].len, &t))
+      return field_error(rd, diag, COL_TIME, f[ct].ptr, f[ct].len,
+                         "is not a timestamp (integer seconds since 1970 or "
+                         "ISO 8601 YYYY-MM-DDTHH:MM:SS[Z])");
+    if (rd->has_min) {
+      if (!(v >= rd->min_value)) continue;
+      if (rd->binarize) v = 1.0f;
+    }
+    if ((rc = reserve_one(ds))) goto oom;
+    uint32_t u, i;
+    size_t prev_len;
+    const char *prev = last_user >= 0
+                           ? cofi__idmap_get(&ds->users, (uint32_t)last_user,
+                                             &prev_len)
+                           : NULL;
+    if (prev && prev_len == ul && memcmp(prev, us, ul) == 0) {
+      u = (uint32_t)last_user;
+    } else {
+      if ((rc = cofi__idmap_intern(&ds->users, us, ul, &u, NULL))) goto oom;
+      last_user = u;
+    }
+    if ((rc = cofi__idmap_intern(&ds->items, is, il, &i, NULL))) goto oom;
+    ds->user[ds->n] = u;
+    ds->item[ds->n] = i;
+    ds->value[ds->n] = v;
+    ds->time[ds->n] = t;
+    ds->n++;
+  }
+  return rc;
+oom:
+  if (rc == COFI_ERR_INVALID)
+    return cofi__fail(diag, COFI_ERR_INVALID, rd->path, csv->line,
+                      "more than 4294967294 distinct user or item IDs");
+  return cofi__fail(diag, rc, rd->path, csv->line, "out of memory");
+}
+
+int cofi_dataset_read(const char *path, const cofi_read_options *opt,
+                      cofi_dataset **out, cofi_diag *diag) {
+  cofi_read_options defaults = cofi_read_options_default();
+  if (!opt) opt = &defaults;
+  if (!out)
+    return cofi__fail(diag, COFI_ERR_INVALID, "", 0, "no output dataset");
+  *out = NULL;
+  if (!path)
+    return cofi__fail(diag, COFI_ERR_INVALID, "", 0, "no file name given");
+  if (opt->format != COFI_FORMAT_CSV && opt->format != COFI_FORMAT_MOVIELENS)
+    return cofi__fail(diag, COFI_ERR_INVALID, path, 0, "unknown format %d",
+                      (int)opt->format);
+  if (opt->has_min_value && !isfinite(opt->min_value))
+    return cofi__fail(diag, COFI_ERR_INVALID, path, 0,
+                      "the minimum value must be a finite number");
+
+  reader rd;
+  memset(&rd, 0, sizeof rd);
+  rd.path = path;
+  rd.has_min = opt->has_min_value != 0;
+  /* Compared in single precision, the precision values are kept in, so
+   * that "0.7" passes --min-value 0.7. */
+  rd.min_value = (float)opt->min_value;
+  cofi_dataset *ds = NULL;
+  int rc = cofi__csv_open(&rd.csv, path, diag);
+  if (rc) goto done;
+  if (opt->format == COFI_FORMAT_MOVIELENS) {
+    rd.binarize = rd.has_min;
+    rc = movielens_plan(&rd, diag);
+  } else {
+    rc = header_plan(&rd, opt, diag);
+    if (!rc && rd.col[COL_EVENT] >= 0) rc = set_events(&rd, opt, diag);
+    /* Weights for a log without events would be silently meaningless. */
+    if (!rc && rd.col[COL_EVENT] < 0 && opt->event_weights)
+      rc = cofi__fail(diag, COFI_ERR_PARSE, path, rd.csv.line,
+                      "event weights were given but the header has no "
+                      "column '%s' (name it with --event-col)",
+                      rd.name[COL_EVENT]);
+  }
+  if (rc) goto done;
+  if ((rc = cofi__dataset_new(&ds))) {
+    rc = cofi__fail(diag, rc, path, 0, "out of memory");
+    goto done;
+  }
+  ds->has_time = rd.col[COL_TIME] >= 0;
+  snprintf(ds->source, sizeof ds->source, "%s", path);
+  if ((rc = read_rows(&rd, ds, diag))) goto done;
+  if (ds->n == 0) {
+    if (rd.rows == 0)
+      rc = cofi__fail(diag, COFI_ERR_EMPTY, path, 0,
+                      "no data rows (the file has only a header)");
+    else
+      rc = cofi__fail(diag, COFI_ERR_EMPTY, path, 0,
+                      "none of the %llu rows has a value >= %g",
+                      (unsigned long long)rd.rows, opt->min_value);
+    goto done;
+  }
+  *out = ds;
+  ds = NULL;
+done:
+  cofi_dataset_free(ds);
+  cofi__free(rd.events);
+  cofi__csv_close(&rd.csv);
+  return rc;
+}

@@ -1,0 +1,127 @@
+/*
+ * model.c — the model object: creation, release and read-only accessors.
+ * A model's arrays either are its own allocations (after training) or
+ * point into one read-only mapping of a model file (after open); callers
+ * cannot tell the difference.
+ */
+#include "internal.h"
+
+#include <math.h>
+#include <string.h>
+#include <sys/mman.h>
+
+int cofi__model_new(cofi_model **out) {
+  cofi_model *m = cofi__calloc(1, sizeof *m);
+  if (!m) return COFI_ERR_NOMEM;
+  cofi__idmap_init(&m->users);
+  cofi__idmap_init(&m->items);
+  cofi__strtab_init(&m->meta.names);
+  cofi__strtab_init(&m->meta.cells);
+  m->meta.title_field = -1;
+  memcpy(m->cofi_version, COFI_VERSION, sizeof COFI_VERSION);
+  *out = m;
+  return COFI_OK;
+}
+
+void cofi_model_close(cofi_model *m) {
+  if (!m) return;
+  cofi__idmap_free(&m->users);
+  cofi__idmap_free(&m->items);
+  cofi__strtab_free(&m->meta.names);
+  cofi__strtab_free(&m->meta.cells);
+  cofi__csr_free(&m->user_items);
+  cofi__aligned_free(m->item_gram);
+  cofi__aligned_free(m->item_norms);
+  cofi__aligned_free(m->user_norms);
+  if (m->map) {
+    if (m->map_is_malloc) cofi__aligned_free(m->map);
+    else munmap(m->map, m->map_len);
+  } else {
+    cofi__aligned_free(m->user_factors);
+    cofi__aligned_free(m->item_factors);
+  }
+  cofi__free(m);
+}
+
+void cofi_model_get_info(const cofi_model *m, cofi_model_info *out) {
+  memset(out, 0, sizeof *out);
+  out->n_users = m->n_users;
+  out->n_items = m->n_items;
+  out->factors = m->factors;
+  out->nnz = m->user_items.nnz;
+  out->params = m->params;
+  out->params.progress = NULL;
+  out->params.progress_ctx = NULL;
+  out->created_unix = m->created_unix;
+  out->data_fingerprint = m->data_fingerprint;
+  out->file_bytes = m->file_bytes;
+  out->checksum = m->checksum;
+  out->train_seconds = m->train_seconds;
+  out->train_loss = m->train_loss;
+  memcpy(out->cofi_version, m->cofi_version, sizeof out->cofi_version);
+  out->cofi_version[sizeof out->cofi_version - 1] = 0;
+  out->n_item_fields = m->meta.n_fields;
+}
+
+int64_t cofi_model_find_user(const cofi_model *m, const char *id, size_t len) {
+  return cofi__idmap_find(&m->users, id, len);
+}
+
+int64_t cofi_model_find_item(const cofi_model *m, const char *id, size_t len) {
+  return cofi__idmap_find(&m->items, id, len);
+}
+
+const char *cofi_model_user_id(const cofi_model *m, uint32_t user, size_t *len) {
+  if (user >= m->n_users) { *len = 0; return ""; }
+  return cofi__idmap_get(&m->users, user, len);
+}
+
+const char *cofi_model_item_id(const cofi_model *m, uint32_t item, size_t *len) {
+  if (item >= m->n_items) { *len = 0; return ""; }
+  return cofi__idmap_get(&m->items, item, len);
+}
+
+const char *cofi_model_item_field_name(const cofi_model *m, uint32_t field, size_t *len) {
+  return cofi__strtab_get(&m->meta.names, field, len);
+}
+
+const char *cofi_model_item_field(const cofi_model *m, uint32_t item, uint32_t field,
+                                  size_t *len) {
+  if (field >= m->meta.n_fields || item >= m->n_items) { *len = 0; return ""; }
+  return cofi__strtab_get(&m->meta.cells, (size_t)item * m->meta.n_fields + field, len);
+}
+
+const char *cofi_model_item_title(const cofi_model *m, uint32_t item, size_t *len) {
+  if (m->meta.title_field < 0) { *len = 0; return NULL; }
+  return cofi_model_item_field(m, item, (uint32_t)m->meta.title_field, len);
+}
+
+const float *cofi_model_user_factors(const cofi_model *m) { return m->user_factors; }
+const float *cofi_model_item_factors(const cofi_model *m) { return m->item_factors; }
+
+size_t cofi_model_user_items(const cofi_model *m, uint32_t user, const uint32_t **items,
+                             const float **values) {
+  if (user >= m->n_users) { *items = NULL; if (values) *values = NULL; return 0; }
+  uint64_t b = m->user_items.indptr[user], e = m->user_items.indptr[user + 1];
+  *items = m->user_items.indices + b;
+  if (values) *values = m->user_items.data + b;
+  return (size_t)(e - b);
+}
+
+int cofi__model_prepare(cofi_model *m) {
+  uint32_t k = m->factors;
+  m->item_gram = cofi__aligned_alloc((size_t)k * k * sizeof(float));
+  m->item_norms = cofi__aligned_alloc(((size_t)m->n_items + 1) * sizeof(float));
+  m->user_norms = cofi__aligned_alloc(((size_t)m->n_users + 1) * sizeof(float));
+  if (!m->item_gram || !m->item_norms || !m->user_norms) return COFI_ERR_NOMEM;
+  cofi__gram(m->item_factors, m->n_items, k, m->params.unobserved_weight, m->item_gram);
+  for (uint32_t i = 0; i < m->n_items; i++) {
+    const float *y = m->item_factors + (size_t)i * k;
+    m->item_norms[i] = sqrtf(cofi__dot(y, y, k));
+  }
+  for (uint32_t u = 0; u < m->n_users; u++) {
+    const float *x = m->user_factors + (size_t)u * k;
+    m->user_norms[u] = sqrtf(cofi__dot(x, x, k));
+  }
+  return COFI_OK;
+}

@@ -1,0 +1,497 @@
+/*
+ * model_file.c — the cofi model file: one binary file, written atomically,
+ * validated completely before anything in it is trusted, and laid out so
+ * that an opened model uses the mapping in place (no copy, no parse).
+ *
+ * This comment is the format specification (version 1). All integers and
+ * floats are little-endian; cofi refuses to build on big-endian hosts.
+ *
+ *   offset  size  field
+ *   ------  ----  ------------------------------------------------------
+ *        0     8  magic "COFIMODL"
+ *        8     4  format version (1)
+ *       12     4  byte-order mark 0x01020304 (reads 0x04030201 if swapped)
+ *       16     8  file size in bytes (the whole file)
+ *       24     4  number of sections n (1..64)
+ *       28     4  reserved, 0
+ *       32     8  offset of the section table (64)
+ *       40     8  checksum of the section table (n x 32 bytes)
+ *       48     8  checksum of bytes 0..47 of this header
+ *       56     8  reserved, 0
+ *       64  n*32  section table, one entry per section:
+ *                   u32 id, u32 element size, u64 offset, u64 length,
+ *                   u64 checksum of the section's bytes
+ *        ...      sections, each starting at a multiple of 64, in table
+ *                 order; the gaps between them are zero bytes (checked, so
+ *                 every byte of the file is covered by a check)
+ *
+ * Checksums are cofi__hash_bytes (hash.c) with seed 0.
+ *
+ *   id  section            element  count
+ *   --  -----------------  -------  ---------------------------------
+ *    1  META               1        256 bytes, layout in meta_encode()
+ *    2  USER_FACTORS       f32      n_users x factors, row-major
+ *    3  ITEM_FACTORS       f32      n_items x factors, row-major
+ *    4  USER_ID_OFFSETS    u64      n_users + 1 (into USER_ID_BLOB)
+ *    5  USER_ID_BLOB       u8       user IDs back to back
+ *    6  ITEM_ID_OFFSETS    u64      n_items + 1
+ *    7  ITEM_ID_BLOB       u8       item IDs back to back
+ *    8  SEEN_INDPTR        u64      n_users + 1 (CSR of training pairs)
+ *    9  SEEN_INDICES       u32      nnz, item indices, ascending per row
+ *   10  SEEN_VALUES        f32      nnz, summed values
+ *   11  FIELD_OFFSETS      u64      n_fields + 1 (metadata column names)
+ *   12  FIELD_BLOB         u8
+ *   13  CELL_OFFSETS       u64      n_items x n_fields + 1 (metadata cells,
+ *   14  CELL_BLOB          u8         row-major by item)
+ *
+ * Opening checks, in order: size >= 64, magic, byte order, version, header
+ * checksum, recorded size = actual size, table inside the file, table
+ * checksum, each section aligned, inside the file (overflow-safe), known,
+ * unique, zero gaps, checksum; then META's counts times element sizes
+ * equal section lengths, offsets start at 0, never decrease and end at the
+ * blob length, CSR indices in range and ascending, IDs unique, factors
+ * finite, parameters valid. Only then is anything used.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the cofi model format is little-endian; big-endian hosts are not supported"
+#endif
+
+#define MAGIC "COFIMODL"
+#define FORMAT_VERSION 1u
+#define BOM 0x01020304u
+#define HEADER_SIZE 64u
+#define ENTRY_SIZE 32u
+#define META_SIZE 256u
+#define MAX_SECTIONS 64u
+#define ALIGN 64u
+
+enum {
+  S_META = 1, S_USER_FACTORS, S_ITEM_FACTORS, S_USER_ID_OFFSETS, S_USER_ID_BLOB,
+  S_ITEM_ID_OFFSETS, S_ITEM_ID_BLOB, S_SEEN_INDPTR, S_SEEN_INDICES, S_SEEN_VALUES,
+  S_FIELD_OFFSETS, S_FIELD_BLOB, S_CELL_OFFSETS, S_CELL_BLOB, S_COUNT = S_CELL_BLOB
+};
+
+static const char *const section_names[] = {
+    "", "META", "USER_FACTORS", "ITEM_FACTORS", "USER_ID_OFFSETS", "USER_ID_BLOB",
+    "ITEM_ID_OFFSETS", "ITEM_ID_BLOB", "SEEN_INDPTR", "SEEN_INDICES", "SEEN_VALUES",
+    "FIELD_OFFSETS", "FIELD_BLOB", "CELL_OFFSETS", "CELL_BLOB"};
+static const uint32_t elem_sizes[] = {0, 1, 4, 4, 8, 1, 8, 1, 8, 4, 4, 8, 1, 8, 1};
+
+typedef struct section {
+  uint32_t id, elem;
+  uint64_t offset, length, checksum;
+  const void *data; /* when writing */
+} section;
+
+static void put32(unsigned char *p, uint32_t v) { memcpy(p, &v, 4); }
+static void put64(unsigned char *p, uint64_t v) { memcpy(p, &v, 8); }
+static void putf(unsigned char *p, float v) { memcpy(p, &v, 4); }
+static void putd(unsigned char *p, double v) { memcpy(p, &v, 8); }
+static uint32_t get32(const unsigned char *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static uint64_t get64(const unsigned char *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+static float getf(const unsigned char *p) { float v; memcpy(&v, p, 4); return v; }
+static double getd(const unsigned char *p) { double v; memcpy(&v, p, 8); return v; }
+
+/* META layout (offsets in bytes; the rest of the 256 bytes is zero). */
+static void meta_encode(const cofi_model *m, unsigned char *b) {
+  memset(b, 0, META_SIZE);
+  put32(b + 0, m->n_users);
+  put32(b + 4, m->n_items);
+  put32(b + 8, m->factors);
+  put32(b + 12, m->meta.n_fields);
+  put64(b + 16, m->user_items.nnz);
+  put32(b + 24, (uint32_t)m->meta.title_field);
+  put32(b + 28, (uint32_t)m->params.solver);
+  putf(b + 32, m->params.regularization);
+  putf(b + 36, m->params.alpha);
+  put32(b + 40, m->params.iterations);
+  put32(b + 44, m->params.cg_steps);
+  put64(b + 48, m->params.seed);
+  putf(b + 56, m->params.reg_exponent);
+  putf(b + 60, m->params.unobserved_weight);
+  put32(b + 64, m->params.threads);
+  put64(b + 72, m->created_unix);
+  put64(b + 80, m->data_fingerprint);
+  putd(b + 88, m->train_seconds);
+  putd(b + 96, m->train_loss);
+  memcpy(b + 104, m->cofi_version, 16);
+}
+
+static void meta_decode(const unsigned char *b, cofi_model *m) {
+  m->n_users = get32(b + 0);
+  m->n_items = get32(b + 4);
+  m->factors = get32(b + 8);
+  m->meta.n_fields = get32(b + 12);
+  m->user_items.nnz = get64(b + 16);
+  m->meta.title_field = (int32_t)get32(b + 24);
+  m->params = cofi_params_default();
+  m->params.solver = (cofi_solver)get32(b + 28);
+  m->params.regularization = getf(b + 32);
+  m->params.alpha = getf(b + 36);
+  m->params.iterations = get32(b + 40);
+  m->params.cg_steps = get32(b + 44);
+  m->params.seed = get64(b + 48);
+  m->params.factors = m->factors;
+  m->params.reg_exponent = getf(b + 56);
+  m->params.unobserved_weight = getf(b + 60);
+  m->params.threads = get32(b + 64);
+  m->created_unix = get64(b + 72);
+  m->data_fingerprint = get64(b + 80);
+  m->train_seconds = getd(b + 88);
+  m->train_loss = getd(b + 96);
+  memcpy(m->cofi_version, b + 104, 16);
+  m->cofi_version[15] = 0;
+}
+
+/* ---- saving ------------------------------------------------------------ */
+
+static uint64_t align_up(uint64_t x) { return (x + ALIGN - 1) & ~(uint64_t)(ALIGN - 1); }
+
+static const uint64_t zero_offset = 0;
+
+static int write_all(int fd, const void *buf, size_t len) {
+  const char *p = buf;
+  while (len > 0) {
+    size_t chunk = len > (1u << 30) ? (1u << 30) : len;
+    ssize_t w = write(fd, p, chunk);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    p += w;
+    len -= (size_t)w;
+  }
+  return 0;
+}
+
+int cofi_model_save(const cofi_model *m, const char *path, cofi_diag *d) {
+  unsigned char meta[META_SIZE];
+  meta_encode(m, meta);
+  size_t n_cells = (size_t)m->n_items * m->meta.n_fields;
+  const cofi__strtab *names = &m->meta.names, *cells = &m->meta.cells;
+  section s[S_COUNT];
+#define SEC(i, ptr, len) s[(i) - 1] = (section){.id = (i), .elem = elem_sizes[i], .length = (len), .data = (ptr)}
+  SEC(S_META, meta, META_SIZE);
+  SEC(S_USER_FACTORS, m->user_factors, (uint64_t)m->n_users * m->factors * 4);
+  SEC(S_ITEM_FACTORS, m->item_factors, (uint64_t)m->n_items * m->factors * 4);
+  SEC(S_USER_ID_OFFSETS, m->users.offsets, ((uint64_t)m->n_users + 1) * 8);
+  SEC(S_USER_ID_BLOB, m->users.blob, m->users.offsets[m->n_users]);
+  SEC(S_ITEM_ID_OFFSETS, m->items.offsets, ((uint64_t)m->n_items + 1) * 8);
+  SEC(S_ITEM_ID_BLOB, m->items.blob, m->items.offsets[m->n_items]);
+  SEC(S_SEEN_INDPTR, m->user_items.indptr, ((uint64_t)m->n_users + 1) * 8);
+  SEC(S_SEEN_INDICES, m->user_items.indices, m->user_items.nnz * 4);
+  SEC(S_SEEN_VALUES, m->user_items.data, m->user_items.nnz * 4);
+  /* Empty string tables have no offsets array yet: store the single 0. */
+  SEC(S_FIELD_OFFSETS, names->n ? (const void *)names->offsets : &zero_offset,
+      ((uint64_t)m->meta.n_fields + 1) * 8);
+  SEC(S_FIELD_BLOB, names->blob, names->n ? names->offsets[names->n] : 0);
+  SEC(S_CELL_OFFSETS, cells->n ? (const void *)cells->offsets : &zero_offset,
+      ((uint64_t)n_cells + 1) * 8);
+  SEC(S_CELL_BLOB, cells->blob, cells->n ? cells->offsets[cells->n] : 0);
+#undef SEC
+  if (names->n != m->meta.n_fields || cells->n != n_cells)
+    return cofi__fail(d, COFI_ERR_INVALID, path, 0, "item metadata is inconsistent");
+
+  unsigned char head[HEADER_SIZE + S_COUNT * ENTRY_SIZE];
+  memset(head, 0, sizeof head);
+  uint64_t at = align_up(sizeof head);
+  for (int i = 0; i < S_COUNT; i++) {
+    s[i].offset = at;
+    s[i].checksum = cofi__hash_bytes(s[i].length ? s[i].data : "", (size_t)s[i].length, 0);
+    unsigned char *e = head + HEADER_SIZE + (size_t)i * ENTRY_SIZE;
+    put32(e, s[i].id);
+    put32(e + 4, s[i].elem);
+    put64(e + 8, s[i].offset);
+    put64(e + 16, s[i].length);
+    put64(e + 24, s[i].checksum);
+    at = align_up(at + s[i].length);
+  }
+  uint64_t file_size = at;
+  memcpy(head, MAGIC, 8);
+  put32(head + 8, FORMAT_VERSION);
+  put32(head + 12, BOM);
+  put64(head + 16, file_size);
+  put32(head + 24, S_COUNT);
+  put64(head + 32, HEADER_SIZE);
+  put64(head + 40, cofi__hash_bytes(head + HEADER_SIZE, S_COUNT * ENTRY_SIZE, 0));
+  put64(head + 48, cofi__hash_bytes(head, 48, 0));
+
+  /* Temp file beside the target, so the rename is atomic. */
+  size_t plen = strlen(path);
+  char *tmp = cofi__malloc(plen + 16), *dircopy = cofi__malloc(plen + 1);
+  if (!tmp || !dircopy) {
+    cofi__free(tmp);
+    cofi__free(dircopy);
+    return cofi__fail(d, COFI_ERR_NOMEM, path, 0, "out of memory");
+  }
+  memcpy(tmp, path, plen);
+  memcpy(tmp + plen, ".tmp.XXXXXX", 12);
+  memcpy(dircopy, path, plen + 1);
+  const char *failed_op = NULL;
+  int fd = mkstemp(tmp), dfd = -1, rc = COFI_OK;
+  if (fd < 0) { failed_op = "create temporary file"; goto done; }
+  if (fchmod(fd, 0644) != 0) { failed_op = "set permissions"; goto done; }
+  static const unsigned char zeros[ALIGN];
+  uint64_t pos = 0;
+  if (write_all(fd, head, sizeof head)) { failed_op = "write"; goto done; }
+  pos = sizeof head;
+  for (int i = 0; i < S_COUNT; i++) {
+    if (write_all(fd, zeros, (size_t)(s[i].offset - pos))) { failed_op = "write"; goto done; }
+    if (s[i].length && write_all(fd, s[i].data, (size_t)s[i].length)) { failed_op = "write"; goto done; }
+    pos = s[i].offset + s[i].length;
+  }
+  if (write_all(fd, zeros, (size_t)(file_size - pos))) { failed_op = "write"; goto done; }
+  if (fsync(fd) != 0) { failed_op = "fsync"; goto done; }
+  if (close(fd) != 0) { fd = -1; failed_op = "close"; goto done; }
+  fd = -1;
+  if (rename(tmp, path) != 0) { failed_op = "rename temporary file onto"; goto done; }
+  dfd = open(dirname(dircopy), O_RDONLY | O_DIRECTORY);
+  if (dfd < 0 || fsync(dfd) != 0) failed_op = "fsync the directory of";
+done:
+  if (failed_op) {
+    int e = errno;
+    rc = cofi__fail(d, COFI_ERR_IO, path, 0, "cannot %s %s: %s", failed_op,
+                    strcmp(failed_op, "rename temporary file onto") ? "the model file" : path,
+                    strerror(e));
+  }
+  if (fd >= 0) close(fd);
+  if (dfd >= 0) close(dfd);
+  if (rc && strcmp(failed_op, "fsync the directory of") != 0) unlink(tmp);
+  cofi__free(tmp);
+  cofi__free(dircopy);
+  return rc;
+}
+
+/* ---- opening ----------------------------------------------------------- */
+
+#define CORRUPT(...) cofi__fail(d, COFI_ERR_CORRUPT, name, 0, __VA_ARGS__)
+
+/* offsets [n+1]: start at 0, never decrease, end at blob_len. */
+static bool offsets_ok(const uint64_t *o, uint64_t n, uint64_t blob_len) {
+  if (o[0] != 0 || o[n] != blob_len) return false;
+  for (uint64_t i = 0; i < n; i++)
+    if (o[i + 1] < o[i]) return false;
+  return true;
+}
+
+static bool finite_all(const float *a, uint64_t n) {
+  float acc = 0;
+  for (uint64_t i = 0; i < n; i++) acc += a[i] * 0.0f;
+  return acc == 0.0f;
+}
+
+/* Validates the mapped bytes and fills m (whose map fields are set). */
+static int validate(cofi_model *m, const unsigned char *b, uint64_t size, const char *name,
+                    cofi_diag *d) {
+  if (size == 0) return cofi__fail(d, COFI_ERR_NOT_MODEL, name, 0, "empty file, not a cofi model");
+  if (size < HEADER_SIZE || memcmp(b, MAGIC, 8) != 0)
+    return cofi__fail(d, COFI_ERR_NOT_MODEL, name, 0,
+                      "not a cofi model file (no COFIMODL signature at the start)");
+  uint32_t bom = get32(b + 12);
+  if (bom != BOM)
+    return cofi__fail(d, COFI_ERR_NOT_MODEL, name, 0,
+                      bom == 0x04030201u ? "model written with the other byte order"
+                                         : "bad byte-order mark 0x%08x", bom);
+  uint32_t version = get32(b + 8);
+  if (version != FORMAT_VERSION)
+    return cofi__fail(d, version > FORMAT_VERSION ? COFI_ERR_VERSION : COFI_ERR_CORRUPT, name, 0,
+                      "model format version %u; this cofi reads version %u", version,
+                      FORMAT_VERSION);
+  if (get64(b + 48) != cofi__hash_bytes(b, 48, 0))
+    return CORRUPT("header checksum mismatch");
+  if (get32(b + 28) != 0 || get64(b + 56) != 0) return CORRUPT("reserved header fields not zero");
+  uint64_t recorded = get64(b + 16);
+  if (recorded != size)
+    return CORRUPT("file is %llu bytes but its header says %llu (%s)", (unsigned long long)size,
+                   (unsigned long long)recorded, size < recorded ? "truncated" : "extra bytes");
+  uint32_t n = get32(b + 24);
+  uint64_t table = get64(b + 32);
+  if (n < 1 || n > MAX_SECTIONS) return CORRUPT("section count %u out of range", n);
+  if (table != HEADER_SIZE || table + (uint64_t)n * ENTRY_SIZE > size)
+    return CORRUPT("section table outside the file");
+  if (get64(b + 40) != cofi__hash_bytes(b + table, (size_t)n * ENTRY_SIZE, 0))
+    return CORRUPT("section table checksum mismatch");
+
+  const unsigned char *sec[S_COUNT + 1] = {0};
+  uint64_t len[S_COUNT + 1] = {0};
+  uint64_t end_prev = table + (uint64_t)n * ENTRY_SIZE;
+  for (uint32_t i = 0; i < n; i++) {
+    const unsigned char *e = b + table + (size_t)i * ENTRY_SIZE;
+    uint32_t id = get32(e), elem = get32(e + 4);
+    uint64_t off = get64(e + 8), l = get64(e + 16), sum = get64(e + 24);
+    if (id < 1 || id > S_COUNT) return CORRUPT("unknown section id %u", id);
+    const char *sn = section_names[id];
+    if (sec[id]) return CORRUPT("section %s appears twice", sn);
+    if (elem != elem_sizes[id]) return CORRUPT("section %s: element size %u", sn, elem);
+    if (off % ALIGN != 0 || off < end_prev || off > size || l > size - off)
+      return CORRUPT("section %s: offset %llu length %llu outside the file or overlapping", sn,
+                     (unsigned long long)off, (unsigned long long)l);
+    if (l % elem != 0) return CORRUPT("section %s: length not a multiple of %u", sn, elem);
+    for (uint64_t g = end_prev; g < off; g++)
+      if (b[g]) return CORRUPT("non-zero byte at %llu between sections", (unsigned long long)g);
+    if (cofi__hash_bytes(b + off, (size_t)l, 0) != sum)
+      return CORRUPT("section %s: checksum mismatch (the file is damaged)", sn);
+    sec[id] = b + off;
+    len[id] = l;
+    end_prev = off + l;
+  }
+  for (uint64_t g = end_prev; g < size; g++)
+    if (b[g]) return CORRUPT("non-zero byte at %llu after the last section", (unsigned long long)g);
+  for (int id = 1; id <= S_COUNT; id++)
+    if (!sec[id]) return CORRUPT("section %s missing", section_names[id]);
+  if (len[S_META] != META_SIZE) return CORRUPT("META section has %llu bytes", (unsigned long long)len[S_META]);
+
+  meta_decode(sec[S_META], m);
+  uint64_t nu = m->n_users, ni = m->n_items, k = m->factors, nf = m->meta.n_fields,
+           nnz = m->user_items.nnz;
+  if (nu == 0 || ni == 0 || k == 0 || k > COFI_MAX_FACTORS)
+    return CORRUPT("META: %llu users, %llu items, %llu factors", (unsigned long long)nu,
+                   (unsigned long long)ni, (unsigned long long)k);
+  cofi_diag pd = {0};
+  if (cofi_params_check(&m->params, &pd)) return CORRUPT("META: %s", pd.message);
+  if (nf > 4096 || (m->meta.title_field != -1 && (m->meta.title_field < 0 ||
+                                                  (uint64_t)m->meta.title_field >= nf)))
+    return CORRUPT("META: %llu metadata fields, title field %d", (unsigned long long)nf,
+                   m->meta.title_field);
+  /* Counts times element sizes must equal section lengths; every product
+   * is bounded by the file size first, so none can overflow. */
+#define EXPECT(id, count)                                                       \
+  do {                                                                          \
+    uint64_t c_ = (count);                                                      \
+    if (c_ > size || len[id] / elem_sizes[id] != c_)                            \
+      return CORRUPT("section %s has %llu elements, META implies %llu",         \
+                     section_names[id], (unsigned long long)(len[id] / elem_sizes[id]), \
+                     (unsigned long long)c_);                                   \
+  } while (0)
+  if (nu > size || ni > size || nnz > size) return CORRUPT("META counts larger than the file");
+  EXPECT(S_USER_FACTORS, nu * k);
+  EXPECT(S_ITEM_FACTORS, ni * k);
+  EXPECT(S_USER_ID_OFFSETS, nu + 1);
+  EXPECT(S_ITEM_ID_OFFSETS, ni + 1);
+  EXPECT(S_SEEN_INDPTR, nu + 1);
+  EXPECT(S_SEEN_INDICES, nnz);
+  EXPECT(S_SEEN_VALUES, nnz);
+  EXPECT(S_FIELD_OFFSETS, nf + 1);
+  if (nf && ni > size / nf) return CORRUPT("metadata cell count larger than the file");
+  EXPECT(S_CELL_OFFSETS, ni * nf + 1);
+#undef EXPECT
+
+  const uint64_t *uo = (const uint64_t *)sec[S_USER_ID_OFFSETS];
+  const uint64_t *io = (const uint64_t *)sec[S_ITEM_ID_OFFSETS];
+  const uint64_t *fo = (const uint64_t *)sec[S_FIELD_OFFSETS];
+  const uint64_t *co = (const uint64_t *)sec[S_CELL_OFFSETS];
+  const uint64_t *ip = (const uint64_t *)sec[S_SEEN_INDPTR];
+  const uint32_t *ix = (const uint32_t *)sec[S_SEEN_INDICES];
+  if (!offsets_ok(uo, nu, len[S_USER_ID_BLOB])) return CORRUPT("user ID offsets out of order");
+  if (!offsets_ok(io, ni, len[S_ITEM_ID_BLOB])) return CORRUPT("item ID offsets out of order");
+  if (!offsets_ok(fo, nf, len[S_FIELD_BLOB])) return CORRUPT("field name offsets out of order");
+  if (!offsets_ok(co, ni * nf, len[S_CELL_BLOB])) return CORRUPT("metadata offsets out of order");
+  if (!offsets_ok(ip, nu, nnz)) return CORRUPT("seen-items row pointers out of order");
+  for (uint64_t u = 0; u < nu; u++)
+    for (uint64_t t = ip[u]; t < ip[u + 1]; t++)
+      if (ix[t] >= ni || (t > ip[u] && ix[t] <= ix[t - 1]))
+        return CORRUPT("seen items of user %llu out of range or order", (unsigned long long)u);
+  if (!finite_all((const float *)sec[S_USER_FACTORS], nu * k) ||
+      !finite_all((const float *)sec[S_ITEM_FACTORS], ni * k) ||
+      !finite_all((const float *)sec[S_SEEN_VALUES], nnz))
+    return CORRUPT("NaN or infinite numbers in the factors or values");
+
+  m->user_factors = (float *)sec[S_USER_FACTORS];
+  m->item_factors = (float *)sec[S_ITEM_FACTORS];
+  m->user_items = (cofi__csr){.n_rows = (uint32_t)nu, .n_cols = (uint32_t)ni, .nnz = nnz,
+                              .indptr = (uint64_t *)ip, .indices = (uint32_t *)ix,
+                              .data = (float *)sec[S_SEEN_VALUES], .borrowed = true};
+  m->meta.names = (cofi__strtab){.n = nf, .offsets = (uint64_t *)fo,
+                                 .blob = (char *)sec[S_FIELD_BLOB], .borrowed = true};
+  m->meta.cells = (cofi__strtab){.n = ni * nf, .offsets = (uint64_t *)co,
+                                 .blob = (char *)sec[S_CELL_BLOB], .borrowed = true};
+  int rc = cofi__idmap_borrow(&m->users, (uint32_t)nu, uo, (const char *)sec[S_USER_ID_BLOB]);
+  if (rc == COFI_ERR_CORRUPT) return CORRUPT("duplicate user IDs");
+  if (rc) return cofi__fail(d, rc, name, 0, "out of memory");
+  rc = cofi__idmap_borrow(&m->items, (uint32_t)ni, io, (const char *)sec[S_ITEM_ID_BLOB]);
+  if (rc == COFI_ERR_CORRUPT) return CORRUPT("duplicate item IDs");
+  if (rc) return cofi__fail(d, rc, name, 0, "out of memory");
+  m->file_bytes = size;
+  m->checksum = cofi__hash_bytes(b, HEADER_SIZE + (size_t)n * ENTRY_SIZE, 0);
+  rc = cofi__model_prepare(m);
+  if (rc) return cofi__fail(d, rc, name, 0, "out of memory");
+  return COFI_OK;
+}
+#undef CORRUPT
+
+int cofi_model_open(const char *path, cofi_model **out, cofi_diag *d) {
+  *out = NULL;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return cofi__fail(d, COFI_ERR_IO, path, 0, "cannot open: %s", strerror(errno));
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    int e = errno;
+    close(fd);
+    return cofi__fail(d, COFI_ERR_IO, path, 0, "cannot stat: %s", strerror(e));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    close(fd);
+    return cofi__fail(d, COFI_ERR_IO, path, 0, "not a regular file");
+  }
+  if (st.st_size == 0) {
+    close(fd);
+    return cofi__fail(d, COFI_ERR_NOT_MODEL, path, 0, "empty file, not a cofi model");
+  }
+  size_t size = (size_t)st.st_size;
+  void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  int e = errno;
+  close(fd);
+  if (map == MAP_FAILED) return cofi__fail(d, COFI_ERR_IO, path, 0, "cannot map: %s", strerror(e));
+  cofi_model *m;
+  int rc = cofi__model_new(&m);
+  if (rc) {
+    munmap(map, size);
+    return cofi__fail(d, rc, path, 0, "out of memory");
+  }
+  m->map = map;
+  m->map_len = size;
+  rc = validate(m, map, size, path, d);
+  if (rc) {
+    cofi_model_close(m);
+    return rc;
+  }
+  *out = m;
+  return COFI_OK;
+}
+
+int cofi_model_open_memory(const void *buf, size_t len, cofi_model **out, cofi_diag *d) {
+  *out = NULL;
+  if (len == 0) return cofi__fail(d, COFI_ERR_NOT_MODEL, "<memory>", 0, "empty buffer, not a cofi model");
+  void *copy = cofi__aligned_alloc(len);
+  if (!copy) return cofi__fail(d, COFI_ERR_NOMEM, "<memory>", 0, "out of memory");
+  memcpy(copy, buf, len);
+  cofi_model *m;
+  int rc = cofi__model_new(&m);
+  if (rc) {
+    cofi__aligned_free(copy);
+    return cofi__fail(d, rc, "<memory>", 0, "out of memory");
+  }
+  m->map = copy;
+  m->map_len = len;
+  m->map_is_malloc = true;
+  rc = validate(m, copy, len, "<memory>", d);
+  if (rc) {
+    cofi_model_close(m);
+    return rc;
+  }
+  *out = m;
+  return COFI_OK;
+}

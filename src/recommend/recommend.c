@@ -1,0 +1,156 @@
+/*
+ * recommend.c — answering queries on a model: top-k for a known user,
+ * cold-start fold-in, top-k for any user vector, and cosine similarity.
+ * Scores are one pass of dot products over the item factors (an sgemv)
+ * into the workspace's buffer, excluded items set to -inf, then partial
+ * selection (topk.c). Nothing is allocated once the workspace has grown.
+ */
+#include "internal.h"
+
+#include <math.h>
+#include <string.h>
+
+cofi_workspace *cofi_workspace_new(void) { return cofi__calloc(1, sizeof(cofi_workspace)); }
+
+void cofi_workspace_free(cofi_workspace *ws) {
+  if (!ws) return;
+  cofi__aligned_free(ws->scores);
+  cofi__aligned_free(ws->scratch);
+  cofi__free(ws->heap);
+  cofi__free(ws);
+}
+
+int cofi__ws_reserve(cofi_workspace *ws, size_t n_scores, size_t n_scratch, size_t n_heap) {
+  if (n_scores > ws->scores_cap) {
+    float *p = cofi__aligned_alloc(n_scores * sizeof *p);
+    if (!p) return COFI_ERR_NOMEM;
+    cofi__aligned_free(ws->scores);
+    ws->scores = p;
+    ws->scores_cap = n_scores;
+  }
+  if (n_scratch > ws->scratch_cap) {
+    float *p = cofi__aligned_alloc(n_scratch * sizeof *p);
+    if (!p) return COFI_ERR_NOMEM;
+    cofi__aligned_free(ws->scratch);
+    ws->scratch = p;
+    ws->scratch_cap = n_scratch;
+  }
+  if (n_heap > ws->heap_cap) {
+    cofi_scored *p = cofi__malloc(n_heap * sizeof *p);
+    if (!p) return COFI_ERR_NOMEM;
+    cofi__free(ws->heap);
+    ws->heap = p;
+    ws->heap_cap = n_heap;
+  }
+  return COFI_OK;
+}
+
+cofi_recommend_options cofi_recommend_options_default(void) {
+  cofi_recommend_options o = {.k = 10, .filter_seen = 1, .exclude = NULL, .n_exclude = 0};
+  return o;
+}
+
+/* scores[i] = F[i] . v for i < n */
+static void score_all(const float *F, uint32_t n, uint32_t k, const float *v, float *scores) {
+  for (uint32_t i = 0; i < n; i++) scores[i] = cofi__dot(F + (size_t)i * k, v, k);
+}
+
+static int select_top(cofi_workspace *ws, const float *scores, uint32_t n, uint32_t k,
+                      cofi_scored *out, size_t *n_out) {
+  size_t got = cofi__topk_scores(scores, n, k, ws->heap);
+  memcpy(out, ws->heap, got * sizeof *out);
+  *n_out = got;
+  return COFI_OK;
+}
+
+int cofi_recommend_vector(const cofi_model *m, cofi_workspace *ws, const float *vec,
+                          const uint32_t *seen, size_t n_seen,
+                          const cofi_recommend_options *opt, cofi_scored *out, size_t *n_out) {
+  *n_out = 0;
+  if (!opt || opt->k == 0) return COFI_ERR_INVALID;
+  uint32_t k = opt->k < m->n_items ? opt->k : m->n_items;
+  int rc = cofi__ws_reserve(ws, m->n_items, 0, k);
+  if (rc) return rc;
+  float *scores = ws->scores;
+  score_all(m->item_factors, m->n_items, m->factors, vec, scores);
+  for (size_t i = 0; i < n_seen; i++)
+    if (seen[i] < m->n_items) scores[seen[i]] = -INFINITY;
+  for (size_t i = 0; i < opt->n_exclude; i++)
+    if (opt->exclude[i] < m->n_items) scores[opt->exclude[i]] = -INFINITY;
+  return select_top(ws, scores, m->n_items, k, out, n_out);
+}
+
+int cofi_recommend_user(const cofi_model *m, cofi_workspace *ws, uint32_t user,
+                        const cofi_recommend_options *opt, cofi_scored *out, size_t *n_out) {
+  *n_out = 0;
+  if (user >= m->n_users) return COFI_ERR_NOT_FOUND;
+  const uint32_t *seen = NULL;
+  size_t n_seen = 0;
+  if (opt && opt->filter_seen) n_seen = cofi_model_user_items(m, user, &seen, NULL);
+  return cofi_recommend_vector(m, ws, m->user_factors + (size_t)user * m->factors, seen,
+                               n_seen, opt, out, n_out);
+}
+
+int cofi_fold_in(const cofi_model *m, cofi_workspace *ws, const uint32_t *items,
+                 const float *values, size_t n, float *vec) {
+  uint32_t k = m->factors;
+  if (n == 0) return COFI_ERR_INVALID;
+  for (size_t i = 0; i < n; i++)
+    if (items[i] >= m->n_items) return COFI_ERR_NOT_FOUND;
+  /* The values array the solver needs: given, or 1 each (held in scores). */
+  int rc = cofi__ws_reserve(ws, values ? 0 : n, cofi__solve_row_scratch(k), 0);
+  if (rc) return rc;
+  if (!values) {
+    for (size_t i = 0; i < n; i++) ws->scores[i] = 1.0f;
+    values = ws->scores;
+  }
+  cofi__row_problem pr = {
+      .gram = m->item_gram, .Y = m->item_factors, .k = k, .alpha = m->params.alpha,
+      .alpha0 = m->params.unobserved_weight, .lambda = m->params.regularization,
+      .nu = m->params.reg_exponent, .n_other = m->n_items,
+      .solver = COFI_SOLVER_CHOLESKY, .cg_steps = k};
+  memset(vec, 0, k * sizeof *vec);
+  rc = cofi__solve_row(&pr, items, values, n, vec, ws->scratch);
+  if (rc == COFI_ERR_NUMERIC) {
+    /* Singular without regularization: CG from zero stays in the range. */
+    pr.solver = COFI_SOLVER_CG;
+    memset(vec, 0, k * sizeof *vec);
+    rc = cofi__solve_row(&pr, items, values, n, vec, ws->scratch);
+  }
+  for (uint32_t j = 0; j < k && rc == COFI_OK; j++)
+    if (!isfinite(vec[j])) rc = COFI_ERR_NUMERIC;
+  return rc;
+}
+
+static int similar(const float *F, const float *norms, uint32_t n, uint32_t k_dim,
+                   cofi_workspace *ws, uint32_t query, uint32_t k, cofi_scored *out,
+                   size_t *n_out) {
+  *n_out = 0;
+  if (k == 0) return COFI_ERR_INVALID;
+  if (query >= n) return COFI_ERR_NOT_FOUND;
+  uint32_t want = n - 1 < k ? n - 1 : k;
+  int rc = cofi__ws_reserve(ws, n, 0, want ? want : 1);
+  if (rc) return rc;
+  float *scores = ws->scores;
+  const float *q = F + (size_t)query * k_dim;
+  float qn = norms[query];
+  score_all(F, n, k_dim, q, scores);
+  for (uint32_t i = 0; i < n; i++) {
+    float d = qn * norms[i];
+    scores[i] = d > 0 ? scores[i] / d : 0.0f;
+  }
+  scores[query] = -INFINITY;
+  return select_top(ws, scores, n, want, out, n_out);
+}
+
+int cofi_similar_items(const cofi_model *m, cofi_workspace *ws, uint32_t item, uint32_t k,
+                       cofi_scored *out, size_t *n_out) {
+  return similar(m->item_factors, m->item_norms, m->n_items, m->factors, ws, item, k, out,
+                 n_out);
+}
+
+int cofi_similar_users(const cofi_model *m, cofi_workspace *ws, uint32_t user, uint32_t k,
+                       cofi_scored *out, size_t *n_out) {
+  return similar(m->user_factors, m->user_norms, m->n_users, m->factors, ws, user, k, out,
+                 n_out);
+}

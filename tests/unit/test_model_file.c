@@ -1,0 +1,243 @@
+/*
+ * test_model_file.c — save then open is bit-exact; every kind of damage is
+ * refused with its specific error: empty, foreign, truncated anywhere,
+ * any single byte flipped, future version, and a hostile header whose
+ * checksums are all valid but whose counts lie (10^12 users).
+ */
+#include "testutil.h"
+
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static cofi_model *train_small(void) {
+  cofi_dataset *ds;
+  assert_int_equal(cofi__dataset_new(&ds), COFI_OK);
+  const char *users[] = {"alice", "bob", "carol", "dave", "eve"};
+  const char *items[] = {"x,1", "y \"quoted\"", "z", "w", "v", "\xc3\xa9t\xc3\xa9"};
+  for (int u = 0; u < 5; u++)
+    for (int i = 0; i < 6; i++)
+      if ((u + i) % 3 != 0)
+        assert_int_equal(cofi__dataset_add(ds, users[u], strlen(users[u]), items[i],
+                                           strlen(items[i]), (float)(1 + (u * i) % 3), 0),
+                         COFI_OK);
+  cofi_params p = cofi_params_default();
+  p.factors = 4;
+  p.iterations = 3;
+  cofi_model *m;
+  cofi_diag d = {0};
+  assert_int_equal(cofi_train(ds, &p, &m, &d), COFI_OK);
+  cofi_dataset_free(ds);
+  return m;
+}
+
+static unsigned char *slurp(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  assert_non_null(f);
+  fseek(f, 0, SEEK_END);
+  *len = (size_t)ftell(f);
+  fseek(f, 0, SEEK_SET);
+  unsigned char *b = malloc(*len ? *len : 1);
+  assert_int_equal(fread(b, 1, *len, f), *len);
+  fclose(f);
+  return b;
+}
+
+static void save_open_is_bit_exact(void **state) {
+  (void)state;
+  char *dir = tu_mkdtemp();
+  char a[512], b[512];
+  snprintf(a, sizeof a, "%s/a.cofi", dir);
+  snprintf(b, sizeof b, "%s/b.cofi", dir);
+  cofi_model *m = train_small();
+  cofi_diag d = {0};
+  assert_int_equal(cofi_model_save(m, a, &d), COFI_OK);
+  cofi_model *o;
+  assert_int_equal(cofi_model_open(a, &o, &d), COFI_OK);
+  cofi_model_info mi, oi;
+  cofi_model_get_info(m, &mi);
+  cofi_model_get_info(o, &oi);
+  assert_int_equal(mi.n_users, oi.n_users);
+  assert_int_equal(mi.n_items, oi.n_items);
+  assert_int_equal(mi.nnz, oi.nnz);
+  assert_int_equal(mi.created_unix, oi.created_unix);
+  assert_memory_equal(cofi_model_user_factors(m), cofi_model_user_factors(o),
+                      sizeof(float) * mi.n_users * mi.factors);
+  assert_memory_equal(cofi_model_item_factors(m), cofi_model_item_factors(o),
+                      sizeof(float) * mi.n_items * mi.factors);
+  for (uint32_t i = 0; i < mi.n_items; i++) {
+    size_t l1, l2;
+    const char *s1 = cofi_model_item_id(m, i, &l1), *s2 = cofi_model_item_id(o, i, &l2);
+    assert_int_equal(l1, l2);
+    assert_memory_equal(s1, s2, l1);
+    assert_int_equal(cofi_model_find_item(o, s1, l1), i);
+  }
+  /* Saving the opened model reproduces the file byte for byte. */
+  assert_int_equal(cofi_model_save(o, b, &d), COFI_OK);
+  size_t la, lb;
+  unsigned char *ba = slurp(a, &la), *bb = slurp(b, &lb);
+  assert_int_equal(la, lb);
+  assert_memory_equal(ba, bb, la);
+  assert_int_equal(la % 64, 0);
+  free(ba);
+  free(bb);
+  cofi_model_close(m);
+  cofi_model_close(o);
+  tu_rmdir(dir);
+  free(dir);
+}
+
+static int open_buf(const unsigned char *b, size_t len, cofi_diag *d) {
+  cofi_model *m = NULL;
+  int rc = cofi_model_open_memory(b, len, &m, d);
+  if (rc == COFI_OK) cofi_model_close(m);
+  else assert_null(m);
+  return rc;
+}
+
+static unsigned char *saved_bytes(size_t *len, char **dir_out) {
+  char *dir = tu_mkdtemp();
+  char path[512];
+  snprintf(path, sizeof path, "%s/m.cofi", dir);
+  cofi_model *m = train_small();
+  cofi_diag d = {0};
+  assert_int_equal(cofi_model_save(m, path, &d), COFI_OK);
+  cofi_model_close(m);
+  *dir_out = dir;
+  return slurp(path, len);
+}
+
+static void damaged_files_are_refused(void **state) {
+  (void)state;
+  char *dir;
+  size_t len;
+  unsigned char *b = saved_bytes(&len, &dir);
+  cofi_diag d = {0};
+  assert_int_equal(open_buf(b, len, &d), COFI_OK);
+  assert_int_equal(open_buf(b, 0, &d), COFI_ERR_NOT_MODEL);
+  assert_int_equal(open_buf((const unsigned char *)"hello\n", 6, &d), COFI_ERR_NOT_MODEL);
+  /* Every truncation. */
+  for (size_t n = 1; n < len; n++) {
+    int rc = open_buf(b, n, &d);
+    assert_true(rc == COFI_ERR_CORRUPT || rc == COFI_ERR_NOT_MODEL);
+  }
+  /* Every single-byte flip. */
+  unsigned char *c = malloc(len);
+  for (size_t i = 0; i < len; i++) {
+    memcpy(c, b, len);
+    c[i] ^= 0x5a;
+    int rc = open_buf(c, len, &d);
+    if (rc == COFI_OK) fail_msg("flip at byte %zu accepted", i);
+    assert_true(rc == COFI_ERR_CORRUPT || rc == COFI_ERR_NOT_MODEL || rc == COFI_ERR_VERSION);
+  }
+  /* Appended bytes. */
+  unsigned char *big = malloc(len + 64);
+  memcpy(big, b, len);
+  memset(big + len, 0, 64);
+  assert_int_equal(open_buf(big, len + 64, &d), COFI_ERR_CORRUPT);
+  assert_non_null(strstr(d.message, "extra bytes"));
+  free(big);
+  free(c);
+  free(b);
+  tu_rmdir(dir);
+  free(dir);
+}
+
+/* Rewrites checksums so that only the semantic checks stand in the way. */
+static void reseal(unsigned char *b, size_t len) {
+  uint32_t n;
+  memcpy(&n, b + 24, 4);
+  for (uint32_t i = 0; i < n; i++) {
+    unsigned char *e = b + 64 + i * 32;
+    uint64_t off, l, sum;
+    memcpy(&off, e + 8, 8);
+    memcpy(&l, e + 16, 8);
+    if (off > len || l > len - off) continue; /* lying entry: leave its checksum */
+    sum = cofi__hash_bytes(b + off, (size_t)l, 0);
+    memcpy(e + 24, &sum, 8);
+  }
+  uint64_t t = cofi__hash_bytes(b + 64, (size_t)n * 32, 0);
+  memcpy(b + 40, &t, 8);
+  uint64_t h = cofi__hash_bytes(b, 48, 0);
+  memcpy(b + 48, &h, 8);
+}
+
+static unsigned char *meta_of(unsigned char *b) {
+  uint64_t off;
+  memcpy(&off, b + 64 + 8, 8); /* META is the first section */
+  return b + off;
+}
+
+static void hostile_headers_are_refused(void **state) {
+  (void)state;
+  char *dir;
+  size_t len;
+  unsigned char *b = saved_bytes(&len, &dir);
+  unsigned char *c = malloc(len);
+  cofi_diag d = {0};
+
+  memcpy(c, b, len);
+  uint32_t huge = 4000000000u; /* users: 4e9 x factors far beyond the file */
+  memcpy(meta_of(c), &huge, 4);
+  reseal(c, len);
+  assert_int_equal(open_buf(c, len, &d), COFI_ERR_CORRUPT);
+
+  memcpy(c, b, len);
+  uint64_t nnz = 1000000000000ull; /* 10^12 pairs */
+  memcpy(meta_of(c) + 16, &nnz, 8);
+  reseal(c, len);
+  assert_int_equal(open_buf(c, len, &d), COFI_ERR_CORRUPT);
+
+  memcpy(c, b, len);
+  uint64_t off = 1ull << 62; /* section offset far outside */
+  memcpy(c + 64 + 32 + 8, &off, 8);
+  reseal(c, len);
+  assert_int_equal(open_buf(c, len, &d), COFI_ERR_CORRUPT);
+
+  memcpy(c, b, len);
+  uint32_t v = 99; /* from the future */
+  memcpy(c + 8, &v, 4);
+  reseal(c, len);
+  assert_int_equal(open_buf(c, len, &d), COFI_ERR_VERSION);
+
+  memcpy(c, b, len);
+  uint32_t k0 = 0;
+  memcpy(meta_of(c) + 8, &k0, 4);
+  reseal(c, len);
+  assert_int_equal(open_buf(c, len, &d), COFI_ERR_CORRUPT);
+
+  free(c);
+  free(b);
+  tu_rmdir(dir);
+  free(dir);
+}
+
+static void missing_file_is_io_error(void **state) {
+  (void)state;
+  cofi_model *m;
+  cofi_diag d = {0};
+  assert_int_equal(cofi_model_open("/nonexistent/dir/m.cofi", &m, &d), COFI_ERR_IO);
+  assert_non_null(strstr(d.message, "No such file"));
+}
+
+static void save_failure_leaves_old_file(void **state) {
+  (void)state;
+  cofi_model *m = train_small();
+  cofi_diag d = {0};
+  assert_int_equal(cofi_model_save(m, "/nonexistent/dir/m.cofi", &d), COFI_ERR_IO);
+  assert_non_null(strstr(d.message, "temporary"));
+  cofi_model_close(m);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(save_open_is_bit_exact),
+      cmocka_unit_test(damaged_files_are_refused),
+      cmocka_unit_test(hostile_headers_are_refused),
+      cmocka_unit_test(missing_file_is_io_error),
+      cmocka_unit_test(save_failure_leaves_old_file),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

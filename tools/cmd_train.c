@@ -1,0 +1,76 @@
+/*
+ * cmd_train.c — `cofi train DATA -o MODEL`: read a log, train ALS, save the
+ * model file. Parameters are checked before any data is read.
+ */
+#include "cli.h"
+
+#include <string.h>
+#include <unistd.h>
+
+static void usage(void) {
+  puts("usage: cofi train DATA -o MODEL [options]\n"
+       "\n"
+       "data:     --format csv|movielens  --user-col C  --item-col C  --value-col C\n"
+       "          --event-col C  --time-col C  --delimiter X|tab\n"
+       "          --event-weights watch=1,like=2,complete=3  --min-value V\n"
+       "          --items FILE (item metadata, e.g. titles)  --items-id-col C\n"
+       "training: --factors 64  --regularization 0.01  --alpha 1  --iterations 15\n"
+       "          --seed 42  --solver cg|cholesky  --cg-steps 3  --threads 0 (all cores)\n"
+       "          --reg-exponent 0  --unobserved-weight 1 (iALS, Rendle et al. 2022)\n"
+       "          --params FILE (as written by cofi tune)\n"
+       "output:   --quiet (no progress)  --loss (report the objective each iteration)");
+}
+
+int cmd_train(int argc, char **argv) {
+  cli_args a;
+  cli_args_init(&a, "train", argc, argv);
+  cli_data_opts data;
+  cli_data_opts_init(&data);
+  cofi_params p = cofi_params_default();
+  const char *in = NULL, *out = NULL, *v;
+  bool quiet = false;
+  while (!cli_args_done(&a)) {
+    if (cli_flag(&a, "--help") || cli_flag(&a, "-h")) { usage(); return CLI_EXIT_OK; }
+    if (cli_opt(&a, "-o", &v) || cli_opt(&a, "--output", &v)) out = v;
+    else if (cli_flag(&a, "--quiet") || cli_flag(&a, "-q")) quiet = true;
+    else if (cli_flag(&a, "--loss")) p.compute_loss = 1;
+    else if (cli_data_option(&a, &data) || cli_train_option(&a, &p)) continue;
+    else if (!in && cli_positional(&a, &v)) in = v;
+    else return cli_unknown(&a);
+  }
+  if (a.failed) return CLI_EXIT_USAGE;
+  if (!in) return cli_usage_error("train", "missing the DATA file (see cofi train --help)");
+  if (!out) return cli_usage_error("train", "missing -o MODEL (where to write the model)");
+  cofi_diag d = {0};
+  if (cofi_params_check(&p, &d)) return cli_usage_error("train", "%s", d.message);
+
+  double t0 = cli_now();
+  cofi_dataset *ds = NULL;
+  int rc = cli_load_dataset("train", in, &data, &ds);
+  if (rc) return rc;
+  double t_read = cli_now() - t0;
+  if (!quiet)
+    fprintf(stderr, "read %zu interactions: %zu users, %zu items (%.2fs)\n",
+            cofi_dataset_n_interactions(ds), cofi_dataset_n_users(ds), cofi_dataset_n_items(ds),
+            t_read);
+  cli_progress prog = {.tty = isatty(2), .quiet = quiet};
+  p.progress = cli_progress_print;
+  p.progress_ctx = &prog;
+  cofi_model *m = NULL;
+  rc = cofi_train(ds, &p, &m, &d);
+  cofi_dataset_free(ds);
+  if (rc) return cli_diag_error("train", "training", rc, &d);
+  char what[600];
+  snprintf(what, sizeof what, "saving %s", out);
+  rc = cofi_model_save(m, out, &d);
+  cofi_model_info info;
+  cofi_model_get_info(m, &info);
+  cofi_model_close(m);
+  if (rc) return cli_diag_error("train", what, rc, &d);
+  if (!quiet)
+    fprintf(stderr, "trained %u users x %u items, %u factors, %u iterations in %.2fs "
+            "(loss %.6g); wrote %s\n",
+            info.n_users, info.n_items, info.factors, info.params.iterations,
+            info.train_seconds, info.train_loss, out);
+  return CLI_EXIT_OK;
+}
