@@ -179,7 +179,9 @@ int cofi_params_check(const cofi_params *p, cofi_diag *diag);
 typedef struct cofi_model cofi_model;
 
 /* Trains implicit ALS on ds. Deterministic: the same data, params and seed
- * give bit-identical factors for any thread count. Errors: COFI_ERR_INVALID,
+ * give bit-identical factors for any thread count. With the environment
+ * variable SOURCE_DATE_EPOCH set, the stored creation time is that value and
+ * the stored duration 0, so equal inputs give byte-identical model files. Errors: COFI_ERR_INVALID,
  * COFI_ERR_EMPTY, COFI_ERR_NOMEM, COFI_ERR_NUMERIC, COFI_ERR_CANCELLED. */
 int cofi_train(const cofi_dataset *ds, const cofi_params *p, cofi_model **out,
                cofi_diag *diag);

@@ -177,12 +177,18 @@ void srv_buf_printf(srv_buf *b, const char *fmt, ...) {
   va_end(ap);
 }
 
-void srv_buf_error(srv_buf *b, const srv_error *e) {
-  srv_buf_lit(b, "{\"error\":{\"code\":");
+void srv_buf_error_member(srv_buf *b, const srv_error *e) {
+  srv_buf_lit(b, "\"error\":{\"code\":");
   srv_buf_json_str(b, e->code, strlen(e->code));
   srv_buf_lit(b, ",\"message\":");
   srv_buf_json_str(b, e->message, strlen(e->message));
-  srv_buf_lit(b, "}}");
+  srv_buf_putc(b, '}');
+}
+
+void srv_buf_error(srv_buf *b, const srv_error *e) {
+  srv_buf_putc(b, '{');
+  srv_buf_error_member(b, e);
+  srv_buf_putc(b, '}');
 }
 
 bool srv_fail(srv_error *e, int status, const char *code, const char *fmt, ...) {

@@ -79,6 +79,8 @@ void srv_buf_printf(srv_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Writes {"error": {"code": ..., "message": ...}} (no newline). */
 void srv_buf_error(srv_buf *b, const srv_error *e);
+/* The same without the outer braces: a member of an enclosing object. */
+void srv_buf_error_member(srv_buf *b, const srv_error *e);
 
 /* ---- request parsing ----------------------------------------------------- */
 

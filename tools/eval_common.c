@@ -13,6 +13,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 void ev_setup_init(ev_setup *s) {
@@ -241,4 +242,10 @@ void ev_mean_sd(const double *x, size_t n, double *mean, double *sd) {
   for (size_t i = 0; i < n; i++) v += (x[i] - m) * (x[i] - m);
   *mean = m;
   *sd = n >= 2 ? sqrt(v / (double)(n - 1)) : NAN;
+}
+
+double ev_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }

@@ -41,6 +41,9 @@ int ev_select(const char *cmd, const cofi_dataset *ds, const uint8_t *parts, uns
 /* "5,10,20" into o->ks / o->n_ks. */
 bool ev_parse_ks(const char *cmd, const char *text, cofi_eval_options *o);
 
+/* Monotonic wall-clock seconds. */
+double ev_now(void);
+
 /* Mean and sample standard deviation (n - 1) of x[0..n); sd NAN when n < 2. */
 void ev_mean_sd(const double *x, size_t n, double *mean, double *sd);
 

@@ -122,7 +122,7 @@ static void meta_encode(const cofi_model *m, unsigned char *b) {
   put64(b + 48, m->params.seed);
   putf(b + 56, m->params.reg_exponent);
   putf(b + 60, m->params.unobserved_weight);
-  put32(b + 64, m->params.threads);
+  put32(b + 64, 0); /* threads: a runtime choice, not part of the model */
   put64(b + 72, m->created_unix);
   put64(b + 80, m->data_fingerprint);
   putd(b + 88, m->train_seconds);

@@ -13,6 +13,7 @@
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -312,6 +313,18 @@ int cofi_train(const cofi_dataset *ds, const cofi_params *params, cofi_model **o
   if (rc) goto fail;
   m->params = p;
   m->created_unix = (uint64_t)time(NULL);
+  /* Reproducible files (reproducible-builds.org convention): with
+   * SOURCE_DATE_EPOCH set, the creation time is that value and the stored
+   * training duration 0, so equal inputs give byte-identical model files. */
+  const char *epoch = getenv("SOURCE_DATE_EPOCH");
+  if (epoch && *epoch) {
+    char *end;
+    unsigned long long e = strtoull(epoch, &end, 10);
+    if (!*end) {
+      m->created_unix = e;
+      m->train_seconds = 0;
+    }
+  }
   m->data_fingerprint = cofi__csr_fingerprint(&m->user_items);
   rc = cofi__model_prepare(m);
   if (rc) goto fail;

@@ -1,0 +1,379 @@
+/*
+ * cmd_eval.c — `cofi eval`: split (or read split files), train ALS on the
+ * training part, and print ALS, popularity and random side by side on the
+ * held-out part, as one table (or JSON).
+ *
+ * With --seeds N the model is trained N times (seeds 0..N-1) and each
+ * metric is reported as mean and sample standard deviation: one run of ALS
+ * on a small data set is noisy (implicit on the seeds' split: sd 0.0062 in
+ * Recall@10), and comparisons between settings need the spread. The random
+ * baseline uses the same seeds; popularity is deterministic (sd 0).
+ *
+ * Tuned parameters (--params FILE, written by `cofi tune`) were chosen on
+ * the validation part, so by default the final model is then trained on
+ * train + validation and reported on test, as is standard; the output says
+ * which parts were used.
+ */
+#include "eval_common.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char usage_text[] =
+    "usage: cofi eval DATA [options]\n"
+    "       cofi eval --split-dir DIR [options]          (files of cofi split)\n"
+    "       cofi eval TRAIN --protocol sampled --test FILE --negatives FILE\n"
+    "\n"
+    "Trains ALS on the training part and reports ALS, popularity and random on the\n"
+    "held-out part. Metrics: recall, precision, ndcg, hit_rate, map, coverage at each K\n"
+    "(formulas in docs/evaluation.md).\n"
+    "\n"
+    "protocol:\n"
+    "  --protocol P          leave-last-out (default; the seeds'), random, users, sampled\n"
+    "  --holdout F           random: share of each user's items in test (and validation), 0.2\n"
+    "  --heldout-users N     users: test users, and as many validation users (100)\n"
+    "  --foldin-fraction F   users: share of a held-out user's items folded in (0.8)\n"
+    "  --split-seed S        seed of the random and users splits (0)\n"
+    "  --split-dir DIR       read DIR/train.csv, validation.csv, test.csv (+ *_foldin.csv)\n"
+    "  --test F --negatives F   sampled: the NCF test and negatives files\n"
+    "evaluation:\n"
+    "  --k LIST              cutoffs, e.g. 5,10,20 (default 10)\n"
+    "  --metrics LIST        which metrics to print (default all)\n"
+    "  --seeds N             train with seeds 0..N-1; report mean and sample sd\n"
+    "  --on test|validation  held-out part to report on (default test)\n"
+    "  --train-on train|train+validation\n"
+    "                        default: train, or train+validation with --params\n"
+    "  --json                JSON on stdout instead of the table\n"
+    "  --quiet               no progress on stderr\n"
+    "data options: --format csv|movielens, --min-value X, --user-col ... (as cofi train)\n"
+    "training options: --factors, --regularization, --alpha, --iterations, --seed,\n"
+    "  --solver, --cg-steps, --threads, --reg-exponent, --unobserved-weight, --params FILE\n";
+
+enum { M_ALS = 0, M_POP = 1, M_RANDOM = 2, N_MODELS = 3 };
+static const char *const model_key[N_MODELS] = {"als", "popularity", "random"};
+static const char *const model_label[N_MODELS] = {"ALS", "Popularity", "Random"};
+static const char *const metric_label[COFI_METRIC_COUNT] = {"Recall", "Precision", "NDCG",
+                                                             "HitRate", "MAP", "Coverage"};
+
+typedef struct metrics_ctx {
+  const char *cmd;
+  bool show[COFI_METRIC_COUNT];
+  bool ok;
+} metrics_ctx;
+
+static bool add_metric(const char *s, size_t len, void *ctx) {
+  metrics_ctx *c = ctx;
+  for (int m = 0; m < COFI_METRIC_COUNT; m++) {
+    const char *name = cofi_metric_name(m);
+    if (strlen(name) == len && !memcmp(name, s, len)) {
+      c->show[m] = true;
+      return true;
+    }
+  }
+  if (len == 2 && !memcmp(s, "hr", 2)) {
+    c->show[COFI_METRIC_HIT_RATE] = true;
+    return true;
+  }
+  cli_usage_error(c->cmd, "--metrics: unknown metric '%.*s' (known: recall, precision, ndcg, "
+                  "hit_rate, map, coverage)", (int)len, s);
+  return c->ok = false;
+}
+
+/* Everything the report needs. */
+typedef struct report {
+  const ev_setup *setup;
+  const cofi_eval_options *eo;
+  const bool *show;
+  uint32_t runs;       /* seeds run */
+  bool with_sd;        /* --seeds given */
+  cofi_eval_result *res[N_MODELS]; /* [runs] each */
+  const cofi_params *p;
+  const char *params_file;
+  const char *trained_on;
+  const char *reported_on;
+  size_t train_rows, train_users, train_items;
+  double train_seconds, eval_seconds;
+} report;
+
+static void value_of(const report *r, int model, uint32_t c, int metric, double *mean, double *sd) {
+  double x[1024];
+  uint32_t n = r->runs < 1024 ? r->runs : 1024;
+  for (uint32_t i = 0; i < n; i++) x[i] = r->res[model][i].metrics[c][metric];
+  ev_mean_sd(x, n, mean, sd);
+}
+
+static void json_number(double v) {
+  if (isfinite(v)) printf("%.6g", v);
+  else printf("null");
+}
+
+static void print_json(const report *r) {
+  const cofi_eval_result *first = &r->res[M_ALS][0];
+  printf("{");
+  for (int model = 0; model < N_MODELS; model++) {
+    printf("\"%s\": {", model_key[model]);
+    bool comma = false;
+    for (uint32_t c = 0; c < r->eo->n_ks; c++)
+      for (int m = 0; m < COFI_METRIC_COUNT; m++) {
+        if (!r->show[m]) continue;
+        double mean, sd;
+        value_of(r, model, c, m, &mean, &sd);
+        printf("%s\"%s@%u\": ", comma ? ", " : "", cofi_metric_name(m), r->eo->ks[c]);
+        comma = true;
+        if (r->with_sd) {
+          printf("{\"mean\": ");
+          json_number(mean);
+          printf(", \"sd\": ");
+          json_number(model == M_POP && r->runs >= 2 ? 0.0 : sd);
+          printf("}");
+        } else {
+          json_number(mean);
+        }
+      }
+    printf("}, ");
+  }
+  printf("\"n_users\": %llu, \"skipped\": {", (unsigned long long)first->n_users);
+  for (int k = 0; k < COFI_SKIP_COUNT; k++)
+    printf("\"%s\": %llu, ", cofi_skip_name(k), (unsigned long long)first->skipped[k]);
+  printf("\"test_items_not_in_training\": %llu}}\n", (unsigned long long)first->unknown_items);
+}
+
+static void print_table(const report *r) {
+  const cofi_eval_result *first = &r->res[M_ALS][0];
+  const cofi_params *p = r->p;
+  printf("Protocol: %s on %s, reported on %s\n", ev_protocol_name(r->setup),
+         r->setup->split_dir ? r->setup->split_dir : r->setup->data_path, r->reported_on);
+  printf("Training: %s (%zu interactions, %zu users, %zu items)\n", r->trained_on, r->train_rows,
+         r->train_users, r->train_items);
+  printf("ALS: factors %u, regularization %g, alpha %g, iterations %u", p->factors,
+         (double)p->regularization, (double)p->alpha, p->iterations);
+  if (p->reg_exponent != 0 || p->unobserved_weight != 1)
+    printf(", reg_exponent %g, unobserved_weight %g", (double)p->reg_exponent,
+           (double)p->unobserved_weight);
+  if (r->params_file) printf(" (from %s)", r->params_file);
+  printf("\n");
+  if (r->with_sd)
+    printf("Seeds: 0..%u, mean ± sample sd over %u runs\n", r->runs - 1, r->runs);
+  else
+    printf("Seed: %llu\n", (unsigned long long)p->seed);
+  printf("Users evaluated: %llu (held-out items: %llu); skipped: %llu (%s), %llu (%s)",
+         (unsigned long long)first->n_users, (unsigned long long)first->n_test_items,
+         (unsigned long long)first->skipped[COFI_SKIP_USER_UNKNOWN],
+         cofi_skip_name(COFI_SKIP_USER_UNKNOWN),
+         (unsigned long long)first->skipped[COFI_SKIP_ITEMS_UNKNOWN],
+         cofi_skip_name(COFI_SKIP_ITEMS_UNKNOWN));
+  if (first->unknown_items)
+    printf("; held-out items not in training: %llu", (unsigned long long)first->unknown_items);
+  printf("\n\n| Model |");
+  for (uint32_t c = 0; c < r->eo->n_ks; c++)
+    for (int m = 0; m < COFI_METRIC_COUNT; m++)
+      if (r->show[m]) printf(" %s@%u |", metric_label[m], r->eo->ks[c]);
+  printf("\n|-------|");
+  for (uint32_t c = 0; c < r->eo->n_ks; c++)
+    for (int m = 0; m < COFI_METRIC_COUNT; m++)
+      if (r->show[m]) printf("%s|", r->with_sd ? "-----------------" : "--------");
+  printf("\n");
+  for (int model = 0; model < N_MODELS; model++) {
+    printf("| %s |", model_label[model]);
+    for (uint32_t c = 0; c < r->eo->n_ks; c++)
+      for (int m = 0; m < COFI_METRIC_COUNT; m++) {
+        if (!r->show[m]) continue;
+        double mean, sd;
+        value_of(r, model, c, m, &mean, &sd);
+        if (r->with_sd && model != M_POP && isfinite(sd)) printf(" %.4f ± %.4f |", mean, sd);
+        else printf(" %.4f |", mean);
+      }
+    printf("\n");
+  }
+  printf("\nTime: training %.2fs, scoring %.2fs (all runs)\n", r->train_seconds, r->eval_seconds);
+}
+
+int cmd_eval(int argc, char **argv) {
+  const char *cmd = "eval";
+  ev_setup s;
+  ev_setup_init(&s);
+  cofi_params p = cofi_params_default();
+  cofi_eval_options eo = cofi_eval_options_default();
+  uint32_t n_seeds = 0;
+  bool json = false, quiet = false, on_validation = false;
+  int train_on_val = -1; /* -1: decided by --params */
+  const char *params_file = NULL, *v;
+  metrics_ctx mc = {cmd, {false}, true};
+  bool metrics_given = false;
+
+  cli_args a;
+  cli_args_init(&a, cmd, argc, argv);
+  while (!cli_args_done(&a)) {
+    const char *arg = argv[a.i];
+    if (cli_flag(&a, "--help") || cli_flag(&a, "-h")) {
+      fputs(usage_text, stdout);
+      return CLI_EXIT_OK;
+    }
+    if (!strcmp(arg, "--params") && a.i + 1 < argc) params_file = argv[a.i + 1];
+    else if (!strncmp(arg, "--params=", 9)) params_file = arg + 9;
+    if (ev_setup_option(&a, &s)) continue;
+    if (cli_train_option(&a, &p)) continue;
+    if (cli_opt(&a, "--seeds", &v)) {
+      if (!a.failed && !cli_parse_u32(cmd, "--seeds", v, 1, 1000, &n_seeds)) a.failed = true;
+    } else if (cli_opt(&a, "--k", &v)) {
+      if (!a.failed && !ev_parse_ks(cmd, v, &eo)) a.failed = true;
+    } else if (cli_opt(&a, "--metrics", &v)) {
+      metrics_given = true;
+      if (!a.failed) {
+        cli_split_list(v, add_metric, &mc);
+        if (!mc.ok) a.failed = true;
+      }
+    } else if (cli_opt(&a, "--on", &v)) {
+      if (!strcmp(v, "test")) on_validation = false;
+      else if (!strcmp(v, "validation")) on_validation = true;
+      else if (!a.failed) {
+        cli_usage_error(cmd, "--on: expected test or validation, got '%s'", v);
+        a.failed = true;
+      }
+    } else if (cli_opt(&a, "--train-on", &v)) {
+      if (!strcmp(v, "train")) train_on_val = 0;
+      else if (!strcmp(v, "train+validation")) train_on_val = 1;
+      else if (!a.failed) {
+        cli_usage_error(cmd, "--train-on: expected train or train+validation, got '%s'", v);
+        a.failed = true;
+      }
+    } else if (cli_flag(&a, "--json")) {
+      json = true;
+    } else if (cli_flag(&a, "--quiet")) {
+      quiet = true;
+    } else if (!s.data_path && cli_positional(&a, &v)) {
+      s.data_path = v;
+    } else {
+      return cli_unknown(&a);
+    }
+  }
+  if (a.failed) return CLI_EXIT_USAGE;
+  int rc = ev_setup_check(cmd, &s);
+  if (rc) return rc;
+  if (!metrics_given)
+    for (int m = 0; m < COFI_METRIC_COUNT; m++) mc.show[m] = true;
+  if (s.sampled && !metrics_given) {
+    for (int m = 0; m < COFI_METRIC_COUNT; m++) mc.show[m] = false;
+    mc.show[COFI_METRIC_HIT_RATE] = mc.show[COFI_METRIC_NDCG] = true;
+  }
+  if (on_validation && train_on_val == 1)
+    return cli_usage_error(cmd, "--on validation cannot train on the validation part");
+  bool use_val = train_on_val == 1 || (train_on_val < 0 && params_file && !on_validation);
+  eo.threads = p.threads;
+
+  cofi_dataset *ds = NULL, *train = NULL, *test = NULL, *foldin = NULL;
+  uint8_t *parts = NULL;
+  cofi_model *model = NULL;
+  uint64_t counts[COFI_PART_COUNT];
+  uint32_t runs = n_seeds ? n_seeds : 1;
+  report r = {0};
+  for (int m = 0; m < N_MODELS; m++) {
+    r.res[m] = calloc(runs, sizeof *r.res[m]);
+    if (!r.res[m]) {
+      fprintf(stderr, "cofi eval: out of memory\n");
+      rc = CLI_EXIT_NOMEM;
+      goto done;
+    }
+  }
+  rc = ev_prepare(cmd, &s, &ds, &parts, counts);
+  if (rc) goto done;
+
+  bool users = counts[COFI_PART_TEST_FOLDIN] > 0 || counts[COFI_PART_VALIDATION_FOLDIN] > 0;
+  unsigned train_mask = COFI_PART_BIT(COFI_PART_TRAIN);
+  if (use_val)
+    train_mask |= COFI_PART_BIT(COFI_PART_VALIDATION) | COFI_PART_BIT(COFI_PART_VALIDATION_FOLDIN);
+  cofi_part target = on_validation ? COFI_PART_VALIDATION : COFI_PART_TEST;
+  cofi_part target_foldin = on_validation ? COFI_PART_VALIDATION_FOLDIN : COFI_PART_TEST_FOLDIN;
+  if ((rc = ev_select(cmd, ds, parts, train_mask, "training", &train))) goto done;
+  if (!s.sampled) {
+    if (counts[target] == 0) {
+      fprintf(stderr, "cofi eval: the %s part is empty: no user has enough items to hold one out\n",
+              on_validation ? "validation" : "test");
+      rc = CLI_EXIT_DATA;
+      goto done;
+    }
+    if ((rc = ev_select(cmd, ds, parts, COFI_PART_BIT(target), "held-out", &test))) goto done;
+    if (users && (rc = ev_select(cmd, ds, parts, COFI_PART_BIT(target_foldin), "fold-in", &foldin)))
+      goto done;
+  }
+  cofi_dataset_free(ds);
+  ds = NULL;
+  free(parts);
+  parts = NULL;
+
+  r.setup = &s;
+  r.eo = &eo;
+  r.show = mc.show;
+  r.runs = runs;
+  r.with_sd = n_seeds > 0;
+  r.p = &p;
+  r.params_file = params_file;
+  r.trained_on = s.sampled ? "all of DATA"
+                 : use_val ? "train + validation (the final model after tuning)"
+                           : "train";
+  r.reported_on = s.sampled ? "the sampled negatives" : on_validation ? "validation" : "test";
+  r.train_rows = cofi_dataset_n_interactions(train);
+  r.train_users = cofi_dataset_n_users(train);
+  r.train_items = cofi_dataset_n_items(train);
+  if (!quiet)
+    fprintf(stderr, "cofi eval: %s split; training on %s: %zu interactions, %zu users, %zu items\n",
+            ev_protocol_name(&s), r.trained_on, r.train_rows, r.train_users, r.train_items);
+
+  for (uint32_t run = 0; run < runs; run++) {
+    cofi_params pr = p;
+    if (n_seeds) pr.seed = run;
+    cofi_diag d = {0};
+    double t0 = ev_now();
+    int lrc = cofi_train(train, &pr, &model, &d);
+    if (lrc) {
+      rc = cli_diag_error(cmd, "training", lrc, &d);
+      goto done;
+    }
+    double t1 = ev_now();
+    r.train_seconds += t1 - t0;
+    cofi_eval_options eor = eo;
+    eor.seed = pr.seed;
+    for (int m = 0; m < N_MODELS; m++) {
+      if (m == M_POP && run > 0) {
+        r.res[m][run] = r.res[m][0]; /* deterministic: computed once */
+        continue;
+      }
+      cofi_scorer sc = m == M_ALS ? COFI_SCORER_MODEL
+                       : m == M_POP ? COFI_SCORER_POPULARITY
+                                    : COFI_SCORER_RANDOM;
+      lrc = s.sampled
+                ? cofi_evaluate_sampled(model, sc, s.ncf_test, s.ncf_negatives, &eor,
+                                        &r.res[m][run], &d)
+                : cofi_evaluate(model, sc, test, foldin, &eor, &r.res[m][run], &d);
+      if (lrc) {
+        char what[64];
+        snprintf(what, sizeof what, "evaluating %s", model_key[m]);
+        rc = cli_diag_error(cmd, what, lrc, &d);
+        goto done;
+      }
+    }
+    r.eval_seconds += ev_now() - t1;
+    if (!quiet)
+      fprintf(stderr, "seed %llu: trained in %.2fs, evaluated in %.2fs: ALS %s@%u %.4f\n",
+              (unsigned long long)pr.seed, t1 - t0, ev_now() - t1,
+              s.sampled ? "hit_rate" : "recall", eo.ks[0],
+              r.res[M_ALS][run].metrics[0][s.sampled ? COFI_METRIC_HIT_RATE : COFI_METRIC_RECALL]);
+    cofi_model_close(model);
+    model = NULL;
+  }
+  if (json) print_json(&r);
+  else print_table(&r);
+  rc = CLI_EXIT_OK;
+
+done:
+  cofi_model_close(model);
+  cofi_dataset_free(ds);
+  cofi_dataset_free(train);
+  cofi_dataset_free(test);
+  cofi_dataset_free(foldin);
+  free(parts);
+  for (int m = 0; m < N_MODELS; m++) free(r.res[m]);
+  return rc;
+}
