@@ -338,6 +338,24 @@ static bool parse_time(const char *s, size_t n, int64_t *out) {
 
 /* ---- the reader -------------------------------------------------------- */
 
+/* Equality of two short byte strings without a call to memcmp (IDs and
+ * event names are a few bytes; the call dominated the comparison). */
+static inline bool same_bytes(const char *a, const char *b, size_t n) {
+  while (n >= 8) {
+    uint64_t x, y;
+    memcpy(&x, a, 8);
+    memcpy(&y, b, 8);
+    if (x != y) return false;
+    a += 8; b += 8; n -= 8;
+  }
+  while (n--) if (*a++ != *b++) return false;
+  return true;
+}
+
+static inline bool blank(const char *s, size_t n) {
+  return n == 0 || ((s[0] == ' ' || s[0] == '\t') && cofi__csv_blank(s, n));
+}
+
 enum { COL_USER, COL_ITEM, COL_VALUE, COL_EVENT, COL_TIME, N_COLS };
 static const char *const col_default[N_COLS] = {"user_id", "item_id", "value",
                                                 "event", "timestamp"};
@@ -547,8 +565,8 @@ static int read_rows(reader *rd, cofi_dataset *ds, cofi_diag *diag) {
     const cofi__csv_field *f = csv->fields;
     const char *us = f[cu].ptr, *is = f[ci].ptr;
     size_t ul = f[cu].len, il = f[ci].len;
-    if (cofi__csv_blank(us, ul) || cofi__csv_blank(is, il)) {
-      int c = cofi__csv_blank(us, ul) ? COL_USER : COL_ITEM;
+    if (blank(us, ul) || blank(is, il)) {
+      int c = blank(us, ul) ? COL_USER : COL_ITEM;
       return cofi__fail(diag, COFI_ERR_PARSE, rd->path, csv->line,
                         "column '%s' (%d): blank %s ID", rd->name[c],
                         rd->col[c] + 1, c == COL_USER ? "user" : "item");
@@ -562,10 +580,10 @@ static int read_rows(reader *rd, cofi_dataset *ds, cofi_diag *diag) {
       const char *es = f[ce].ptr;
       size_t el = f[ce].len;
       const event_entry *ev = &rd->events[rd->last_event];
-      if (ev->len != el || memcmp(ev->name, es, el) != 0) {
+      if (ev->len != el || !same_bytes(ev->name, es, el)) {
         size_t e = 0;
-        while (e < rd->n_events &&
-               (rd->events[e].len != el || memcmp(rd->events[e].name, es, el)))
+        while (e < rd->n_events && (rd->events[e].len != el ||
+                                    !same_bytes(rd->events[e].name, es, el)))
           e++;
         if (e == rd->n_events) return unknown_event(rd, diag, es, el);
         rd->last_event = e;
@@ -589,7 +607,7 @@ static int read_rows(reader *rd, cofi_dataset *ds, cofi_diag *diag) {
                            ? cofi__idmap_get(&ds->users, (uint32_t)last_user,
                                              &prev_len)
                            : NULL;
-    if (prev && prev_len == ul && memcmp(prev, us, ul) == 0) {
+    if (prev && prev_len == ul && same_bytes(prev, us, ul)) {
       u = (uint32_t)last_user;
     } else {
       if ((rc = cofi__idmap_intern(&ds->users, us, ul, &u, NULL))) goto oom;

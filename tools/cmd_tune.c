@@ -1,0 +1,375 @@
+/*
+ * cmd_tune.c — `cofi tune`: search ALS parameters on the validation part
+ * of a split and write the best to a parameter file for `cofi train
+ * --params` and `cofi eval --params`.
+ *
+ * Each trial trains on the train part and is scored on the validation
+ * part (the test part is never looked at). Search is seeded random (each
+ * dimension drawn from its range; log-uniform for scales) or a grid
+ * visited in a seeded random order; it stops after --budget trials or
+ * --budget-seconds, whichever comes first. Flags given explicitly (e.g.
+ * --factors 64) hold that dimension fixed.
+ *
+ * Noise: with one held-out item per user, a validation metric on a few
+ * hundred users moves by about 0.01 between training seeds alone, which is
+ * the size of the differences being searched. So by default each trial
+ * averages --trial-seeds 2 trainings, and selection uses NDCG@20, which
+ * counts more hits than Recall@10 and varies less; both are options.
+ */
+#include "eval_common.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage_text[] =
+    "usage: cofi tune DATA [options] (--budget N | --budget-seconds S) [-o FILE]\n"
+    "\n"
+    "Searches factors, regularization, alpha and iterations (and, with --ials, the\n"
+    "iALS reg_exponent and unobserved_weight) on the validation part of a split,\n"
+    "prints every trial and the best, and writes the best to FILE for\n"
+    "`cofi eval --params FILE` (which then trains on train + validation and reports\n"
+    "on test) and `cofi train --params FILE`.\n"
+    "\n"
+    "  --budget N            number of trials (default 20 when no --budget-seconds)\n"
+    "  --budget-seconds S    stop starting trials after S seconds\n"
+    "  --search random|grid  seeded random search (default) or a grid in random order\n"
+    "  --search-seed S       seed of the search (0)\n"
+    "  --metric NAME@K       selection metric on validation (default ndcg@20)\n"
+    "  --trial-seeds N       trainings averaged per trial (default 2)\n"
+    "  --ials                also search reg_exponent (0, 0.5, 1) and unobserved_weight\n"
+    "  -o, --output FILE     where to write the best parameters\n"
+    "  --quiet               no progress on stderr\n"
+    "protocol and data options: as cofi eval (--protocol, --split-dir, --format, ...)\n"
+    "training options: as cofi train; a dimension given explicitly is not searched\n";
+
+/* The dimensions searched. */
+enum { D_FACTORS, D_REG, D_ALPHA, D_ITERS, D_NU, D_ALPHA0, N_DIMS };
+static const char *const dim_flag[N_DIMS] = {"--factors", "--regularization", "--alpha",
+                                             "--iterations", "--reg-exponent",
+                                             "--unobserved-weight"};
+
+/* Random ranges and grid values. */
+static const uint32_t factor_choices[] = {32, 64, 96, 128, 192, 256};
+static const uint32_t iter_choices[] = {10, 15, 20, 30};
+static const float nu_choices[] = {0.0f, 0.5f, 1.0f};
+#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+static const double reg_lo = 0.01, reg_hi = 300.0;   /* log-uniform */
+static const double alpha_lo = 1.0, alpha_hi = 100.0; /* log-uniform */
+static const double alpha0_lo = 0.01, alpha0_hi = 1.0;
+
+static const float grid_reg[] = {0.02f, 0.2f, 2.0f, 20.0f, 100.0f};
+static const float grid_alpha[] = {2.0f, 5.0f, 10.0f, 20.0f, 40.0f};
+static const float grid_alpha0[] = {0.05f, 0.2f, 1.0f};
+
+static uint64_t splitmix(uint64_t *s) {
+  uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+static double unif(uint64_t *s) { return (double)(splitmix(s) >> 11) * (1.0 / 9007199254740992.0); }
+static double log_unif(uint64_t *s, double lo, double hi) {
+  return exp(log(lo) + unif(s) * (log(hi) - log(lo)));
+}
+static uint32_t pick(uint64_t *s, uint32_t n) { return (uint32_t)(unif(s) * n) % n; }
+/* Rounds to 3 significant digits: parameter files people read. */
+static float sig3(double v) {
+  if (v == 0) return 0;
+  double e = pow(10.0, floor(log10(fabs(v))) - 2);
+  return (float)(round(v / e) * e);
+}
+
+typedef struct space {
+  bool fixed[N_DIMS];
+  bool ials;
+  bool grid;
+  uint64_t grid_size;
+  uint64_t *grid_order; /* [grid_size] shuffled point numbers */
+} space;
+
+static void draw_random(const space *sp, uint64_t *rng, cofi_params *p) {
+  /* Draw every dimension, always in the same order, so that fixing one
+   * does not change the others' sequence. */
+  uint32_t f = factor_choices[pick(rng, N_OF(factor_choices))];
+  float reg = sig3(log_unif(rng, reg_lo, reg_hi));
+  float alpha = sig3(log_unif(rng, alpha_lo, alpha_hi));
+  uint32_t it = iter_choices[pick(rng, N_OF(iter_choices))];
+  float nu = nu_choices[pick(rng, N_OF(nu_choices))];
+  float a0 = sig3(log_unif(rng, alpha0_lo, alpha0_hi));
+  if (!sp->fixed[D_FACTORS]) p->factors = f;
+  if (!sp->fixed[D_REG]) p->regularization = reg;
+  if (!sp->fixed[D_ALPHA]) p->alpha = alpha;
+  if (!sp->fixed[D_ITERS]) p->iterations = it;
+  if (sp->ials) {
+    if (!sp->fixed[D_NU]) p->reg_exponent = nu;
+    if (!sp->fixed[D_ALPHA0]) p->unobserved_weight = a0;
+    /* With nu > 0 the penalty is lambda * (n + alpha0 * n_items)^nu: the
+     * same draw, rescaled so that a typical row keeps a comparable weight. */
+    if (!sp->fixed[D_REG] && p->reg_exponent > 0)
+      p->regularization = sig3(p->regularization * pow(1000.0, -p->reg_exponent));
+  }
+}
+
+/* Number of values of each grid dimension (1 when fixed or not searched). */
+static uint32_t grid_dim(const space *sp, int d) {
+  if (sp->fixed[d]) return 1;
+  switch (d) {
+    case D_FACTORS: return N_OF(factor_choices);
+    case D_REG: return N_OF(grid_reg);
+    case D_ALPHA: return N_OF(grid_alpha);
+    case D_ITERS: return N_OF(iter_choices);
+    case D_NU: return sp->ials ? N_OF(nu_choices) : 1;
+    default: return sp->ials ? N_OF(grid_alpha0) : 1;
+  }
+}
+
+static void grid_point(const space *sp, uint64_t point, cofi_params *p) {
+  uint32_t idx[N_DIMS];
+  for (int d = 0; d < N_DIMS; d++) {
+    uint32_t n = grid_dim(sp, d);
+    idx[d] = (uint32_t)(point % n);
+    point /= n;
+  }
+  if (!sp->fixed[D_FACTORS]) p->factors = factor_choices[idx[D_FACTORS]];
+  if (!sp->fixed[D_ALPHA]) p->alpha = grid_alpha[idx[D_ALPHA]];
+  if (!sp->fixed[D_ITERS]) p->iterations = iter_choices[idx[D_ITERS]];
+  if (sp->ials && !sp->fixed[D_NU]) p->reg_exponent = nu_choices[idx[D_NU]];
+  if (sp->ials && !sp->fixed[D_ALPHA0]) p->unobserved_weight = grid_alpha0[idx[D_ALPHA0]];
+  if (!sp->fixed[D_REG])
+    p->regularization = sig3(grid_reg[idx[D_REG]] * pow(1000.0, -p->reg_exponent));
+}
+
+typedef struct trial {
+  cofi_params p;
+  double score;    /* selection metric, mean over trial seeds */
+  double recall10, ndcg10;
+  double seconds;
+} trial;
+
+static bool parse_metric(const char *cmd, const char *v, int *metric, uint32_t *k) {
+  const char *at = strchr(v, '@');
+  if (at) {
+    for (int m = 0; m < COFI_METRIC_COUNT; m++) {
+      const char *name = cofi_metric_name(m);
+      if (strlen(name) == (size_t)(at - v) && !memcmp(name, v, (size_t)(at - v))) {
+        *metric = m;
+        return cli_parse_u32(cmd, "--metric", at + 1, 1, COFI_EVAL_MAX_K, k);
+      }
+    }
+  }
+  cli_usage_error(cmd, "--metric: expected NAME@K such as ndcg@20 (names: recall, precision, "
+                  "ndcg, hit_rate, map, coverage), got '%s'", v);
+  return false;
+}
+
+static void print_params_row(const trial *t, uint32_t n, int metric, uint32_t k, bool ials) {
+  printf("| %3u | %4u | %10.4g | %7.4g | %3u |", n, t->p.factors, (double)t->p.regularization,
+         (double)t->p.alpha, t->p.iterations);
+  if (ials) printf(" %4.2g | %7.4g |", (double)t->p.reg_exponent, (double)t->p.unobserved_weight);
+  printf(" %.4f | %.4f | %.4f | %6.1f |\n", t->score, t->recall10, t->ndcg10, t->seconds);
+  (void)metric;
+  (void)k;
+}
+
+int cmd_tune(int argc, char **argv) {
+  const char *cmd = "tune";
+  ev_setup s;
+  ev_setup_init(&s);
+  cofi_params base = cofi_params_default();
+  space sp = {0};
+  uint32_t budget = 0, trial_seeds = 2;
+  double budget_seconds = 0;
+  uint64_t search_seed = 0;
+  int metric = COFI_METRIC_NDCG;
+  uint32_t metric_k = 20;
+  const char *out_path = NULL, *v;
+  bool quiet = false;
+
+  cli_args a;
+  cli_args_init(&a, cmd, argc, argv);
+  while (!cli_args_done(&a)) {
+    const char *arg = argv[a.i];
+    if (cli_flag(&a, "--help") || cli_flag(&a, "-h")) {
+      fputs(usage_text, stdout);
+      return CLI_EXIT_OK;
+    }
+    for (int d = 0; d < N_DIMS; d++) {
+      size_t n = strlen(dim_flag[d]);
+      if (!strncmp(arg, dim_flag[d], n) && (arg[n] == 0 || arg[n] == '=')) sp.fixed[d] = true;
+    }
+    if (ev_setup_option(&a, &s)) continue;
+    if (cli_train_option(&a, &base)) continue;
+    if (cli_opt(&a, "--budget", &v)) {
+      if (!a.failed && !cli_parse_u32(cmd, "--budget", v, 1, 100000, &budget)) a.failed = true;
+    } else if (cli_opt(&a, "--budget-seconds", &v)) {
+      if (!a.failed && !cli_parse_double(cmd, "--budget-seconds", v, 0.001, 1e9, &budget_seconds))
+        a.failed = true;
+    } else if (cli_opt(&a, "--search", &v)) {
+      if (!strcmp(v, "random")) sp.grid = false;
+      else if (!strcmp(v, "grid")) sp.grid = true;
+      else if (!a.failed) {
+        cli_usage_error(cmd, "--search: expected random or grid, got '%s'", v);
+        a.failed = true;
+      }
+    } else if (cli_opt(&a, "--search-seed", &v)) {
+      if (!a.failed && !cli_parse_u64(cmd, "--search-seed", v, &search_seed)) a.failed = true;
+    } else if (cli_opt(&a, "--metric", &v)) {
+      if (!a.failed && !parse_metric(cmd, v, &metric, &metric_k)) a.failed = true;
+    } else if (cli_opt(&a, "--trial-seeds", &v)) {
+      if (!a.failed && !cli_parse_u32(cmd, "--trial-seeds", v, 1, 100, &trial_seeds))
+        a.failed = true;
+    } else if (cli_flag(&a, "--ials")) {
+      sp.ials = true;
+    } else if (cli_opt(&a, "-o", &v) || cli_opt(&a, "--output", &v)) {
+      out_path = v;
+    } else if (cli_flag(&a, "--quiet")) {
+      quiet = true;
+    } else if (!s.data_path && cli_positional(&a, &v)) {
+      s.data_path = v;
+    } else {
+      return cli_unknown(&a);
+    }
+  }
+  if (a.failed) return CLI_EXIT_USAGE;
+  int rc = ev_setup_check(cmd, &s);
+  if (rc) return rc;
+  if (s.sampled)
+    return cli_usage_error(cmd, "tuning needs a validation part: use leave-last-out, random or users");
+  if (budget == 0 && budget_seconds == 0) budget = 20;
+  if (budget == 0) budget = 100000;
+
+  cofi_dataset *ds = NULL, *train = NULL, *val = NULL, *foldin = NULL;
+  uint8_t *parts = NULL;
+  trial *trials = NULL;
+  uint64_t counts[COFI_PART_COUNT];
+  rc = ev_prepare(cmd, &s, &ds, &parts, counts);
+  if (rc) goto done;
+  if (counts[COFI_PART_VALIDATION] == 0) {
+    fprintf(stderr, "cofi tune: the validation part is empty: no user has enough items\n");
+    rc = CLI_EXIT_DATA;
+    goto done;
+  }
+  if ((rc = ev_select(cmd, ds, parts, COFI_PART_BIT(COFI_PART_TRAIN), "training", &train)))
+    goto done;
+  if ((rc = ev_select(cmd, ds, parts, COFI_PART_BIT(COFI_PART_VALIDATION), "validation", &val)))
+    goto done;
+  if (counts[COFI_PART_VALIDATION_FOLDIN] &&
+      (rc = ev_select(cmd, ds, parts, COFI_PART_BIT(COFI_PART_VALIDATION_FOLDIN), "fold-in",
+                      &foldin)))
+    goto done;
+  cofi_dataset_free(ds);
+  ds = NULL;
+
+  if (sp.grid) {
+    sp.grid_size = 1;
+    for (int d = 0; d < N_DIMS; d++) sp.grid_size *= grid_dim(&sp, d);
+    if (budget > sp.grid_size) budget = (uint32_t)sp.grid_size;
+  }
+  trials = calloc(budget, sizeof *trials);
+  if (sp.grid) sp.grid_order = malloc(sp.grid_size * sizeof *sp.grid_order);
+  if (!trials || (sp.grid && !sp.grid_order)) {
+    fprintf(stderr, "cofi tune: out of memory\n");
+    rc = CLI_EXIT_NOMEM;
+    goto done;
+  }
+  uint64_t rng = search_seed * 0x9E3779B97F4A7C15ull + 12345;
+  if (sp.grid) {
+    for (uint64_t i = 0; i < sp.grid_size; i++) sp.grid_order[i] = i;
+    for (uint64_t i = sp.grid_size; i > 1; i--) {
+      uint64_t j = splitmix(&rng) % i, t = sp.grid_order[i - 1];
+      sp.grid_order[i - 1] = sp.grid_order[j];
+      sp.grid_order[j] = t;
+    }
+  }
+
+  cofi_eval_options eo = cofi_eval_options_default();
+  eo.n_ks = 0;
+  eo.ks[eo.n_ks++] = 10;
+  if (metric_k != 10) eo.ks[eo.n_ks++] = metric_k;
+  eo.threads = base.threads;
+  uint32_t mslot = metric_k == 10 ? 0 : 1;
+
+  printf("Tuning on %s (%s split): train %zu interactions, validation %llu; %s search, "
+         "budget %u trials%s; selecting by validation %s@%u, mean of %u training seeds\n\n",
+         s.split_dir ? s.split_dir : s.data_path, ev_protocol_name(&s),
+         cofi_dataset_n_interactions(train), (unsigned long long)counts[COFI_PART_VALIDATION],
+         sp.grid ? "grid" : "random", budget, budget_seconds > 0 ? " or the time limit" : "",
+         cofi_metric_name(metric), metric_k, trial_seeds);
+  printf("| trial | factors | regularization | alpha | iterations |%s %s@%u | recall@10 | "
+         "ndcg@10 | seconds |\n",
+         sp.ials ? " reg_exponent | unobserved_weight |" : "", cofi_metric_name(metric),
+         metric_k);
+  printf("|---|---|---|---|---|%s---|---|---|---|\n", sp.ials ? "---|---|" : "");
+  fflush(stdout);
+
+  double t_start = ev_now();
+  uint32_t n = 0, best = 0;
+  for (; n < budget; n++) {
+    if (budget_seconds > 0 && n > 0 && ev_now() - t_start >= budget_seconds) break;
+    trial *t = &trials[n];
+    t->p = base;
+    if (sp.grid) grid_point(&sp, sp.grid_order[n], &t->p);
+    else draw_random(&sp, &rng, &t->p);
+    double t0 = ev_now();
+    for (uint32_t r = 0; r < trial_seeds; r++) {
+      cofi_params pr = t->p;
+      pr.seed = base.seed + r;
+      cofi_model *m = NULL;
+      cofi_diag d = {0};
+      int lrc = cofi_train(train, &pr, &m, &d);
+      cofi_eval_result res;
+      if (!lrc) lrc = cofi_evaluate(m, COFI_SCORER_MODEL, val, foldin, &eo, &res, &d);
+      cofi_model_close(m);
+      if (lrc == COFI_ERR_NUMERIC) {
+        /* A diverging setting is a bad trial, not a failed search. */
+        t->score = -1;
+        break;
+      }
+      if (lrc) {
+        rc = cli_diag_error(cmd, "trial", lrc, &d);
+        goto done;
+      }
+      t->score += res.metrics[mslot][metric] / trial_seeds;
+      t->recall10 += res.metrics[0][COFI_METRIC_RECALL] / trial_seeds;
+      t->ndcg10 += res.metrics[0][COFI_METRIC_NDCG] / trial_seeds;
+    }
+    t->seconds = ev_now() - t0;
+    print_params_row(t, n + 1, metric, metric_k, sp.ials);
+    fflush(stdout);
+    if (t->score > trials[best].score) best = n;
+  }
+  if (n == 0) {
+    fprintf(stderr, "cofi tune: no trial ran\n");
+    rc = CLI_EXIT_FAIL;
+    goto done;
+  }
+  const trial *b = &trials[best];
+  printf("\nBest: trial %u of %u (%.1fs): factors %u, regularization %g, alpha %g, iterations %u",
+         best + 1, n, ev_now() - t_start, b->p.factors, (double)b->p.regularization,
+         (double)b->p.alpha, b->p.iterations);
+  if (sp.ials)
+    printf(", reg_exponent %g, unobserved_weight %g", (double)b->p.reg_exponent,
+           (double)b->p.unobserved_weight);
+  printf("; validation %s@%u %.4f, recall@10 %.4f, ndcg@10 %.4f\n", cofi_metric_name(metric),
+         metric_k, b->score, b->recall10, b->ndcg10);
+  if (out_path) {
+    rc = cli_params_write(cmd, out_path, &b->p);
+    if (rc) goto done;
+    printf("Wrote %s. Final numbers: cofi eval ... --params %s (trains on train + validation, "
+           "reports on test)\n",
+           out_path, out_path);
+  }
+  if (!quiet) fprintf(stderr, "cofi tune: %u trials in %.1fs\n", n, ev_now() - t_start);
+  rc = CLI_EXIT_OK;
+
+done:
+  cofi_dataset_free(ds);
+  cofi_dataset_free(train);
+  cofi_dataset_free(val);
+  cofi_dataset_free(foldin);
+  free(parts);
+  free(trials);
+  free(sp.grid_order);
+  return rc;
+}
