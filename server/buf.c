@@ -151,7 +151,7 @@ void srv_buf_float(srv_buf *b, double v) {
     return;
   }
   char tmp[32];
-  int n = snprintf(tmp, sizeof tmp, "%.6g", v);
+  int n = snprintf(tmp, sizeof tmp, "%.9g", v);
   if (n > 0) srv_buf_put(b, tmp, (size_t)n);
 }
 

@@ -111,8 +111,12 @@ static bool answer_recommend(srv_thread *th, const srv_model *sm, const srv_rec_
   size_t n_known = 0, n_unknown = 0;
   for (size_t i = 0; i < q->n_liked; i++) {
     int64_t it = cofi_model_find_item(sm->m, q->liked[i].p, q->liked[i].len);
-    if (it >= 0) th->items[n_known++] = (uint32_t)it;
-    else n_unknown++;
+    if (it >= 0) {
+      th->order[n_known] = (uint32_t)it;
+      th->items[n_known++] = (uint32_t)it;
+    } else {
+      n_unknown++;
+    }
   }
   if (n_known == 0) {
     const srv_span *first = &q->liked[0];
@@ -126,15 +130,22 @@ static bool answer_recommend(srv_thread *th, const srv_model *sm, const srv_rec_
   size_t uniq = 0;
   for (size_t i = 0; i < n_known; i++)
     if (i == 0 || th->items[i] != th->items[i - 1]) th->items[uniq++] = th->items[i];
+  size_t n_order = n_known;
   n_known = uniq;
   rc = cofi_fold_in(sm->m, th->ws, th->items, NULL, n_known, th->vec);
   if (rc == COFI_OK)
     rc = cofi_recommend_vector(sm->m, th->ws, th->vec, th->items, n_known, &opt, th->top, &n);
   if (rc != COFI_OK) return library_error(err, rc);
+  /* The known liked items in request order, each once. */
   srv_buf_lit(b, "{\"liked\":[");
-  for (size_t i = 0; i < n_known; i++) {
-    if (i) srv_buf_putc(b, ',');
-    write_item_id(b, sm, th->items[i]);
+  memset(th->printed, 0, n_known * sizeof *th->printed);
+  for (size_t i = 0, w = 0; i < n_order; i++) {
+    const uint32_t *at = bsearch(&th->order[i], th->items, n_known, sizeof *th->items, cmp_u32);
+    size_t slot = (size_t)(at - th->items);
+    if (th->printed[slot]) continue;
+    th->printed[slot] = true;
+    if (w++) srv_buf_putc(b, ',');
+    write_item_id(b, sm, th->order[i]);
   }
   srv_buf_lit(b, "],\"unknown\":[");
   bool first = true;

@@ -72,7 +72,8 @@ void srv_buf_putc(srv_buf *b, char c);
  * UTF-8 replaced by U+FFFD so the document is always valid. */
 void srv_buf_json_str(srv_buf *b, const char *s, size_t n);
 void srv_buf_u64(srv_buf *b, uint64_t v);
-/* A float for JSON with 6 significant digits (%.6g), null when not finite
+/* A float for JSON with 9 significant digits (%.9g: a float32 reads back
+ * exactly, and the CLI's --json prints the same), null when not finite
  * (JSON has no NaN). */
 void srv_buf_float(srv_buf *b, double v);
 void srv_buf_printf(srv_buf *b, const char *fmt, ...)
@@ -335,7 +336,9 @@ void srv_metrics_write(srv_metrics *m, srv_buf *b);
 typedef struct srv_thread {
   cofi_workspace *ws;
   cofi_scored *top;       /* [max_k] */
-  uint32_t *items;        /* [max_list] item indices (liked) */
+  uint32_t *items;        /* [max_list] item indices (liked), sorted */
+  uint32_t *order;        /* [max_list] the same in request order */
+  bool *printed;          /* [max_list] marks for writing items once */
   uint32_t *exclude;      /* [max_list] item indices */
   srv_span *spans_a;      /* [max_list] */
   srv_span *spans_b;      /* [max_list] */

@@ -166,23 +166,84 @@ int cofi__model_new(cofi_model **out);
 int cofi__model_prepare(cofi_model *m);
 
 /* ---- kernels ----------------------------------------------------------- */
-/* Dot product in 16 independent lanes (vectorizes without -ffast-math);
- * fixed summation order, so results do not depend on threads. */
+/* Dot product in 16 independent lanes, each a chain of fused multiply-adds,
+ * then a fixed pairwise tree over the lanes. That order is exactly the one
+ * the vectorized kernels in train/kernels.c use for every dot product, so a
+ * score computed here equals, bit for bit, the score the batched and
+ * single-user scoring kernels return; and it is fixed, so results do not
+ * depend on threads. */
 static inline float cofi__dot(const float *restrict a, const float *restrict b,
                               uint32_t k) {
   float acc[16] = {0};
   uint32_t j = 0;
   for (; j + 16 <= k; j += 16)
-    for (uint32_t l = 0; l < 16; l++) acc[l] += a[j + l] * b[j + l];
-  for (uint32_t l = 0; j + l < k; l++) acc[l] += a[j + l] * b[j + l];
-  float s = 0;
-  for (uint32_t l = 0; l < 16; l++) s += acc[l];
-  return s;
+    for (uint32_t l = 0; l < 16; l++) acc[l] = __builtin_fmaf(a[j + l], b[j + l], acc[l]);
+  for (uint32_t l = 0; j + l < k; l++) acc[l] = __builtin_fmaf(a[j + l], b[j + l], acc[l]);
+  float w[4];
+  for (uint32_t q = 0; q < 4; q++) w[q] = (acc[q] + acc[q + 8]) + (acc[q + 4] + acc[q + 12]);
+  return (w[0] + w[2]) + (w[1] + w[3]);
 }
 static inline void cofi__axpy(float a, const float *restrict x,
                               float *restrict y, uint32_t k) {
   for (uint32_t j = 0; j < k; j++) y[j] += a * x[j];
 }
+
+/* Dense kernels of the ALS solvers and of scoring (train/kernels.c). Each
+ * has a plain reference version (_ref: obvious loops, the portable
+ * fallback) and an optimized one for the build's ISA (AVX-512 when
+ * compiled with it), checked against each other in test_kernels.c. All are
+ * deterministic: the summation order depends only on the arguments.
+ *
+ * A set of factor rows, either a contiguous block or rows picked from a
+ * factor matrix by index: row t is base + (idx ? idx[t] : t) * ld, with k
+ * valid floats. Rows are read with masked loads, so nothing past k is
+ * touched. */
+typedef struct cofi__rows {
+  const float *base;
+  size_t ld;           /* floats between consecutive rows */
+  const uint32_t *idx; /* [n] or NULL */
+} cofi__rows;
+
+/* The factor count rounded up to whole 16-float vectors. */
+static inline uint32_t cofi__kpad(uint32_t k) { return (k + 15u) & ~15u; }
+
+/* out[t] = row_t . v for t < n (same rounding as cofi__dot). */
+void cofi__k_gemv(const cofi__rows *rows, size_t n, uint32_t k, const float *v, float *out);
+void cofi__k_gemv_ref(const cofi__rows *rows, size_t n, uint32_t k, const float *v,
+                      float *out);
+/* The fused pass of the CG solver over a row's factor vectors y_t with
+ * values r_t: out += sum_t (cf[0] + cf[1] r_t + (cf[2] + cf[3] r_t) (y_t . v)) y_t.
+ * With cf = {0, 0, 1 - alpha0, alpha} it adds sum_t (c_t - alpha0)(y_t.v) y_t
+ * (the sparse part of A v); with {1, alpha, alpha0 - 1, -alpha} it adds
+ * b - (that part of A v), i.e. the residual. out holds k floats. */
+void cofi__k_rank1_pass(const cofi__rows *rows, size_t n, uint32_t k, const float *r,
+                        const float cf[4], const float *v, float *out);
+void cofi__k_rank1_pass_ref(const cofi__rows *rows, size_t n, uint32_t k, const float *r,
+                            const float cf[4], const float *v, float *out);
+/* out = S v + shift v for a symmetric S [k x k] with row stride lds. */
+void cofi__k_symv(const float *S, size_t lds, uint32_t k, float shift, const float *v,
+                  float *out);
+void cofi__k_symv_ref(const float *S, size_t lds, uint32_t k, float shift, const float *v,
+                      float *out);
+/* Copies rows into a block G [n x ldg] (ldg >= k, multiple of 16), zero
+ * padding each row from k to ldg. */
+void cofi__k_gather(const cofi__rows *rows, size_t n, uint32_t k, float *G, size_t ldg);
+/* A[r][c] += sum_{t<n} G[t][r] H[t][c] for rows r in [r0, r1) and at least
+ * the columns c >= r below kp (the upper triangle; entries left of the
+ * diagonal may be written too). G, H: [n x kp], kp a multiple of 16, r0 a
+ * multiple of 8, r1 <= kp. A: [kp x lda]. */
+void cofi__k_syrk_acc(const float *G, const float *H, size_t n, uint32_t kp, uint32_t r0,
+                      uint32_t r1, float *A, size_t lda);
+void cofi__k_syrk_acc_ref(const float *G, const float *H, size_t n, uint32_t kp, uint32_t r0,
+                          uint32_t r1, float *A, size_t lda);
+/* In-place Cholesky A = U^T U of the upper triangle of A [k x lda]
+ * (row-major; the lower triangle is scratch). 0, or -1 when A is not
+ * numerically positive definite (a pivot <= 0, NaN or infinite). */
+int cofi__k_cholesky(float *A, size_t lda, uint32_t k);
+int cofi__k_cholesky_ref(float *A, size_t lda, uint32_t k);
+/* x = A^-1 b from the factor U; x may alias b. */
+void cofi__k_chol_solve(const float *U, size_t lda, uint32_t k, const float *b, float *x);
+void cofi__k_chol_solve_ref(const float *U, size_t lda, uint32_t k, const float *b, float *x);
 
 /* ---- ALS --------------------------------------------------------------- */
 /* The least-squares problem of one row (a user given the item factors, or
@@ -199,6 +260,9 @@ typedef struct cofi__row_problem {
   uint32_t n_other;  /* rows of Y (for lambda scaling) */
   cofi_solver solver;
   uint32_t cg_steps;
+  size_t gram_ld;      /* row stride of gram in floats; 0 = k */
+  size_t gather_rows;  /* CG gathers rows of up to this many columns into
+                          the scratch (0 = never); see scratch_gather */
 } cofi__row_problem;
 
 /* Solves one row in place: x holds the warm start (CG) and receives the
@@ -207,6 +271,8 @@ typedef struct cofi__row_problem {
 int cofi__solve_row(const cofi__row_problem *pr, const uint32_t *cols,
                     const float *vals, size_t n, float *x, float *scratch);
 size_t cofi__solve_row_scratch(uint32_t k);
+/* Scratch floats for a problem with gather_rows set. */
+size_t cofi__solve_row_scratch_gather(uint32_t k, size_t gather_rows);
 /* The row's regularization: lambda * (n + alpha0 * n_other)^nu. */
 float cofi__row_lambda(const cofi__row_problem *pr, size_t n);
 /* scale * Y^T Y into gram [k x k] (full). Deterministic for any threads. */

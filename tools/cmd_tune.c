@@ -50,7 +50,7 @@ static const char *const dim_flag[N_DIMS] = {"--factors", "--regularization", "-
                                              "--unobserved-weight"};
 
 /* Random ranges and grid values. */
-static const uint32_t factor_choices[] = {32, 64, 96, 128, 192, 256};
+static const uint32_t factor_choices[] = {32, 64, 96, 128, 192};
 static const uint32_t iter_choices[] = {10, 15, 20, 30};
 static const float nu_choices[] = {0.0f, 0.5f, 1.0f};
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))

@@ -4,7 +4,7 @@
  *
  * One pass over the file (csv.c hands out records from its buffer); per
  * row: two ID lookups (the previous row's user is checked first, since logs
- * are usually grouped by user), a number parsed by a hand-written fast path
+ * are usually grouped by user; then a small cache; then the ID map), a number parsed by a hand-written fast path
  * (integers and short decimals, exact: see parse_value), an event looked up
  * in a small table, and four appends to arrays that grow geometrically.
  * Nothing is allocated per row.
@@ -352,6 +352,48 @@ static inline bool same_bytes(const char *a, const char *b, size_t n) {
   return true;
 }
 
+/* A direct-mapped cache in front of the ID maps: slot = a cheap hash of
+ * the ID's first and last bytes, value = index + 1 (0 = empty). A hit is
+ * confirmed by comparing the bytes, so collisions only cost a miss. It
+ * saves the full hash, the probe and a memcmp call on most rows. */
+#define CACHE_BITS 16
+
+static inline uint32_t quick_hash(const char *s, size_t n) {
+  uint64_t a = 0, b = 0;
+  if (n >= 8) {
+    memcpy(&a, s, 8);
+    memcpy(&b, s + n - 8, 8);
+  } else if (n >= 4) {
+    uint32_t x, y;
+    memcpy(&x, s, 4);
+    memcpy(&y, s + n - 4, 4);
+    a = x;
+    b = y;
+  } else if (n > 0) {
+    a = (uint64_t)(unsigned char)s[0] | (uint64_t)(unsigned char)s[n / 2] << 8 |
+        (uint64_t)(unsigned char)s[n - 1] << 16;
+  }
+  uint64_t h = a * 0x9E3779B97F4A7C15ull ^ (b + n) * 0xC2B2AE3D27D4EB4Full;
+  return (uint32_t)(h >> (64 - CACHE_BITS));
+}
+
+static inline int intern_cached(cofi__idmap *m, uint32_t *cache, const char *s,
+                                size_t n, uint32_t *idx) {
+  uint32_t h = quick_hash(s, n), c = cache[h];
+  if (c) {
+    size_t len;
+    const char *t = cofi__idmap_get(m, c - 1, &len);
+    if (len == n && same_bytes(t, s, n)) {
+      *idx = c - 1;
+      return COFI_OK;
+    }
+  }
+  int rc = cofi__idmap_intern(m, s, n, idx, NULL);
+  if (rc) return rc;
+  cache[h] = *idx + 1;
+  return COFI_OK;
+}
+
 static inline bool blank(const char *s, size_t n) {
   return n == 0 || ((s[0] == ' ' || s[0] == '\t') && cofi__csv_blank(s, n));
 }
@@ -378,6 +420,8 @@ typedef struct reader {
   event_entry *events;     /* [n_events] */
   size_t n_events;
   size_t last_event;       /* index of the last event matched */
+  uint32_t *user_cache;    /* [1 << CACHE_BITS] */
+  uint32_t *item_cache;    /* [1 << CACHE_BITS] */
   uint64_t rows;           /* data rows read (kept or not) */
 } reader;
 
@@ -544,11 +588,11 @@ static int count_error(reader *rd, cofi_diag *diag) {
   size_t got = rd->csv.n_fields;
   if (got < rd->n_cols)
     return cofi__fail(diag, COFI_ERR_PARSE, rd->path, rd->csv.line,
-                      "short row: %zu field%s, the header has %zu", got,
+                      "short row: %zu field%s, expected %zu", got,
                       got == 1 ? "" : "s", rd->n_cols);
   return cofi__fail(diag, COFI_ERR_PARSE, rd->path, rd->csv.line,
-                    "%zu fields, the header has %zu (an unquoted delimiter "
-                    "inside a field?)",
+                    "%zu fields, expected %zu (an unquoted delimiter inside "
+                    "a field?)",
                     got, rd->n_cols);
 }
 
@@ -610,10 +654,11 @@ static int read_rows(reader *rd, cofi_dataset *ds, cofi_diag *diag) {
     if (prev && prev_len == ul && same_bytes(prev, us, ul)) {
       u = (uint32_t)last_user;
     } else {
-      if ((rc = cofi__idmap_intern(&ds->users, us, ul, &u, NULL))) goto oom;
+      if ((rc = intern_cached(&ds->users, rd->user_cache, us, ul, &u)))
+        goto oom;
       last_user = u;
     }
-    if ((rc = cofi__idmap_intern(&ds->items, is, il, &i, NULL))) goto oom;
+    if ((rc = intern_cached(&ds->items, rd->item_cache, is, il, &i))) goto oom;
     ds->user[ds->n] = u;
     ds->item[ds->n] = i;
     ds->value[ds->n] = v;
@@ -672,6 +717,12 @@ int cofi_dataset_read(const char *path, const cofi_read_options *opt,
     rc = cofi__fail(diag, rc, path, 0, "out of memory");
     goto done;
   }
+  rd.user_cache = cofi__calloc((size_t)1 << CACHE_BITS, sizeof(uint32_t));
+  rd.item_cache = cofi__calloc((size_t)1 << CACHE_BITS, sizeof(uint32_t));
+  if (!rd.user_cache || !rd.item_cache) {
+    rc = cofi__fail(diag, COFI_ERR_NOMEM, path, 0, "out of memory");
+    goto done;
+  }
   ds->has_time = rd.col[COL_TIME] >= 0;
   snprintf(ds->source, sizeof ds->source, "%s", path);
   if ((rc = read_rows(&rd, ds, diag))) goto done;
@@ -689,6 +740,8 @@ int cofi_dataset_read(const char *path, const cofi_read_options *opt,
   ds = NULL;
 done:
   cofi_dataset_free(ds);
+  cofi__free(rd.user_cache);
+  cofi__free(rd.item_cache);
   cofi__free(rd.events);
   cofi__csv_close(&rd.csv);
   return rc;

@@ -77,10 +77,10 @@ int cofi_dataset_read_items(cofi_dataset *ds, const char *path,
     if (csv.n_fields != n_cols) {
       rc = cofi__fail(diag, COFI_ERR_PARSE, path, csv.line,
                       csv.n_fields < n_cols
-                          ? "short row: %zu fields, the header has %zu"
-                          : "%zu fields, the header has %zu (an unquoted "
+                          ? "short row: %zu field%s, expected %zu"
+                          : "%zu field%s, expected %zu (an unquoted "
                             "delimiter inside a field?)",
-                      csv.n_fields, n_cols);
+                      csv.n_fields, csv.n_fields == 1 ? "" : "s", n_cols);
       goto done;
     }
     n_rows++;

@@ -7,7 +7,7 @@
  *   - Genres: G taste clusters (about sqrt(items)/2, 4..64) of unequal size.
  *     Every item has a primary genre and, one time in four, a secondary one
  *     (clusters overlap).
- *   - Popularity: each item has a long-tail weight 1/(rank+20)^0.8 over a
+ *   - Popularity: each item has a long-tail weight 1/(rank+10) over a
  *     random ranking (Zipf-like; the head saturates as in MovieLens).
  *   - Users: 1-3 preferred genres with random weights, and a taste share in
  *     [0.65, 0.90]: that share of a user's items is drawn from the preferred
@@ -20,8 +20,9 @@
  *     engagement as its event (watch < like < complete; deeper on taste),
  *     so the matrix has exactly `interactions` non-zeros. Every item occurs
  *     at least once when interactions >= items.
- *   - Time: per user, increasing unix seconds (exponential gaps over a span
- *     of one month to three years, from mid-2017), rows grouped by user.
+ *   - Time: per user, strictly increasing unix seconds (exponential gaps
+ *     over a span of one month to three years starting between mid-2017
+ *     and mid-2019), rows grouped by user.
  *
  * Speed: alias tables (Vose) make each draw O(1); distinctness is a stamp
  * per item; rows are formatted by hand into a 1 MiB buffer. Nothing is
@@ -383,7 +384,7 @@ static int build_items(world *w, rng *r) {
     perm[i - 1] = perm[j];
     perm[j] = t;
   }
-  for (uint32_t k = 0; k < n; k++) w->pop[perm[k]] = 1.0 / pow(k + 20.0, 0.8);
+  for (uint32_t k = 0; k < n; k++) w->pop[perm[k]] = 1.0 / pow(k + 10.0, 1.0);
   rc = COFI_ERR_NOMEM;
   if (alias_build(&w->global, w->pop, n)) goto done;
   for (uint32_t i = 0; i < n; i++) {
@@ -570,13 +571,10 @@ static int write_interactions(const world *w, rng *r, out *o) {
     if (w->count[u] > max_count) max_count = w->count[u];
   uint32_t *stamp = cofi__calloc(w->items, sizeof *stamp);
   uint32_t *list = cofi__malloc(((size_t)max_count + 1) * sizeof *list);
+  double *gaps = cofi__malloc(((size_t)max_count + 1) * sizeof *gaps);
   char *ids = cofi__malloc((size_t)w->items * (size_t)(iw + 1));
-  if (!stamp || !list || !ids) {
-    cofi__free(stamp);
-    cofi__free(list);
-    cofi__free(ids);
-    return COFI_ERR_NOMEM;
-  }
+  int rc = COFI_ERR_NOMEM;
+  if (!stamp || !list || !gaps || !ids) goto done;
   /* Item IDs rendered once: "v00042" at ids + i * (iw + 1). */
   for (uint32_t i = 0; i < w->items; i++) {
     char *p = ids + (size_t)i * (size_t)(iw + 1);
@@ -587,7 +585,7 @@ static int write_interactions(const world *w, rng *r, out *o) {
   static const char *const ev_name[3] = {",watch,", ",like,", ",complete,"};
   static const size_t ev_len[3] = {7, 6, 10};
   out_str(o, "user_id,item_id,event,timestamp\n");
-  const int64_t t0 = 1500000000; /* 2017-07-14 */
+  const int64_t t0 = 1500000000; /* 2017-07-14 02:40 UTC */
   char uid[24];
   for (uint32_t u = 0; u < w->users; u++) {
     uint32_t mark = u + 1, n = 0;
@@ -608,12 +606,21 @@ static int write_interactions(const world *w, rng *r, out *o) {
     uid[0] = 'u';
     uint32_t v = u + 1;
     for (int k = uw; k >= 1; k--) { uid[k] = (char)('0' + v % 10); v /= 10; }
+    /* Times: n points spread over the user's span with exponential gaps
+     * (a Poisson process conditioned on its length), + k so that they
+     * strictly increase. */
     double span = 30 * 86400.0 + uniform(r) * 3 * 365 * 86400.0;
-    double mean_gap = span / (n + 1);
-    int64_t t = t0 + (int64_t)(uniform(r) * 2 * 365 * 86400.0);
+    int64_t start = t0 + (int64_t)(uniform(r) * 2 * 365 * 86400.0);
+    double total = 0;
+    for (uint32_t k = 0; k <= n; k++) {
+      gaps[k] = -log(1.0 - uniform(r));
+      total += gaps[k];
+    }
+    double cum = 0;
     for (uint32_t k = 0; k < n; k++) {
       uint32_t i = list[k];
-      t += 1 + (int64_t)(-log(1.0 - uniform(r)) * mean_gap);
+      cum += gaps[k];
+      int64_t t = start + (int64_t)k + (int64_t)(span * (cum / total));
       bool on_taste = prefers(w, u, w->primary[i]) ||
                       (w->secondary[i] != UINT32_MAX && prefers(w, u, w->secondary[i]));
       double x = uniform(r);
@@ -631,10 +638,13 @@ static int write_interactions(const world *w, rng *r, out *o) {
       o->buf[o->n++] = '\n';
     }
   }
+  rc = COFI_OK;
+done:
   cofi__free(stamp);
   cofi__free(list);
+  cofi__free(gaps);
   cofi__free(ids);
-  return COFI_OK;
+  return rc;
 }
 
 static void write_items(const world *w, rng *r, out *o) {

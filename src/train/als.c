@@ -81,98 +81,208 @@ void cofi__gram(const float *Y, uint32_t n, uint32_t k, float scale, float *gram
     for (uint32_t c = 0; c < r; c++) gram[(size_t)r * k + c] = gram[(size_t)c * k + r];
 }
 
-static bool all_finite(const float *a, size_t n) {
-  float acc = 0;
-  for (size_t i = 0; i < n; i++) acc += a[i] * 0.0f; /* NaN/inf poison the sum */
-  return acc == 0.0f;
-}
+/* Rows of Y per step of the training gram: the chunk stays in L1/L2 while
+ * every tile of the gram takes its contribution. */
+#define GRAM_CHUNK 128
 
-/* One half-sweep: every row of X solved against Y. Returns the first error. */
-static int sweep(const cofi__csr *R, float *X, const float *Y, uint32_t n_other,
-                 const cofi_params *p, float *gram, float *scratch_all, size_t scratch_per,
-                 uint32_t threads, int64_t *bad_row) {
-  uint32_t k = p->factors;
-  cofi__gram(Y, n_other, k, p->unobserved_weight, gram);
-  cofi__row_problem pr = {
-      .gram = gram, .Y = Y, .k = k, .alpha = p->alpha, .alpha0 = p->unobserved_weight,
-      .lambda = p->regularization, .nu = p->reg_exponent, .n_other = n_other,
-      .solver = p->solver, .cg_steps = p->cg_steps};
-  int err = COFI_OK;
-  int64_t first_bad = -1;
+/* Largest block of gathered factor vectors per thread (CG). */
+#define GATHER_BYTES ((size_t)8 << 20)
+
+/* The training gram: scale * Y^T Y into gram [kp x kp] (full symmetric,
+ * zero padded), with the threads splitting the gram's tile rows. Each
+ * entry is summed over Y's rows in the same order whichever thread owns
+ * it, so the result does not depend on the thread count. bufs: per thread
+ * GRAM_CHUNK x kp floats (used when k is not a multiple of 16). */
+static void gram_parallel(const float *Y, uint32_t n, uint32_t k, float scale, float *gram,
+                          float *bufs, size_t buf_per, uint32_t threads) {
+  uint32_t kp = cofi__kpad(k), tiles = kp / 8;
+  memset(gram, 0, (size_t)kp * kp * sizeof *gram);
+  /* split the tile rows into `threads` ranges of about equal area */
+  uint64_t total = 0;
+  for (uint32_t t = 0; t < tiles; t++) total += kp - (t * 8 & ~15u);
 #pragma omp parallel num_threads(threads)
   {
-    float *scratch = scratch_all + (size_t)omp_get_thread_num() * scratch_per;
-#pragma omp for schedule(dynamic, 32)
-    for (int64_t r = 0; r < (int64_t)R->n_rows; r++) {
-      uint64_t b = R->indptr[r], e = R->indptr[r + 1];
-      int rc = cofi__solve_row(&pr, R->indices + b, R->data + b, (size_t)(e - b),
-                               X + (size_t)r * k, scratch);
-      if (rc) {
-#pragma omp critical
-        {
-          if (first_bad < 0 || r < first_bad) { first_bad = r; err = rc; }
+    uint32_t me = (uint32_t)omp_get_thread_num(), nt = (uint32_t)omp_get_num_threads();
+    uint32_t ra = tiles, rb = tiles;
+    uint64_t acc = 0;
+    for (uint32_t t = 0; t < tiles; t++) {
+      uint64_t part = acc * nt / (total ? total : 1);
+      if (part == me && ra == tiles) ra = t;
+      if (part > me) { rb = t; break; }
+      acc += kp - (t * 8 & ~15u);
+    }
+    if (ra < rb) {
+      float *G = bufs + (size_t)me * buf_per;
+      for (size_t t0 = 0; t0 < n; t0 += GRAM_CHUNK) {
+        size_t nb = n - t0 < GRAM_CHUNK ? n - t0 : GRAM_CHUNK;
+        const float *src = Y + t0 * k;
+        if (k != kp) {
+          cofi__rows rows = {.base = src, .ld = k, .idx = NULL};
+          cofi__k_gather(&rows, nb, k, G, kp);
+          src = G;
         }
+        cofi__k_syrk_acc(src, src, nb, kp, ra * 8, rb * 8, gram, kp);
       }
     }
   }
+  for (uint32_t r = 0; r < kp; r++)
+    for (uint32_t c = r; c < kp; c++) gram[(size_t)r * kp + c] *= scale;
+  for (uint32_t r = 0; r < kp; r++)
+    for (uint32_t c = 0; c < r; c++) gram[(size_t)r * kp + c] = gram[(size_t)c * kp + r];
+}
+
+/* Rows grouped into chunks of about equal work (a row costs its nonzeros
+ * plus a per-row term for the k x k part), handed out dynamically: popular
+ * items have rows hundreds of times longer than the median, so fixed row
+ * counts per chunk would leave one thread finishing alone. The grouping
+ * only schedules; each row's arithmetic is the same whoever solves it. */
+typedef struct sched {
+  uint32_t n;      /* chunks */
+  uint32_t *start; /* [n+1] first row of each chunk */
+} sched;
+
+static int sched_build(const cofi__csr *R, uint32_t k, uint32_t threads, sched *s) {
+  uint64_t per_row = cofi__kpad(k) / 2 + 8;
+  uint64_t total = R->nnz + per_row * R->n_rows;
+  uint64_t target = total / ((uint64_t)threads * 32) + 1;
+  s->start = cofi__malloc(((size_t)R->n_rows + 2) * sizeof *s->start);
+  if (!s->start) return COFI_ERR_NOMEM;
+  uint32_t n = 0;
+  uint64_t acc = 0;
+  s->start[0] = 0;
+  for (uint32_t r = 0; r < R->n_rows; r++) {
+    acc += R->indptr[r + 1] - R->indptr[r] + per_row;
+    if (acc >= target) { s->start[++n] = r + 1; acc = 0; }
+  }
+  if (s->start[n] != R->n_rows) s->start[++n] = R->n_rows;
+  s->n = n;
+  return COFI_OK;
+}
+
+/* Every float finite (x - x is 0 exactly then; NaN or inf otherwise). */
+static bool row_finite(const float *x, uint32_t k) {
+  int ok = 1;
+  for (uint32_t j = 0; j < k; j++) ok &= (x[j] - x[j]) == 0.0f;
+  return ok;
+}
+
+/* One half-sweep: every row of X solved against Y. Returns the first
+ * solver error with *bad_row the lowest failing row; *nonfinite tells
+ * whether some row came out NaN or infinite. */
+static int sweep(const cofi__csr *R, const sched *sc, float *X, const float *Y,
+                 uint32_t n_other, const cofi_params *p, float *gram, float *scratch_all,
+                 size_t scratch_per, size_t gather_rows, uint32_t threads, int64_t *bad_row,
+                 bool *nonfinite) {
+  uint32_t k = p->factors;
+  gram_parallel(Y, n_other, k, p->unobserved_weight, gram, scratch_all, scratch_per, threads);
+  cofi__row_problem pr = {
+      .gram = gram, .gram_ld = cofi__kpad(k), .Y = Y, .k = k, .alpha = p->alpha,
+      .alpha0 = p->unobserved_weight, .lambda = p->regularization, .nu = p->reg_exponent,
+      .n_other = n_other, .solver = p->solver, .cg_steps = p->cg_steps,
+      .gather_rows = gather_rows};
+  int err = COFI_OK;
+  int64_t first_bad = -1;
+  bool any_nonfinite = false;
+#pragma omp parallel num_threads(threads)
+  {
+    float *scratch = scratch_all + (size_t)omp_get_thread_num() * scratch_per;
+    bool my_nonfinite = false;
+#pragma omp for schedule(dynamic, 1)
+    for (uint32_t c = 0; c < sc->n; c++) {
+      for (uint32_t r = sc->start[c]; r < sc->start[c + 1]; r++) {
+        uint64_t b = R->indptr[r], e = R->indptr[r + 1];
+        float *x = X + (size_t)r * k;
+        int rc = cofi__solve_row(&pr, R->indices + b, R->data + b, (size_t)(e - b), x, scratch);
+        if (rc) {
+#pragma omp critical
+          {
+            if (first_bad < 0 || r < first_bad) { first_bad = r; err = rc; }
+          }
+        } else if (!row_finite(x, k)) {
+          my_nonfinite = true;
+        }
+      }
+    }
+    if (my_nonfinite) {
+#pragma omp atomic write
+      any_nonfinite = true;
+    }
+  }
   *bad_row = first_bad;
+  *nonfinite = any_nonfinite;
   return err;
 }
 
+/* Users per block of the loss: partial sums per block, added in block
+ * order, make the result independent of the thread count. */
+#define LOSS_BLOCK 512
+
 double cofi__als_loss(const cofi__csr *R, const float *X, const float *Y, uint32_t k,
                       const cofi_params *p) {
-  uint32_t n_items = R->n_cols;
+  uint32_t n_items = R->n_cols, threads = cofi__threads(p->threads);
+  size_t kp = cofi__kpad(k), nblk = ((size_t)R->n_rows + LOSS_BLOCK - 1) / LOSS_BLOCK;
+  double result = NAN;
   float *gram = cofi__aligned_alloc((size_t)k * k * sizeof *gram);
-  float *tmp = cofi__aligned_alloc((size_t)k * sizeof *tmp);
-  if (!gram || !tmp) {
-    cofi__aligned_free(gram);
-    cofi__aligned_free(tmp);
-    return NAN;
-  }
+  float *tmp = cofi__aligned_alloc(kp * threads * sizeof *tmp);
+  double *part = cofi__calloc(3 * (nblk ? nblk : 1), sizeof *part);
+  uint64_t *cnt = cofi__calloc(n_items ? n_items : 1, sizeof *cnt);
+  if (!gram || !tmp || !part || !cnt) goto done;
   cofi__gram(Y, n_items, k, p->unobserved_weight, gram);
+  cofi__row_problem pr_u = {.lambda = p->regularization, .nu = p->reg_exponent,
+                            .alpha0 = p->unobserved_weight, .n_other = n_items};
+#pragma omp parallel num_threads(threads)
+  {
+    float *gx = tmp + (size_t)omp_get_thread_num() * kp;
+#pragma omp for schedule(dynamic, 1)
+    for (size_t blk = 0; blk < nblk; blk++) {
+      double loss = 0, conf = 0, reg = 0;
+      size_t u1 = (blk + 1) * LOSS_BLOCK < R->n_rows ? (blk + 1) * LOSS_BLOCK : R->n_rows;
+      for (size_t u = blk * LOSS_BLOCK; u < u1; u++) {
+        const float *x = X + u * k;
+        cofi__k_symv(gram, k, k, 0.0f, x, gx);
+        double xGx = 0, xx = 0;
+        for (uint32_t j = 0; j < k; j++) {
+          xGx += (double)gx[j] * x[j];
+          xx += (double)x[j] * x[j];
+        }
+        loss += xGx;
+        for (uint64_t t = R->indptr[u]; t < R->indptr[u + 1]; t++) {
+          double s = cofi__dot(x, Y + (size_t)R->indices[t] * k, k);
+          double c = 1.0 + (double)p->alpha * R->data[t];
+          loss += c * (1 - s) * (1 - s) - p->unobserved_weight * s * s;
+          conf += c;
+        }
+        reg += cofi__row_lambda(&pr_u, (size_t)(R->indptr[u + 1] - R->indptr[u])) * xx;
+      }
+      part[3 * blk] = loss;
+      part[3 * blk + 1] = conf;
+      part[3 * blk + 2] = reg;
+    }
+  }
   double loss = 0, total_conf = 0, reg = 0;
-  cofi__row_problem pr = {.lambda = p->regularization, .nu = p->reg_exponent,
-                          .alpha0 = p->unobserved_weight};
-  for (uint32_t u = 0; u < R->n_rows; u++) {
-    const float *x = X + (size_t)u * k;
-    for (uint32_t r = 0; r < k; r++) {
-      float s = 0;
-      for (uint32_t c = 0; c < k; c++) s += gram[(size_t)r * k + c] * x[c];
-      tmp[r] = s;
-    }
-    double xGx = 0, xx = 0;
-    for (uint32_t j = 0; j < k; j++) { xGx += (double)tmp[j] * x[j]; xx += (double)x[j] * x[j]; }
-    loss += xGx;
-    for (uint64_t t = R->indptr[u]; t < R->indptr[u + 1]; t++) {
-      const float *y = Y + (size_t)R->indices[t] * k;
-      double s = 0;
-      for (uint32_t j = 0; j < k; j++) s += (double)x[j] * y[j];
-      double c = 1.0 + (double)p->alpha * R->data[t];
-      loss += c * (1 - s) * (1 - s) - p->unobserved_weight * s * s;
-      total_conf += c;
-    }
-    pr.n_other = n_items;
-    reg += cofi__row_lambda(&pr, (size_t)(R->indptr[u + 1] - R->indptr[u])) * xx;
+  for (size_t blk = 0; blk < nblk; blk++) {
+    loss += part[3 * blk];
+    total_conf += part[3 * blk + 1];
+    reg += part[3 * blk + 2];
   }
   /* item-side regularization: count of users per item from the CSR */
-  uint64_t *cnt = cofi__calloc(n_items ? n_items : 1, sizeof *cnt);
-  if (cnt) {
-    for (uint64_t t = 0; t < R->nnz; t++) cnt[R->indices[t]]++;
-    pr.n_other = R->n_rows;
-    for (uint32_t i = 0; i < n_items; i++) {
-      const float *y = Y + (size_t)i * k;
-      double yy = 0;
-      for (uint32_t j = 0; j < k; j++) yy += (double)y[j] * y[j];
-      reg += cofi__row_lambda(&pr, cnt[i]) * yy;
-    }
-    cofi__free(cnt);
-  } else {
-    reg = NAN;
+  for (uint64_t t = 0; t < R->nnz; t++) cnt[R->indices[t]]++;
+  cofi__row_problem pr_i = {.lambda = p->regularization, .nu = p->reg_exponent,
+                            .alpha0 = p->unobserved_weight, .n_other = R->n_rows};
+  for (uint32_t i = 0; i < n_items; i++) {
+    const float *y = Y + (size_t)i * k;
+    double yy = 0;
+    for (uint32_t j = 0; j < k; j++) yy += (double)y[j] * y[j];
+    reg += cofi__row_lambda(&pr_i, cnt[i]) * yy;
   }
+  double denom = total_conf + (double)R->n_rows * n_items - (double)R->nnz;
+  result = (loss + reg) / (denom > 0 ? denom : 1);
+done:
   cofi__aligned_free(gram);
   cofi__aligned_free(tmp);
-  double denom = total_conf + (double)R->n_rows * n_items - (double)R->nnz;
-  return (loss + reg) / (denom > 0 ? denom : 1);
+  cofi__free(part);
+  cofi__free(cnt);
+  return result;
 }
 
 /* Copies an ID map (strings and index) for the model to own. */
@@ -215,6 +325,7 @@ int cofi_train(const cofi_dataset *ds, const cofi_params *params, cofi_model **o
   cofi_model *m = NULL;
   cofi__csr Rt = {0};
   float *gram = NULL, *scratch = NULL;
+  sched sched_u = {0}, sched_i = {0};
 
   rc = cofi__model_new(&m);
   if (rc) goto fail;
@@ -244,13 +355,32 @@ int cofi_train(const cofi_dataset *ds, const cofi_params *params, cofi_model **o
   }
   m->user_factors = cofi__aligned_alloc(nu_bytes);
   m->item_factors = cofi__aligned_alloc(ni_bytes);
-  size_t scratch_per = (cofi__solve_row_scratch(k) + 15) & ~(size_t)15;
-  gram = cofi__aligned_alloc((size_t)k * k * sizeof *gram);
+  /* CG gathers a row's factor vectors into the thread's scratch when the
+   * block fits GATHER_BYTES; longer rows are read in place. */
+  size_t kp = cofi__kpad(k), max_row = 0;
+  for (uint32_t u = 0; u < m->user_items.n_rows; u++)
+    if (m->user_items.indptr[u + 1] - m->user_items.indptr[u] > max_row)
+      max_row = (size_t)(m->user_items.indptr[u + 1] - m->user_items.indptr[u]);
+  for (uint32_t i = 0; i < Rt.n_rows; i++)
+    if (Rt.indptr[i + 1] - Rt.indptr[i] > max_row)
+      max_row = (size_t)(Rt.indptr[i + 1] - Rt.indptr[i]);
+  size_t gather_rows = 0;
+  if (p.solver == COFI_SOLVER_CG) {
+    gather_rows = GATHER_BYTES / (kp * sizeof(float));
+    if (gather_rows > max_row) gather_rows = max_row;
+  }
+  size_t scratch_per = cofi__solve_row_scratch_gather(k, gather_rows);
+  if (scratch_per < (size_t)GRAM_CHUNK * kp) scratch_per = (size_t)GRAM_CHUNK * kp;
+  scratch_per = (scratch_per + 15) & ~(size_t)15;
+  gram = cofi__aligned_alloc(kp * kp * sizeof *gram);
   scratch = cofi__aligned_alloc(scratch_per * threads * sizeof *scratch);
   if (!m->user_factors || !m->item_factors || !gram || !scratch) {
     rc = COFI_ERR_NOMEM;
     goto fail;
   }
+  rc = sched_build(&m->user_items, k, threads, &sched_u);
+  if (!rc) rc = sched_build(&Rt, k, threads, &sched_i);
+  if (rc) goto fail;
   init_factors(m->user_factors, m->n_users, k, p.seed, 1);
   init_factors(m->item_factors, m->n_items, k, p.seed, 2);
 
@@ -261,11 +391,12 @@ int cofi_train(const cofi_dataset *ds, const cofi_params *params, cofi_model **o
   for (uint32_t it = 1; it <= p.iterations; it++) {
     double ti = cofi__now();
     int64_t bad = -1;
-    rc = sweep(&m->user_items, m->user_factors, m->item_factors, m->n_items, &p, gram,
-               scratch, scratch_per, threads, &bad);
-    if (rc == COFI_OK)
-      rc = sweep(&Rt, m->item_factors, m->user_factors, m->n_users, &p, gram, scratch,
-                 scratch_per, threads, &bad);
+    bool nonfinite = false;
+    rc = sweep(&m->user_items, &sched_u, m->user_factors, m->item_factors, m->n_items, &p,
+               gram, scratch, scratch_per, gather_rows, threads, &bad, &nonfinite);
+    if (rc == COFI_OK && !nonfinite)
+      rc = sweep(&Rt, &sched_i, m->item_factors, m->user_factors, m->n_users, &p, gram,
+                 scratch, scratch_per, gather_rows, threads, &bad, &nonfinite);
     if (rc == COFI_ERR_NUMERIC) {
       cofi__fail(d, rc, NULL, 0,
                  "iteration %u: the least-squares system of row %lld is singular; "
@@ -274,8 +405,7 @@ int cofi_train(const cofi_dataset *ds, const cofi_params *params, cofi_model **o
       goto fail;
     }
     if (rc) goto fail;
-    if (!all_finite(m->user_factors, (size_t)m->n_users * k) ||
-        !all_finite(m->item_factors, (size_t)m->n_items * k)) {
+    if (nonfinite) {
       rc = cofi__fail(d, COFI_ERR_NUMERIC, NULL, 0,
                       "iteration %u produced NaN or infinite factors (values or alpha too "
                       "large, or regularization too small for %u factors)",
@@ -331,6 +461,8 @@ int cofi_train(const cofi_dataset *ds, const cofi_params *params, cofi_model **o
   cofi__csr_free(&Rt);
   cofi__aligned_free(gram);
   cofi__aligned_free(scratch);
+  cofi__free(sched_u.start);
+  cofi__free(sched_i.start);
   *out = m;
   return COFI_OK;
 
@@ -340,6 +472,8 @@ fail:
   cofi__csr_free(&Rt);
   cofi__aligned_free(gram);
   cofi__aligned_free(scratch);
+  cofi__free(sched_u.start);
+  cofi__free(sched_i.start);
   cofi_model_close(m);
   return rc;
 }

@@ -13,8 +13,23 @@
  * "gram"), so a row costs O(n k) for CG and O(n k^2 + k^3) for Cholesky.
  *
  * CG follows Takacs et al. 2011 as `implicit` does: warm-started from the
- * previous x, cg_steps steps, never forming A. The row's factor vectors are
- * first gathered into a contiguous block so the inner loops are dense.
+ * previous x, cg_steps steps, never forming A. Each product A v is the
+ * gram part (kernel symv) plus one fused pass over the row's factor
+ * vectors (kernel rank1_pass: 16 dot products y_t . v at once, then the
+ * weighted sum of the y_t). The first pass computes the residual b - A x
+ * directly. When the caller's scratch allows, the row's factor vectors are
+ * first gathered into a contiguous block, so the cg_steps + 1 passes read
+ * dense memory from cache instead of scattered rows of Y.
+ *
+ * Cholesky forms A exactly: the row's vectors are gathered T at a time
+ * into a block G (and H = diag(c - alpha0) G), A's upper triangle gets
+ * G^T H with a register-blocked kernel (syrk_acc), then A = U^T U is
+ * factored in place and two triangular solves give x.
+ *
+ * Scratch layout (floats; kp = k rounded up to 16, T = chunk rows):
+ *   [x | r | p | Ap | b]  5 kp        the row's vectors, zero padded
+ *   then either  A [kp x kp], G [T x kp], H [T x kp]      (Cholesky)
+ *   or           the gathered block [gather_rows x kp]    (CG)
  */
 #include "internal.h"
 
@@ -27,108 +42,98 @@ float cofi__row_lambda(const cofi__row_problem *pr, size_t n) {
          powf((float)n + pr->alpha0 * (float)pr->n_other, pr->nu);
 }
 
+/* Rows of a Cholesky chunk: enough to amortize the tile loads of syrk_acc,
+ * small enough that G and H stay in L1/L2. */
+static size_t chunk_rows(uint32_t kp) { return kp < 16 ? 16 : kp > 128 ? 128 : kp; }
+
 size_t cofi__solve_row_scratch(uint32_t k) {
-  /* r, p, Ap, tmp (k each, rounded to 16) + a k x k matrix */
-  size_t kk = ((size_t)k + 15) & ~(size_t)15;
-  return 4 * kk + kk * (size_t)k;
+  size_t kp = cofi__kpad(k);
+  return 5 * kp + kp * kp + 2 * chunk_rows((uint32_t)kp) * kp;
 }
 
-#define dot cofi__dot
-#define axpy cofi__axpy
-
-/* out = gram v (gram symmetric, row-major) */
-static void symv(const float *restrict gram, const float *restrict v, float *restrict out,
-                 uint32_t k) {
-  for (uint32_t r = 0; r < k; r++) out[r] = dot(gram + (size_t)r * k, v, k);
-}
-
-/* out = A v without forming A. */
-static void apply_A(const cofi__row_problem *pr, const uint32_t *cols, const float *vals,
-                    size_t n, float lambda, const float *v, float *out) {
-  uint32_t k = pr->k;
-  symv(pr->gram, v, out, k);
-  for (uint32_t j = 0; j < k; j++) out[j] += lambda * v[j];
-  for (size_t t = 0; t < n; t++) {
-    const float *y = pr->Y + (size_t)cols[t] * k;
-    float w = 1.0f + pr->alpha * vals[t] - pr->alpha0;
-    axpy(w * dot(y, v, k), y, out, k);
-  }
+size_t cofi__solve_row_scratch_gather(uint32_t k, size_t gather_rows) {
+  size_t kp = cofi__kpad(k), base = cofi__solve_row_scratch(k);
+  size_t g = 5 * kp + gather_rows * kp;
+  return g > base ? g : base;
 }
 
 static int solve_cg(const cofi__row_problem *pr, const uint32_t *cols, const float *vals,
                     size_t n, float *x, float *scratch) {
   uint32_t k = pr->k;
-  size_t kk = ((size_t)k + 15) & ~(size_t)15;
-  float *r = scratch, *p = scratch + kk, *Ap = scratch + 2 * kk;
+  size_t kp = cofi__kpad(k), gld = pr->gram_ld ? pr->gram_ld : k;
+  float *xv = scratch, *r = xv + kp, *p = r + kp, *Ap = p + kp, *G = xv + 5 * kp;
   float lambda = cofi__row_lambda(pr, n);
+  /* coefficients of rank1_pass: the residual b - (sparse part of A) x, and
+   * the sparse part of A p (see internal.h) */
+  const float cf_res[4] = {1.0f, pr->alpha, pr->alpha0 - 1.0f, -pr->alpha};
+  const float cf_A[4] = {0.0f, 0.0f, 1.0f - pr->alpha0, pr->alpha};
+  int rc = COFI_OK;
 
+  memcpy(xv, x, k * sizeof *xv);
+  cofi__rows rows = {.base = pr->Y, .ld = k, .idx = cols};
+  if (n > 0 && n <= pr->gather_rows) {
+    cofi__k_gather(&rows, n, k, G, kp);
+    rows = (cofi__rows){.base = G, .ld = kp, .idx = NULL};
+  }
   /* r = b - A x */
-  apply_A(pr, cols, vals, n, lambda, x, Ap);
+  cofi__k_symv(pr->gram, gld, k, lambda, xv, Ap);
   for (uint32_t j = 0; j < k; j++) r[j] = -Ap[j];
-  for (size_t t = 0; t < n; t++)
-    axpy(1.0f + pr->alpha * vals[t], pr->Y + (size_t)cols[t] * k, r, k);
+  cofi__k_rank1_pass(&rows, n, k, vals, cf_res, xv, r);
   memcpy(p, r, k * sizeof *p);
-  float rs_old = dot(r, r, k);
-  if (!isfinite(rs_old)) return COFI_ERR_NUMERIC;
+  float rs_old = cofi__dot(r, r, k);
+  if (!isfinite(rs_old)) { rc = COFI_ERR_NUMERIC; goto done; }
   for (uint32_t step = 0; step < pr->cg_steps; step++) {
     if (rs_old < 1e-20f) break;
-    apply_A(pr, cols, vals, n, lambda, p, Ap);
-    float pAp = dot(p, Ap, k);
+    cofi__k_symv(pr->gram, gld, k, lambda, p, Ap);
+    cofi__k_rank1_pass(&rows, n, k, vals, cf_A, p, Ap);
+    float pAp = cofi__dot(p, Ap, k);
     if (!(pAp > 0)) break; /* p in the null space (lambda 0): stop, x stays finite */
     float a = rs_old / pAp;
-    axpy(a, p, x, k);
-    axpy(-a, Ap, r, k);
-    float rs_new = dot(r, r, k);
+    cofi__axpy(a, p, xv, k);
+    cofi__axpy(-a, Ap, r, k);
+    float rs_new = cofi__dot(r, r, k);
     if (rs_new < 1e-20f) break;
     float beta = rs_new / rs_old;
     for (uint32_t j = 0; j < k; j++) p[j] = r[j] + beta * p[j];
     rs_old = rs_new;
   }
-  return COFI_OK;
+done:
+  memcpy(x, xv, k * sizeof *x);
+  return rc;
 }
 
 static int solve_cholesky(const cofi__row_problem *pr, const uint32_t *cols,
                           const float *vals, size_t n, float *x, float *scratch) {
-  uint32_t k = pr->k;
-  size_t kk = ((size_t)k + 15) & ~(size_t)15;
-  float *b = scratch, *A = scratch + 4 * kk;
+  uint32_t k = pr->k, kp = cofi__kpad(k), r1 = (k + 7u) & ~7u;
+  size_t gld = pr->gram_ld ? pr->gram_ld : k, T = chunk_rows(kp);
+  float *xv = scratch, *b = xv + 4 * (size_t)kp, *A = xv + 5 * (size_t)kp;
+  float *G = A + (size_t)kp * kp, *H = G + T * kp;
   float lambda = cofi__row_lambda(pr, n);
 
-  memcpy(A, pr->gram, (size_t)k * k * sizeof *A);
-  for (uint32_t j = 0; j < k; j++) A[(size_t)j * k + j] += lambda;
-  memset(b, 0, k * sizeof *b);
-  for (size_t t = 0; t < n; t++) {
-    const float *y = pr->Y + (size_t)cols[t] * k;
-    float c = 1.0f + pr->alpha * vals[t];
-    float w = c - pr->alpha0;
-    axpy(c, y, b, k);
-    /* lower triangle only: A[r][0..r] += w y_r y */
-    for (uint32_t rr = 0; rr < k; rr++) axpy(w * y[rr], y, A + (size_t)rr * k, rr + 1);
-  }
-  /* In-place Cholesky A = L L^T on the lower triangle, accumulating in
-   * double for the diagonal so ill-conditioned rows are caught, not NaN. */
-  for (uint32_t j = 0; j < k; j++) {
-    float *Lj = A + (size_t)j * k;
-    double d = (double)Lj[j] - (double)dot(Lj, Lj, j);
-    if (!(d > 0) || !isfinite(d)) return COFI_ERR_NUMERIC;
-    float ljj = (float)sqrt(d);
-    Lj[j] = ljj;
-    float inv = 1.0f / ljj;
-    for (uint32_t i = j + 1; i < k; i++) {
-      float *Li = A + (size_t)i * k;
-      Li[j] = (Li[j] - dot(Li, Lj, j)) * inv;
-    }
-  }
-  /* L z = b, then L^T x = z */
   for (uint32_t i = 0; i < k; i++) {
-    const float *Li = A + (size_t)i * k;
-    x[i] = (b[i] - dot(Li, x, i)) / Li[i];
+    float *a = A + (size_t)i * kp;
+    memcpy(a, pr->gram + i * gld, k * sizeof *a);
+    memset(a + k, 0, (kp - k) * sizeof *a);
+    a[i] += lambda;
   }
-  for (uint32_t ii = k; ii-- > 0;) {
-    float s = x[ii];
-    for (uint32_t j = ii + 1; j < k; j++) s -= A[(size_t)j * k + ii] * x[j];
-    x[ii] = s / A[(size_t)ii * k + ii];
+  for (uint32_t i = k; i < r1; i++) memset(A + (size_t)i * kp, 0, kp * sizeof *A);
+  memset(b, 0, kp * sizeof *b);
+  for (size_t t0 = 0; t0 < n; t0 += T) {
+    size_t nb = n - t0 < T ? n - t0 : T;
+    cofi__rows rows = {.base = pr->Y, .ld = k, .idx = cols + t0};
+    cofi__k_gather(&rows, nb, k, G, kp);
+    for (size_t t = 0; t < nb; t++) {
+      const float *g = G + t * kp;
+      float *h = H + t * kp;
+      float c = 1.0f + pr->alpha * vals[t0 + t], w = c - pr->alpha0;
+      for (uint32_t j = 0; j < kp; j++) h[j] = w * g[j];
+      cofi__axpy(c, g, b, k);
+    }
+    cofi__k_syrk_acc(G, H, nb, kp, 0, r1, A, kp);
   }
+  if (cofi__k_cholesky(A, kp, k)) return COFI_ERR_NUMERIC;
+  cofi__k_chol_solve(A, kp, k, b, xv);
+  memcpy(x, xv, k * sizeof *x);
   return COFI_OK;
 }
 

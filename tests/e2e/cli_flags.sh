@@ -3,7 +3,7 @@
 # line and exit 2 before any data is read (the data path does not even
 # exist here); damaged model files are refused with exit 4.
 set -u
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib.bash"
 T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
 nodata=$T/does-not-exist.csv
 

@@ -4,7 +4,7 @@
 # >= 4), cold start, similar, info --json, unknown IDs, bad k, and
 # byte-identical model files for --threads 1 and 2.
 set -u
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib.bash"
 need_ml
 T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
 

@@ -1,0 +1,394 @@
+/*
+ * openapi.c — the OpenAPI 3 document served at /openapi.json and the
+ * /docs page that renders it.
+ *
+ * The document is written below as plain JSON (the JSON() macro turns the
+ * tokens into a C string, escaping the quotes), parsed with jansson when
+ * the server starts, and completed with what only the running server
+ * knows: the version and the configured limits (k, list sizes, ID length,
+ * body size). Parsing it at start means a typo in the document stops the
+ * server in tests rather than shipping broken JSON; the unit tests also
+ * check that every route of the route table is documented.
+ *
+ * /docs is one self-contained HTML page (no CDN: SageMaker endpoints and
+ * many production networks have no internet): it fetches /openapi.json,
+ * lists every operation with its parameters, and sends requests with
+ * fetch(), showing status and body.
+ */
+#include "srv.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define JSON(...) #__VA_ARGS__
+
+static const char openapi_template[] = JSON({
+  "openapi": "3.0.3",
+  "info": {
+    "title": "cofi recommender API",
+    "version": "",
+    "description": "Recommendations from an implicit-feedback ALS model (cofi). IDs are strings exactly as in the training data. In query strings, percent-encode IDs (a space is %20 or +, a comma inside an ID in a list is written \\, and sent as %5C%2C; a backslash is \\\\). Errors are JSON: {\"error\": {\"code\": \"...\", \"message\": \"...\"}}."
+  },
+  "paths": {
+    "/ping": {
+      "get": {
+        "summary": "Liveness (SageMaker health check)",
+        "operationId": "ping",
+        "responses": {
+          "200": {"description": "The model is loaded.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Status"}}}}
+        }
+      }
+    },
+    "/health": {
+      "get": {
+        "summary": "Status and model metadata",
+        "operationId": "health",
+        "responses": {
+          "200": {"description": "Model metadata, reload status, server settings.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Health"}}}}
+        }
+      }
+    },
+    "/recommend": {
+      "get": {
+        "summary": "Top-k items for a known user, or for a new user from the items they liked",
+        "description": "Give user_id for a user of the training data, or liked for a user the model has not seen (cold start: the liked items are folded into a user vector and never recommended back). Items the user had in training are left out unless filter_seen=false.",
+        "operationId": "recommend",
+        "parameters": [
+          {"$ref": "#/components/parameters/user_id"},
+          {"$ref": "#/components/parameters/liked"},
+          {"$ref": "#/components/parameters/k"},
+          {"$ref": "#/components/parameters/filter_seen"},
+          {"$ref": "#/components/parameters/exclude"}
+        ],
+        "responses": {
+          "200": {"description": "Recommendations, best first.", "content": {"application/json": {"schema": {"oneOf": [{"$ref": "#/components/schemas/Recommendations"}, {"$ref": "#/components/schemas/ColdStartRecommendations"}]}}}},
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "404": {"$ref": "#/components/responses/NotFound"}
+        }
+      }
+    },
+    "/recommend_cold": {
+      "get": {
+        "summary": "Cold start: top-k items for a new user from the items they liked",
+        "operationId": "recommendCold",
+        "parameters": [
+          {"$ref": "#/components/parameters/liked_required"},
+          {"$ref": "#/components/parameters/k"},
+          {"$ref": "#/components/parameters/exclude"}
+        ],
+        "responses": {
+          "200": {"description": "Recommendations, best first; liked IDs the model does not know are listed under unknown.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ColdStartRecommendations"}}}},
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "404": {"$ref": "#/components/responses/NotFound"}
+        }
+      }
+    },
+    "/invocations": {
+      "post": {
+        "summary": "SageMaker inference: the same answer as /recommend, from a JSON body",
+        "operationId": "invocations",
+        "requestBody": {
+          "required": true,
+          "content": {"application/json": {"schema": {"$ref": "#/components/schemas/RecommendRequest"}, "example": {"user_id": "1", "k": 5}}}
+        },
+        "responses": {
+          "200": {"description": "Recommendations, best first.", "content": {"application/json": {"schema": {"oneOf": [{"$ref": "#/components/schemas/Recommendations"}, {"$ref": "#/components/schemas/ColdStartRecommendations"}]}}}},
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "404": {"$ref": "#/components/responses/NotFound"},
+          "413": {"$ref": "#/components/responses/TooLarge"}
+        }
+      }
+    },
+    "/recommend/batch": {
+      "post": {
+        "summary": "Recommendations for many known users in one request",
+        "operationId": "recommendBatch",
+        "requestBody": {
+          "required": true,
+          "content": {"application/json": {"schema": {"$ref": "#/components/schemas/BatchRequest"}, "example": {"users": ["1", "2"], "k": 10}}}
+        },
+        "responses": {
+          "200": {"description": "One result per requested user, in order: recommendations, or an error for that user.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/BatchResults"}}}},
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "413": {"$ref": "#/components/responses/TooLarge"}
+        }
+      }
+    },
+    "/similar_items": {
+      "get": {
+        "summary": "Items most similar to an item (cosine of item factors)",
+        "operationId": "similarItems",
+        "parameters": [
+          {"name": "item_id", "in": "query", "required": true, "schema": {"type": "string"}, "example": "1"},
+          {"$ref": "#/components/parameters/k"}
+        ],
+        "responses": {
+          "200": {"description": "Similar items, most similar first, the item itself excluded.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SimilarItems"}}}},
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "404": {"$ref": "#/components/responses/NotFound"}
+        }
+      }
+    },
+    "/similar_users": {
+      "get": {
+        "summary": "Users most similar to a user (cosine of user factors)",
+        "operationId": "similarUsers",
+        "parameters": [
+          {"name": "user_id", "in": "query", "required": true, "schema": {"type": "string"}, "example": "1"},
+          {"$ref": "#/components/parameters/k"}
+        ],
+        "responses": {
+          "200": {"description": "Similar users, most similar first, the user itself excluded.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SimilarUsers"}}}},
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "404": {"$ref": "#/components/responses/NotFound"}
+        }
+      }
+    },
+    "/items/{id}": {
+      "get": {
+        "summary": "An item's metadata (every column of the items file)",
+        "operationId": "item",
+        "parameters": [
+          {"name": "id", "in": "path", "required": true, "description": "The item ID, percent-encoded (a / in an ID is %2F).", "schema": {"type": "string"}, "example": "11"}
+        ],
+        "responses": {
+          "200": {"description": "The item.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Item"}}}},
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "404": {"$ref": "#/components/responses/NotFound"}
+        }
+      }
+    },
+    "/metrics": {
+      "get": {
+        "summary": "Prometheus metrics: requests by route and status, latency histograms, model info",
+        "operationId": "metrics",
+        "responses": {
+          "200": {"description": "Prometheus text exposition format 0.0.4.", "content": {"text/plain": {"schema": {"type": "string"}}}}
+        }
+      }
+    },
+    "/openapi.json": {
+      "get": {
+        "summary": "This document",
+        "operationId": "openapi",
+        "responses": {
+          "200": {"description": "OpenAPI 3 document.", "content": {"application/json": {"schema": {"type": "object"}}}}
+        }
+      }
+    },
+    "/docs": {
+      "get": {
+        "summary": "A page that lists the API and sends requests",
+        "operationId": "docs",
+        "responses": {
+          "200": {"description": "HTML.", "content": {"text/html": {"schema": {"type": "string"}}}}
+        }
+      }
+    },
+    "/admin/reload": {
+      "post": {
+        "summary": "Reopen the model file and swap it in without dropping requests",
+        "description": "Enabled only when the server was started with --admin-token; otherwise 403. In-flight requests finish on the old model. A bad new file leaves the old model serving and answers 500 reload_failed with the reason. SIGHUP does the same.",
+        "operationId": "adminReload",
+        "security": [{"adminToken": []}],
+        "responses": {
+          "200": {"description": "The new model is serving.", "content": {"application/json": {"schema": {"type": "object", "properties": {"status": {"type": "string", "enum": ["reloaded"]}, "model": {"$ref": "#/components/schemas/ModelInfo"}}}}}},
+          "401": {"description": "Missing or wrong token.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+          "403": {"description": "Reload over HTTP is disabled (no --admin-token).", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+          "500": {"description": "The new file could not be loaded; the old model keeps serving.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+        }
+      }
+    }
+  },
+  "components": {
+    "securitySchemes": {
+      "adminToken": {"type": "http", "scheme": "bearer", "description": "The token given to cofi serve --admin-token."}
+    },
+    "parameters": {
+      "user_id": {"name": "user_id", "in": "query", "description": "A user of the training data.", "schema": {"type": "string"}, "example": "1"},
+      "liked": {"name": "liked", "in": "query", "description": "Cold start: comma-separated IDs of items the user liked (backslash escapes a comma or backslash inside an ID). May be repeated; the lists are joined.", "schema": {"type": "string"}, "example": "296,318,593"},
+      "liked_required": {"name": "liked", "in": "query", "required": true, "description": "Comma-separated IDs of items the user liked (backslash escapes a comma or backslash inside an ID). May be repeated.", "schema": {"type": "string"}, "example": "296,318,593"},
+      "k": {"name": "k", "in": "query", "description": "How many results.", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 10}},
+      "filter_seen": {"name": "filter_seen", "in": "query", "description": "Leave out the user's training items.", "schema": {"type": "boolean", "default": true}},
+      "exclude": {"name": "exclude", "in": "query", "description": "Comma-separated item IDs never to return (unknown IDs are ignored). May be repeated.", "schema": {"type": "string"}}
+    },
+    "responses": {
+      "BadRequest": {"description": "Malformed parameters or body (codes: invalid_k, invalid_id, invalid_json, invalid_type, missing_parameter, unknown_parameter, unknown_field, too_many_ids, invalid_encoding, ...).", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "NotFound": {"description": "Unknown user or item (codes: unknown_user, unknown_item, unknown_items), or no such endpoint (not_found).", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "TooLarge": {"description": "The body is over the limit (code body_too_large).", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    },
+    "schemas": {
+      "Status": {"type": "object", "properties": {"status": {"type": "string", "enum": ["ok"]}}, "required": ["status"]},
+      "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {"code": {"type": "string", "description": "Stable code word."}, "message": {"type": "string", "description": "For people; quotes at most 48 bytes of input."}}}}},
+      "ScoredItem": {"type": "object", "required": ["item_id", "score"], "properties": {"item_id": {"type": "string"}, "score": {"type": "number"}, "title": {"type": "string", "description": "When the model has item titles."}}},
+      "Recommendations": {"type": "object", "required": ["user_id", "recommendations"], "properties": {"user_id": {"type": "string"}, "recommendations": {"type": "array", "items": {"$ref": "#/components/schemas/ScoredItem"}}}},
+      "ColdStartRecommendations": {"type": "object", "required": ["liked", "unknown", "recommendations"], "properties": {"liked": {"type": "array", "items": {"type": "string"}, "description": "The liked IDs the model knows (used for the fold-in)."}, "unknown": {"type": "array", "items": {"type": "string"}, "description": "Liked IDs the model does not know (ignored)."}, "recommendations": {"type": "array", "items": {"$ref": "#/components/schemas/ScoredItem"}}}},
+      "RecommendRequest": {"type": "object", "additionalProperties": false, "properties": {"user_id": {"oneOf": [{"type": "string"}, {"type": "integer"}]}, "liked": {"type": "array", "minItems": 1, "maxItems": 1000, "items": {"oneOf": [{"type": "string"}, {"type": "integer"}]}}, "k": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 5}, "filter_seen": {"type": "boolean", "default": true}, "exclude": {"type": "array", "maxItems": 1000, "items": {"oneOf": [{"type": "string"}, {"type": "integer"}]}}}, "description": "Exactly one of user_id and liked."},
+      "BatchRequest": {"type": "object", "additionalProperties": false, "required": ["users"], "properties": {"users": {"type": "array", "minItems": 1, "maxItems": 1000, "items": {"oneOf": [{"type": "string"}, {"type": "integer"}]}}, "k": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 10}, "filter_seen": {"type": "boolean", "default": true}}},
+      "BatchResults": {"type": "object", "required": ["results"], "properties": {"results": {"type": "array", "items": {"oneOf": [{"$ref": "#/components/schemas/Recommendations"}, {"type": "object", "required": ["user_id", "error"], "properties": {"user_id": {"type": "string"}, "error": {"type": "object", "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}}]}}}},
+      "SimilarItems": {"type": "object", "required": ["item_id", "similar"], "properties": {"item_id": {"type": "string"}, "similar": {"type": "array", "items": {"$ref": "#/components/schemas/ScoredItem"}}}},
+      "SimilarUsers": {"type": "object", "required": ["user_id", "similar"], "properties": {"user_id": {"type": "string"}, "similar": {"type": "array", "items": {"type": "object", "properties": {"user_id": {"type": "string"}, "score": {"type": "number"}}}}}},
+      "Item": {"type": "object", "required": ["item_id"], "properties": {"item_id": {"type": "string"}}, "additionalProperties": {"type": "string"}, "description": "item_id plus every column of the items file (e.g. title, genres)."},
+      "ModelInfo": {"type": "object", "properties": {"path": {"type": "string"}, "generation": {"type": "integer"}, "users": {"type": "integer"}, "items": {"type": "integer"}, "factors": {"type": "integer"}, "interactions": {"type": "integer"}, "trained_at": {"type": "string", "format": "date-time"}, "loaded_at": {"type": "string", "format": "date-time"}, "train_seconds": {"type": "number"}, "train_loss": {"type": "number", "nullable": true}, "file_bytes": {"type": "integer"}, "checksum": {"type": "string"}, "cofi_version": {"type": "string"}, "item_fields": {"type": "array", "items": {"type": "string"}}, "params": {"type": "object"}}},
+      "Health": {"type": "object", "properties": {"status": {"type": "string"}, "model": {"$ref": "#/components/schemas/ModelInfo"}, "reloads": {"type": "object", "properties": {"succeeded": {"type": "integer"}, "failed": {"type": "integer"}, "last_error": {"type": "string", "nullable": true}}}, "server": {"type": "object"}}}
+    }
+  }
+});
+
+/* Sets obj[key] = integer at a path of object keys; false when the path
+ * is not in the document. */
+static bool set_int(json_t *root, const char *const *path, const char *key, json_int_t v) {
+  json_t *o = root;
+  for (size_t i = 0; path[i]; i++) o = json_object_get(o, path[i]);
+  return o && json_object_set_new(o, key, json_integer(v)) == 0;
+}
+
+char *srv_openapi_json(const cofi_server_config *cfg, cofi_diag *diag) {
+  json_error_t je;
+  json_t *doc = json_loads(openapi_template, 0, &je);
+  char *out = NULL;
+  if (!doc) {
+    if (diag)
+      snprintf(diag->message, sizeof diag->message,
+               "the built-in OpenAPI document is malformed at column %d: %s", je.column, je.text);
+    return NULL;
+  }
+  static const char *const k_schema[] = {"components", "parameters", "k", "schema", NULL};
+  json_t *reqp = NULL, *batchp = NULL;
+  bool ok = json_object_set_new(json_object_get(doc, "info"), "version", json_string(COFI_VERSION)) == 0 &&
+            set_int(doc, k_schema, "maximum", cfg->max_k) &&
+            set_int(doc, k_schema, "default", cfg->default_k);
+  if (ok) {
+    reqp = json_object_get(json_object_get(json_object_get(json_object_get(doc, "components"), "schemas"), "RecommendRequest"), "properties");
+    batchp = json_object_get(json_object_get(json_object_get(json_object_get(doc, "components"), "schemas"), "BatchRequest"), "properties");
+    ok = reqp && batchp;
+  }
+  if (ok) {
+    static const char *const rk[] = {"k", NULL}, *const rl[] = {"liked", NULL},
+                             *const re[] = {"exclude", NULL}, *const bu[] = {"users", NULL};
+    ok = set_int(reqp, rk, "maximum", cfg->max_k) && set_int(reqp, rk, "default", cfg->invocations_k) &&
+         set_int(reqp, rl, "maxItems", cfg->max_list) && set_int(reqp, re, "maxItems", cfg->max_list) &&
+         set_int(batchp, rk, "maximum", cfg->max_k) && set_int(batchp, rk, "default", cfg->default_k) &&
+         set_int(batchp, bu, "maxItems", cfg->max_list);
+  }
+  if (ok) {
+    char limits[256];
+    snprintf(limits, sizeof limits,
+             " Limits of this server: k <= %u, at most %u IDs per list or batch, IDs of at most %u "
+             "bytes, request bodies of at most %zu bytes (413 beyond).",
+             cfg->max_k, cfg->max_list, cfg->max_id_len, cfg->max_body);
+    json_t *info = json_object_get(doc, "info");
+    const char *d = json_string_value(json_object_get(info, "description"));
+    size_t dl = d ? strlen(d) : 0, ll = strlen(limits);
+    char *text = malloc(dl + ll + 1);
+    ok = text != NULL;
+    if (ok) {
+      memcpy(text, d, dl);
+      memcpy(text + dl, limits, ll + 1);
+      ok = json_object_set_new(info, "description", json_string(text)) == 0;
+      free(text);
+    }
+  }
+  if (ok) out = json_dumps(doc, JSON_COMPACT);
+  if (!out && diag) snprintf(diag->message, sizeof diag->message, "out of memory building the OpenAPI document");
+  json_decref(doc);
+  return out;
+}
+
+const char srv_docs_html[] =
+    "<!doctype html>\n"
+    "<html lang='en'><head><meta charset='utf-8'>\n"
+    "<meta name='viewport' content='width=device-width, initial-scale=1'>\n"
+    "<title>cofi API</title>\n"
+    "<style>\n"
+    "body{font:15px/1.45 system-ui,sans-serif;margin:0 auto;max-width:60em;padding:1em 1.5em;color:#222}\n"
+    "h1{font-size:1.5em;margin-bottom:.2em} .desc{color:#555}\n"
+    "details{border:1px solid #ccc;border-radius:6px;margin:.6em 0;padding:.4em .8em}\n"
+    "summary{cursor:pointer} .m{display:inline-block;min-width:3.6em;font-weight:bold;font-family:monospace}\n"
+    ".get{color:#0a6b2d} .post{color:#1f4fb5} code,pre,textarea,input{font-family:ui-monospace,monospace;font-size:13px}\n"
+    "label{display:block;margin:.3em 0} label span{display:inline-block;min-width:9em}\n"
+    "input{width:22em} textarea{width:100%;height:6em}\n"
+    "pre{background:#f5f5f5;padding:.6em;overflow:auto;max-height:25em;white-space:pre-wrap}\n"
+    "button{margin:.4em 0;padding:.3em 1em}\n"
+    "</style></head><body>\n"
+    "<h1>cofi API</h1><p class='desc' id='desc'>Loading /openapi.json ...</p>\n"
+    "<div id='ops'></div>\n"
+    "<script>\n"
+    "function el(tag, attrs, text) {\n"
+    "  const e = document.createElement(tag);\n"
+    "  for (const k in (attrs || {})) e.setAttribute(k, attrs[k]);\n"
+    "  if (text !== undefined) e.textContent = text;\n"
+    "  return e;\n"
+    "}\n"
+    "function resolve(doc, p) {\n"
+    "  if (!p || !p['$ref']) return p;\n"
+    "  return p['$ref'].split('/').slice(1).reduce((o, k) => o[k], doc);\n"
+    "}\n"
+    "function operation(doc, path, method, op) {\n"
+    "  const box = el('details');\n"
+    "  const sum = el('summary');\n"
+    "  sum.append(el('span', {class: 'm ' + method}, method.toUpperCase()), el('code', {}, path), ' ' + (op.summary || ''));\n"
+    "  box.append(sum);\n"
+    "  if (op.description) box.append(el('p', {class: 'desc'}, op.description));\n"
+    "  const inputs = [];\n"
+    "  for (const raw of op.parameters || []) {\n"
+    "    const p = resolve(doc, raw);\n"
+    "    const lab = el('label');\n"
+    "    const inp = el('input', {placeholder: p.description || ''});\n"
+    "    if (p.example !== undefined) inp.value = p.example;\n"
+    "    lab.append(el('span', {}, p.name + (p.required ? ' *' : '') + ' (' + p.in + ')'), inp);\n"
+    "    box.append(lab);\n"
+    "    inputs.push([p, inp]);\n"
+    "  }\n"
+    "  let body = null;\n"
+    "  if (op.requestBody) {\n"
+    "    const media = op.requestBody.content['application/json'];\n"
+    "    body = el('textarea');\n"
+    "    body.value = JSON.stringify(media.example || {}, null, 1);\n"
+    "    box.append(el('div', {}, 'JSON body:'), body);\n"
+    "  }\n"
+    "  let token = null;\n"
+    "  if (op.security) {\n"
+    "    const lab = el('label');\n"
+    "    token = el('input', {type: 'password'});\n"
+    "    lab.append(el('span', {}, 'admin token'), token);\n"
+    "    box.append(lab);\n"
+    "  }\n"
+    "  const btn = el('button', {}, 'Send');\n"
+    "  const out = el('pre', {}, '');\n"
+    "  btn.onclick = async () => {\n"
+    "    let url = path;\n"
+    "    const q = new URLSearchParams();\n"
+    "    for (const [p, inp] of inputs) {\n"
+    "      if (inp.value === '') continue;\n"
+    "      if (p.in === 'path') url = url.replace('{' + p.name + '}', encodeURIComponent(inp.value));\n"
+    "      else q.append(p.name, inp.value);\n"
+    "    }\n"
+    "    const qs = q.toString();\n"
+    "    if (qs) url += '?' + qs;\n"
+    "    const init = {method: method.toUpperCase(), headers: {}};\n"
+    "    if (body) { init.body = body.value; init.headers['Content-Type'] = 'application/json'; }\n"
+    "    if (token && token.value) init.headers['Authorization'] = 'Bearer ' + token.value;\n"
+    "    out.textContent = init.method + ' ' + url + ' ...';\n"
+    "    const t0 = performance.now();\n"
+    "    try {\n"
+    "      const r = await fetch(url, init);\n"
+    "      const text = await r.text();\n"
+    "      let shown = text;\n"
+    "      try { shown = JSON.stringify(JSON.parse(text), null, 2); } catch (e) {}\n"
+    "      out.textContent = init.method + ' ' + url + '\\n' + r.status + ' ' + r.statusText +\n"
+    "        ' (' + (performance.now() - t0).toFixed(1) + ' ms)\\n\\n' + shown;\n"
+    "    } catch (e) { out.textContent = 'request failed: ' + e; }\n"
+    "  };\n"
+    "  box.append(btn, out);\n"
+    "  return box;\n"
+    "}\n"
+    "fetch('/openapi.json').then(r => r.json()).then(doc => {\n"
+    "  document.getElementById('desc').textContent = doc.info.title + ' ' + doc.info.version + '. ' + doc.info.description;\n"
+    "  const ops = document.getElementById('ops');\n"
+    "  for (const path in doc.paths)\n"
+    "    for (const method in doc.paths[path])\n"
+    "      ops.append(operation(doc, path, method, doc.paths[path][method]));\n"
+    "}).catch(e => { document.getElementById('desc').textContent = 'cannot load /openapi.json: ' + e; });\n"
+    "</script></body></html>\n";

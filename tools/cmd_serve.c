@@ -1,0 +1,227 @@
+/*
+ * cmd_serve.c — `cofi serve`: serve a model over HTTP (server/server.h).
+ *
+ * Two ways to start:
+ *   cofi serve MODEL [options]   binds 127.0.0.1:8080 unless told otherwise
+ *   cofi serve [options]         SageMaker mode: the model is
+ *                                $SM_MODEL_DIR/model.cofi (default directory
+ *                                /opt/ml/model; when model.cofi is absent,
+ *                                the directory's only *.cofi file), bound to
+ *                                0.0.0.0 on $SAGEMAKER_BIND_TO_PORT or 8080.
+ * SageMaker starts a container as `docker run IMAGE serve`; the image's
+ * entry point is `cofi`, so that is `cofi serve` with no model. A lone
+ * "serve" argument (an entry point of `cofi serve`) means the same.
+ */
+#include "cli.h"
+#include "server.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char usage_text[] =
+    "usage: cofi serve [MODEL] [options]\n"
+    "\n"
+    "Serves MODEL over HTTP/1.1 + JSON. Without MODEL (SageMaker mode) it loads\n"
+    "$SM_MODEL_DIR/model.cofi (directory default /opt/ml/model; if model.cofi is\n"
+    "absent, the directory's only *.cofi file) and listens on 0.0.0.0, port\n"
+    "$SAGEMAKER_BIND_TO_PORT or 8080.\n"
+    "\n"
+    "options:\n"
+    "  --host ADDR             address to bind (default 127.0.0.1; SageMaker mode 0.0.0.0)\n"
+    "  --port N                port (default 8080; 0 picks a free one, printed at start)\n"
+    "  --threads N             worker threads (default: one per core)\n"
+    "  --max-k N               largest k a request may ask for (default 1000)\n"
+    "  --default-k N           k when a GET request gives none (default 10)\n"
+    "  --max-list N            most IDs in liked, exclude or a batch (default 1000)\n"
+    "  --max-id-len BYTES      longest ID (default 512)\n"
+    "  --max-body BYTES        largest request body, K/M suffixes allowed (default 1M; 413 beyond)\n"
+    "  --max-header-bytes BYTES  memory per connection for the request line and headers\n"
+    "                          (default 64K; 414/431 beyond)\n"
+    "  --max-connections N     concurrent connections (default 1024)\n"
+    "  --timeout SECONDS       idle connection timeout (default 30)\n"
+    "  --drain-timeout SECONDS on SIGTERM, longest wait for in-flight requests (default 25)\n"
+    "  --admin-token TOKEN     enable POST /admin/reload with Authorization: Bearer TOKEN\n"
+    "  --admin-token-file FILE the same, the token read from FILE (or set $COFI_ADMIN_TOKEN)\n"
+    "  --quiet                 no access log\n"
+    "\n"
+    "Signals: SIGHUP reloads MODEL (a bad file leaves the old model serving);\n"
+    "SIGTERM/SIGINT stop accepting, finish in-flight requests and exit 0.\n"
+    "API reference: GET /docs or /openapi.json on the running server, docs/serving.md.\n";
+
+/* BYTES with an optional K, M or G suffix (powers of 1024, "KiB"/"KB"
+ * spellings too). */
+static bool parse_bytes(const char *flag, const char *s, size_t min, size_t *out) {
+  char *end;
+  errno = 0;
+  if (!*s || *s < '0' || *s > '9') goto bad;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (errno) goto bad;
+  unsigned long long mul = 1;
+  if (*end == 'k' || *end == 'K') mul = 1ull << 10;
+  else if (*end == 'm' || *end == 'M') mul = 1ull << 20;
+  else if (*end == 'g' || *end == 'G') mul = 1ull << 30;
+  if (mul > 1) {
+    end++;
+    if (*end == 'i') end++;
+    if (*end == 'B' || *end == 'b') end++;
+  }
+  if (*end || v > (unsigned long long)SIZE_MAX / mul || v * mul < min) goto bad;
+  *out = (size_t)(v * mul);
+  return true;
+bad:
+  cli_usage_error("serve", "%s: expected a size in bytes of at least %zu (K, M, G suffixes allowed), got '%s'",
+                  flag, min, s);
+  return false;
+}
+
+static bool read_token_file(const char *path, char *buf, size_t size) {
+  FILE *f = fopen(path, "r");
+  if (!f) {
+    cli_usage_error("serve", "--admin-token-file: cannot open %s: %s", path, strerror(errno));
+    return false;
+  }
+  bool ok = fgets(buf, (int)size, f) != NULL;
+  fclose(f);
+  size_t n = ok ? strcspn(buf, "\r\n") : 0;
+  if (ok) buf[n] = 0;
+  if (!ok || n == 0) {
+    cli_usage_error("serve", "--admin-token-file: %s has no token on its first line", path);
+    return false;
+  }
+  return true;
+}
+
+/* SageMaker mode: the model file inside the model directory. */
+static bool sagemaker_model(char *path, size_t size) {
+  const char *dir = getenv("SM_MODEL_DIR");
+  if (!dir || !*dir) dir = "/opt/ml/model";
+  struct stat st;
+  snprintf(path, size, "%s/model.cofi", dir);
+  if (stat(path, &st) == 0) return true;
+  DIR *d = opendir(dir);
+  if (!d) {
+    fprintf(stderr,
+            "cofi serve: no MODEL given and the SageMaker model directory %s cannot be read: %s "
+            "(give a model file, or set SM_MODEL_DIR)\n",
+            dir, strerror(errno));
+    return false;
+  }
+  size_t found = 0;
+  char first[512] = "", second[512] = "";
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    size_t n = strlen(e->d_name);
+    if (n > 5 && !strcmp(e->d_name + n - 5, ".cofi")) {
+      if (found == 0) snprintf(first, sizeof first, "%s", e->d_name);
+      else if (found == 1) snprintf(second, sizeof second, "%s", e->d_name);
+      found++;
+    }
+  }
+  closedir(d);
+  if (found == 1) {
+    snprintf(path, size, "%s/%s", dir, first);
+    return true;
+  }
+  if (found == 0)
+    fprintf(stderr, "cofi serve: no MODEL given and %s has no model.cofi (nor any *.cofi file)\n", dir);
+  else
+    fprintf(stderr,
+            "cofi serve: no MODEL given and %s has no model.cofi but %zu *.cofi files (%s, %s, ...): "
+            "name the one to serve model.cofi\n",
+            dir, found, first, second);
+  return false;
+}
+
+int cmd_serve(int argc, char **argv) {
+  cofi_server_config cfg = cofi_server_config_default();
+  cli_args a;
+  cli_args_init(&a, "serve", argc, argv);
+  const char *model = NULL, *v, *host = NULL;
+  bool has_port = false;
+  static char token_buf[1024];
+  static char model_buf[4096];
+  const char *env_token = getenv("COFI_ADMIN_TOKEN");
+  if (env_token && *env_token) cfg.admin_token = env_token;
+  while (!cli_args_done(&a)) {
+    if (cli_flag(&a, "--help") || cli_flag(&a, "-h")) {
+      fputs(usage_text, stdout);
+      return CLI_EXIT_OK;
+    } else if (cli_opt(&a, "--host", &v)) {
+      host = v;
+    } else if (cli_opt(&a, "--port", &v)) {
+      uint32_t p;
+      if (!cli_parse_u32("serve", "--port", v, 0, 65535, &p)) return CLI_EXIT_USAGE;
+      cfg.port = (uint16_t)p;
+      has_port = true;
+    } else if (cli_opt(&a, "--threads", &v)) {
+      if (!cli_parse_u32("serve", "--threads", v, 1, 1024, &cfg.threads)) return CLI_EXIT_USAGE;
+    } else if (cli_opt(&a, "--max-k", &v)) {
+      if (!cli_parse_u32("serve", "--max-k", v, 1, 1000000, &cfg.max_k)) return CLI_EXIT_USAGE;
+    } else if (cli_opt(&a, "--default-k", &v)) {
+      if (!cli_parse_u32("serve", "--default-k", v, 1, 1000000, &cfg.default_k)) return CLI_EXIT_USAGE;
+    } else if (cli_opt(&a, "--max-list", &v)) {
+      if (!cli_parse_u32("serve", "--max-list", v, 1, 1000000, &cfg.max_list)) return CLI_EXIT_USAGE;
+    } else if (cli_opt(&a, "--max-id-len", &v)) {
+      if (!cli_parse_u32("serve", "--max-id-len", v, 1, 1u << 20, &cfg.max_id_len)) return CLI_EXIT_USAGE;
+    } else if (cli_opt(&a, "--max-body", &v)) {
+      if (!parse_bytes("--max-body", v, 1, &cfg.max_body)) return CLI_EXIT_USAGE;
+    } else if (cli_opt(&a, "--max-header-bytes", &v)) {
+      if (!parse_bytes("--max-header-bytes", v, 4096, &cfg.conn_memory)) return CLI_EXIT_USAGE;
+    } else if (cli_opt(&a, "--max-connections", &v)) {
+      if (!cli_parse_u32("serve", "--max-connections", v, 1, 1000000, &cfg.max_connections))
+        return CLI_EXIT_USAGE;
+    } else if (cli_opt(&a, "--timeout", &v)) {
+      if (!cli_parse_u32("serve", "--timeout", v, 0, 86400, &cfg.timeout_s)) return CLI_EXIT_USAGE;
+    } else if (cli_opt(&a, "--drain-timeout", &v)) {
+      if (!cli_parse_double("serve", "--drain-timeout", v, 0, 3600, &cfg.drain_s)) return CLI_EXIT_USAGE;
+    } else if (cli_opt(&a, "--admin-token", &v)) {
+      if (!*v) return cli_usage_error("serve", "--admin-token: the token is empty");
+      cfg.admin_token = v;
+    } else if (cli_opt(&a, "--admin-token-file", &v)) {
+      if (!read_token_file(v, token_buf, sizeof token_buf)) return CLI_EXIT_USAGE;
+      cfg.admin_token = token_buf;
+    } else if (cli_flag(&a, "--quiet")) {
+      cfg.quiet = true;
+    } else if (!model && cli_positional(&a, &v)) {
+      model = v;
+    } else {
+      return cli_unknown(&a);
+    }
+  }
+  if (a.failed) return CLI_EXIT_USAGE;
+  if (cfg.default_k > cfg.max_k)
+    return cli_usage_error("serve", "--default-k (%u) is larger than --max-k (%u)", cfg.default_k, cfg.max_k);
+  if (cfg.invocations_k > cfg.max_k) cfg.invocations_k = cfg.max_k;
+
+  /* `serve` as the model argument is SageMaker's container argument (an
+   * entry point of `cofi serve`), unless a file has that name. */
+  struct stat st;
+  if (model && !strcmp(model, "serve") && stat(model, &st) != 0) model = NULL;
+  if (!model) {
+    if (!sagemaker_model(model_buf, sizeof model_buf)) return CLI_EXIT_MODEL;
+    model = model_buf;
+    cfg.host = "0.0.0.0";
+    const char *p = getenv("SAGEMAKER_BIND_TO_PORT");
+    if (p && *p && !has_port) {
+      uint32_t port;
+      if (!cli_parse_u32("serve", "SAGEMAKER_BIND_TO_PORT", p, 1, 65535, &port)) return CLI_EXIT_USAGE;
+      cfg.port = (uint16_t)port;
+    }
+  }
+  if (host) cfg.host = host;
+  cfg.model_path = model;
+
+  cofi_diag d;
+  memset(&d, 0, sizeof d);
+  int rc = cofi_server_run(&cfg, &d);
+  if (rc != COFI_OK) {
+    bool model_error = rc == COFI_ERR_NOT_MODEL || rc == COFI_ERR_VERSION || rc == COFI_ERR_CORRUPT ||
+                       (rc == COFI_ERR_IO && d.file[0]);
+    return cli_diag_error("serve", model_error ? "cannot load the model" : "cannot start", rc, &d);
+  }
+  return CLI_EXIT_OK;
+}
