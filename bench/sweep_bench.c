@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 static double cpu_now(void) {
@@ -101,6 +102,12 @@ int main(int argc, char **argv) {
   float *X = cofi__aligned_alloc(sizeof(float) * R.n_rows * k);
   float *Y = cofi__aligned_alloc(sizeof(float) * R.n_cols * k);
   float *gram = cofi__aligned_alloc(sizeof(float) * kp * kp);
+  if (getenv("HUGE")) {
+    size_t a = ((uintptr_t)X + 4095) & ~(uintptr_t)4095, b = ((uintptr_t)(X + (size_t)R.n_rows * k)) & ~(uintptr_t)4095;
+    if (madvise((void *)a, b - a, MADV_HUGEPAGE)) perror("madvise");
+    a = ((uintptr_t)Y + 4095) & ~(uintptr_t)4095; b = ((uintptr_t)(Y + (size_t)R.n_cols * k)) & ~(uintptr_t)4095;
+    if (madvise((void *)a, b - a, MADV_HUGEPAGE)) perror("madvise");
+  }
   uint64_t s = 1;
   for (size_t i = 0; i < (size_t)R.n_rows * k; i++) {
     s = s * 6364136223846793005ull + 1442695040888963407ull;

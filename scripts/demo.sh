@@ -22,12 +22,12 @@ echo; echo "== cofi eval (leave-last-out by time; ALS vs popularity vs random)"
 $cofi eval "$out/interactions.csv" --protocol leave-last-out --factors 32 \
   --alpha 5 --regularization 0.05 --iterations 15 --k 10
 
-for u in u0001 u0002 u0003; do
+for u in u00001 u00002 u00003; do
   echo; echo "== cofi recommend --user $u"
   $cofi recommend "$out/model.cofi" --user "$u" -k 5
 done
 echo; echo "== cofi recommend --liked (cold start)"
 liked=$(awk -F, 'NR>1 && NR<5 {print $2}' "$out/interactions.csv" | paste -sd, -)
 $cofi recommend "$out/model.cofi" --liked "$liked" -k 5
-echo; echo "== cofi similar --item v0001"
-$cofi similar "$out/model.cofi" --item v0001 -k 5
+echo; echo "== cofi similar --item v00001"
+$cofi similar "$out/model.cofi" --item v00001 -k 5

@@ -309,6 +309,20 @@ static bool parse_iso8601(const char *s, size_t n, int64_t *out) {
 
 /* Integer seconds (a fraction is dropped) or ISO 8601. */
 static bool parse_time(const char *s, size_t n, int64_t *out) {
+  /* Fast path: 1 to 18 plain digits cannot overflow an int64. */
+  if (n - 1 < 18) {
+    uint64_t v = 0;
+    size_t i = 0;
+    for (; i < n; i++) {
+      unsigned d = (unsigned)(unsigned char)s[i] - '0';
+      if (d > 9) break;
+      v = v * 10 + d;
+    }
+    if (i == n) {
+      *out = (int64_t)v;
+      return true;
+    }
+  }
   trim(&s, &n);
   if (n == 0) return false;
   size_t i = 0;
@@ -340,15 +354,22 @@ static bool parse_time(const char *s, size_t n, int64_t *out) {
 
 /* Equality of two short byte strings without a call to memcmp (IDs and
  * event names are a few bytes; the call dominated the comparison). */
+static inline uint64_t ld64(const char *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+static inline uint32_t ld32(const char *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+
+/* Equality of two short byte strings without a call to memcmp (IDs and
+ * event names are a few bytes; the call dominated the comparison). Tails
+ * are compared with an overlapping last word instead of byte by byte. */
 static inline bool same_bytes(const char *a, const char *b, size_t n) {
-  while (n >= 8) {
-    uint64_t x, y;
-    memcpy(&x, a, 8);
-    memcpy(&y, b, 8);
-    if (x != y) return false;
-    a += 8; b += 8; n -= 8;
+  if (n >= 8) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+      if (ld64(a + i) != ld64(b + i)) return false;
+    return i == n || ld64(a + n - 8) == ld64(b + n - 8);
   }
-  while (n--) if (*a++ != *b++) return false;
+  if (n >= 4) return ld32(a) == ld32(b) && ld32(a + n - 4) == ld32(b + n - 4);
+  for (size_t i = 0; i < n; i++)
+    if (a[i] != b[i]) return false;
   return true;
 }
 
