@@ -470,6 +470,17 @@ int cofi_evaluate(const cofi_model *m, cofi_scorer scorer,
                   const cofi_eval_options *opt, cofi_eval_result *out,
                   cofi_diag *diag);
 
+/* Evaluates raw factors in the index space of the dataset they were
+ * trained on: user_factors [n_users(train) x factors] and item_factors
+ * [n_items(train) x factors], as a cofi_progress callback receives them,
+ * for early stopping on a validation metric. test is matched to train by
+ * ID; train's rows are removed from each ranking. MODEL scorer only.
+ * Errors: as cofi_evaluate. */
+int cofi_evaluate_factors(const cofi_dataset *train, const float *user_factors,
+                          const float *item_factors, uint32_t factors,
+                          const cofi_dataset *test, const cofi_eval_options *opt,
+                          cofi_eval_result *out, cofi_diag *diag);
+
 /* The sampled-negatives protocol of the NCF paper (He et al. 2017): each
  * line of negatives_path is "(user,item)\tneg1\tneg2..." (the test pair and
  * its sampled negatives); test_path has "user\titem..." lines in the same

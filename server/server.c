@@ -135,7 +135,7 @@ cofi_server_config cofi_server_config_default(void) {
   c.max_body = 1u << 20;
   c.max_connections = 1024;
   c.timeout_s = 30;
-  c.conn_memory = 64u << 10;
+  c.conn_memory = 32u << 10;
   c.drain_s = 25.0;
   return c;
 }
@@ -811,6 +811,9 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
   if (s->cfg.quiet) return;
   char msg[512];
   vsnprintf(msg, sizeof msg, fmt, ap);
+  /* MHD quotes the HTML body of its error answers: not useful in a log. */
+  char *html = strstr(msg, " ('<");
+  if (html) snprintf(html, sizeof msg - (size_t)(html - msg), ")");
   size_t n = strlen(msg);
   while (n && msg[n - 1] == '\n') msg[--n] = 0;
   fprintf(stderr, "cofi serve: libmicrohttpd: %s\n", msg);

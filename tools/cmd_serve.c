@@ -40,7 +40,7 @@ static const char usage_text[] =
     "  --max-id-len BYTES      longest ID (default 512)\n"
     "  --max-body BYTES        largest request body, K/M suffixes allowed (default 1M; 413 beyond)\n"
     "  --max-header-bytes BYTES  memory per connection for the request line and headers\n"
-    "                          (default 64K; 414/431 beyond)\n"
+    "                          (default 32K; 414/431 beyond)\n"
     "  --max-connections N     concurrent connections (default 1024)\n"
     "  --timeout SECONDS       idle connection timeout (default 30)\n"
     "  --drain-timeout SECONDS on SIGTERM, longest wait for in-flight requests (default 25)\n"

@@ -37,6 +37,9 @@ static const char usage_text[] =
     "  --search-seed S       seed of the search (0)\n"
     "  --metric NAME@K       selection metric on validation (default ndcg@20)\n"
     "  --trial-seeds N       trainings averaged per trial (default 2)\n"
+    "  --early-stopping P    score validation after every iteration, stop a training\n"
+    "                        P iterations after its best; the trial keeps the best\n"
+    "                        iteration count (iterations drawn are the maximum)\n"
     "  --ials                also search reg_exponent (0, 0.5, 1) and unobserved_weight\n"
     "  -o, --output FILE     where to write the best parameters\n"
     "  --quiet               no progress on stderr\n"
@@ -147,6 +150,38 @@ typedef struct trial {
   double seconds;
 } trial;
 
+/* Early stopping: the validation metrics after every iteration of one
+ * training; cancels P iterations after the best. */
+typedef struct es_ctx {
+  const cofi_dataset *train, *val;
+  const cofi_eval_options *eo;
+  int metric;
+  uint32_t mslot, patience;
+  double *score, *recall10, *ndcg10; /* [iterations] */
+  uint32_t done;                     /* iterations scored */
+  uint32_t best;                     /* 0-based */
+  int error;
+  cofi_diag diag;
+} es_ctx;
+
+static int es_progress(const cofi_progress *p, void *ctx) {
+  es_ctx *c = ctx;
+  cofi_eval_result res;
+  int rc = cofi_evaluate_factors(c->train, p->user_factors, p->item_factors, p->factors, c->val,
+                                 c->eo, &res, &c->diag);
+  if (rc) {
+    c->error = rc;
+    return 1;
+  }
+  uint32_t i = p->iteration - 1;
+  c->score[i] = res.metrics[c->mslot][c->metric];
+  c->recall10[i] = res.metrics[0][COFI_METRIC_RECALL];
+  c->ndcg10[i] = res.metrics[0][COFI_METRIC_NDCG];
+  c->done = p->iteration;
+  if (i == 0 || c->score[i] > c->score[c->best]) c->best = i;
+  return i - c->best >= c->patience;
+}
+
 static bool parse_metric(const char *cmd, const char *v, int *metric, uint32_t *k) {
   const char *at = strchr(v, '@');
   if (at) {
@@ -178,7 +213,8 @@ int cmd_tune(int argc, char **argv) {
   ev_setup_init(&s);
   cofi_params base = cofi_params_default();
   space sp = {0};
-  uint32_t budget = 0, trial_seeds = 2;
+  uint32_t budget = 0, trial_seeds = 2, patience = 0;
+  double *curves = NULL;
   double budget_seconds = 0;
   uint64_t search_seed = 0;
   int metric = COFI_METRIC_NDCG;
@@ -218,6 +254,9 @@ int cmd_tune(int argc, char **argv) {
       if (!a.failed && !parse_metric(cmd, v, &metric, &metric_k)) a.failed = true;
     } else if (cli_opt(&a, "--trial-seeds", &v)) {
       if (!a.failed && !cli_parse_u32(cmd, "--trial-seeds", v, 1, 100, &trial_seeds))
+        a.failed = true;
+    } else if (cli_opt(&a, "--early-stopping", &v)) {
+      if (!a.failed && !cli_parse_u32(cmd, "--early-stopping", v, 1, 1000, &patience))
         a.failed = true;
     } else if (cli_flag(&a, "--ials")) {
       sp.ials = true;
@@ -289,6 +328,23 @@ int cmd_tune(int argc, char **argv) {
   if (metric_k != 10) eo.ks[eo.n_ks++] = metric_k;
   eo.threads = base.threads;
   uint32_t mslot = metric_k == 10 ? 0 : 1;
+  if (patience) {
+    if (foldin) {
+      fprintf(stderr, "cofi tune: --early-stopping is not available with the users protocol "
+                      "(held-out users need fold-in)\n");
+      rc = CLI_EXIT_USAGE;
+      goto done;
+    }
+    uint32_t it_cap = base.iterations;
+    for (size_t i = 0; i < N_OF(iter_choices); i++)
+      if (iter_choices[i] > it_cap) it_cap = iter_choices[i];
+    curves = malloc(6 * (size_t)it_cap * sizeof *curves);
+    if (!curves) {
+      fprintf(stderr, "cofi tune: out of memory\n");
+      rc = CLI_EXIT_NOMEM;
+      goto done;
+    }
+  }
 
   printf("Tuning on %s (%s split): train %zu interactions, validation %llu; %s search, "
          "budget %u trials%s; selecting by validation %s@%u, mean of %u training seeds\n\n",
@@ -296,6 +352,9 @@ int cmd_tune(int argc, char **argv) {
          cofi_dataset_n_interactions(train), (unsigned long long)counts[COFI_PART_VALIDATION],
          sp.grid ? "grid" : "random", budget, budget_seconds > 0 ? " or the time limit" : "",
          cofi_metric_name(metric), metric_k, trial_seeds);
+  if (patience)
+    printf("Early stopping: patience %u iterations; the iterations column is the best one\n\n",
+           patience);
   printf("| trial | factors | regularization | alpha | iterations |%s %s@%u | recall@10 | "
          "ndcg@10 | seconds |\n",
          sp.ials ? " reg_exponent | unobserved_weight |" : "", cofi_metric_name(metric),
@@ -312,27 +371,74 @@ int cmd_tune(int argc, char **argv) {
     if (sp.grid) grid_point(&sp, sp.grid_order[n], &t->p);
     else draw_random(&sp, &rng, &t->p);
     double t0 = ev_now();
-    for (uint32_t r = 0; r < trial_seeds; r++) {
-      cofi_params pr = t->p;
-      pr.seed = base.seed + r;
-      cofi_model *m = NULL;
-      cofi_diag d = {0};
-      int lrc = cofi_train(train, &pr, &m, &d);
-      cofi_eval_result res;
-      if (!lrc) lrc = cofi_evaluate(m, COFI_SCORER_MODEL, val, foldin, &eo, &res, &d);
-      cofi_model_close(m);
-      if (lrc == COFI_ERR_NUMERIC) {
-        /* A diverging setting is a bad trial, not a failed search. */
+    if (patience) {
+      /* Mean curves over the trial's seeds, up to the shortest run. */
+      uint32_t it_max = t->p.iterations, common = it_max;
+      double *sum = curves, *one = curves + 3 * (size_t)it_max;
+      memset(sum, 0, 3 * (size_t)it_max * sizeof *sum);
+      for (uint32_t r = 0; r < trial_seeds; r++) {
+        es_ctx c = {.train = train, .val = val, .eo = &eo, .metric = metric, .mslot = mslot,
+                    .patience = patience, .score = one, .recall10 = one + it_max,
+                    .ndcg10 = one + 2 * (size_t)it_max};
+        cofi_params pr = t->p;
+        pr.seed = base.seed + r;
+        pr.progress = es_progress;
+        pr.progress_ctx = &c;
+        cofi_model *m = NULL;
+        cofi_diag d = {0};
+        int lrc = cofi_train(train, &pr, &m, &d);
+        cofi_model_close(m);
+        if (c.error) {
+          rc = cli_diag_error(cmd, "scoring a trial", c.error, &c.diag);
+          goto done;
+        }
+        if (lrc == COFI_ERR_NUMERIC) {
+          common = 0;
+          break;
+        }
+        if (lrc && lrc != COFI_ERR_CANCELLED) {
+          rc = cli_diag_error(cmd, "trial", lrc, &d);
+          goto done;
+        }
+        if (c.done < common) common = c.done;
+        for (uint32_t i = 0; i < c.done; i++)
+          for (int j = 0; j < 3; j++)
+            sum[j * (size_t)it_max + i] += one[j * (size_t)it_max + i] / trial_seeds;
+      }
+      if (common == 0) {
         t->score = -1;
-        break;
+      } else {
+        uint32_t bi = 0;
+        for (uint32_t i = 1; i < common; i++)
+          if (sum[i] > sum[bi]) bi = i;
+        t->p.iterations = bi + 1;
+        t->score = sum[bi];
+        t->recall10 = sum[it_max + bi];
+        t->ndcg10 = sum[2 * (size_t)it_max + bi];
       }
-      if (lrc) {
-        rc = cli_diag_error(cmd, "trial", lrc, &d);
-        goto done;
+    } else {
+      for (uint32_t r = 0; r < trial_seeds; r++) {
+        cofi_params pr = t->p;
+        pr.seed = base.seed + r;
+        cofi_model *m = NULL;
+        cofi_diag d = {0};
+        int lrc = cofi_train(train, &pr, &m, &d);
+        cofi_eval_result res;
+        if (!lrc) lrc = cofi_evaluate(m, COFI_SCORER_MODEL, val, foldin, &eo, &res, &d);
+        cofi_model_close(m);
+        if (lrc == COFI_ERR_NUMERIC) {
+          /* A diverging setting is a bad trial, not a failed search. */
+          t->score = -1;
+          break;
+        }
+        if (lrc) {
+          rc = cli_diag_error(cmd, "trial", lrc, &d);
+          goto done;
+        }
+        t->score += res.metrics[mslot][metric] / trial_seeds;
+        t->recall10 += res.metrics[0][COFI_METRIC_RECALL] / trial_seeds;
+        t->ndcg10 += res.metrics[0][COFI_METRIC_NDCG] / trial_seeds;
       }
-      t->score += res.metrics[mslot][metric] / trial_seeds;
-      t->recall10 += res.metrics[0][COFI_METRIC_RECALL] / trial_seeds;
-      t->ndcg10 += res.metrics[0][COFI_METRIC_NDCG] / trial_seeds;
     }
     t->seconds = ev_now() - t0;
     print_params_row(t, n + 1, metric, metric_k, sp.ials);
@@ -371,5 +477,6 @@ done:
   free(parts);
   free(trials);
   free(sp.grid_order);
+  free(curves);
   return rc;
 }

@@ -4,17 +4,18 @@
  *
  * The model behind the numbers, so that collaborative filtering has
  * something real to find and popularity alone does not:
- *   - Genres: G taste clusters (about sqrt(items)/2, 4..64) of unequal size.
+ *   - Genres: G taste clusters (0.7 sqrt(items), 4..64) of unequal size.
  *     Every item has a primary genre and, one time in four, a secondary one
  *     (clusters overlap).
  *   - Popularity: each item has a long-tail weight 1/(rank+10) over a
- *     random ranking (Zipf-like; the head saturates as in MovieLens).
+ *     random ranking (Zipf-like; the head saturates: every heavy user has
+ *     the top items).
  *   - Users: 1-3 preferred genres with random weights, and a taste share in
- *     [0.65, 0.90]: that share of a user's items is drawn from the preferred
+ *     [0.75, 0.95]: that share of a user's items is drawn from the preferred
  *     genres (by popularity inside the genre), the rest from the whole
  *     catalogue by popularity.
- *   - Activity: lognormal (sigma 1.1, as MovieLens users: mean ~1.8x the
- *     median), at least min(5, interactions/users) items per user, scaled so
+ *   - Activity: lognormal (sigma 1.1: the mean is about 1.8x the median,
+ *     a heavy tail of very active users), at least min(5, interactions/users) items per user, scaled so
  *     the rows add up to exactly `interactions`.
  *   - Rows: each row is a distinct (user, item) pair, with the pair's deepest
  *     engagement as its event (watch < like < complete; deeper on taste),
@@ -451,7 +452,7 @@ static int build_users(world *w, rng *r) {
       w->prefw[(size_t)u * 3 + k] = k + 1 == np ? 1.0f : (float)acc;
     }
     w->npref[u] = (uint8_t)np;
-    w->taste[u] = (float)(0.65 + 0.25 * uniform(r));
+    w->taste[u] = (float)(0.75 + 0.20 * uniform(r));
     act[u] = exp(1.1 * normal(r));
   }
   /* Rows per user: a floor, lognormal shares of the rest, a cap. */
@@ -687,7 +688,7 @@ int cofi_synth(const cofi_synth_options *opt, const char *dir, cofi_diag *diag) 
   w.users = opt->users;
   w.items = opt->items;
   w.interactions = opt->interactions;
-  uint32_t G = (uint32_t)(sqrt((double)w.items) / 2.0 + 0.5);
+  uint32_t G = (uint32_t)(sqrt((double)w.items) * 0.7 + 0.5);
   if (G < 4) G = 4;
   if (G > 64) G = 64;
   if (G > w.items) G = w.items;

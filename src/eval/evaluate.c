@@ -309,3 +309,39 @@ done:
   cofi__evalset_free(&set);
   return rc;
 }
+
+int cofi_evaluate_factors(const cofi_dataset *train, const float *user_factors,
+                          const float *item_factors, uint32_t factors,
+                          const cofi_dataset *test, const cofi_eval_options *opt,
+                          cofi_eval_result *out, cofi_diag *diag) {
+  if (!train || !user_factors || !item_factors || !test || !out || factors == 0)
+    return cofi__fail(diag, COFI_ERR_INVALID, NULL, 0,
+                      "cofi_evaluate_factors: train, both factor matrices, test and out are required");
+  uint32_t K;
+  int rc = cofi__eval_options_check(opt, &K, diag);
+  if (rc) return rc;
+  cofi__csr csr = {0};
+  cofi__evalset set;
+  memset(&set, 0, sizeof set);
+  rc = cofi__csr_from_dataset(train, &csr);
+  if (!rc) rc = cofi__evalset_build(&train->users, &train->items, &csr, test, NULL, &set);
+  if (rc) {
+    cofi__fail(diag, rc, NULL, 0, "out of memory while matching held-out data");
+    goto done;
+  }
+  if (set.n_users == 0) {
+    rc = cofi__fail(diag, COFI_ERR_EMPTY, NULL, 0,
+                    "no held-out user can be evaluated: %llu not in training, %llu with no "
+                    "held-out item in training",
+                    (unsigned long long)set.skipped[COFI_SKIP_USER_UNKNOWN],
+                    (unsigned long long)set.skipped[COFI_SKIP_ITEMS_UNKNOWN]);
+    goto done;
+  }
+  cofi__scoring sc = {.kind = COFI_SCORER_MODEL, .U = user_factors, .V = item_factors,
+                      .k = factors, .threads = cofi__threads(opt->threads)};
+  rc = cofi__eval_run(&set, &sc, opt, out, diag);
+done:
+  cofi__evalset_free(&set);
+  cofi__csr_free(&csr);
+  return rc;
+}

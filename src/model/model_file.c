@@ -56,6 +56,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <float.h>
 #include <libgen.h>
 #include <math.h>
 #include <stdio.h>
@@ -293,6 +294,23 @@ static bool finite_all(const float *a, uint64_t n) {
   return acc == 0.0f;
 }
 
+/* Finite is not enough: factors so large that |x|^2 or the item Gram
+ * overflows float make scores inf or NaN, and ranking drops NaN, so queries
+ * would silently return nothing. By Cauchy-Schwarz every dot product (and
+ * every partial sum of one) is at most |x||y|, so bounding the squared
+ * norms and the Gram's scale (alpha0 * sum |y|^2) bounds them all. [n x k] */
+static bool norms_bounded(const float *a, uint64_t n, uint64_t k, double scale) {
+  const double limit = FLT_MAX / 4.0;
+  double sum = 0;
+  for (uint64_t i = 0; i < n; i++) {
+    double q = 0;
+    for (uint64_t j = 0; j < k; j++) q += (double)a[i * k + j] * a[i * k + j];
+    if (q > limit) return false;
+    sum += q;
+  }
+  return sum * scale <= limit;
+}
+
 /* Validates the mapped bytes and fills m (whose map fields are set). */
 static int validate(cofi_model *m, const unsigned char *b, uint64_t size, const char *name,
                     cofi_diag *d) {
@@ -408,6 +426,9 @@ static int validate(cofi_model *m, const unsigned char *b, uint64_t size, const 
       !finite_all((const float *)sec[S_ITEM_FACTORS], ni * k) ||
       !finite_all((const float *)sec[S_SEEN_VALUES], nnz))
     return CORRUPT("NaN or infinite numbers in the factors or values");
+  if (!norms_bounded((const float *)sec[S_USER_FACTORS], nu, k, 0) ||
+      !norms_bounded((const float *)sec[S_ITEM_FACTORS], ni, k, m->params.unobserved_weight))
+    return CORRUPT("factors too large: scores would overflow single precision");
 
   m->user_factors = (float *)sec[S_USER_FACTORS];
   m->item_factors = (float *)sec[S_ITEM_FACTORS];

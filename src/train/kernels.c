@@ -219,7 +219,100 @@ static inline void block_dots(const float **rp, uint32_t k, const float *v, __m5
   }
 }
 
-void cofi__k_gemv(const cofi__rows *rows, size_t n, uint32_t k, const float *v, float *out) {
+/* ---- contiguous blocks: rows at a stride of exactly k = 16 NC floats ----
+ * With NC a compile-time constant every load is base + constant, so no
+ * row pointers compete for registers and no masks are needed. Used for
+ * the full 16-row blocks of a gathered row (and of a factor matrix when
+ * scoring); the last partial block goes through the general code. */
+#define FORCE_INLINE static inline __attribute__((always_inline))
+
+FORCE_INLINE void dots_fixed(const float *base, const float *v, __m512 *acc, const int NC) {
+#pragma GCC unroll 16
+  for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_ps();
+#pragma GCC unroll 16
+  for (int c = 0; c < NC; c++) {
+    __m512 vv = _mm512_loadu_ps(v + 16 * c);
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; i++)
+      acc[i] = _mm512_fmadd_ps(_mm512_loadu_ps(base + (i * NC + c) * 16), vv, acc[i]);
+  }
+}
+
+FORCE_INLINE void gemv_fixed(const float *base, size_t nblocks, const float *v, float *out,
+                             const int NC) {
+  __m512 acc[16];
+  for (size_t b = 0; b < nblocks; b++) {
+    dots_fixed(base + b * 256 * NC, v, acc, NC);
+    _mm512_storeu_ps(out + 16 * b, reduce16(acc));
+  }
+}
+
+FORCE_INLINE void rank1_fixed(const float *base, size_t nblocks, const float *r, __m512 p0,
+                              __m512 p1, __m512 q0, __m512 q1, const float *v, float *out,
+                              const int NC) {
+  __m512 acc[16], bc[16];
+  float cbuf[16] __attribute__((aligned(64)));
+  for (size_t b = 0; b < nblocks; b++) {
+    const float *blk = base + b * 256 * NC;
+    dots_fixed(blk, v, acc, NC);
+    __m512 s = reduce16(acc);
+    __m512 rv = _mm512_loadu_ps(r + 16 * b);
+    __m512 coef = _mm512_fmadd_ps(_mm512_fmadd_ps(q1, rv, q0), s, _mm512_fmadd_ps(p1, rv, p0));
+    /* broadcasts through memory: they use the load ports, which have room,
+     * instead of the shuffle unit, which reduce16 keeps busy */
+    _mm512_store_ps(cbuf, coef);
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; i++) bc[i] = _mm512_set1_ps(cbuf[i]);
+#pragma GCC unroll 16
+    for (int c = 0; c < NC; c++) {
+      __m512 o0 = _mm512_loadu_ps(out + 16 * c);
+      __m512 o1 = _mm512_mul_ps(bc[1], _mm512_loadu_ps(blk + (1 * NC + c) * 16));
+      __m512 o2 = _mm512_mul_ps(bc[2], _mm512_loadu_ps(blk + (2 * NC + c) * 16));
+      __m512 o3 = _mm512_mul_ps(bc[3], _mm512_loadu_ps(blk + (3 * NC + c) * 16));
+      o0 = _mm512_fmadd_ps(bc[0], _mm512_loadu_ps(blk + c * 16), o0);
+#pragma GCC unroll 3
+      for (int i = 4; i < 16; i += 4) {
+        o0 = _mm512_fmadd_ps(bc[i], _mm512_loadu_ps(blk + (i * NC + c) * 16), o0);
+        o1 = _mm512_fmadd_ps(bc[i + 1], _mm512_loadu_ps(blk + ((i + 1) * NC + c) * 16), o1);
+        o2 = _mm512_fmadd_ps(bc[i + 2], _mm512_loadu_ps(blk + ((i + 2) * NC + c) * 16), o2);
+        o3 = _mm512_fmadd_ps(bc[i + 3], _mm512_loadu_ps(blk + ((i + 3) * NC + c) * 16), o3);
+      }
+      _mm512_storeu_ps(out + 16 * c, _mm512_add_ps(_mm512_add_ps(o0, o1), _mm512_add_ps(o2, o3)));
+    }
+  }
+}
+
+/* The vector counts with a specialized kernel (k = 16 .. 256). */
+#define FIXED_CASES(X) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(10) X(12) X(16)
+
+#define GEMV_FN(NC)                                                                        \
+  static void gemv_fixed##NC(const float *base, size_t nb, const float *v, float *out) {   \
+    gemv_fixed(base, nb, v, out, NC);                                                      \
+  }
+#define RANK1_FN(NC)                                                                       \
+  static void rank1_fixed##NC(const float *base, size_t nb, const float *r, __m512 p0,     \
+                              __m512 p1, __m512 q0, __m512 q1, const float *v,             \
+                              float *out) {                                                \
+    rank1_fixed(base, nb, r, p0, p1, q0, q1, v, out, NC);                                  \
+  }
+FIXED_CASES(GEMV_FN)
+FIXED_CASES(RANK1_FN)
+
+/* How many leading full 16-row blocks the fixed kernels can take. */
+static inline size_t fixed_blocks(const cofi__rows *R, size_t n, uint32_t k) {
+  if (R->idx || (k & 15) || R->ld != k) return 0;
+  switch (k / 16) {
+#define CASE_OK(NC) case NC:
+    FIXED_CASES(CASE_OK)
+#undef CASE_OK
+    return n / 16;
+  default:
+    return 0;
+  }
+}
+
+static void gemv_general(const cofi__rows *rows, size_t n, uint32_t k, const float *v,
+                         float *out) {
   const float *rp[16];
   __m512 acc[16];
   for (size_t t0 = 0; t0 < n; t0 += 16) {
@@ -229,8 +322,23 @@ void cofi__k_gemv(const cofi__rows *rows, size_t n, uint32_t k, const float *v, 
   }
 }
 
-void cofi__k_rank1_pass(const cofi__rows *rows, size_t n, uint32_t k, const float *r,
-                        const float cf[4], const float *v, float *out) {
+void cofi__k_gemv(const cofi__rows *rows, size_t n, uint32_t k, const float *v, float *out) {
+  size_t nb = fixed_blocks(rows, n, k);
+  if (nb) {
+    switch (k / 16) {
+#define CASE_GEMV(NC) case NC: gemv_fixed##NC(rows->base, nb, v, out); break;
+      FIXED_CASES(CASE_GEMV)
+#undef CASE_GEMV
+    default: break;
+    }
+  }
+  cofi__rows rest = {.base = rows->base + (rows->idx ? 0 : nb * 16 * rows->ld), .ld = rows->ld,
+                     .idx = rows->idx ? rows->idx + nb * 16 : NULL};
+  gemv_general(&rest, n - nb * 16, k, v, out + nb * 16);
+}
+
+static void rank1_general(const cofi__rows *rows, size_t n, uint32_t k, const float *r,
+                          const float cf[4], const float *v, float *out) {
   const float *rp[16];
   __m512 acc[16], bc[16];
   uint32_t nc = (k + 15) / 16;
@@ -264,6 +372,25 @@ void cofi__k_rank1_pass(const cofi__rows *rows, size_t n, uint32_t k, const floa
                             _mm512_add_ps(_mm512_add_ps(o0, o1), _mm512_add_ps(o2, o3)));
     }
   }
+}
+
+void cofi__k_rank1_pass(const cofi__rows *rows, size_t n, uint32_t k, const float *r,
+                        const float cf[4], const float *v, float *out) {
+  size_t nb = fixed_blocks(rows, n, k);
+  if (nb) {
+    const __m512 p0 = _mm512_set1_ps(cf[0]), p1 = _mm512_set1_ps(cf[1]);
+    const __m512 q0 = _mm512_set1_ps(cf[2]), q1 = _mm512_set1_ps(cf[3]);
+    switch (k / 16) {
+#define CASE_RANK1(NC)                                                                     \
+  case NC: rank1_fixed##NC(rows->base, nb, r, p0, p1, q0, q1, v, out); break;
+      FIXED_CASES(CASE_RANK1)
+#undef CASE_RANK1
+    default: break;
+    }
+  }
+  cofi__rows rest = {.base = rows->base + (rows->idx ? 0 : nb * 16 * rows->ld), .ld = rows->ld,
+                     .idx = rows->idx ? rows->idx + nb * 16 : NULL};
+  rank1_general(&rest, n - nb * 16, k, r + nb * 16, cf, v, out);
 }
 
 /* out = S v + shift v, as sum_c v[c] S[c][.] (S symmetric): rows of S

@@ -200,7 +200,7 @@ static void test_taste(void **state) {
   }
   share /= users;
   base /= users;
-  fprintf(stderr, "share %.3f base %.3f\n", share, base);
+  fprintf(stderr, "top-topic share %.3f (popularity alone: %.3f)\n", share, base);
   if (share < base + 0.15)
     fail_msg("top-topic share %.3f vs %.3f by popularity: no taste structure", share, base);
   free(counts);
