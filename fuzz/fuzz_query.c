@@ -10,13 +10,15 @@
  *   4  srv_list_split
  *   5  srv_parse_k, srv_parse_bool, srv_check_id
  *   6  srv_secret_eq: the input split at its first NUL into given/expected
+ *   7  srv_route_find on a decoded path (the route table, handlers.c)
  * As in the server, the query is copied into a writable buffer of exactly
  * its length (so ASan catches any write past it) and decoded in place.
  *
  * Properties: decoding never lengthens; every accepted value respects the
  * limits (k in 1..max_k, lists within max_list, IDs 1..max_id_len bytes
  * without NUL) and every span points inside the request's buffer; every
- * rejection is a 4xx with a code and a message; srv_secret_eq is equality.
+ * rejection is a 4xx with a code and a message; srv_secret_eq is equality;
+ * a route found is the path itself, or its prefix for "/items/ID".
  */
 #include "fuzz_util.h"
 #include "srv.h"
@@ -83,7 +85,7 @@ static void query(char *q, size_t len, int mode) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  uint8_t mode = fuzz_take(&data, &size) % 7;
+  uint8_t mode = fuzz_take(&data, &size) % 8;
   /* Exactly size bytes (at least 1 for malloc), not NUL-terminated. */
   char *buf = malloc(size ? size : 1);
   if (!buf) return 0;
@@ -131,6 +133,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       size_t elen = size - glen - (nul ? 1 : 0);
       bool eq = elen > 0 && glen == elen && memcmp(buf, exp, glen) == 0;
       check(srv_secret_eq(buf, glen, exp, elen) == eq);
+      break;
+    }
+    case 7: {
+      const srv_route *rt = srv_route_find(buf, size);
+      if (rt) {
+        size_t n = strlen(rt->path);
+        check(rt->prefix ? size >= n && memcmp(buf, rt->path, n) == 0
+                         : size == n && memcmp(buf, rt->path, n) == 0);
+      }
       break;
     }
   }

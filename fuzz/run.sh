@@ -20,7 +20,7 @@ while [ $# -gt 0 ]; do
   if [ "$1" = -- ]; then shift; extra=("$@"); break; fi
   targets+=("$1"); shift
 done
-[ ${#targets[@]} -eq 0 ] && targets=(fuzz_model fuzz_dataset fuzz_items fuzz_cli_lists fuzz_query fuzz_json)
+[ ${#targets[@]} -eq 0 ] && targets=(fuzz_model fuzz_dataset fuzz_items fuzz_sampled fuzz_cli_lists fuzz_query fuzz_json)
 export ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1

@@ -368,8 +368,8 @@ int cofi_split(const cofi_dataset *ds, const cofi_split_options *opt,
 
 /* A new dataset of the rows whose part is in mask (COFI_PART_BIT()s), in
  * input order, with IDs interned anew in order of first appearance among
- * them: its users and items are exactly those present. COFI_ERR_EMPTY when
- * no row is selected. */
+ * them: its users and items are exactly those present (item metadata is
+ * not carried over). COFI_ERR_EMPTY when no row is selected. */
 int cofi_dataset_select(const cofi_dataset *ds, const uint8_t *parts,
                         unsigned mask, cofi_dataset **out, cofi_diag *diag);
 

@@ -271,6 +271,13 @@ typedef struct cofi__row_problem {
 int cofi__solve_row(const cofi__row_problem *pr, const uint32_t *cols,
                     const float *vals, size_t n, float *x, float *scratch);
 size_t cofi__solve_row_scratch(uint32_t k);
+/* The same, and meanwhile prefetches into cache the factor vectors of the
+ * row to be solved next (its column indices next[0..n_next), may be NULL),
+ * spread over this row's passes so that memory latency hides behind
+ * arithmetic. The result is exactly cofi__solve_row's. */
+int cofi__solve_row_prefetch(const cofi__row_problem *pr, const uint32_t *cols,
+                             const float *vals, size_t n, float *x, float *scratch,
+                             const uint32_t *next, size_t n_next);
 /* Scratch floats for a problem with gather_rows set. */
 size_t cofi__solve_row_scratch_gather(uint32_t k, size_t gather_rows);
 /* The row's regularization: lambda * (n + alpha0 * n_other)^nu. */

@@ -261,6 +261,7 @@ FORCE_INLINE void rank1_fixed(const float *base, size_t nblocks, const float *r,
     /* broadcasts through memory: they use the load ports, which have room,
      * instead of the shuffle unit, which reduce16 keeps busy */
     _mm512_store_ps(cbuf, coef);
+    __asm__ volatile("" : : "r"(cbuf) : "memory"); /* keep the compiler from turning it back */
 #pragma GCC unroll 16
     for (int i = 0; i < 16; i++) bc[i] = _mm512_set1_ps(cbuf[i]);
 #pragma GCC unroll 16
@@ -438,12 +439,44 @@ void cofi__k_symv(const float *S, size_t lds, uint32_t k, float shift, const flo
   }
 }
 
+/* Rows ahead that the gather prefetches: enough misses in flight to cover
+ * memory latency when the rows come from DRAM (the item sweep reads user
+ * factors scattered over tens of megabytes). */
+#define GATHER_AHEAD 16
+
+FORCE_INLINE void gather_fixed(const cofi__rows *rows, size_t n, float *G, const int NC) {
+  for (size_t t = 0; t < n; t++) {
+    if (t + GATHER_AHEAD < n) {
+      const char *p = (const char *)row_at(rows, t + GATHER_AHEAD);
+#pragma GCC unroll 16
+      for (int c = 0; c < NC; c++) _mm_prefetch(p + 64 * c, _MM_HINT_T0);
+    }
+    const float *src = row_at(rows, t);
+    float *g = G + t * 16 * NC;
+#pragma GCC unroll 16
+    for (int c = 0; c < NC; c++) _mm512_storeu_ps(g + 16 * c, _mm512_loadu_ps(src + 16 * c));
+  }
+}
+#define GATHER_FN(NC)                                                                      \
+  static void gather_fixed##NC(const cofi__rows *rows, size_t n, float *G) {               \
+    gather_fixed(rows, n, G, NC);                                                          \
+  }
+FIXED_CASES(GATHER_FN)
+
 void cofi__k_gather(const cofi__rows *rows, size_t n, uint32_t k, float *G, size_t ldg) {
+  if ((k & 15) == 0 && ldg == k) {
+    switch (k / 16) {
+#define CASE_GATHER(NC) case NC: gather_fixed##NC(rows, n, G); return;
+      FIXED_CASES(CASE_GATHER)
+#undef CASE_GATHER
+    default: break;
+    }
+  }
   uint32_t nc = (k + 15) / 16;
   uint32_t ncg = (uint32_t)(ldg / 16);
   for (size_t t = 0; t < n; t++) {
-    if (rows->idx && t + 8 < n) {
-      const char *p = (const char *)row_at(rows, t + 8);
+    if (t + GATHER_AHEAD < n) {
+      const char *p = (const char *)row_at(rows, t + GATHER_AHEAD);
       for (uint32_t off = 0; off < k * 4u; off += 64) _mm_prefetch(p + off, _MM_HINT_T0);
     }
     const float *src = row_at(rows, t);

@@ -49,4 +49,10 @@ expect_fail 2 "--on validation cannot train on the validation part" "$COFI" eval
   || fail "grid tune: $(tail -2 "$T/tune.log")"
 grep -q "^Best: trial . of 3" "$T/tune.log" || fail "grid tune output: $(cat "$T/tune.log")"
 "$COFI" eval "$T/log.csv" --params "$T/p" --json --quiet | jq -e '.n_users > 0' >/dev/null || fail "eval --params after grid tune"
+# Early stopping: the trial keeps its best iteration (<= the maximum 12).
+"$COFI" tune "$T/log.csv" --budget 2 --factors 8 --iterations 12 --early-stopping 2 --trial-seeds 1 -o "$T/es" >"$T/es.log" 2>&1 \
+  || fail "tune --early-stopping: $(tail -2 "$T/es.log")"
+grep -q "^Early stopping: patience 2" "$T/es.log" || fail "early stopping not announced: $(cat "$T/es.log")"
+it=$(awk -F' = ' '$1 == "iterations" { print $2 }' "$T/es")
+[ "$it" -ge 1 ] && [ "$it" -le 12 ] || fail "early-stopped iterations $it"
 pass

@@ -17,19 +17,24 @@
 #     unserved (not accepted), and are served when a slot frees.
 set -u
 . "$(dirname "$0")/serve_common.bash"
+# The server may answer a malformed request and close before the whole of
+# it is sent: a write to that socket must fail, not kill the test.
+trap '' PIPE
 make_models
 
 # Raw HTTP on a fresh connection: sends $1 (printf format), prints the
 # status line's code ("closed" when the server closed without answering).
 raw() {
-  local fd line
+  local fd line=
   exec {fd}<>"/dev/tcp/127.0.0.1/$PORT" || { echo "noconnect"; return; }
-  printf "$1" >&"$fd"
-  if IFS= read -r -t 5 line <&"$fd"; then
-    line=${line%$'\r'}
-    echo "${line#HTTP/1.? }" | cut -d' ' -f1
-  else
+  printf "$1" 2>/dev/null >&"$fd"
+  if IFS= read -r -t 5 line <&"$fd" && [[ "$line" == HTTP/* ]]; then
+    line=${line#HTTP/1.? }
+    echo "${line%% *}"
+  elif [ -z "${line:-}" ]; then
     echo closed
+  else
+    echo "unexpected: $line"
   fi
   exec {fd}>&-
 }
@@ -144,13 +149,18 @@ ok 200 '.status == "reloaded"' -X POST -H 'Authorization: Bearer hunter2-hunter2
 ) &
 slow=$!
 sleep 2.5
-t0=$(date +%s%N)
-for i in $(seq 20); do ok 200 '.recommendations | length == 10' "$U/recommend?user_id=$i"; done
-ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-((ms < 3000)) || fail "20 requests took $ms ms while a slow client trickled: it holds the worker"
+# Each answer's own latency (curl's time_total): a worker held by the slow
+# client would make requests wait for its next byte, about a second.
+worst=0
+for i in $(seq 20); do
+  t=$(curl -s -m 10 -o "$T/body" -w '%{time_total}' "$U/recommend?user_id=$i")
+  jq -e '.recommendations | length == 10' "$T/body" >/dev/null || fail "slow-client phase: $(head -c 300 "$T/body")"
+  worst=$(awk -v a="$worst" -v b="$t" 'BEGIN { print (b > a ? b : a) }')
+done
+awk -v w="$worst" 'BEGIN { exit !(w < 0.5) }' || fail "a request waited ${worst} s while a slow client trickled"
 kill -0 "$slow" 2>/dev/null || fail "the slow client was cut off before the test ran"
 kill "$slow" 2>/dev/null; wait "$slow" 2>/dev/null
-echo "slow client: 20 other requests answered in $ms ms by the single worker"
+echo "slow client: 20 other requests answered by the single worker, slowest ${worst} s"
 
 # ---- idle timeout: a silent connection is closed after --timeout 2
 exec 6<>"/dev/tcp/127.0.0.1/$PORT"

@@ -397,6 +397,37 @@ static void test_evaluate_oom(void **state) {
   cofi_model_close(m);
 }
 
+/* Raw factors in the training dataset's index space (what a progress
+ * callback sees) give exactly what the trained model gives. */
+static void test_evaluate_factors_matches_model(void **state) {
+  (void)state;
+  cofi_dataset *train = make_ds(train_rows, 10);
+  static const char *const test_rows[][2] = {{"u1", "c"}, {"u3", "e"}, {"u2", "d"}, {"u9", "a"}};
+  cofi_dataset *test = make_ds(test_rows, 4);
+  cofi_params p = cofi_params_default();
+  p.factors = 4;
+  p.iterations = 3;
+  cofi_model *m = NULL;
+  cofi_diag d = {0};
+  assert_int_equal(cofi_train(train, &p, &m, &d), COFI_OK);
+  cofi_eval_options o = cofi_eval_options_default();
+  o.ks[0] = 2;
+  cofi_eval_result a, b;
+  assert_int_equal(cofi_evaluate(m, COFI_SCORER_MODEL, test, NULL, &o, &a, &d), COFI_OK);
+  assert_int_equal(cofi_evaluate_factors(train, cofi_model_user_factors(m),
+                                         cofi_model_item_factors(m), 4, test, &o, &b, &d),
+                   COFI_OK);
+  assert_int_equal(a.n_users, 3);
+  assert_int_equal(b.n_users, 3);
+  assert_int_equal(b.skipped[COFI_SKIP_USER_UNKNOWN], 1);
+  for (int j = 0; j < COFI_METRIC_COUNT; j++) assert_near(a.metrics[0][j], b.metrics[0][j], 0);
+  assert_int_equal(cofi_evaluate_factors(train, NULL, cofi_model_item_factors(m), 4, test, &o, &b, &d),
+                   COFI_ERR_INVALID);
+  cofi_dataset_free(test);
+  cofi_dataset_free(train);
+  cofi_model_close(m);
+}
+
 /* ---- sampled negatives (NCF files) -------------------------------------- */
 
 static void test_sampled(void **state) {
@@ -478,6 +509,7 @@ int main(void) {
       cmocka_unit_test(test_evaluate_skips_and_filters),
       cmocka_unit_test(test_evaluate_foldin),
       cmocka_unit_test(test_evaluate_oom),
+      cmocka_unit_test(test_evaluate_factors_matches_model),
       cmocka_unit_test(test_sampled),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
