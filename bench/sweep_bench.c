@@ -28,7 +28,7 @@ static double cpu_now(void) {
 
 static void half_sweep(const cofi__csr *R, float *X, const float *Y, uint32_t n_other,
                        uint32_t k, cofi_solver solver, size_t gather_rows, float *gram,
-                       float *scratch, size_t per, int threads, int prefetch) {
+                       float *scratch, size_t per, int threads) {
   size_t kp = cofi__kpad(k);
   float *g = malloc(sizeof(float) * k * k);
   cofi__gram(Y, n_other, k, 1.0f, g);
@@ -45,12 +45,7 @@ static void half_sweep(const cofi__csr *R, float *X, const float *Y, uint32_t n_
 #pragma omp for schedule(dynamic, 16)
     for (int64_t r = 0; r < (int64_t)R->n_rows; r++) {
       uint64_t b = R->indptr[r], e = R->indptr[r + 1];
-      if (prefetch && r + 1 < (int64_t)R->n_rows)
-        cofi__solve_row_prefetch(&pr, R->indices + b, R->data + b, (size_t)(e - b),
-                                 X + (size_t)r * k, s, R->indices + e,
-                                 (size_t)(R->indptr[r + 2] - e));
-      else
-        cofi__solve_row(&pr, R->indices + b, R->data + b, (size_t)(e - b), X + (size_t)r * k, s);
+      cofi__solve_row(&pr, R->indices + b, R->data + b, (size_t)(e - b), X + (size_t)r * k, s);
     }
   }
 }
@@ -124,20 +119,19 @@ int main(int argc, char **argv) {
   }
   openblas_set_num_threads(1);
   for (int rep = 0; rep < reps; rep++) {
-    for (int ci = 0; ci < 2 * n_cfg; ci++) {
-      int c = ci / 2, pf = ci % 2;
+    for (int c = 0; c < n_cfg; c++) {
       size_t rows = gathers[c] / (kp * sizeof(float));
       if (rows > max_row) rows = max_row;
       size_t per = (cofi__solve_row_scratch_gather(k, rows) + 15) & ~(size_t)15;
       float *scratch = cofi__aligned_alloc(sizeof(float) * per * (size_t)threads);
       double w0 = cofi__now(), c0 = cpu_now();
-      half_sweep(&R, X, Y, R.n_cols, k, solver, rows, gram, scratch, per, threads, pf);
+      half_sweep(&R, X, Y, R.n_cols, k, solver, rows, gram, scratch, per, threads);
       double w1 = cofi__now(), c1 = cpu_now();
-      half_sweep(&Rt, Y, X, R.n_rows, k, solver, rows, gram, scratch, per, threads, pf);
+      half_sweep(&Rt, Y, X, R.n_rows, k, solver, rows, gram, scratch, per, threads);
       double w2 = cofi__now(), c2 = cpu_now();
-      printf("rep %d pf %d gather_bytes %zu (rows %zu): users %.3fs wall %.3fs cpu | items %.3fs "
+      printf("rep %d gather_bytes %zu (rows %zu): users %.3fs wall %.3fs cpu | items %.3fs "
              "wall %.3fs cpu | total %.3fs wall %.3fs cpu\n",
-             rep, pf, gathers[c], rows, w1 - w0, c1 - c0, w2 - w1, c2 - c1, w2 - w0, c2 - c0);
+             rep, gathers[c], rows, w1 - w0, c1 - c0, w2 - w1, c2 - c1, w2 - w0, c2 - c0);
       fflush(stdout);
       cofi__aligned_free(scratch);
     }

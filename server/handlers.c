@@ -213,6 +213,14 @@ static void h_recommend_batch(srv_req *r) {
     json_decref(root);
     return;
   }
+  /* users x k bounds the answer's size (about 100 bytes per result). */
+  if ((uint64_t)n_users * k > SRV_MAX_BATCH_RESULTS) {
+    srv_req_fail(r, 400, "batch_too_large",
+                 "users x k is %zu x %u = %llu results, the limit is %u: split the batch",
+                 n_users, k, (unsigned long long)n_users * k, SRV_MAX_BATCH_RESULTS);
+    json_decref(root);
+    return;
+  }
   srv_model *sm = srv_req_model(r);
   srv_buf *b = r->out;
   srv_rec_query q = {0};

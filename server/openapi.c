@@ -102,7 +102,7 @@ static const char openapi_template[] = JSON({
     },
     "/recommend/batch": {
       "post": {
-        "summary": "Recommendations for many known users in one request",
+        "summary": "Recommendations for many known users in one request (users x k at most 100000)",
         "operationId": "recommendBatch",
         "requestBody": {
           "required": true,
@@ -214,7 +214,7 @@ static const char openapi_template[] = JSON({
       "exclude": {"name": "exclude", "in": "query", "description": "Comma-separated item IDs never to return (unknown IDs are ignored). May be repeated.", "schema": {"type": "string"}}
     },
     "responses": {
-      "BadRequest": {"description": "Malformed parameters or body (codes: invalid_k, invalid_id, invalid_json, invalid_type, missing_parameter, unknown_parameter, unknown_field, too_many_ids, invalid_encoding, ...).", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "BadRequest": {"description": "Malformed parameters or body (codes: invalid_k, invalid_id, invalid_json, invalid_type, missing_parameter, unknown_parameter, unknown_field, too_many_ids, batch_too_large, invalid_encoding, ...).", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
       "NotFound": {"description": "Unknown user or item (codes: unknown_user, unknown_item, unknown_items), or no such endpoint (not_found).", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
       "TooLarge": {"description": "The body is over the limit (code body_too_large).", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
     },

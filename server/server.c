@@ -82,6 +82,7 @@ typedef struct srv_conn {
   size_t body_len, body_cap;
   srv_buf out;
   uint64_t t0_ns;
+  bool open; /* a request is counted in in_flight and not yet finished */
   srv_route_id route;
   int status; /* 0 until we queue an answer */
   bool started, responded, too_large;
@@ -197,9 +198,10 @@ static void conn_free(srv_conn *cn) {
   free(cn);
 }
 
+static void finish_request(cofi_server *s, struct MHD_Connection *c, srv_conn *cn);
+
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe) {
-  (void)c;
   if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
     srv_conn *cn = calloc(1, sizeof *cn);
     if (cn) {
@@ -208,6 +210,9 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
     }
     *socket_context = cn; /* NULL: its requests are refused (on_access) */
   } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+    /* A request MHD dropped without a completion notice (a request line
+     * cut by the memory limit, a reset) still ends here. */
+    if (*socket_context) finish_request(cls, c, *socket_context);
     conn_free(*socket_context);
     *socket_context = NULL;
   }
@@ -217,8 +222,10 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c) {
   cofi_server *s = cls;
   const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
   srv_conn *cn = ci ? ci->socket_context : NULL;
-  atomic_fetch_add(&s->in_flight, 1);
   if (!cn) return NULL;
+  if (cn->open) finish_request(s, c, cn); /* never completed: not counted twice */
+  cn->open = true;
+  atomic_fetch_add(&s->in_flight, 1);
   cn->t0_ns = now_ns();
   cn->route = SRV_R_OTHER;
   cn->status = 0;
@@ -282,32 +289,38 @@ static void access_log(const srv_conn *cn, int status, uint64_t us) {
   (void)rc;
 }
 
+/* The end of a request, however it ended: metrics, the access log line,
+ * the in-flight count. Runs once per request (cn->open). */
+static void finish_request(cofi_server *s, struct MHD_Connection *c, srv_conn *cn) {
+  if (!cn->open) return;
+  cn->open = false;
+  uint64_t us = (now_ns() - cn->t0_ns) / 1000;
+  int status = cn->status;
+  if (!status) {
+    /* Answered by MHD itself (414, 431, ...) or abandoned (0). */
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
+    if (ci) status = (int)ci->http_status;
+  }
+  /* The worker's own shard when it has one; never a new one here (this
+   * may run while the daemon stops). */
+  srv_thread *t = tls_thread;
+  srv_metrics_observe(t && t->server_id == s->id ? t->metrics : &s->metrics.shared, cn->route,
+                      status, us);
+  if (!s->cfg.quiet) access_log(cn, status, us);
+  /* Do not let one huge request pin memory on an idle connection. */
+  if (cn->body_cap > (256u << 10)) {
+    free(cn->body);
+    cn->body = NULL;
+    cn->body_cap = 0;
+  }
+  if (cn->out.cap > (1u << 20)) srv_buf_free(&cn->out);
+  atomic_fetch_sub(&s->in_flight, 1);
+}
+
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
-  cofi_server *s = cls;
-  srv_conn *cn = *con_cls;
   (void)toe;
-  if (cn && cn->t0_ns) {
-    uint64_t us = (now_ns() - cn->t0_ns) / 1000;
-    int status = cn->status;
-    if (!status) {
-      /* Answered by MHD itself (414, 431, ...) or abandoned (0). */
-      const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
-      if (ci) status = (int)ci->http_status;
-    }
-    srv_thread *t = thread_state(s);
-    srv_metrics_observe(t ? t->metrics : &s->metrics.shared, cn->route, status, us);
-    if (!s->cfg.quiet) access_log(cn, status, us);
-    cn->t0_ns = 0;
-    /* Do not let one huge request pin memory on an idle connection. */
-    if (cn->body_cap > (256u << 10)) {
-      free(cn->body);
-      cn->body = NULL;
-      cn->body_cap = 0;
-    }
-    if (cn->out.cap > (1u << 20)) srv_buf_free(&cn->out);
-  }
-  atomic_fetch_sub(&s->in_flight, 1);
+  if (*con_cls) finish_request(cls, c, *con_cls);
 }
 
 /* ---- answering ------------------------------------------------------------- */

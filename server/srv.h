@@ -76,6 +76,9 @@ void srv_buf_u64(srv_buf *b, uint64_t v);
  * exactly, and the CLI's --json prints the same), null when not finite
  * (JSON has no NaN). */
 void srv_buf_float(srv_buf *b, double v);
+/* The text of snprintf(out, 32, "%.9g", v), faster; out holds 32 bytes.
+ * Returns the length. */
+int srv_format_g9(char *out, double v);
 void srv_buf_printf(srv_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Writes {"error": {"code": ..., "message": ...}} (no newline). */
@@ -179,6 +182,9 @@ json_t *srv_json_parse(const char *body, size_t len, srv_error *err);
 bool srv_rec_query_from_json(json_t *root, const srv_limits *lim,
                              uint32_t default_k, srv_rec_query *q,
                              srv_error *err);
+
+/* Most results (users x k) one batch may ask for: about 10 MB of JSON. */
+#define SRV_MAX_BATCH_RESULTS 100000u
 
 /* POST /recommend/batch: {"users": [ID...], "k": K, "filter_seen": B}.
  * users: array of lim->max_list spans. Same ownership as above. */

@@ -236,6 +236,18 @@ void cofi__k_syrk_acc(const float *G, const float *H, size_t n, uint32_t kp, uin
                       uint32_t r1, float *A, size_t lda);
 void cofi__k_syrk_acc_ref(const float *G, const float *H, size_t n, uint32_t kp, uint32_t r0,
                           uint32_t r1, float *A, size_t lda);
+/* C[i][j] = sum_{p<kd} At[p][i] Bt[p][j] for i < m, j < nn: a matrix
+ * product with both operands packed transposed (p-major), as scoring
+ * packs users and items. m a multiple of 8, nn of 16; lda, ldb, ldc in
+ * floats. Each entry is summed in order p = 0, 1, ... */
+void cofi__k_gemm(const float *At, size_t lda, const float *Bt, size_t ldb, size_t kd,
+                  uint32_t m, uint32_t nn, float *C, size_t ldc);
+void cofi__k_gemm_ref(const float *At, size_t lda, const float *Bt, size_t ldb, size_t kd,
+                      uint32_t m, uint32_t nn, float *C, size_t ldc);
+/* The first i < n with x[i] > thr (n when none): the top-k scan's test,
+ * 16 scores per compare. */
+size_t cofi__k_first_above(const float *x, size_t n, float thr);
+size_t cofi__k_first_above_ref(const float *x, size_t n, float thr);
 /* In-place Cholesky A = U^T U of the upper triangle of A [k x lda]
  * (row-major; the lower triangle is scratch). 0, or -1 when A is not
  * numerically positive definite (a pivot <= 0, NaN or infinite). */
@@ -271,13 +283,6 @@ typedef struct cofi__row_problem {
 int cofi__solve_row(const cofi__row_problem *pr, const uint32_t *cols,
                     const float *vals, size_t n, float *x, float *scratch);
 size_t cofi__solve_row_scratch(uint32_t k);
-/* The same, and meanwhile prefetches into cache the factor vectors of the
- * row to be solved next (its column indices next[0..n_next), may be NULL),
- * spread over this row's passes so that memory latency hides behind
- * arithmetic. The result is exactly cofi__solve_row's. */
-int cofi__solve_row_prefetch(const cofi__row_problem *pr, const uint32_t *cols,
-                             const float *vals, size_t n, float *x, float *scratch,
-                             const uint32_t *next, size_t n_next);
 /* Scratch floats for a problem with gather_rows set. */
 size_t cofi__solve_row_scratch_gather(uint32_t k, size_t gather_rows);
 /* The row's regularization: lambda * (n + alpha0 * n_other)^nu. */
@@ -306,6 +311,21 @@ size_t cofi__topk_finish(cofi__topk *t);
 /* Top-k over scores[0..n) skipping entries equal to -INFINITY. */
 size_t cofi__topk_scores(const float *scores, size_t n, size_t k,
                          cofi_scored *out);
+
+/* ---- batch recommend --------------------------------------------------- */
+/* Top-k items for each of n users (users[i], or users 0..n-1 when users is
+ * NULL) by blocked matrix products with the top-k selection fused in (see
+ * recommend/batch.c). filter_seen drops each user's training items.
+ * out: [n x k], user i's results at out + i k, best first (score
+ * descending, index ascending); n_out: [n] how many each (fewer than k
+ * when the catalog is smaller). threads: 0 = all cores; the results do not
+ * depend on it. Scores are summed in another order than
+ * cofi_recommend_user's, so they may differ in the last bits.
+ * COFI_ERR_INVALID (k = 0), COFI_ERR_NOT_FOUND (a user out of range),
+ * COFI_ERR_NOMEM. */
+int cofi__recommend_batch(const cofi_model *m, const uint32_t *users, size_t n, uint32_t k,
+                          int filter_seen, uint32_t threads, cofi_scored *out,
+                          uint32_t *n_out);
 
 /* ---- workspace --------------------------------------------------------- */
 struct cofi_workspace {

@@ -212,6 +212,9 @@ int cofi_evaluate_sampled(const cofi_model *m, cofi_scorer scorer, const char *t
         out->unknown_items++;
         continue;
       }
+      /* The test item listed among its own negatives would be a second
+       * hit (recall 2): it is ranked once, as the positive. */
+      if (ng == it) continue;
       cand[n_cand].index = (uint32_t)ng;
       cand[n_cand].score = score_of(m, scorer, pop, opt->seed, (uint32_t)u, (uint32_t)ng);
       n_cand++;

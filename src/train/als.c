@@ -192,15 +192,7 @@ static int sweep(const cofi__csr *R, const sched *sc, float *X, const float *Y,
       for (uint32_t r = sc->start[c]; r < sc->start[c + 1]; r++) {
         uint64_t b = R->indptr[r], e = R->indptr[r + 1];
         float *x = X + (size_t)r * k;
-        /* the next row of this chunk, whose factor vectors get prefetched */
-        const uint32_t *next = NULL;
-        size_t n_next = 0;
-        if (r + 1 < sc->start[c + 1]) {
-          next = R->indices + e;
-          n_next = (size_t)(R->indptr[r + 2] - e);
-        }
-        int rc = cofi__solve_row_prefetch(&pr, R->indices + b, R->data + b, (size_t)(e - b), x,
-                                          scratch, next, n_next);
+        int rc = cofi__solve_row(&pr, R->indices + b, R->data + b, (size_t)(e - b), x, scratch);
         if (rc) {
 #pragma omp critical
           {

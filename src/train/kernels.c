@@ -78,6 +78,24 @@ void cofi__k_syrk_acc_ref(const float *G, const float *H, size_t n, uint32_t kp,
     }
 }
 
+void cofi__k_gemm_ref(const float *At, size_t lda, const float *Bt, size_t ldb, size_t kd,
+                      uint32_t m, uint32_t nn, float *C, size_t ldc) {
+  for (uint32_t i = 0; i < m; i++) memset(C + i * ldc, 0, nn * sizeof *C);
+  for (uint32_t i = 0; i < m; i++)
+    for (size_t p = 0; p < kd; p++) {
+      float a = At[p * lda + i];
+      const float *b = Bt + p * ldb;
+      float *c = C + i * ldc;
+      for (uint32_t j = 0; j < nn; j++) c[j] += a * b[j];
+    }
+}
+
+size_t cofi__k_first_above_ref(const float *x, size_t n, float thr) {
+  size_t i = 0;
+  while (i < n && !(x[i] > thr)) i++;
+  return i;
+}
+
 int cofi__k_cholesky_ref(float *A, size_t lda, uint32_t k) {
   for (uint32_t j = 0; j < k; j++) {
     float *Uj = A + j * lda;
@@ -127,6 +145,13 @@ void cofi__k_symv(const float *S, size_t lds, uint32_t k, float shift, const flo
 void cofi__k_syrk_acc(const float *G, const float *H, size_t n, uint32_t kp, uint32_t r0,
                       uint32_t r1, float *A, size_t lda) {
   cofi__k_syrk_acc_ref(G, H, n, kp, r0, r1, A, lda);
+}
+void cofi__k_gemm(const float *At, size_t lda, const float *Bt, size_t ldb, size_t kd,
+                  uint32_t m, uint32_t nn, float *C, size_t ldc) {
+  cofi__k_gemm_ref(At, lda, Bt, ldb, kd, m, nn, C, ldc);
+}
+size_t cofi__k_first_above(const float *x, size_t n, float thr) {
+  return cofi__k_first_above_ref(x, n, thr);
 }
 int cofi__k_cholesky(float *A, size_t lda, uint32_t k) { return cofi__k_cholesky_ref(A, lda, k); }
 void cofi__k_chol_solve(const float *U, size_t lda, uint32_t k, const float *b, float *x) {
@@ -189,18 +214,29 @@ static inline __m512 reduce16(const __m512 *acc) {
   return _mm512_permutexvar_ps(perm, e);
 }
 
-/* Row pointers of block [t0, t0 + 16), the zero row past n; prefetches the
- * next block's rows when they are picked by index (scattered). */
+/* Blocks ahead whose rows are prefetched when rows are picked by index:
+ * scattered rows come from L3 or DRAM, and a block's arithmetic is too
+ * short to cover that latency alone. */
+#define PF_BLOCKS 2
+
+static inline void prefetch_rows(const cofi__rows *R, size_t a, size_t b, uint32_t k) {
+  for (size_t t = a; t < b; t++) {
+    const char *p = (const char *)(R->base + (size_t)R->idx[t] * R->ld);
+    for (uint32_t off = 0; off < k * 4u; off += 64) _mm_prefetch(p + off, _MM_HINT_T0);
+  }
+}
+
+/* Row pointers of block [t0, t0 + 16), the zero row past n; prefetches
+ * the rows PF_BLOCKS blocks ahead when rows are picked by index. */
 static inline size_t block_rows(const cofi__rows *R, size_t n, size_t t0, uint32_t k,
                                 const float **rp) {
   size_t nb = n - t0 < 16 ? n - t0 : 16;
   for (size_t i = 0; i < 16; i++) rp[i] = i < nb ? row_at(R, t0 + i) : zero_row;
   if (R->idx) {
-    size_t end = t0 + 32 < n ? t0 + 32 : n;
-    for (size_t t = t0 + 16; t < end; t++) {
-      const char *p = (const char *)(R->base + (size_t)R->idx[t] * R->ld);
-      for (uint32_t off = 0; off < k * 4u; off += 64) _mm_prefetch(p + off, _MM_HINT_T0);
-    }
+    size_t a = t0 + 16 * PF_BLOCKS, b = a + 16;
+    if (t0 == 0) a = 16;
+    if (b > n) b = n;
+    prefetch_rows(R, a, b, k);
   }
   return nb;
 }
@@ -247,11 +283,20 @@ FORCE_INLINE void gemv_fixed(const float *base, size_t nblocks, const float *v, 
   }
 }
 
+/* out is kept in registers across blocks (NC <= 8), so consecutive blocks
+ * do not wait on each other through memory; with NC <= 4 there are two
+ * accumulator sets (even and odd rows of a block) to halve the chains. */
 FORCE_INLINE void rank1_fixed(const float *base, size_t nblocks, const float *r, __m512 p0,
                               __m512 p1, __m512 q0, __m512 q1, const float *v, float *out,
                               const int NC) {
-  __m512 acc[16], bc[16];
+  __m512 acc[16], oe[8], oo[8];
   float cbuf[16] __attribute__((aligned(64)));
+  const int two = NC <= 4;
+#pragma GCC unroll 8
+  for (int c = 0; c < NC && NC <= 8; c++) {
+    oe[c] = _mm512_loadu_ps(out + 16 * c);
+    oo[c] = _mm512_setzero_ps();
+  }
   for (size_t b = 0; b < nblocks; b++) {
     const float *blk = base + b * 256 * NC;
     dots_fixed(blk, v, acc, NC);
@@ -261,26 +306,44 @@ FORCE_INLINE void rank1_fixed(const float *base, size_t nblocks, const float *r,
     /* broadcasts through memory: they use the load ports, which have room,
      * instead of the shuffle unit, which reduce16 keeps busy */
     _mm512_store_ps(cbuf, coef);
-    __asm__ volatile("" : : "r"(cbuf) : "memory"); /* keep the compiler from turning it back */
+    __asm__ volatile("" : : "r"(cbuf) : "memory"); /* keep the compiler from undoing it */
+    if (NC <= 8) {
 #pragma GCC unroll 16
-    for (int i = 0; i < 16; i++) bc[i] = _mm512_set1_ps(cbuf[i]);
-#pragma GCC unroll 16
-    for (int c = 0; c < NC; c++) {
-      __m512 o0 = _mm512_loadu_ps(out + 16 * c);
-      __m512 o1 = _mm512_mul_ps(bc[1], _mm512_loadu_ps(blk + (1 * NC + c) * 16));
-      __m512 o2 = _mm512_mul_ps(bc[2], _mm512_loadu_ps(blk + (2 * NC + c) * 16));
-      __m512 o3 = _mm512_mul_ps(bc[3], _mm512_loadu_ps(blk + (3 * NC + c) * 16));
-      o0 = _mm512_fmadd_ps(bc[0], _mm512_loadu_ps(blk + c * 16), o0);
-#pragma GCC unroll 3
-      for (int i = 4; i < 16; i += 4) {
-        o0 = _mm512_fmadd_ps(bc[i], _mm512_loadu_ps(blk + (i * NC + c) * 16), o0);
-        o1 = _mm512_fmadd_ps(bc[i + 1], _mm512_loadu_ps(blk + ((i + 1) * NC + c) * 16), o1);
-        o2 = _mm512_fmadd_ps(bc[i + 2], _mm512_loadu_ps(blk + ((i + 2) * NC + c) * 16), o2);
-        o3 = _mm512_fmadd_ps(bc[i + 3], _mm512_loadu_ps(blk + ((i + 3) * NC + c) * 16), o3);
+      for (int i = 0; i < 16; i++) {
+        __m512 bi = _mm512_set1_ps(cbuf[i]);
+#pragma GCC unroll 8
+        for (int c = 0; c < NC; c++) {
+          __m512 y = _mm512_loadu_ps(blk + (i * NC + c) * 16);
+          if (two && (i & 1)) oo[c] = _mm512_fmadd_ps(bi, y, oo[c]);
+          else oe[c] = _mm512_fmadd_ps(bi, y, oe[c]);
+        }
       }
-      _mm512_storeu_ps(out + 16 * c, _mm512_add_ps(_mm512_add_ps(o0, o1), _mm512_add_ps(o2, o3)));
+    } else {
+#pragma GCC unroll 16
+      for (int c = 0; c < NC; c++) {
+        __m512 o0 = _mm512_loadu_ps(out + 16 * c);
+        __m512 o1 = _mm512_mul_ps(_mm512_set1_ps(cbuf[1]), _mm512_loadu_ps(blk + (1 * NC + c) * 16));
+        __m512 o2 = _mm512_mul_ps(_mm512_set1_ps(cbuf[2]), _mm512_loadu_ps(blk + (2 * NC + c) * 16));
+        __m512 o3 = _mm512_mul_ps(_mm512_set1_ps(cbuf[3]), _mm512_loadu_ps(blk + (3 * NC + c) * 16));
+        o0 = _mm512_fmadd_ps(_mm512_set1_ps(cbuf[0]), _mm512_loadu_ps(blk + c * 16), o0);
+#pragma GCC unroll 3
+        for (int i = 4; i < 16; i += 4) {
+          o0 = _mm512_fmadd_ps(_mm512_set1_ps(cbuf[i]), _mm512_loadu_ps(blk + (i * NC + c) * 16), o0);
+          o1 = _mm512_fmadd_ps(_mm512_set1_ps(cbuf[i + 1]),
+                               _mm512_loadu_ps(blk + ((i + 1) * NC + c) * 16), o1);
+          o2 = _mm512_fmadd_ps(_mm512_set1_ps(cbuf[i + 2]),
+                               _mm512_loadu_ps(blk + ((i + 2) * NC + c) * 16), o2);
+          o3 = _mm512_fmadd_ps(_mm512_set1_ps(cbuf[i + 3]),
+                               _mm512_loadu_ps(blk + ((i + 3) * NC + c) * 16), o3);
+        }
+        _mm512_storeu_ps(out + 16 * c,
+                         _mm512_add_ps(_mm512_add_ps(o0, o1), _mm512_add_ps(o2, o3)));
+      }
     }
   }
+#pragma GCC unroll 8
+  for (int c = 0; c < NC && NC <= 8; c++)
+    _mm512_storeu_ps(out + 16 * c, two ? _mm512_add_ps(oe[c], oo[c]) : oe[c]);
 }
 
 /* The vector counts with a specialized kernel (k = 16 .. 256). */
@@ -487,129 +550,226 @@ void cofi__k_gather(const cofi__rows *rows, size_t n, uint32_t k, float *G, size
   }
 }
 
-/* One 8-row tile of A, NC column vectors wide (NC <= 3: 24 accumulators). */
-#define SYRK_TILE(NC)                                                                     \
-  static void syrk_tile##NC(const float *G, const float *H, size_t n, uint32_t kp,        \
-                            uint32_t r, uint32_t col, float *A, size_t lda) {             \
+/* One 8-row tile of C, NC column vectors wide (NC <= 3: 24 accumulators):
+ * C[r+i][col..] (+/-)= sum_t G[t][r+i] H[t][col..] for t < n, G and H
+ * with row strides ldg, ldh. The register-blocked core of syrk_acc,
+ * gemm and the Cholesky's trailing updates; each entry is summed in
+ * order t = 0, 1, ... */
+#define TILE(NAME, NC, OP, LOAD)                                                          \
+  static void NAME(const float *G, size_t ldg, const float *H, size_t ldh, size_t n,      \
+                   uint32_t r, uint32_t col, float *A, size_t lda) {                      \
     __m512 acc[8][NC];                                                                    \
     _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++)                                   \
         _Pragma("GCC unroll 3") for (int j = 0; j < NC; j++)                              \
-            acc[i][j] = _mm512_loadu_ps(A + (r + i) * lda + col + 16 * j);                \
+            acc[i][j] = LOAD ? _mm512_loadu_ps(A + (r + i) * lda + col + 16 * j)          \
+                             : _mm512_setzero_ps();                                       \
     for (size_t t = 0; t < n; t++) {                                                      \
-      const float *g = G + t * kp + r, *h = H + t * kp + col;                             \
+      const float *g = G + t * ldg + r, *h = H + t * ldh + col;                           \
       __m512 hv[NC];                                                                      \
       _Pragma("GCC unroll 3") for (int j = 0; j < NC; j++) hv[j] =                        \
           _mm512_loadu_ps(h + 16 * j);                                                    \
       _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++) {                               \
         __m512 gi = _mm512_set1_ps(g[i]);                                                 \
         _Pragma("GCC unroll 3") for (int j = 0; j < NC; j++) acc[i][j] =                  \
-            _mm512_fmadd_ps(gi, hv[j], acc[i][j]);                                        \
+            OP(gi, hv[j], acc[i][j]);                                                     \
       }                                                                                   \
     }                                                                                     \
     _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++)                                   \
         _Pragma("GCC unroll 3") for (int j = 0; j < NC; j++)                              \
             _mm512_storeu_ps(A + (r + i) * lda + col + 16 * j, acc[i][j]);                \
   }
-SYRK_TILE(1)
-SYRK_TILE(2)
-SYRK_TILE(3)
+TILE(tile_add1, 1, _mm512_fmadd_ps, 1)
+TILE(tile_add2, 2, _mm512_fmadd_ps, 1)
+TILE(tile_add3, 3, _mm512_fmadd_ps, 1)
+TILE(tile_sub1, 1, _mm512_fnmadd_ps, 1)
+TILE(tile_sub2, 2, _mm512_fnmadd_ps, 1)
+TILE(tile_sub3, 3, _mm512_fnmadd_ps, 1)
+TILE(tile_set1, 1, _mm512_fmadd_ps, 0)
+TILE(tile_set2, 2, _mm512_fmadd_ps, 0)
+TILE(tile_set3, 3, _mm512_fmadd_ps, 0)
 
-void cofi__k_syrk_acc(const float *G, const float *H, size_t n, uint32_t kp, uint32_t r0,
-                      uint32_t r1, float *A, size_t lda) {
-  uint32_t nc = kp / 16;
+/* Rows [r0, r1) (multiples of 8) of C; columns from vector c0(r) to nc,
+ * where c0 is 0, or with upper set the vector holding the diagonal. Widest
+ * tiles first; a remainder of 4 vectors is done as 2 + 2 (two-wide tiles
+ * load less per multiply-add than one-wide). */
+typedef void tile_fn(const float *, size_t, const float *, size_t, size_t, uint32_t, uint32_t,
+                     float *, size_t);
+enum { ADD, SUB, SET };
+static tile_fn *const tile_fns[3][3] = {{tile_add1, tile_add2, tile_add3},
+                                       {tile_sub1, tile_sub2, tile_sub3},
+                                       {tile_set1, tile_set2, tile_set3}};
+
+static void tiles(const float *G, size_t ldg, const float *H, size_t ldh, size_t n, uint32_t r0,
+                  uint32_t r1, uint32_t nc, int upper, int op, float *A, size_t lda) {
   for (uint32_t r = r0; r < r1; r += 8) {
-    uint32_t c = r / 16;
-    /* widest tiles first; a remainder of 1 is done as 2 + 2 when possible
-     * (two-wide tiles load less per multiply-add than one-wide) */
+    uint32_t c = upper ? r / 16 : 0;
     while (c < nc) {
-      uint32_t left = nc - c;
-      if (left >= 3 && left != 4) {
-        syrk_tile3(G, H, n, kp, r, 16 * c, A, lda);
-        c += 3;
-      } else if (left >= 2) {
-        syrk_tile2(G, H, n, kp, r, 16 * c, A, lda);
-        c += 2;
-      } else {
-        syrk_tile1(G, H, n, kp, r, 16 * c, A, lda);
-        c += 1;
-      }
+      uint32_t left = nc - c, w = left >= 3 && left != 4 ? 3 : left >= 2 ? 2 : 1;
+      tile_fns[op][w - 1](G, ldg, H, ldh, n, r, 16 * c, A, lda);
+      c += w;
     }
   }
 }
 
-/* Right-looking Cholesky in panels of 4 rows: factor the panel's rows, then
- * subtract their rank-4 contribution from every row below in one pass
- * (loads and stores of a trailing row are shared by 4 multiply-adds). The
- * trailing update works on whole 16-float vectors from the vector holding
- * the diagonal, so it also writes a few entries left of the diagonal:
- * those belong to the scratch lower triangle. */
+void cofi__k_syrk_acc(const float *G, const float *H, size_t n, uint32_t kp, uint32_t r0,
+                      uint32_t r1, float *A, size_t lda) {
+  tiles(G, kp, H, kp, n, r0, r1, kp / 16, 1, ADD, A, lda);
+}
+
+void cofi__k_gemm(const float *At, size_t lda, const float *Bt, size_t ldb, size_t kd,
+                  uint32_t m, uint32_t nn, float *C, size_t ldc) {
+  tiles(At, lda, Bt, ldb, kd, 0, m, nn / 16, 0, SET, C, ldc);
+}
+
+/* Lanes l of the vector starting at column c with lo <= c + l < hi. */
+static inline __mmask16 range_mask(uint32_t c, uint32_t lo, uint32_t hi) {
+  uint32_t a = lo > c ? lo - c : 0, b = hi > c ? hi - c : 0;
+  if (b > 16) b = 16;
+  if (a >= b) return 0;
+  return (__mmask16)((((uint32_t)1 << b) - 1) & ~(((uint32_t)1 << a) - 1));
+}
+
+size_t cofi__k_first_above(const float *x, size_t n, float thr) {
+  __m512 t = _mm512_set1_ps(thr);
+  size_t i = 0;
+  for (; i + 64 <= n; i += 64) { /* four compares per test: most tiles have no hit */
+    __mmask16 a = _mm512_cmp_ps_mask(_mm512_loadu_ps(x + i), t, _CMP_GT_OQ);
+    __mmask16 b = _mm512_cmp_ps_mask(_mm512_loadu_ps(x + i + 16), t, _CMP_GT_OQ);
+    __mmask16 c = _mm512_cmp_ps_mask(_mm512_loadu_ps(x + i + 32), t, _CMP_GT_OQ);
+    __mmask16 d = _mm512_cmp_ps_mask(_mm512_loadu_ps(x + i + 48), t, _CMP_GT_OQ);
+    if (a | b | c | d) break;
+  }
+  for (; i < n; i += 16) {
+    __mmask16 m = first_mask(n - i);
+    __mmask16 hit = _mm512_mask_cmp_ps_mask(m, _mm512_maskz_loadu_ps(m, x + i), t, _CMP_GT_OQ);
+    if (hit) return i + (size_t)__builtin_ctz(hit);
+  }
+  return n;
+}
+
+/* 1/sqrt(d) for the pivots: the 14-bit estimate and one Newton step give
+ * float accuracy in less latency than a square root and a division, and
+ * the pivots form the one serial chain of the factorization. */
+static inline float inv_sqrt(float d) {
+  __m128 dv = _mm_set_ss(d), r = _mm_rsqrt14_ss(dv, dv);
+  /* r (1.5 - 0.5 d r^2) */
+  __m128 h = _mm_mul_ss(_mm_mul_ss(_mm_set_ss(0.5f), dv), _mm_mul_ss(r, r));
+  return _mm_cvtss_f32(_mm_mul_ss(r, _mm_sub_ss(_mm_set_ss(1.5f), h)));
+}
+
+/* Blocked left-looking Cholesky, 16 rows per block. A block of rows
+ * first takes the contribution of every row factored before it in one
+ * register-blocked product (the tiles: most of the k^3/6 multiply-adds
+ * run there at full width); then its 16 x 16 diagonal block is factored
+ * in registers, and the rest of its rows (the panel) solved against that
+ * block, 16 columns at a time, also in registers. The tiles write some
+ * entries left of the diagonal, in the scratch lower triangle. */
 int cofi__k_cholesky(float *A, size_t lda, uint32_t k) {
-  for (uint32_t j0 = 0; j0 < k; j0 += 4) {
-    uint32_t jb = k - j0 < 4 ? k - j0 : 4;
-    for (uint32_t j = j0; j < j0 + jb; j++) {
-      float *Uj = A + j * lda;
-      float d = Uj[j];
+  uint32_t kp = cofi__kpad(k), nc = kp / 16;
+  /* the block's rows of U and inverse pivots; rows past k stay zero */
+  float u_row[16][16] __attribute__((aligned(64))) = {{0}};
+  float inv[16] = {0};
+  for (uint32_t j0 = 0; j0 < k; j0 += 16) {
+    uint32_t nb = k - j0 < 16 ? k - j0 : 16;
+    if (j0) tiles(A, lda, A, lda, j0, j0, j0 + 16, nc, 1, SUB, A, lda);
+    __m512 D[16];
+#pragma GCC unroll 16
+    for (uint32_t i = 0; i < 16; i++)
+      D[i] = i < nb ? _mm512_loadu_ps(A + (j0 + i) * lda + j0) : _mm512_setzero_ps();
+#pragma GCC unroll 16
+    for (uint32_t j = 0; j < 16; j++) {
+      if (j >= nb) break;
+      float d = _mm512_cvtss_f32(_mm512_permutexvar_ps(_mm512_set1_epi32((int)j), D[j]));
       if (!(d > 0) || !isfinite(d)) return -1;
-      float ujj = sqrtf(d), inv = 1.0f / ujj;
-      Uj[j] = ujj;
-      for (uint32_t c = j + 1; c < k; c++) Uj[c] *= inv;
-      for (uint32_t i = j + 1; i < j0 + jb; i++) {
-        float f = Uj[i];
-        float *Ui = A + i * lda;
-        for (uint32_t c = i; c < k; c++) Ui[c] -= f * Uj[c];
-      }
+      inv[j] = inv_sqrt(d);
+      D[j] = _mm512_mask_mov_ps(_mm512_mul_ps(D[j], _mm512_set1_ps(inv[j])),
+                                (__mmask16)(1u << j), _mm512_set1_ps(d * inv[j]));
+      _mm512_store_ps(u_row[j], D[j]);
+#pragma GCC unroll 16
+      for (uint32_t i = j + 1; i < 16; i++)
+        D[i] = _mm512_fnmadd_ps(_mm512_set1_ps(u_row[j][i]), D[j], D[i]);
     }
-    if (j0 + jb >= k) break;
-    const float *P[4];
-    for (uint32_t p = 0; p < 4; p++) P[p] = A + (j0 + (p < jb ? p : 0)) * lda;
-    for (uint32_t i = j0 + jb; i < k; i++) {
-      float *Ui = A + i * lda;
-      __m512 f[4];
-#pragma GCC unroll 4
-      for (uint32_t p = 0; p < 4; p++) f[p] = _mm512_set1_ps(p < jb ? P[p][i] : 0.0f);
-      uint32_t c0 = i & ~15u;
-      for (uint32_t c = c0; c < k; c += 16) {
-        __mmask16 m = k - c >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (k - c)) - 1);
-        __m512 u = _mm512_maskz_loadu_ps(m, Ui + c);
-        __m512 s = _mm512_mul_ps(f[0], _mm512_maskz_loadu_ps(m, P[0] + c));
-        s = _mm512_fmadd_ps(f[1], _mm512_maskz_loadu_ps(m, P[1] + c), s);
-        s = _mm512_fmadd_ps(f[2], _mm512_maskz_loadu_ps(m, P[2] + c), s);
-        s = _mm512_fmadd_ps(f[3], _mm512_maskz_loadu_ps(m, P[3] + c), s);
-        _mm512_mask_storeu_ps(Ui + c, m, _mm512_sub_ps(u, s));
+#pragma GCC unroll 16
+    for (uint32_t i = 0; i < 16; i++)
+      if (i < nb) _mm512_mask_storeu_ps(A + (j0 + i) * lda + j0, range_mask(j0, j0, k), D[i]);
+    /* panel: U_JJ^T P = A[J][j0+16 ..] */
+    for (uint32_t c = j0 + 16; c < k; c += 16) {
+      __mmask16 m = range_mask(c, c, k);
+      __m512 P[16];
+#pragma GCC unroll 16
+      for (uint32_t i = 0; i < 16; i++)
+        P[i] = i < nb ? _mm512_maskz_loadu_ps(m, A + (j0 + i) * lda + c) : _mm512_setzero_ps();
+#pragma GCC unroll 16
+      for (uint32_t j = 0; j < 16; j++) {
+        P[j] = _mm512_mul_ps(P[j], _mm512_set1_ps(inv[j]));
+#pragma GCC unroll 16
+        for (uint32_t i = j + 1; i < 16; i++)
+          P[i] = _mm512_fnmadd_ps(_mm512_set1_ps(u_row[j][i]), P[j], P[i]);
       }
+#pragma GCC unroll 16
+      for (uint32_t i = 0; i < 16; i++)
+        if (i < nb) _mm512_mask_storeu_ps(A + (j0 + i) * lda + c, m, P[i]);
     }
   }
   return 0;
 }
 
+/* U^T z = b then U x = z, 16 unknowns at a time held in one register:
+ * within a block the unknowns are found one by one (a lane broadcast, a
+ * division, one multiply-add for the lanes still to find); between
+ * blocks the known part is removed with whole-vector products. */
 void cofi__k_chol_solve(const float *U, size_t lda, uint32_t k, const float *b, float *x) {
   if (x != b) memmove(x, b, k * sizeof *x);
-  /* U^T z = b, column by column: z_j final, then removed from the rest */
-  for (uint32_t j = 0; j < k; j++) {
-    const float *Uj = U + j * lda;
-    float z = x[j] / Uj[j];
-    x[j] = z;
-    __m512 zv = _mm512_set1_ps(-z);
-    for (uint32_t c = (j + 1) & ~15u; c < k; c += 16) {
-      uint32_t lo = c < j + 1 ? j + 1 - c : 0;
-      __mmask16 m = k - c >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (k - c)) - 1);
-      m &= (__mmask16)(0xFFFFu << lo);
-      __m512 xv = _mm512_maskz_loadu_ps(m, x + c);
-      _mm512_mask_storeu_ps(x + c, m, _mm512_fmadd_ps(zv, _mm512_maskz_loadu_ps(m, Uj + c), xv));
+  uint32_t nb = (k + 15) / 16;
+  for (uint32_t J = 0; J < nb; J++) { /* U^T z = b */
+    uint32_t j0 = 16 * J, j1 = k - j0 < 16 ? k : j0 + 16;
+    __mmask16 mb = first_mask(j1 - j0);
+    __m512 xv = _mm512_maskz_loadu_ps(mb, x + j0);
+    for (uint32_t j = j0; j < j1; j++) {
+      const float *Uj = U + j * lda;
+      __m512 z = _mm512_div_ps(_mm512_permutexvar_ps(_mm512_set1_epi32((int)(j - j0)), xv),
+                               _mm512_set1_ps(Uj[j]));
+      xv = _mm512_fnmadd_ps(z, _mm512_maskz_loadu_ps(range_mask(j0, j + 1, j1), Uj + j0), xv);
+      xv = _mm512_mask_mov_ps(xv, (__mmask16)(1u << (j - j0)), z);
+    }
+    _mm512_mask_storeu_ps(x + j0, mb, xv);
+    for (uint32_t c = j1; c < k; c += 16) {
+      __mmask16 m = range_mask(c, c, k);
+      __m512 a0 = _mm512_maskz_loadu_ps(m, x + c), a1 = _mm512_setzero_ps();
+      for (uint32_t j = j0; j < j1; j += 2) {
+        a0 = _mm512_fnmadd_ps(_mm512_set1_ps(x[j]), _mm512_maskz_loadu_ps(m, U + j * lda + c), a0);
+        if (j + 1 < j1)
+          a1 = _mm512_fnmadd_ps(_mm512_set1_ps(x[j + 1]),
+                                _mm512_maskz_loadu_ps(m, U + (j + 1) * lda + c), a1);
+      }
+      _mm512_mask_storeu_ps(x + c, m, _mm512_add_ps(a0, a1));
     }
   }
-  /* U x = z, row by row from the bottom */
-  for (uint32_t i = k; i-- > 0;) {
-    const float *Ui = U + i * lda;
-    __m512 acc = _mm512_setzero_ps();
-    for (uint32_t c = (i + 1) & ~15u; c < k; c += 16) {
-      uint32_t lo = c < i + 1 ? i + 1 - c : 0;
-      __mmask16 m = k - c >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (k - c)) - 1);
-      m &= (__mmask16)(0xFFFFu << lo);
-      acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, Ui + c), _mm512_maskz_loadu_ps(m, x + c),
-                            acc);
+  const __m512i rows = _mm512_mullo_epi32(
+      _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+      _mm512_set1_epi32((int)lda));
+  for (uint32_t J = nb; J-- > 0;) { /* U x = z */
+    uint32_t j0 = 16 * J, j1 = k - j0 < 16 ? k : j0 + 16;
+    __mmask16 mb = first_mask(j1 - j0);
+    __m512 xv = _mm512_maskz_loadu_ps(mb, x + j0);
+    if (j1 < k) {
+      const float *rp[16];
+      __m512 acc[16];
+      for (uint32_t i = 0; i < 16; i++) rp[i] = j0 + i < j1 ? U + (j0 + i) * lda + j1 : zero_row;
+      block_dots(rp, k - j1, x + j1, acc);
+      xv = _mm512_sub_ps(xv, reduce16(acc));
     }
-    x[i] = (x[i] - _mm512_reduce_add_ps(acc)) / Ui[i];
+    for (uint32_t i = j1; i-- > j0;) {
+      __m512 xi = _mm512_div_ps(_mm512_permutexvar_ps(_mm512_set1_epi32((int)(i - j0)), xv),
+                                _mm512_set1_ps(U[i * lda + i]));
+      xv = _mm512_mask_mov_ps(xv, (__mmask16)(1u << (i - j0)), xi);
+      /* column i of the block above the diagonal (does not depend on x,
+       * so the gathers run ahead of the chain of divisions) */
+      __mmask16 above = (__mmask16)((1u << (i - j0)) - 1);
+      __m512 col = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), above, rows, U + j0 * lda + i, 4);
+      xv = _mm512_fnmadd_ps(xi, col, xv);
+    }
+    _mm512_mask_storeu_ps(x + j0, mb, xv);
   }
 }
 #endif

@@ -57,60 +57,8 @@ size_t cofi__solve_row_scratch_gather(uint32_t k, size_t gather_rows) {
   return g > base ? g : base;
 }
 
-/* Prefetching the next row: at most PF_BYTES of its factor vectors (they
- * must still be in L2 when its gather runs), PF_SEG rows of work between
- * two batches of prefetches. */
-#define PF_BYTES ((size_t)384 << 10)
-#define PF_SEG 64
-
-typedef struct prefetcher {
-  const float *Y;
-  const uint32_t *idx; /* rows still to prefetch */
-  size_t left, quota;  /* rows left; rows per batch */
-  uint32_t bytes;      /* per row */
-} prefetcher;
-
-static void pf_init(prefetcher *pf, const cofi__row_problem *pr, const uint32_t *next,
-                    size_t n_next, size_t batches) {
-  size_t row_bytes = (size_t)pr->k * sizeof(float), cap = PF_BYTES / row_bytes;
-  pf->Y = pr->Y;
-  pf->idx = next;
-  pf->left = next ? (n_next < cap ? n_next : cap) : 0;
-  pf->quota = batches ? (pf->left + batches - 1) / batches : pf->left;
-  pf->bytes = (uint32_t)row_bytes;
-}
-
-static void pf_step(prefetcher *pf) {
-  size_t m = pf->quota < pf->left ? pf->quota : pf->left;
-  for (size_t t = 0; t < m; t++) {
-    const char *p = (const char *)(pf->Y + (size_t)pf->idx[t] * (pf->bytes / sizeof(float)));
-    for (uint32_t off = 0; off < pf->bytes; off += 64) __builtin_prefetch(p + off, 0, 2);
-  }
-  pf->idx += m;
-  pf->left -= m;
-}
-
-/* One rank1_pass over the row, cut into segments with prefetch batches in
- * between. Segments start at multiples of 16 rows, where the kernel's
- * blocks start anyway, so the arithmetic is the same as one call. */
-static void pass(const cofi__rows *rows, size_t n, uint32_t k, const float *vals,
-                 const float cf[4], const float *v, float *out, prefetcher *pf) {
-  if (!pf->left) {
-    cofi__k_rank1_pass(rows, n, k, vals, cf, v, out);
-    return;
-  }
-  for (size_t t0 = 0; t0 < n; t0 += PF_SEG) {
-    size_t nb = n - t0 < PF_SEG ? n - t0 : PF_SEG;
-    cofi__rows seg = *rows;
-    if (seg.idx) seg.idx += t0;
-    else seg.base += t0 * seg.ld;
-    cofi__k_rank1_pass(&seg, nb, k, vals + t0, cf, v, out);
-    pf_step(pf);
-  }
-}
-
 static int solve_cg(const cofi__row_problem *pr, const uint32_t *cols, const float *vals,
-                    size_t n, float *x, float *scratch, const uint32_t *next, size_t n_next) {
+                    size_t n, float *x, float *scratch) {
   uint32_t k = pr->k;
   size_t kp = cofi__kpad(k), gld = pr->gram_ld ? pr->gram_ld : k;
   float *xv = scratch, *r = xv + kp, *p = r + kp, *Ap = p + kp, *G = xv + 5 * kp;
@@ -121,8 +69,6 @@ static int solve_cg(const cofi__row_problem *pr, const uint32_t *cols, const flo
   const float cf_A[4] = {0.0f, 0.0f, 1.0f - pr->alpha0, pr->alpha};
   int rc = COFI_OK;
 
-  prefetcher pf;
-  pf_init(&pf, pr, next, n_next, (pr->cg_steps + 1) * ((n + PF_SEG - 1) / PF_SEG));
   memcpy(xv, x, k * sizeof *xv);
   cofi__rows rows = {.base = pr->Y, .ld = k, .idx = cols};
   if (n > 0 && n <= pr->gather_rows) {
@@ -132,14 +78,14 @@ static int solve_cg(const cofi__row_problem *pr, const uint32_t *cols, const flo
   /* r = b - A x */
   cofi__k_symv(pr->gram, gld, k, lambda, xv, Ap);
   for (uint32_t j = 0; j < k; j++) r[j] = -Ap[j];
-  pass(&rows, n, k, vals, cf_res, xv, r, &pf);
+  cofi__k_rank1_pass(&rows, n, k, vals, cf_res, xv, r);
   memcpy(p, r, k * sizeof *p);
   float rs_old = cofi__dot(r, r, k);
   if (!isfinite(rs_old)) { rc = COFI_ERR_NUMERIC; goto done; }
   for (uint32_t step = 0; step < pr->cg_steps; step++) {
     if (rs_old < 1e-20f) break;
     cofi__k_symv(pr->gram, gld, k, lambda, p, Ap);
-    pass(&rows, n, k, vals, cf_A, p, Ap, &pf);
+    cofi__k_rank1_pass(&rows, n, k, vals, cf_A, p, Ap);
     float pAp = cofi__dot(p, Ap, k);
     if (!(pAp > 0)) break; /* p in the null space (lambda 0): stop, x stays finite */
     float a = rs_old / pAp;
@@ -157,15 +103,12 @@ done:
 }
 
 static int solve_cholesky(const cofi__row_problem *pr, const uint32_t *cols,
-                          const float *vals, size_t n, float *x, float *scratch,
-                          const uint32_t *next, size_t n_next) {
+                          const float *vals, size_t n, float *x, float *scratch) {
   uint32_t k = pr->k, kp = cofi__kpad(k), r1 = (k + 7u) & ~7u;
   size_t gld = pr->gram_ld ? pr->gram_ld : k, T = chunk_rows(kp);
   float *xv = scratch, *b = xv + 4 * (size_t)kp, *A = xv + 5 * (size_t)kp;
   float *G = A + (size_t)kp * kp, *H = G + T * kp;
   float lambda = cofi__row_lambda(pr, n);
-  prefetcher pf;
-  pf_init(&pf, pr, next, n_next, (n + T - 1) / T + 1);
 
   for (uint32_t i = 0; i < k; i++) {
     float *a = A + (size_t)i * kp;
@@ -187,24 +130,15 @@ static int solve_cholesky(const cofi__row_problem *pr, const uint32_t *cols,
       cofi__axpy(c, g, b, k);
     }
     cofi__k_syrk_acc(G, H, nb, kp, 0, r1, A, kp);
-    pf_step(&pf);
   }
-  pf_step(&pf);
   if (cofi__k_cholesky(A, kp, k)) return COFI_ERR_NUMERIC;
   cofi__k_chol_solve(A, kp, k, b, xv);
   memcpy(x, xv, k * sizeof *x);
   return COFI_OK;
 }
 
-int cofi__solve_row_prefetch(const cofi__row_problem *pr, const uint32_t *cols,
-                             const float *vals, size_t n, float *x, float *scratch,
-                             const uint32_t *next, size_t n_next) {
-  if (pr->solver == COFI_SOLVER_CHOLESKY)
-    return solve_cholesky(pr, cols, vals, n, x, scratch, next, n_next);
-  return solve_cg(pr, cols, vals, n, x, scratch, next, n_next);
-}
-
 int cofi__solve_row(const cofi__row_problem *pr, const uint32_t *cols, const float *vals,
                     size_t n, float *x, float *scratch) {
-  return cofi__solve_row_prefetch(pr, cols, vals, n, x, scratch, NULL, 0);
+  if (pr->solver == COFI_SOLVER_CHOLESKY) return solve_cholesky(pr, cols, vals, n, x, scratch);
+  return solve_cg(pr, cols, vals, n, x, scratch);
 }

@@ -120,6 +120,8 @@ err 400 missing_parameter -X POST -d '{"k": 2}' "$U/recommend/batch"
 err 400 invalid_parameter -X POST -d '{"users": []}' "$U/recommend/batch"
 err 400 too_many_ids -X POST -d "{\"users\": [$(seq -s, 1 101)]}" "$U/recommend/batch"
 err 400 unknown_field -X POST -d '{"users": ["1"], "liked": ["i1"]}' "$U/recommend/batch"
+ok 200 '(.results | length) == 100 and (.results[0].recommendations | length) > 10 and .results[99].error.code == "unknown_user"' \
+  -X POST -d "{\"users\": [$(seq -s, 1 100)], \"k\": 1000}" "$U/recommend/batch"
 
 # ---- similar items and users
 ok 200 '.item_id == "i1" and (.similar | length) == 3 and ([.similar[].item_id] | index("i1") == null)
@@ -159,6 +161,12 @@ done
 req "$U/docs"
 [ "$CODE" = 200 ] && grep -q "fetch('/openapi.json')" "$T/body" || fail "/docs"
 grep -Eq 'src=.http|href=.http' "$T/body" && fail "/docs loads something from the network"
+# the page's script, run by node against this server (skipped without node)
+if command -v node >/dev/null && node -e 'process.exit(typeof fetch === "function" ? 0 : 1)'; then
+  node "$(dirname "$0")/serve_docs.js" "$U" "$T/body" || fail "/docs page script"
+else
+  echo "note: no node >= 18, the /docs page script is not exercised"
+fi
 
 # ---- routing errors: 404, 405 with Allow
 err 404 not_found "$U/no/such/route"
@@ -177,6 +185,12 @@ req "$U/recommend?user_id=$(head -c 100000 /dev/zero | tr '\0' x)"
 req -H "X-Big: $(head -c 100000 /dev/zero | tr '\0' x)" "$U/ping"
 [ "$CODE" = 431 ] || [ "$CODE" = 413 ] || fail "a 100 KB header gave $CODE, not 431"
 ok 200 '.status == "ok"' "$U/ping"
+# around the limit MHD drops some requests without an answer: they must
+# still end (the in-flight count is what SIGTERM waits for)
+for n in $(seq 32000 100 33200); do
+  curl -s -m 5 -o /dev/null "$U/recommend?user_id=$(head -c "$n" /dev/zero | tr '\0' x)"
+done
+ok 200 '.server.in_flight == 1' "$U/health"
 
 # ---- keep-alive: many requests on one connection, errors included (a
 # 404 or 400 must not cost the client its connection)
@@ -191,9 +205,11 @@ grep -Eq '^DELETE /ping 405 [0-9]+us$' "$T/serve.log" || fail "no access log lin
 stop_server
 grep -q 'cofi serve: stopped' "$T/serve.log" || fail "no stop message"
 
-# --quiet: no access log
+# --quiet: no access log. (Default limits here: a batch of 101 users x
+# k 1000 is over the 100,000 results a batch may ask for.)
 start_server "$T/quiet.log" "$T/a.cofi" --port 0 --quiet
 ok 200 '' "$U/ping"
+err 400 batch_too_large -X POST -d "{\"users\": [$(seq -s, 1 101)], \"k\": 1000}" "$U/recommend/batch"
 stop_server
 grep -q '^GET /ping' "$T/quiet.log" && fail "--quiet still logs requests"
 

@@ -10,7 +10,9 @@
 
 #include "srv.h"
 
+#include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,6 +45,50 @@ static void json_string_examples(void **state) {
   srv_buf_u64(&b, 18446744073709551615ull);
   assert_memory_equal(b.p, "0.5 null 18446744073709551615", b.len);
   srv_buf_free(&b);
+}
+
+static void float_format_matches_printf(void **state) {
+  (void)state;
+  char want[64], got[64];
+  /* special values, powers of ten and their neighbours, the range edges */
+  double fixed[] = {0.0, -0.0, 1.0, -1.0, 0.5, 1e-4, 9.9999e-5, 1e9, 999999999.0, 999999999.5,
+                    123456789.0, 0.1, 0.2, 0.3, 1.65229249, 0.000123456789, 12345.6789,
+                    1e-5, 3.4e38, 1.17549435e-38, 100.0, 10.0, 0.001, 99999999.95};
+  for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++) {
+    snprintf(want, sizeof want, "%.9g", fixed[i]);
+    srv_format_g9(got, fixed[i]);
+    assert_string_equal(got, want);
+    for (int d = -3; d <= 3; d++) { /* the floats next to it */
+      float f = (float)fixed[i];
+      uint32_t bits;
+      memcpy(&bits, &f, 4);
+      bits += (uint32_t)d;
+      memcpy(&f, &bits, 4);
+      if (!isfinite(f)) continue;
+      snprintf(want, sizeof want, "%.9g", (double)f);
+      srv_format_g9(got, (double)f);
+      assert_string_equal(got, want);
+    }
+  }
+  /* random floats over the whole range, and many in the scores' range */
+  for (int t = 0; t < 400000; t++) {
+    uint32_t bits = next();
+    if (t & 1) bits = (bits & 0x807fffffu) | ((uint32_t)(110 + next() % 40) << 23);
+    float f;
+    memcpy(&f, &bits, 4);
+    if (!isfinite(f)) continue;
+    snprintf(want, sizeof want, "%.9g", (double)f);
+    srv_format_g9(got, (double)f);
+    if (strcmp(got, want)) print_error("%.9g: got %s\n", (double)f, got);
+    assert_string_equal(got, want);
+  }
+  /* doubles too (train_seconds, parameters) */
+  for (int t = 0; t < 100000; t++) {
+    double v = ((double)next() / 4294967296.0 + (double)(next() % 1000)) * pow(10.0, (int)(next() % 12) - 5);
+    snprintf(want, sizeof want, "%.9g", v);
+    srv_format_g9(got, v);
+    assert_string_equal(got, want);
+  }
 }
 
 static bool valid_utf8(const unsigned char *s, size_t n) {
@@ -129,10 +175,12 @@ static void test_destroy(srv_ref *r) {
 static test_obj objs[N_OBJS];
 static srv_slot slot;
 static atomic_bool stop_readers;
+static atomic_int readers_started;
 
 static void *reader(void *arg) {
   (void)arg;
   unsigned long n = 0;
+  atomic_fetch_add(&readers_started, 1);
   while (!atomic_load(&stop_readers)) {
     test_obj *o = (test_obj *)srv_slot_acquire(&slot);
     atomic_fetch_add(&o->holders, 1);
@@ -154,9 +202,16 @@ static void slot_swaps_under_readers(void **state) {
   }
   srv_slot_init(&slot, &objs[0].ref);
   atomic_store(&stop_readers, false);
+  atomic_store(&readers_started, 0);
   pthread_t th[3];
   for (int i = 0; i < 3; i++) assert_int_equal(pthread_create(&th[i], NULL, reader, NULL), 0);
-  for (int i = 1; i < N_OBJS; i++) srv_slot_swap(&slot, &objs[i].ref);
+  /* Swap only once the readers run, and let them in between swaps, so
+   * that swaps and reads really overlap even on a loaded machine. */
+  while (atomic_load(&readers_started) < 3) sched_yield();
+  for (int i = 1; i < N_OBJS; i++) {
+    srv_slot_swap(&slot, &objs[i].ref);
+    if (i % 8 == 0) sched_yield();
+  }
   atomic_store(&stop_readers, true);
   unsigned long reads = 0;
   for (int i = 0; i < 3; i++) {
@@ -289,6 +344,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(json_string_examples),
       cmocka_unit_test(json_string_any_bytes),
+      cmocka_unit_test(float_format_matches_printf),
       cmocka_unit_test(error_body_shape),
       cmocka_unit_test(slot_swaps_under_readers),
       cmocka_unit_test(slot_holder_keeps_old_object),

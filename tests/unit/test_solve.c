@@ -85,6 +85,46 @@ static void cholesky_is_exact_ials(void **s) { (void)s; solve_matches_reference(
 /* With as many steps as dimensions, CG is exact in exact arithmetic. */
 static void cg_converges(void **s) { (void)s; solve_matches_reference(COFI_SOLVER_CG, 30, 1.0f, 1e-3f); }
 
+/* Larger rows and factor counts: the 16-row blocks and the specialized
+ * kernels (k a multiple of 16), ragged k, rows read in place from Y
+ * (gather_rows 0) and gathered into the scratch first. */
+static void solve_large_matches_reference(void **s) {
+  (void)s;
+  const uint32_t ks[] = {16, 33, 64};
+  for (size_t a = 0; a < 3; a++)
+    for (int solver = 0; solver < 2; solver++)
+      for (int gather = 0; gather < 2; gather++) {
+        uint32_t k = ks[a], n_other = 300;
+        size_t n = 70, kp = cofi__kpad(k);
+        float *Y = aligned_alloc(64, sizeof(float) * n_other * k);
+        float *gram = aligned_alloc(64, sizeof(float) * k * k);
+        for (size_t i = 0; i < (size_t)n_other * k; i++) Y[i] = frand();
+        uint32_t cols[70];
+        float vals[70];
+        for (size_t t = 0; t < n; t++) {
+          cols[t] = (uint32_t)(t * 4 + 1);
+          vals[t] = 1.0f + (float)(t % 4);
+        }
+        cofi__gram(Y, n_other, k, 1.0f, gram);
+        cofi__row_problem pr = {.gram = gram, .Y = Y, .k = k, .alpha = 2, .alpha0 = 1,
+                                .lambda = 0.5f, .n_other = n_other,
+                                .solver = (cofi_solver)solver, .cg_steps = 3 * k,
+                                .gather_rows = gather ? n : 0};
+        size_t sz = cofi__solve_row_scratch_gather(k, pr.gather_rows);
+        float *scratch = aligned_alloc(64, sizeof(float) * (sz + 16));
+        float x[64] = {0};
+        (void)kp;
+        assert_int_equal(cofi__solve_row(&pr, cols, vals, n, x, scratch), COFI_OK);
+        double ref[64];
+        reference_solve(Y, k, cols, vals, n, n_other, 2, 1, 0.5f, ref);
+        for (uint32_t j = 0; j < k; j++)
+          if (fabs(x[j] - ref[j]) > 2e-3 * (1 + fabs(ref[j])))
+            fail_msg("k=%u solver %d gather %d: x[%u] = %.7g, reference %.7g", k, solver, gather,
+                     j, (double)x[j], ref[j]);
+        free(Y); free(gram); free(scratch);
+      }
+}
+
 /* A small random dataset with latent structure. */
 static cofi_dataset *small_dataset(uint32_t users, uint32_t items, uint32_t per_user) {
   cofi_dataset *ds;
@@ -164,6 +204,36 @@ static void degenerate_data_stays_finite(void **s) {
   }
 }
 
+/* Factors are bit-identical whatever the thread count, at factor counts
+ * that use the specialized kernels (64) and the general ones (20), with
+ * rows long enough for several 16-row blocks. */
+static void deterministic_across_threads_large(void **s) {
+  (void)s;
+  cofi_dataset *ds = small_dataset(300, 240, 40);
+  const uint32_t ks[] = {20, 64};
+  for (size_t a = 0; a < 2; a++)
+    for (int solver = 0; solver < 2; solver++) {
+      cofi_model *m[3];
+      for (uint32_t t = 0; t < 3; t++) {
+        cofi_params p = cofi_params_default();
+        p.factors = ks[a]; p.iterations = 3; p.solver = (cofi_solver)solver;
+        p.regularization = 0.1f; p.threads = t + 1;
+        cofi_diag d = {0};
+        assert_int_equal(cofi_train(ds, &p, &m[t], &d), COFI_OK);
+      }
+      cofi_model_info info;
+      cofi_model_get_info(m[0], &info);
+      for (uint32_t t = 1; t < 3; t++) {
+        assert_memory_equal(cofi_model_user_factors(m[0]), cofi_model_user_factors(m[t]),
+                            sizeof(float) * info.n_users * info.factors);
+        assert_memory_equal(cofi_model_item_factors(m[0]), cofi_model_item_factors(m[t]),
+                            sizeof(float) * info.n_items * info.factors);
+      }
+      for (uint32_t t = 0; t < 3; t++) cofi_model_close(m[t]);
+    }
+  cofi_dataset_free(ds);
+}
+
 static void huge_values_fail_cleanly(void **s) {
   (void)s;
   cofi_dataset *ds;
@@ -202,6 +272,8 @@ int main(void) {
       cmocka_unit_test(cholesky_is_exact),
       cmocka_unit_test(cholesky_is_exact_ials),
       cmocka_unit_test(cg_converges),
+      cmocka_unit_test(solve_large_matches_reference),
+      cmocka_unit_test(deterministic_across_threads_large),
       cmocka_unit_test(objective_never_rises_with_cholesky),
       cmocka_unit_test(degenerate_data_stays_finite),
       cmocka_unit_test(huge_values_fail_cleanly),
