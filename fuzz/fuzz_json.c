@@ -7,7 +7,11 @@
  *
  * Properties: an accepted query respects the limits (k in 1..max_k, lists
  * within max_list, IDs 1..max_id_len bytes without NUL); every rejection is
- * a 4xx with a code and a message.
+ * a 4xx with a code and a message, and its JSON error document (which
+ * quotes the input) parses back as JSON. The server's JSON string writer
+ * (srv_buf_json_str, server/buf.c) is also given the raw bytes: whatever
+ * they are (control bytes, invalid UTF-8, NULs), the output must parse
+ * back as one JSON string.
  */
 #include "srv.h"
 
@@ -24,14 +28,33 @@ static void id_ok(srv_span s) {
   check(s.p != NULL && s.len >= 1 && s.len <= lim.max_id_len && !memchr(s.p, 0, s.len));
 }
 
+/* The buffer holds exactly one JSON value of the given type. */
+static void valid_json(const srv_buf *b, json_type type) {
+  if (b->oom) return;
+  json_error_t je;
+  json_t *v = json_loadb(b->p, b->len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
+  check(v != NULL && json_typeof(v) == type);
+  json_decref(v);
+}
+
 static void rejected(const srv_error *e) {
   check(e->status >= 400 && e->status < 600 && e->code && e->message[0]);
+  srv_buf b;
+  srv_buf_init(&b);
+  srv_buf_error(&b, e);
+  valid_json(&b, JSON_OBJECT);
+  srv_buf_free(&b);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   char *body = malloc(size ? size : 1);
   if (!body) return 0;
   memcpy(body, data, size);
+  srv_buf out;
+  srv_buf_init(&out);
+  srv_buf_json_str(&out, body, size);
+  valid_json(&out, JSON_STRING);
+  srv_buf_free(&out);
   srv_error e;
   json_t *root = srv_json_parse(body, size, &e);
   if (!root) {

@@ -7,7 +7,7 @@
 #   fuzz/run.sh build-fuzz 600 fuzz_model        # one target
 # Add -jobs=N -workers=N after "--" to use N cores:  fuzz/run.sh build-fuzz 600 fuzz_json -- -jobs=2 -workers=2
 # Findings are written to fuzz/corpus-<target>-artifacts/ as crash-*, leak-*,
-# timeout-* files; reproduce one with `build-fuzz/fuzz/<target> FILE`.
+# timeout-* files (with the full log, run.log); reproduce one with `build-fuzz/fuzz/<target> FILE`.
 # To fold new coverage into the committed seeds (keep them small):
 #   build-fuzz/fuzz/<t> -merge=1 fuzz/corpus/<t> fuzz/corpus-<t>
 set -uo pipefail
@@ -27,9 +27,13 @@ export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 status=0
 for t in "${targets[@]}"; do
   echo "== $t: ${secs}s"
+  log=fuzz/corpus-$t-artifacts/run.log
+  mkdir -p "fuzz/corpus-$t-artifacts"
   fuzz/run_one.sh "$build/fuzz/$t" "fuzz/corpus-$t" "fuzz/corpus/$t" "$secs" \
-    "${extra[@]}" 2>&1 | tee "fuzz/corpus-$t.log" | grep -E "^#[0-9]+ +DONE|stat::number_of_executed_units|ERROR|SUMMARY|Test unit written"
-  rc=${PIPESTATUS[0]}
-  [ "$rc" -ne 0 ] && { echo "== $t: FOUND SOMETHING (exit $rc), see fuzz/corpus-$t.log"; status=1; }
+    "${extra[@]}" >"$log" 2>&1
+  rc=$?
+  grep -E "stat::number_of_executed_units|stat::average_exec_per_sec|ERROR|SUMMARY|Test unit written" "$log"
+  echo "   corpus: $(ls "fuzz/corpus-$t" | wc -l) inputs"
+  [ "$rc" -ne 0 ] && { echo "== $t: FOUND SOMETHING (exit $rc), see $log"; status=1; }
 done
 exit $status

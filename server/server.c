@@ -174,7 +174,8 @@ static srv_thread *thread_state(cofi_server *s) {
   t->spans_a = malloc((size_t)s->cfg.max_list * sizeof *t->spans_a);
   t->spans_b = malloc((size_t)s->cfg.max_list * sizeof *t->spans_b);
   t->vec = aligned_alloc(64, COFI_MAX_FACTORS * sizeof *t->vec);
-  if (!t->ws || !t->top || !t->items || !t->order || !t->printed || !t->exclude || !t->spans_a || !t->spans_b || !t->vec) {
+  if (!t->ws || !t->top || !t->items || !t->order || !t->printed || !t->exclude ||
+      !t->spans_a || !t->spans_b || !t->vec) {
     thread_free(t);
     return NULL;
   }

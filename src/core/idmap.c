@@ -28,7 +28,9 @@ static uint64_t hash_id(const char *s, size_t len) {
 
 const char *cofi__idmap_get(const cofi__idmap *m, uint32_t i, size_t *len) {
   *len = (size_t)(m->offsets[i + 1] - m->offsets[i]);
-  return m->blob + m->offsets[i];
+  /* blob is still NULL while every string so far is empty: NULL + 0 is
+   * undefined behaviour (UBSan, found by fuzz_dataset on a header ","). */
+  return m->blob ? m->blob + m->offsets[i] : "";
 }
 
 int64_t cofi__idmap_find(const cofi__idmap *m, const char *s, size_t len) {

@@ -43,5 +43,6 @@ int cofi__strtab_push(cofi__strtab *t, const char *s, size_t len) {
 const char *cofi__strtab_get(const cofi__strtab *t, size_t i, size_t *len) {
   if (i >= t->n) { *len = 0; return ""; }
   *len = (size_t)(t->offsets[i + 1] - t->offsets[i]);
-  return t->blob + t->offsets[i];
+  /* blob is NULL while every string so far is empty (NULL + 0 is UB). */
+  return t->blob ? t->blob + t->offsets[i] : "";
 }

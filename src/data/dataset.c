@@ -655,6 +655,16 @@ static int read_rows(reader *rd, cofi_dataset *ds, cofi_diag *diag) {
         ev = &rd->events[e];
       }
       v *= ev->weight;
+      /* A finite value can overflow once weighted (3e38 x 5). */
+      if (!isfinite(v)) {
+        char q[200];
+        return cofi__fail(diag, COFI_ERR_PARSE, rd->path, csv->line,
+                          "column '%s' (%d): '%s' times the weight %g of event "
+                          "'%.*s' is out of range for a float",
+                          rd->name[COL_VALUE], rd->col[COL_VALUE] + 1,
+                          cofi__quote(q, sizeof q, f[cv].ptr, f[cv].len),
+                          (double)ev->weight, (int)(el < 64 ? el : 64), es);
+      }
     }
     int64_t t = 0;
     if (ct >= 0 && !parse_time(f[ct].ptr, f[ct].len, &t))

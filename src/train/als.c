@@ -221,9 +221,15 @@ double cofi__als_loss(const cofi__csr *R, const float *X, const float *Y, uint32
                       const cofi_params *p) {
   uint32_t n_items = R->n_cols, threads = cofi__threads(p->threads);
   size_t kp = cofi__kpad(k), nblk = ((size_t)R->n_rows + LOSS_BLOCK - 1) / LOSS_BLOCK;
+  size_t max_row = 0;
+  for (uint32_t u = 0; u < R->n_rows; u++)
+    if (R->indptr[u + 1] - R->indptr[u] > max_row)
+      max_row = (size_t)(R->indptr[u + 1] - R->indptr[u]);
+  /* per thread: G x [kp] and the row's predictions [max_row] */
+  size_t per = kp + ((max_row + 15) & ~(size_t)15);
   double result = NAN;
   float *gram = cofi__aligned_alloc((size_t)k * k * sizeof *gram);
-  float *tmp = cofi__aligned_alloc(kp * threads * sizeof *tmp);
+  float *tmp = cofi__aligned_alloc(per * threads * sizeof *tmp);
   double *part = cofi__calloc(3 * (nblk ? nblk : 1), sizeof *part);
   uint64_t *cnt = cofi__calloc(n_items ? n_items : 1, sizeof *cnt);
   if (!gram || !tmp || !part || !cnt) goto done;
@@ -232,7 +238,7 @@ double cofi__als_loss(const cofi__csr *R, const float *X, const float *Y, uint32
                             .alpha0 = p->unobserved_weight, .n_other = n_items};
 #pragma omp parallel num_threads(threads)
   {
-    float *gx = tmp + (size_t)omp_get_thread_num() * kp;
+    float *gx = tmp + (size_t)omp_get_thread_num() * per, *pred = gx + kp;
 #pragma omp for schedule(dynamic, 1)
     for (size_t blk = 0; blk < nblk; blk++) {
       double loss = 0, conf = 0, reg = 0;
@@ -246,9 +252,13 @@ double cofi__als_loss(const cofi__csr *R, const float *X, const float *Y, uint32
           xx += (double)x[j] * x[j];
         }
         loss += xGx;
-        for (uint64_t t = R->indptr[u]; t < R->indptr[u + 1]; t++) {
-          double s = cofi__dot(x, Y + (size_t)R->indices[t] * k, k);
-          double c = 1.0 + (double)p->alpha * R->data[t];
+        uint64_t b = R->indptr[u];
+        size_t n = (size_t)(R->indptr[u + 1] - b);
+        cofi__rows rows = {.base = Y, .ld = k, .idx = R->indices + b};
+        cofi__k_gemv(&rows, n, k, x, pred);
+        for (size_t t = 0; t < n; t++) {
+          double s = pred[t];
+          double c = 1.0 + (double)p->alpha * R->data[b + t];
           loss += c * (1 - s) * (1 - s) - p->unobserved_weight * s * s;
           conf += c;
         }

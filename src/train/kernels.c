@@ -27,6 +27,18 @@
  *   ...
  *   acc[15] = [ r15: ...          ]
  *
+ * When rows sit contiguously at a stride of exactly k = 16 NC floats (a
+ * gathered row, a factor matrix), specializations for fixed NC address
+ * every load as base + constant; CG keeps its running output in
+ * registers across blocks.
+ *
+ * The products that form matrices (the Cholesky Gram update syrk_acc, the
+ * blocked Cholesky's trailing updates, scoring's gemm) share one register
+ * tile: 8 rows x 48 columns of the result in 24 registers, fed per step
+ * by three vector loads and eight broadcasts. The Cholesky factors 16 rows
+ * at a time, the 16 x 16 diagonal block and the panel's triangular solve
+ * in registers.
+ *
  * Every summation order depends only on the arguments, never on threads.
  */
 #include "internal.h"

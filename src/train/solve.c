@@ -53,7 +53,8 @@ size_t cofi__solve_row_scratch(uint32_t k) {
 
 size_t cofi__solve_row_scratch_gather(uint32_t k, size_t gather_rows) {
   size_t kp = cofi__kpad(k), base = cofi__solve_row_scratch(k);
-  size_t g = 5 * kp + gather_rows * kp;
+  size_t rows = (gather_rows + 15) & ~(size_t)15; /* padded to whole blocks */
+  size_t g = 5 * kp + rows * kp + rows;
   return g > base ? g : base;
 }
 
@@ -72,8 +73,18 @@ static int solve_cg(const cofi__row_problem *pr, const uint32_t *cols, const flo
   memcpy(xv, x, k * sizeof *xv);
   cofi__rows rows = {.base = pr->Y, .ld = k, .idx = cols};
   if (n > 0 && n <= pr->gather_rows) {
+    /* padded with zero rows (and zero values) to whole 16-row blocks, so
+     * that every block takes the kernels' contiguous path; a zero row
+     * adds exactly nothing */
+    size_t n16 = (n + 15) & ~(size_t)15;
+    float *vpad = G + n16 * kp;
     cofi__k_gather(&rows, n, k, G, kp);
+    memset(G + n * kp, 0, (n16 - n) * kp * sizeof *G);
+    memcpy(vpad, vals, n * sizeof *vpad);
+    memset(vpad + n, 0, (n16 - n) * sizeof *vpad);
     rows = (cofi__rows){.base = G, .ld = kp, .idx = NULL};
+    vals = vpad;
+    n = n16;
   }
   /* r = b - A x */
   cofi__k_symv(pr->gram, gld, k, lambda, xv, Ap);

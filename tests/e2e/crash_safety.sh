@@ -11,6 +11,9 @@
 #     fsync take about 30 ms here);
 #   - a fixed fraction (60%-150%) of a full run's time: anywhere late in
 #     training or in the save.
+# A server serves M throughout and is told to reload after every kill: each
+# reload must succeed (the file is always whole), so a server never serves,
+# or fails on, a half-written model.
 # A kill inside the save leaves its temp file behind (nothing can remove it
 # after SIGKILL). That is accepted and documented (docs/robustness.md): the
 # name is unique per save, a later save is not disturbed by it, and it is
@@ -19,8 +22,8 @@
 set -u
 . "$(dirname "$0")/lib.bash"
 T=$(mktemp -d)
-pid=
-trap '[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$T"' EXIT
+pid= spid=
+trap '[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; [ -n "$spid" ] && kill -9 "$spid" 2>/dev/null; rm -rf "$T"' EXIT
 
 # 30000 users x 8000 items x 64 factors: a 13 MB file, so a save takes a
 # while (write + fsync) and kills can land inside it.
@@ -36,6 +39,22 @@ full_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 "$COFI" info "$T/m.cofi" >/dev/null || fail "cofi info on the first model"
 prev=$(sha256sum <"$T/m.cofi")
 mkdir "$T/left"
+
+# The server on M (skipped without curl).
+url=
+if command -v curl >/dev/null; then
+  "$COFI" serve "$T/m.cofi" --port 0 --threads 1 --quiet --admin-token crash-test-token \
+    >"$T/serve.log" 2>&1 &
+  spid=$!
+  for _ in $(seq 200); do
+    port=$(sed -n 's/.*listening on http:\/\/127.0.0.1:\([0-9][0-9]*\) with.*/\1/p' "$T/serve.log")
+    [ -n "$port" ] && break
+    sleep 0.05
+  done
+  [ -n "$port" ] || fail "cofi serve did not start: $(cat "$T/serve.log")"
+  url=http://127.0.0.1:$port
+fi
+reloads=0
 # Sub-second sleeps without forking sleep(1): read with a timeout on a pipe
 # that never delivers.
 exec 9<> <(:)
@@ -75,6 +94,14 @@ for ((r = 0; r < rounds; r++)); do
     replaced=$((replaced + 1))
     prev=$now
   fi
+  if [ -n "$url" ]; then
+    code=$(curl -s -m 30 -o "$T/reload.json" -w '%{http_code}' -X POST \
+      -H 'Authorization: Bearer crash-test-token' "$url/admin/reload")
+    [ "$code" = 200 ] || fail "round $r: reload after the kill -> $code: $(cat "$T/reload.json")"
+    code=$(curl -s -m 10 -o /dev/null -w '%{http_code}' "$url/recommend?user_id=u00001&k=5")
+    [ "$code" = 200 ] || fail "round $r: recommend after the reload -> $code"
+    reloads=$((reloads + 1))
+  fi
   # Leftover temp files stay in place for the next rounds (a later save
   # must not mind them); they are counted and moved away only so that the
   # next round's watcher sees its own temp file.
@@ -89,6 +116,7 @@ done
 echo "rounds $rounds: killed inside the save before its rename $in_save (each left its temp" \
   "file), finished before the kill $finished, old model kept $kept, replaced by a complete" \
   "new one $replaced (full run ${full_ms} ms)"
+[ -n "$url" ] && echo "server: $reloads reloads after kills, all served a whole model"
 ((in_save >= 4)) || fail "only $in_save of $rounds kills landed inside a save: the test did not test"
 # Leftover temp files are junk, not models: cofi refuses them cleanly
 # (a truncated file, exit 4) or, when the kill came after the last write,
@@ -99,4 +127,8 @@ for f in "$T"/left/*; do
   rc=$?
   [ "$rc" = 0 ] || [ "$rc" = 4 ] || fail "cofi info on leftover $f exited $rc, expected 0 or 4"
 done
+if [ -n "$spid" ]; then
+  kill -TERM "$spid"; wait "$spid"; rc=$?; spid=
+  [ "$rc" = 0 ] || fail "server exited $rc"
+fi
 pass

@@ -45,6 +45,22 @@ top=$(curl -s "$U/recommend?user_id=1&k=1" | jq -r '.recommendations[0].item_id'
 ok 200 "[.recommendations[].item_id] | (index(\"$top\") == null) and (index(\"item,comma\") == null)" \
   "$U/recommend?user_id=1&k=1000&exclude=$top,item%5C%2Ccomma,nope"
 
+# the same answers as the CLI's --json, to the digit
+for u in 1 "sp ace" 17; do
+  a=$(curl -s -G "$U/recommend" --data-urlencode "user_id=$u" -d k=10 | jq -c .)
+  b=$("$COFI" recommend "$T/a.cofi" --user "$u" -k 10 --json | jq -c .)
+  [ "$a" = "$b" ] || fail "/recommend and cofi recommend --json differ for user $u: $a vs $b"
+done
+a=$(curl -s "$U/recommend?liked=i1,i2,zzz&k=5" | jq -c .)
+b=$("$COFI" recommend "$T/a.cofi" --liked i1,i2,zzz -k 5 --json 2>/dev/null | jq -c .)
+[ "$a" = "$b" ] || fail "cold start differs from cofi recommend --liked --json: $a vs $b"
+a=$(curl -s "$U/similar_items?item_id=i3&k=5" | jq -c .)
+b=$("$COFI" similar "$T/a.cofi" --item i3 -k 5 --json | jq -c .)
+[ "$a" = "$b" ] || fail "/similar_items differs from cofi similar --json: $a vs $b"
+a=$(curl -s "$U/similar_users?user_id=3&k=5" | jq -c .)
+b=$("$COFI" similar "$T/a.cofi" --user 3 -k 5 --json | jq -c .)
+[ "$a" = "$b" ] || fail "/similar_users differs from cofi similar --json: $a vs $b"
+
 # ---- cold start: liked (lists with escapes, repeated parameters)
 ok 200 '.liked == ["i1", "item,comma", "item space"] and .unknown == ["zzz"] and
         (.recommendations | length) == 4 and
