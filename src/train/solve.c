@@ -26,10 +26,15 @@
  * G^T H with a register-blocked kernel (syrk_acc), then A = U^T U is
  * factored in place and two triangular solves give x.
  *
- * Scratch layout (floats; kp = k rounded up to 16, T = chunk rows):
- *   [x | r | p | Ap | b]  5 kp        the row's vectors, zero padded
- *   then either  A [kp x kp], G [T x kp], H [T x kp]      (Cholesky)
- *   or           the gathered block [gather_rows x kp]    (CG)
+ * Scratch layout (floats; kp = k rounded up to 16, T = chunk rows,
+ * g = gather_rows rounded up to 16):
+ *   [x | r | p | Ap | b]  5 kp        the row's vectors
+ *   then either  A [kp x kp], G [T x kp], H [T x kp]          (Cholesky)
+ *   or           the gathered block [g x kp], its values [g]   (CG)
+ *
+ * Nothing here depends on the thread that runs it: a row's result is the
+ * same bits whichever thread solves it, which makes training
+ * deterministic for any thread count.
  */
 #include "internal.h"
 

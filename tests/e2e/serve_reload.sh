@@ -87,8 +87,8 @@ grep -Eq '^cofi_model_reloads_total\{result="error"\} 3$' <(curl -s "$U/metrics"
 
 # ---- SIGTERM with a request in flight: a 300 KB body uploaded at 100 KB/s
 { printf '{"user_id": "1", "k": 2}'; head -c 300000 /dev/zero | tr '\0' ' '; } >"$T/slow"
-curl -s -m 20 -o "$T/slow.out" -w '%{http_code}' --limit-rate 100K -X POST --data-binary @"$T/slow" \
-  "$U/invocations" >"$T/slow.code" &
+curl -s -m 20 -o "$T/slow.out" -D "$T/slow.headers" -w '%{http_code}' --limit-rate 100K -X POST \
+  --data-binary @"$T/slow" "$U/invocations" >"$T/slow.code" &
 slow=$!
 sleep 1
 kill -TERM "$PID"
@@ -98,6 +98,7 @@ curl -s -m 2 -o /dev/null "$U/ping" && fail "a new connection was accepted while
 wait "$slow"
 [ "$(cat "$T/slow.code")" = 200 ] || fail "the in-flight request got $(cat "$T/slow.code"): $(cat "$T/slow.out")"
 jq -e '(.recommendations | length) == 2' "$T/slow.out" >/dev/null || fail "in-flight answer: $(cat "$T/slow.out")"
+grep -qi '^connection: close' "$T/slow.headers" || fail "an answer while draining should close its connection"
 stop_waited() {
   local i rc
   for i in $(seq 100); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
