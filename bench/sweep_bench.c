@@ -8,7 +8,13 @@
  * usage: sweep_bench DATA.csv [--factors K] [--solver cg|cholesky]
  *                    [--threads N] [--reps R] [--gather-bytes B,B,...]
  * Prints, per configuration and repetition (configurations interleaved,
- * so machine noise hits them alike): wall and CPU seconds of each side.
+ * so machine noise hits them alike): wall and CPU seconds of each side
+ * (each including its Gram matrix). CPU seconds are the steadier measure
+ * on a shared machine. --gather-bytes: the per-thread block size up to
+ * which CG gathers a row (training uses 8 MiB). With HUGE=1 in the
+ * environment the factor matrices get madvise(MADV_HUGEPAGE) (the
+ * huge-page experiment of docs/performance.md). Rows are scheduled
+ * dynamically 16 at a time, not by the trainer's equal-work chunks.
  */
 #include "internal.h"
 

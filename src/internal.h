@@ -248,12 +248,13 @@ void cofi__k_gemm_ref(const float *At, size_t lda, const float *Bt, size_t ldb, 
  * 16 scores per compare. */
 size_t cofi__k_first_above(const float *x, size_t n, float thr);
 size_t cofi__k_first_above_ref(const float *x, size_t n, float thr);
-/* In-place Cholesky A = U^T U of the upper triangle of A [k x lda]
- * (row-major; the lower triangle is scratch). 0, or -1 when A is not
+/* In-place Cholesky A = U^T U of the upper k x k triangle of A
+ * [kpad(k) x lda], lda >= kpad(k) (row-major; the lower triangle and the
+ * rows and columns past k are scratch). 0, or -1 when A is not
  * numerically positive definite (a pivot <= 0, NaN or infinite). */
 int cofi__k_cholesky(float *A, size_t lda, uint32_t k);
 int cofi__k_cholesky_ref(float *A, size_t lda, uint32_t k);
-/* x = A^-1 b from the factor U; x may alias b. */
+/* x = A^-1 b from U as cofi__k_cholesky leaves it; x may alias b. */
 void cofi__k_chol_solve(const float *U, size_t lda, uint32_t k, const float *b, float *x);
 void cofi__k_chol_solve_ref(const float *U, size_t lda, uint32_t k, const float *b, float *x);
 
@@ -273,8 +274,9 @@ typedef struct cofi__row_problem {
   cofi_solver solver;
   uint32_t cg_steps;
   size_t gram_ld;      /* row stride of gram in floats; 0 = k */
-  size_t gather_rows;  /* CG gathers rows of up to this many columns into
-                          the scratch (0 = never); see scratch_gather */
+  size_t gather_rows;  /* CG first gathers the factor vectors of rows with
+                          up to this many nonzeros into the scratch (0 =
+                          never); see cofi__solve_row_scratch_gather */
 } cofi__row_problem;
 
 /* Solves one row in place: x holds the warm start (CG) and receives the
