@@ -273,7 +273,7 @@ static const char *const adjectives[32] = {
     "Electric", "Frozen", "Endless", "Little", "Great", "Broken", "Perfect",
     "Last", "First", "Crimson", "Quiet", "Brave", "Curious", "Ancient",
     "Modern", "Simple", "Impossible", "Tiny", "Giant", "Lucky", "Strange",
-    "Bright", "Dark", "Caf\xc3\xa9", "\xc3\x9c" "ber"};
+    "Bright", "Dark", "Caf\xc3\xa9", ("\xc3\x9c" "ber")};
 static const char *const nouns[32] = {
     "Garden", "City", "Kitchen", "Journey", "River", "Machine", "Island",
     "Forest", "Road", "Dream", "Storm", "Planet", "Recipe", "Workshop",

@@ -408,10 +408,22 @@ int cofi_train(const cofi_dataset *ds, const cofi_params *params, cofi_model **o
       rc = sweep(&Rt, &sched_i, m->item_factors, m->user_factors, m->n_users, &p, gram,
                  scratch, scratch_per, gather_rows, threads, &bad, &nonfinite);
     if (rc == COFI_ERR_NUMERIC) {
-      cofi__fail(d, rc, NULL, 0,
-                 "iteration %u: the least-squares system of row %lld is singular; "
-                 "use a regularization > 0",
-                 it, (long long)bad);
+      /* With lambda > 0 the system is positive definite in exact
+       * arithmetic: the solve broke down because numbers overflowed, or
+       * because float rounding (about k eps |A|) outweighed lambda, as
+       * with 1024 factors and lambda 0.01 on ml-latest-small. */
+      if (p.regularization > 0)
+        cofi__fail(d, rc, NULL, 0,
+                   "iteration %u: the least-squares system of row %lld could not be "
+                   "solved in single precision: the values, alpha or the "
+                   "regularization exponent are too large, or the regularization "
+                   "(%g) too small for %u factors; change them or use the CG solver",
+                   it, (long long)bad, (double)p.regularization, k);
+      else
+        cofi__fail(d, rc, NULL, 0,
+                   "iteration %u: the least-squares system of row %lld is singular; "
+                   "use a regularization > 0",
+                   it, (long long)bad);
       goto fail;
     }
     if (rc) goto fail;

@@ -103,6 +103,11 @@ static int train_checked(const cofi_dataset *ds, const cofi_params *p, const cha
                cofi_error_name(rc), d.message);
     assert_null(m);
     assert_true(strlen(d.message) > 10);
+    /* The remedy offered must fit: "use a regularization > 0" is wrong
+     * advice when there is one already (values overflowed instead). */
+    if (p->regularization > 0 && strstr(d.message, "regularization > 0"))
+      fail_msg("%s: lambda is %g but the message says: %s", label, (double)p->regularization,
+               d.message);
   }
   return rc;
 }

@@ -96,8 +96,10 @@ static void solve_large_matches_reference(void **s) {
       for (int gather = 0; gather < 2; gather++) {
         uint32_t k = ks[a], n_other = 300;
         size_t n = 70, kp = cofi__kpad(k);
-        float *Y = aligned_alloc(64, sizeof(float) * n_other * k);
-        float *gram = aligned_alloc(64, sizeof(float) * k * k);
+        /* aligned_alloc needs a size that is a multiple of the alignment
+         * (k = 33 gives 39600 bytes; ASan aborts on it): round up. */
+        float *Y = aligned_alloc(64, (sizeof(float) * n_other * k + 63) / 64 * 64);
+        float *gram = aligned_alloc(64, (sizeof(float) * k * k + 63) / 64 * 64);
         for (size_t i = 0; i < (size_t)n_other * k; i++) Y[i] = frand();
         uint32_t cols[70];
         float vals[70];
@@ -111,7 +113,7 @@ static void solve_large_matches_reference(void **s) {
                                 .solver = (cofi_solver)solver, .cg_steps = 3 * k,
                                 .gather_rows = gather ? n : 0};
         size_t sz = cofi__solve_row_scratch_gather(k, pr.gather_rows);
-        float *scratch = aligned_alloc(64, sizeof(float) * (sz + 16));
+        float *scratch = aligned_alloc(64, (sizeof(float) * (sz + 16) + 63) / 64 * 64);
         float x[64] = {0};
         (void)kp;
         assert_int_equal(cofi__solve_row(&pr, cols, vals, n, x, scratch), COFI_OK);
