@@ -57,7 +57,7 @@ int cmd_train(int argc, char **argv) {
   p.progress = cli_progress_print;
   p.progress_ctx = &prog;
   cofi_model *m = NULL;
-  rc = cofi_train(ds, &p, &m, &d);
+  rc = cofi_train_release(ds, &p, &m, &d);
   cofi_dataset_free(ds);
   if (rc) return cli_diag_error("train", "training", rc, &d);
   char what[600];

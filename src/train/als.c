@@ -319,8 +319,24 @@ static int copy_strtab(const cofi__strtab *src, cofi__strtab *dst) {
   return COFI_OK;
 }
 
-int cofi_train(const cofi_dataset *ds, const cofi_params *params, cofi_model **out,
-               cofi_diag *d) {
+/* Frees a dataset's interaction rows (IDs and metadata stay). */
+static void release_rows(cofi_dataset *ds, bool all) {
+  cofi__free(ds->time);
+  ds->time = NULL;
+  ds->has_time = false;
+  if (!all) return;
+  cofi__free(ds->user);
+  cofi__free(ds->item);
+  cofi__free(ds->value);
+  ds->user = ds->item = NULL;
+  ds->value = NULL;
+  ds->n = ds->cap = 0;
+}
+
+/* consume: a dataset whose rows may be released once the matrix is built
+ * (cofi_train_release), NULL otherwise. */
+static int train(const cofi_dataset *ds, cofi_dataset *consume, const cofi_params *params,
+                 cofi_model **out, cofi_diag *d) {
   *out = NULL;
   int rc = cofi_params_check(params, d);
   if (rc) return rc;
@@ -339,7 +355,12 @@ int cofi_train(const cofi_dataset *ds, const cofi_params *params, cofi_model **o
 
   rc = cofi__model_new(&m);
   if (rc) goto fail;
+  /* Peak memory: drop the timestamps before the matrix is built, and the
+   * rows right after, when the caller lets us (the 20M log's rows are
+   * 400 MB, more than training itself needs). */
+  if (consume) release_rows(consume, false);
   rc = cofi__csr_from_dataset(ds, &m->user_items);
+  if (consume) release_rows(consume, true);
   if (rc) goto fail;
   /* Confidences must be finite floats, or every solve turns to NaN. */
   for (uint64_t i = 0; i < m->user_items.nnz; i++) {
@@ -497,5 +518,17 @@ fail:
   cofi__free(sched_u.start);
   cofi__free(sched_i.start);
   cofi_model_close(m);
+  return rc;
+}
+
+int cofi_train(const cofi_dataset *ds, const cofi_params *params, cofi_model **out,
+               cofi_diag *d) {
+  return train(ds, NULL, params, out, d);
+}
+
+int cofi_train_release(cofi_dataset *ds, const cofi_params *params, cofi_model **out,
+                       cofi_diag *d) {
+  int rc = train(ds, ds, params, out, d);
+  release_rows(ds, true); /* also when training stopped before the build */
   return rc;
 }

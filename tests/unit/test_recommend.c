@@ -172,12 +172,39 @@ static void deterministic_across_threads(void **state) {
   cofi_dataset_free(ds);
 }
 
+static void train_release_matches_train(void **state) {
+  (void)state;
+  cofi_dataset *ds = dataset(), *ds2 = dataset();
+  cofi_model *a = train(ds, 2, COFI_SOLVER_CG);
+  cofi_params p = cofi_params_default();
+  p.factors = 8; p.iterations = 25; p.alpha = 10; p.regularization = 0.1f; p.threads = 2;
+  cofi_model *b;
+  cofi_diag d = {0};
+  size_t users = cofi_dataset_n_users(ds2);
+  assert_int_equal(cofi_train_release(ds2, &p, &b, &d), COFI_OK);
+  assert_int_equal(cofi_dataset_n_interactions(ds2), 0);
+  assert_int_equal(cofi_dataset_n_users(ds2), users);
+  cofi_model_info info;
+  cofi_model_get_info(a, &info);
+  assert_memory_equal(cofi_model_user_factors(a), cofi_model_user_factors(b),
+                      sizeof(float) * info.n_users * info.factors);
+  size_t l1, l2;
+  const char *s1 = cofi_model_user_id(a, 5, &l1), *s2 = cofi_model_user_id(b, 5, &l2);
+  assert_int_equal(l1, l2);
+  assert_memory_equal(s1, s2, l1);
+  cofi_model_close(a);
+  cofi_model_close(b);
+  cofi_dataset_free(ds);
+  cofi_dataset_free(ds2);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(recommend_filters_and_sorts),
       cmocka_unit_test(fold_in_reproduces_training_user),
       cmocka_unit_test(similar_excludes_query),
       cmocka_unit_test(deterministic_across_threads),
+      cmocka_unit_test(train_release_matches_train),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
