@@ -51,16 +51,17 @@ static int build(uint32_t rows, uint32_t cols, size_t n, const uint32_t *r,
     t.data[at] = v ? v[i] : 1.0f;
   }
   cofi__free(fill);
-  /* Sort each row by column (insertion sort for short rows, else a
-   * counting pass would be overkill: rows are short on average) and merge
-   * duplicates in place. */
+  /* Sort each row by column in place (shell sort) and merge duplicates.
+   * A second counting sort by column would avoid the sort (about 20% of a
+   * short 20M-row training run) but needs another nnz-sized copy while the
+   * dataset's rows are still alive, which raises peak memory above what
+   * training itself needs; see docs/performance.md, Loading. */
   uint64_t w = 0;
   for (uint32_t row = 0; row < rows; row++) {
     uint64_t b = t.indptr[row], e = t.indptr[row + 1];
     uint32_t *ci = t.indices + b;
     float *cv = t.data + b;
     size_t len = (size_t)(e - b);
-    /* shell sort: fine for rows of any length, in place, no allocation */
     static const size_t gaps[] = {701, 301, 132, 57, 23, 10, 4, 1};
     for (size_t g = 0; g < sizeof gaps / sizeof gaps[0]; g++) {
       size_t gap = gaps[g];
