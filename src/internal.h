@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* ---- allocation -------------------------------------------------------- */
 /* Every library allocation goes through these, so tests can inject
@@ -154,6 +155,10 @@ struct cofi_model {
   float *item_gram;  /* [k x k] alpha0 * Y^T Y, for fold-in */
   float *item_norms; /* [n_items] |y_i|, for cosine similarity */
   float *user_norms; /* [n_users] |x_u| */
+  float item_norm_max; /* max |y_i| */
+  /* int8 copy of the item factors for bounded approximate scoring, or NULL
+   * (recommend/prune.c). */
+  struct cofi__qpanel *item_q8;
   /* Storage: either owned allocations (trained) or a mapping (opened). */
   void *map;
   size_t map_len;
@@ -248,6 +253,21 @@ void cofi__k_gemm_ref(const float *At, size_t lda, const float *Bt, size_t ldb, 
  * 16 scores per compare. */
 size_t cofi__k_first_above(const float *x, size_t n, float thr);
 size_t cofi__k_first_above_ref(const float *x, size_t n, float thr);
+/* Approximate scores of 16-item blocks from int8 factors (layout and
+ * error bound: recommend/prune.c): for item i = 16 b + l,
+ *   out[i] = (float)(sum_j uq_j q_ij - 128 qsum[i]) * (scale[i] * t)
+ * where uq_j are the query's bytes (unsigned, 4 per word of uq) and q_ij
+ * the panel's (signed). groups = factors padded to 16, over 4; panel
+ * 64-byte aligned; qsum, scale and out hold 16 n_blocks entries. Both
+ * versions return the same bits. cofi__k_fast_i8: the build has the
+ * AVX512-VNNI kernel (otherwise cofi__k_score_i8 is the slow reference). */
+void cofi__k_score_i8(const int8_t *panel, size_t n_blocks, uint32_t groups,
+                      const uint32_t *uq, const int32_t *qsum, const float *scale, float t,
+                      float *out);
+void cofi__k_score_i8_ref(const int8_t *panel, size_t n_blocks, uint32_t groups,
+                          const uint32_t *uq, const int32_t *qsum, const float *scale, float t,
+                          float *out);
+extern const bool cofi__k_fast_i8;
 /* In-place Cholesky A = U^T U of the upper k x k triangle of A
  * [kpad(k) x lda], lda >= kpad(k) (row-major; the lower triangle and the
  * rows and columns past k are scratch). 0, or -1 when A is not
@@ -314,6 +334,25 @@ size_t cofi__topk_finish(cofi__topk *t);
 size_t cofi__topk_scores(const float *scores, size_t n, size_t k,
                          cofi_scored *out);
 
+/* ---- pruned top-k (recommend/prune.c) ---------------------------------- */
+/* Builds m->item_q8 (no-op when present, or when the factor norms are too
+ * large for the bound). COFI_OK or COFI_ERR_NOMEM. */
+int cofi__model_build_panel(cofi_model *m);
+void cofi__model_free_panel(cofi_model *m);
+/* Top-k of vec . y_i over the items not in seen/exclude, identical to the
+ * exact path (scores and order), through int8 approximate scores and a
+ * proven error bound. COFI__PRUNE_SKIP (nothing written) when the model
+ * has no panel or the bound does not apply; COFI_ERR_NOMEM. k >= 1, at
+ * most n_items. */
+#define COFI__PRUNE_SKIP 1
+int cofi__recommend_pruned(const cofi_model *m, cofi_workspace *ws, const float *vec,
+                           const uint32_t *seen, size_t n_seen, const uint32_t *exclude,
+                           size_t n_exclude, uint32_t k, cofi_scored *out, size_t *n_out);
+/* The step inside: lo[i] <= the exact score of vec . y_i <= hi[i] for
+ * every item. lo: [n_items], hi: [n_items rounded up to 16]. COFI_OK or
+ * COFI__PRUNE_SKIP. */
+int cofi__prune_bounds(const cofi_model *m, const float *vec, float *lo, float *hi);
+
 /* ---- batch recommend --------------------------------------------------- */
 /* Top-k items for each of n users (users[i], or users 0..n-1 when users is
  * NULL) by blocked matrix products with the top-k selection fused in (see
@@ -334,6 +373,7 @@ struct cofi_workspace {
   float *scores;  size_t scores_cap;  /* aligned */
   float *scratch; size_t scratch_cap; /* aligned */
   cofi_scored *heap; size_t heap_cap;
+  uint32_t *cand;  size_t cand_cap;   /* candidates of the pruned search */
 };
 int cofi__ws_reserve(cofi_workspace *ws, size_t n_scores, size_t n_scratch,
                      size_t n_heap);

@@ -33,6 +33,7 @@ void cofi_model_close(cofi_model *m) {
   cofi__aligned_free(m->item_gram);
   cofi__aligned_free(m->item_norms);
   cofi__aligned_free(m->user_norms);
+  cofi__model_free_panel(m);
   if (m->map) {
     if (m->map_is_malloc) cofi__aligned_free(m->map);
     else munmap(m->map, m->map_len);
@@ -118,10 +119,14 @@ int cofi__model_prepare(cofi_model *m) {
   for (uint32_t i = 0; i < m->n_items; i++) {
     const float *y = m->item_factors + (size_t)i * k;
     m->item_norms[i] = sqrtf(cofi__dot(y, y, k));
+    if (!(m->item_norms[i] <= m->item_norm_max)) m->item_norm_max = m->item_norms[i];
   }
   for (uint32_t u = 0; u < m->n_users; u++) {
     const float *x = m->user_factors + (size_t)u * k;
     m->user_norms[u] = sqrtf(cofi__dot(x, x, k));
   }
+  /* Only where the fast kernel exists: elsewhere pruning would be slower
+   * than the exact pass, and the copy would cost memory for nothing. */
+  if (cofi__k_fast_i8) return cofi__model_build_panel(m);
   return COFI_OK;
 }

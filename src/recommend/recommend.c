@@ -1,9 +1,12 @@
 /*
  * recommend.c — answering queries on a model: top-k for a known user,
  * cold-start fold-in, top-k for any user vector, and cosine similarity.
- * Scores are one pass of dot products over the item factors (an sgemv)
- * into the workspace's buffer, excluded items set to -inf, then partial
- * selection (topk.c). Nothing is allocated once the workspace has grown.
+ * Top-k for a vector goes through the pruned search (prune.c) when the
+ * model has a bf16 copy of its item factors; otherwise, and for
+ * similarity, scores are one pass of dot products over the item factors
+ * (an sgemv) into the workspace's buffer, excluded items set to -inf, then
+ * partial selection (topk.c). Both give the same answer. Nothing is
+ * allocated once the workspace has grown.
  */
 #include "internal.h"
 
@@ -17,6 +20,7 @@ void cofi_workspace_free(cofi_workspace *ws) {
   cofi__aligned_free(ws->scores);
   cofi__aligned_free(ws->scratch);
   cofi__free(ws->heap);
+  cofi__free(ws->cand);
   cofi__free(ws);
 }
 
@@ -71,7 +75,10 @@ int cofi_recommend_vector(const cofi_model *m, cofi_workspace *ws, const float *
   *n_out = 0;
   if (!opt || opt->k == 0) return COFI_ERR_INVALID;
   uint32_t k = opt->k < m->n_items ? opt->k : m->n_items;
-  int rc = cofi__ws_reserve(ws, m->n_items, 0, k);
+  int rc = cofi__recommend_pruned(m, ws, vec, seen, n_seen, opt->exclude, opt->n_exclude, k,
+                                  out, n_out);
+  if (rc != COFI__PRUNE_SKIP) return rc;
+  rc = cofi__ws_reserve(ws, m->n_items, 0, k);
   if (rc) return rc;
   float *scores = ws->scores;
   score_all(m->item_factors, m->n_items, m->factors, vec, scores);

@@ -71,11 +71,15 @@ size_t cofi__topk_finish(cofi__topk *t) {
 size_t cofi__topk_scores(const float *scores, size_t n, size_t k, cofi_scored *out) {
   cofi__topk t;
   cofi__topk_init(&t, out, k);
-  for (size_t i = 0; i < n; i++) {
-    float s = scores[i];
-    if (!(s > -INFINITY)) continue; /* also skips NaN */
-    if (t.n == t.k && !(s >= t.heap[0].score)) continue; /* fast reject */
-    cofi__topk_push(&t, (uint32_t)i, s);
+  if (k == 0) return 0;
+  /* Once the heap is full only scores above its root can enter (an equal
+   * score comes later, so its index is larger): the vector scan skips the
+   * rest 16 at a time. Before that, anything above -inf (not NaN) enters. */
+  for (size_t i = cofi__k_first_above(scores, n, -INFINITY); i < n;) {
+    cofi__topk_push(&t, (uint32_t)i, scores[i]);
+    float thr = t.n == t.k ? t.heap[0].score : -INFINITY;
+    i++;
+    i += cofi__k_first_above(scores + i, n - i, thr);
   }
   return cofi__topk_finish(&t);
 }

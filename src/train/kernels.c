@@ -108,6 +108,22 @@ size_t cofi__k_first_above_ref(const float *x, size_t n, float thr) {
   return i;
 }
 
+void cofi__k_score_i8_ref(const int8_t *panel, size_t n_blocks, uint32_t groups,
+                         const uint32_t *uq, const int32_t *qsum, const float *scale, float t,
+                         float *out) {
+  for (size_t b = 0; b < n_blocks; b++) {
+    const int8_t *blk = panel + b * (size_t)groups * 64;
+    for (uint32_t lane = 0; lane < 16; lane++) {
+      int32_t acc = 0;
+      for (uint32_t g = 0; g < groups; g++)
+        for (uint32_t q = 0; q < 4; q++)
+          acc += (int32_t)(uint8_t)(uq[g] >> (8 * q)) * blk[(size_t)g * 64 + 4 * lane + q];
+      size_t i = b * 16 + lane;
+      out[i] = (float)(acc - 128 * qsum[i]) * (scale[i] * t);
+    }
+  }
+}
+
 int cofi__k_cholesky_ref(float *A, size_t lda, uint32_t k) {
   for (uint32_t j = 0; j < k; j++) {
     float *Uj = A + j * lda;
@@ -783,5 +799,42 @@ void cofi__k_chol_solve(const float *U, size_t lda, uint32_t k, const float *b, 
     }
     _mm512_mask_storeu_ps(x + j0, mb, xv);
   }
+}
+#endif
+
+/* ======================================================================
+ * Approximate scoring from int8 factors (recommend/prune.c): one VPDPBUSD
+ * per 16 items and 4 factors, no horizontal sums. Integer sums are exact,
+ * and the float steps are the reference's, so both give the same bits.
+ * ====================================================================== */
+#if defined(COFI_AVX512) && defined(__AVX512VNNI__)
+const bool cofi__k_fast_i8 = true;
+void cofi__k_score_i8(const int8_t *panel, size_t n_blocks, uint32_t groups,
+                      const uint32_t *uq, const int32_t *qsum, const float *scale, float t,
+                      float *out) {
+  __m512 tv = _mm512_set1_ps(t);
+  for (size_t b = 0; b < n_blocks; b++) {
+    const __m512i *blk = (const __m512i *)(panel + b * (size_t)groups * 64);
+    /* Four accumulators hide the instruction's latency; groups is a
+     * multiple of 4 (factors padded to 16). */
+    __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+    for (uint32_t g = 0; g < groups; g += 4) {
+      a0 = _mm512_dpbusd_epi32(a0, _mm512_set1_epi32((int)uq[g]), _mm512_load_si512(blk + g));
+      a1 = _mm512_dpbusd_epi32(a1, _mm512_set1_epi32((int)uq[g + 1]), _mm512_load_si512(blk + g + 1));
+      a2 = _mm512_dpbusd_epi32(a2, _mm512_set1_epi32((int)uq[g + 2]), _mm512_load_si512(blk + g + 2));
+      a3 = _mm512_dpbusd_epi32(a3, _mm512_set1_epi32((int)uq[g + 3]), _mm512_load_si512(blk + g + 3));
+    }
+    __m512i acc = _mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3));
+    acc = _mm512_sub_epi32(acc, _mm512_slli_epi32(_mm512_loadu_si512(qsum + b * 16), 7));
+    __m512 sc = _mm512_mul_ps(_mm512_loadu_ps(scale + b * 16), tv);
+    _mm512_storeu_ps(out + b * 16, _mm512_mul_ps(_mm512_cvtepi32_ps(acc), sc));
+  }
+}
+#else
+const bool cofi__k_fast_i8 = false;
+void cofi__k_score_i8(const int8_t *panel, size_t n_blocks, uint32_t groups,
+                      const uint32_t *uq, const int32_t *qsum, const float *scale, float t,
+                      float *out) {
+  cofi__k_score_i8_ref(panel, n_blocks, groups, uq, qsum, scale, t, out);
 }
 #endif
