@@ -253,20 +253,33 @@ void cofi__k_gemm_ref(const float *At, size_t lda, const float *Bt, size_t ldb, 
  * 16 scores per compare. */
 size_t cofi__k_first_above(const float *x, size_t n, float thr);
 size_t cofi__k_first_above_ref(const float *x, size_t n, float thr);
-/* Approximate scores of 16-item blocks from int8 factors (layout and
- * error bound: recommend/prune.c): for item i = 16 b + l,
- *   out[i] = (float)(sum_j uq_j q_ij - 128 qsum[i]) * (scale[i] * t)
- * where uq_j are the query's bytes (unsigned, 4 per word of uq) and q_ij
- * the panel's (signed). groups = factors padded to 16, over 4; panel
- * 64-byte aligned; qsum, scale and out hold 16 n_blocks entries. Both
- * versions return the same bits. cofi__k_fast_i8: the build has the
- * AVX512-VNNI kernel (otherwise cofi__k_score_i8 is the slow reference). */
-void cofi__k_score_i8(const int8_t *panel, size_t n_blocks, uint32_t groups,
-                      const uint32_t *uq, const int32_t *qsum, const float *scale, float t,
-                      float *out);
-void cofi__k_score_i8_ref(const int8_t *panel, size_t n_blocks, uint32_t groups,
-                          const uint32_t *uq, const int32_t *qsum, const float *scale, float t,
-                          float *out);
+/* One pass of the pruned search (recommend/prune.c) over 16-item blocks
+ * of int8 factors. For item i = 16 b + l:
+ *   a_i      = (float)(sum_j uq_j q_ij - 128 qsum[i]) * (scale[i] * t)
+ *   margin_i = coef[0] err[i] + coef[1] l1[i] + coef[2] norm[i] + coef[3]
+ *   hi[i]    = a_i + margin_i, or -inf when bit l of skip[b] is set
+ *   lo[i]    = a_i - margin_i, likewise (only when lo is not NULL)
+ * and returns the k-th largest lo over the items not skipped (-inf when
+ * fewer than k; heap: [k] scratch). uq holds the query's bytes (unsigned,
+ * four to a word), the panel the items' (signed), groups = factors padded
+ * to 16, over 4. The per-item arrays and skip cover all n_blocks blocks.
+ * The optimized version may round the margin differently (fused
+ * multiply-adds); prune.c's bound allows for it. */
+typedef struct cofi__qscan {
+  const int8_t *panel; /* [n_blocks x groups x 64], 64-byte aligned */
+  size_t n_blocks;
+  uint32_t groups;
+  const int32_t *qsum;
+  const float *scale, *err, *l1, *norm; /* [16 n_blocks] each */
+  const uint32_t *uq;                   /* [groups] */
+  float t;
+  float coef[4];
+  const uint16_t *skip; /* [n_blocks] */
+} cofi__qscan;
+float cofi__k_qscan(const cofi__qscan *s, size_t k, float *heap, float *hi, float *lo);
+float cofi__k_qscan_ref(const cofi__qscan *s, size_t k, float *heap, float *hi, float *lo);
+/* cofi__k_fast_i8: the build has the AVX512-VNNI version (otherwise
+ * cofi__k_qscan is the slow reference and pruning is not used). */
 extern const bool cofi__k_fast_i8;
 /* In-place Cholesky A = U^T U of the upper k x k triangle of A
  * [kpad(k) x lda], lda >= kpad(k) (row-major; the lower triangle and the
@@ -348,10 +361,13 @@ void cofi__model_free_panel(cofi_model *m);
 int cofi__recommend_pruned(const cofi_model *m, cofi_workspace *ws, const float *vec,
                            const uint32_t *seen, size_t n_seen, const uint32_t *exclude,
                            size_t n_exclude, uint32_t k, cofi_scored *out, size_t *n_out);
-/* The step inside: lo[i] <= the exact score of vec . y_i <= hi[i] for
- * every item. lo: [n_items], hi: [n_items rounded up to 16]. COFI_OK or
- * COFI__PRUNE_SKIP. */
-int cofi__prune_bounds(const cofi_model *m, const float *vec, float *lo, float *hi);
+/* The step inside: bounds lo[i] <= the exact score of vec . y_i <= hi[i]
+ * for every item (-inf both for the excluded ones), and *T, the k-th
+ * largest lo. lo may be NULL; hi: [n_items rounded up to 16]. COFI_OK,
+ * COFI__PRUNE_SKIP or COFI_ERR_NOMEM. */
+int cofi__prune_bounds(const cofi_model *m, cofi_workspace *ws, const float *vec,
+                       const uint32_t *seen, size_t n_seen, const uint32_t *exclude,
+                       size_t n_exclude, uint32_t k, float *lo, float *hi, float *T);
 
 /* ---- batch recommend --------------------------------------------------- */
 /* Top-k items for each of n users (users[i], or users 0..n-1 when users is
@@ -374,6 +390,7 @@ struct cofi_workspace {
   float *scratch; size_t scratch_cap; /* aligned */
   cofi_scored *heap; size_t heap_cap;
   uint32_t *cand;  size_t cand_cap;   /* candidates of the pruned search */
+  uint16_t *skip;  size_t skip_cap;   /* its excluded items, a bit each */
 };
 int cofi__ws_reserve(cofi_workspace *ws, size_t n_scores, size_t n_scratch,
                      size_t n_heap);

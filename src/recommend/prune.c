@@ -60,8 +60,9 @@ struct cofi__qpanel {
   int8_t *q;       /* [blocks x groups x 64], see above */
   int32_t *qsum;   /* [16 blocks] sum_j q_ij */
   float *scale;    /* [16 blocks] s_i */
-  float *err;      /* [n_items] E_i, rounded up */
-  float *l1;       /* [n_items] |y_i|_1, rounded up */
+  float *err;      /* [16 blocks] E_i, rounded up */
+  float *l1;       /* [16 blocks] |y_i|_1, rounded up */
+  float *norm;     /* [16 blocks] |y_i| (the model's item norms, padded) */
 };
 
 /* The float at or above x. */
@@ -103,6 +104,7 @@ void cofi__model_free_panel(cofi_model *m) {
   cofi__aligned_free(p->scale);
   cofi__aligned_free(p->err);
   cofi__aligned_free(p->l1);
+  cofi__aligned_free(p->norm);
   cofi__free(p);
   m->item_q8 = NULL;
 }
@@ -122,13 +124,18 @@ int cofi__model_build_panel(cofi_model *m) {
   p->scale = cofi__aligned_alloc(padded * sizeof *p->scale);
   p->err = cofi__aligned_alloc(padded * sizeof *p->err);
   p->l1 = cofi__aligned_alloc(padded * sizeof *p->l1);
-  if (!p->q || !p->qsum || !p->scale || !p->err || !p->l1) {
+  p->norm = cofi__aligned_alloc(padded * sizeof *p->norm);
+  if (!p->q || !p->qsum || !p->scale || !p->err || !p->l1 || !p->norm) {
     cofi__model_free_panel(m);
     return COFI_ERR_NOMEM;
   }
   memset(p->q, 0, p->blocks * p->groups * 64);
   memset(p->qsum, 0, padded * sizeof *p->qsum);
   memset(p->scale, 0, padded * sizeof *p->scale);
+  memset(p->err, 0, padded * sizeof *p->err);
+  memset(p->l1, 0, padded * sizeof *p->l1);
+  memset(p->norm, 0, padded * sizeof *p->norm);
+  memcpy(p->norm, m->item_norms, m->n_items * sizeof *p->norm);
   int8_t row[COFI_MAX_FACTORS];
   for (uint32_t i = 0; i < m->n_items; i++) {
     p->scale[i] = quantize(m->item_factors + (size_t)i * k, k, row, &p->err[i], &p->l1[i]);
@@ -143,12 +150,43 @@ int cofi__model_build_panel(cofi_model *m) {
   return COFI_OK;
 }
 
-int cofi__prune_bounds(const cofi_model *m, const float *vec, float *lo, float *hi) {
+/* The workspace: scores [k] holds the threshold's heap, heap [k] the
+ * result's, cand [n] the survivors, skip [blocks] the excluded items. */
+static int reserve(cofi_workspace *ws, size_t n, size_t blocks, uint32_t k) {
+  int rc = cofi__ws_reserve(ws, k, 0, k);
+  if (rc) return rc;
+  if (n > ws->cand_cap) {
+    uint32_t *c = cofi__malloc(n * sizeof *c);
+    if (!c) return COFI_ERR_NOMEM;
+    cofi__free(ws->cand);
+    ws->cand = c;
+    ws->cand_cap = n;
+  }
+  if (blocks > ws->skip_cap) {
+    uint16_t *sk = cofi__malloc(blocks * sizeof *sk);
+    if (!sk) return COFI_ERR_NOMEM;
+    cofi__free(ws->skip);
+    ws->skip = sk;
+    ws->skip_cap = blocks;
+  }
+  return COFI_OK;
+}
+
+static void mark(uint16_t *skip, const uint32_t *items, size_t n_items, uint32_t n) {
+  for (size_t i = 0; i < n_items; i++)
+    if (items[i] < n) skip[items[i] / 16] |= (uint16_t)(1u << (items[i] % 16));
+}
+
+int cofi__prune_bounds(const cofi_model *m, cofi_workspace *ws, const float *vec,
+                       const uint32_t *seen, size_t n_seen, const uint32_t *exclude,
+                       size_t n_exclude, uint32_t k, float *lo, float *hi, float *T) {
   const struct cofi__qpanel *p = m->item_q8;
   if (!p) return COFI__PRUNE_SKIP;
   uint32_t f = m->factors, n = m->n_items;
   float unorm = sqrtf(cofi__dot(vec, vec, f));
   if (!(unorm < PRUNE_NORM_LIMIT)) return COFI__PRUNE_SKIP; /* also NaN */
+  int rc = reserve(ws, n, p->blocks, k);
+  if (rc) return rc;
 
   /* The query as bytes p_j + 128, four to a word; padding is p = 0. */
   int8_t qv[COFI_MAX_FACTORS];
@@ -163,20 +201,24 @@ int cofi__prune_bounds(const cofi_model *m, const float *vec, float *lo, float *
     }
     uq[g] = w;
   }
-  cofi__k_score_i8(p->q, p->blocks, p->groups, uq, p->qsum, p->scale, t, hi);
+  /* Excluded items and the lanes past the catalog. */
+  uint16_t *skip = ws->skip;
+  memset(skip, 0, p->blocks * sizeof *skip);
+  if (n % 16) skip[p->blocks - 1] = (uint16_t)(0xFFFFu << (n % 16));
+  mark(skip, seen, n_seen, n);
+  mark(skip, exclude, n_exclude, n);
 
-  /* margin_i = alpha E_i + beta |y_i|_1 + gamma |y_i| + slack (see the top). */
+  /* margin_i = alpha E_i + beta |y_i|_1 + gamma |y_i| + slack (see the
+   * top); the inflation covers the rounding of its own evaluation. */
   float inflate = 1 + 0x1p-18f;
-  float alpha = round_up(((double)l1u + 3.0 * f * D) * inflate);
-  float beta = round_up((double)D * inflate);
-  float gamma = round_up((double)unorm * ((2.0 * f + 16) * 0x1p-24 + 0x1p-20));
-  float slack = (float)f * 0x1p-100f;
-  const float *norms = m->item_norms, *err = p->err, *l1 = p->l1;
-  for (uint32_t i = 0; i < n; i++) {
-    float margin = alpha * err[i] + beta * l1[i] + gamma * norms[i] + slack;
-    lo[i] = hi[i] - margin;
-    hi[i] = hi[i] + margin;
-  }
+  cofi__qscan s = {
+      .panel = p->q, .n_blocks = p->blocks, .groups = p->groups, .qsum = p->qsum,
+      .scale = p->scale, .err = p->err, .l1 = p->l1, .norm = p->norm, .uq = uq, .t = t,
+      .coef = {round_up(((double)l1u + 3.0 * f * D) * inflate), round_up((double)D * inflate),
+               round_up((double)unorm * ((2.0 * f + 16) * 0x1p-24 + 0x1p-20)),
+               (float)f * 0x1p-100f},
+      .skip = skip};
+  *T = cofi__k_qscan(&s, k, ws->scores, hi, lo);
   return COFI_OK;
 }
 
@@ -184,29 +226,13 @@ int cofi__recommend_pruned(const cofi_model *m, cofi_workspace *ws, const float 
                            const uint32_t *seen, size_t n_seen, const uint32_t *exclude,
                            size_t n_exclude, uint32_t k, cofi_scored *out, size_t *n_out) {
   *n_out = 0;
-  const struct cofi__qpanel *p = m->item_q8;
-  if (!p) return COFI__PRUNE_SKIP;
+  if (!m->item_q8) return COFI__PRUNE_SKIP;
   uint32_t f = m->factors, n = m->n_items;
-  int rc = cofi__ws_reserve(ws, p->blocks * 16, p->blocks * 16, 2 * (size_t)k);
+  int rc = cofi__ws_reserve(ws, 0, ((size_t)n + 15) / 16 * 16, 0);
   if (rc) return rc;
-  if (n > ws->cand_cap) {
-    uint32_t *c = cofi__malloc((size_t)n * sizeof *c);
-    if (!c) return COFI_ERR_NOMEM;
-    cofi__free(ws->cand);
-    ws->cand = c;
-    ws->cand_cap = n;
-  }
-  float *hi = ws->scores, *lo = ws->scratch;
-  rc = cofi__prune_bounds(m, vec, lo, hi);
+  float T, *hi = ws->scratch;
+  rc = cofi__prune_bounds(m, ws, vec, seen, n_seen, exclude, n_exclude, k, NULL, hi, &T);
   if (rc) return rc;
-  for (size_t i = 0; i < n_seen; i++)
-    if (seen[i] < n) lo[seen[i]] = hi[seen[i]] = -INFINITY;
-  for (size_t i = 0; i < n_exclude; i++)
-    if (exclude[i] < n) lo[exclude[i]] = hi[exclude[i]] = -INFINITY;
-
-  /* T: the k-th largest lower bound (-inf when fewer than k items remain). */
-  size_t got = cofi__topk_scores(lo, n, k, ws->heap + k);
-  float T = got == k ? ws->heap[k + got - 1].score : -INFINITY;
 
   /* Survivors: U_i >= T (and not excluded), in index order. */
   float below = T > -INFINITY ? nextafterf(T, -INFINITY) : -INFINITY;
@@ -225,7 +251,7 @@ int cofi__recommend_pruned(const cofi_model *m, cofi_workspace *ws, const float 
     if (!(s > -INFINITY)) continue; /* as the exact path: -inf and NaN never listed */
     cofi__topk_push(&top, i, s);
   }
-  got = cofi__topk_finish(&top);
+  size_t got = cofi__topk_finish(&top);
   memcpy(out, ws->heap, got * sizeof *out);
   *n_out = got;
   return COFI_OK;

@@ -21,6 +21,7 @@ void cofi_workspace_free(cofi_workspace *ws) {
   cofi__aligned_free(ws->scratch);
   cofi__free(ws->heap);
   cofi__free(ws->cand);
+  cofi__free(ws->skip);
   cofi__free(ws);
 }
 

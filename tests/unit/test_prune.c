@@ -4,9 +4,10 @@
  * dropped, a full sort. The answers must be identical, indices and score
  * bits, on random models and on the cases that stress the error bound:
  * exact ties, scores a few ulps apart, tiny and huge magnitudes, zero
- * vectors, one item, k beyond the catalog. Also: the int8 kernel equals
- * its reference bit for bit, and a trained model answers the same through
- * the public call with and without the panel.
+ * vectors, one item, k beyond the catalog. Also: every exact score lies
+ * within its bounds, on items built to reach them; the vectorized scan
+ * matches its reference; a trained model answers the same through the
+ * public call as by full sorting.
  */
 #include "testutil.h"
 
@@ -196,7 +197,8 @@ static void bounds_hold_and_are_tight(void **state) {
   (void)state;
   const uint32_t k = 64, n = 64;
   float *y = malloc((size_t)n * k * sizeof *y), q[64];
-  float *lo = malloc(n * sizeof *lo), *hi = malloc(n * sizeof *hi);
+  float *lo = malloc(n * sizeof *lo), *hi = malloc(n * sizeof *hi), T;
+  cofi_workspace *ws = cofi_workspace_new();
   double worst = 0;
   for (int kind = 0; kind < 2; kind++) {
     for (uint32_t i = 0; i < n; i++)
@@ -208,7 +210,7 @@ static void bounds_hold_and_are_tight(void **state) {
     for (int rep = 0; rep < 50; rep++) {
       for (uint32_t j = 0; j < k; j++)
         q[j] = kind == 0 ? uniform() : (j == 0 ? 127.0f : (float)(1 + next_u32() % 125) + 0.4999f);
-      assert_int_equal(cofi__prune_bounds(m, q, lo, hi), COFI_OK);
+      assert_int_equal(cofi__prune_bounds(m, ws, q, NULL, 0, NULL, 0, 5, lo, hi, &T), COFI_OK);
       for (uint32_t i = 0; i < n; i++) {
         float s = cofi__dot(m->item_factors + (size_t)i * k, q, k);
         if (!(lo[i] <= s && s <= hi[i]))
@@ -222,32 +224,60 @@ static void bounds_hold_and_are_tight(void **state) {
   }
   print_message("aligned errors reach %.2f of the bound\n", worst);
   assert_true(worst > 0.3); /* the construction really is adversarial */
+  cofi_workspace_free(ws);
   free(y);
   free(lo);
   free(hi);
 }
 
-static void int8_kernel_matches_reference(void **state) {
+/* The optimized scan against its reference on random data: the same
+ * bounds up to the margin's rounding, the same skipped items, the same
+ * threshold. */
+static void scan_kernel_matches_reference(void **state) {
   (void)state;
-  const uint32_t groups = 24, blocks = 7;
+  enum { groups = 24, blocks = 7, n = blocks * 16 };
   int8_t *panel = cofi__aligned_alloc((size_t)blocks * groups * 64);
-  int32_t qsum[7 * 16];
-  float scale[7 * 16], a[7 * 16], b[7 * 16];
-  uint32_t uq[24];
-  for (size_t t = 0; t < (size_t)blocks * groups * 64; t++) {
-    int v = (int)(next_u32() % 255) - 127;
-    panel[t] = (int8_t)v;
-  }
-  for (int i = 0; i < 7 * 16; i++) {
+  int32_t qsum[n];
+  float scale[n], err[n], l1[n], norm[n], hi_a[n], hi_b[n], lo_a[n], lo_b[n], heap[40];
+  uint32_t uq[groups];
+  uint16_t skip[blocks];
+  for (size_t t = 0; t < (size_t)blocks * groups * 64; t++) panel[t] = (int8_t)((int)(next_u32() % 255) - 127);
+  for (int i = 0; i < n; i++) {
     qsum[i] = (int32_t)(next_u32() % 2001) - 1000;
     scale[i] = (float)next_u32() / 4294967296.0f;
+    err[i] = scale[i] / 2;
+    l1[i] = (float)next_u32() / 4294967296.0f * 10;
+    norm[i] = l1[i] / 3;
   }
   for (int rep = 0; rep < 10; rep++) {
     for (uint32_t g = 0; g < groups; g++) uq[g] = rep == 0 ? 0xFFFFFFFFu : next_u32();
-    float t = rep == 1 ? 0.0f : (float)next_u32() / 4294967296.0f;
-    cofi__k_score_i8(panel, blocks, groups, uq, qsum, scale, t, a);
-    cofi__k_score_i8_ref(panel, blocks, groups, uq, qsum, scale, t, b);
-    assert_memory_equal(a, b, sizeof a);
+    for (int b = 0; b < blocks; b++) skip[b] = rep < 2 ? 0 : (uint16_t)next_u32();
+    size_t k = rep == 3 ? 0 : 1 + next_u32() % 40;
+    cofi__qscan sc = {.panel = panel, .n_blocks = blocks, .groups = groups, .qsum = qsum,
+                      .scale = scale, .err = err, .l1 = l1, .norm = norm, .uq = uq,
+                      .t = rep == 1 ? 0.0f : (float)next_u32() / 4294967296.0f,
+                      .coef = {3.0f, 0.01f, 1e-5f, 1e-30f}, .skip = skip};
+    float ta = cofi__k_qscan(&sc, k, heap, hi_a, lo_a);
+    float tb = cofi__k_qscan_ref(&sc, k, heap, hi_b, lo_b);
+    for (int i = 0; i < n; i++) {
+      bool skipped = (skip[i / 16] >> (i % 16)) & 1;
+      if (skipped) {
+        assert_true(hi_a[i] == -INFINITY && lo_a[i] == -INFINITY);
+        assert_true(hi_b[i] == -INFINITY && lo_b[i] == -INFINITY);
+      } else {
+        assert_float_equal(hi_a[i], hi_b[i], 1e-5 * (fabs(hi_b[i]) + 1));
+        assert_float_equal(lo_a[i], lo_b[i], 1e-5 * (fabs(lo_b[i]) + 1));
+      }
+    }
+    if (ta == -INFINITY || tb == -INFINITY) assert_true(ta == tb);
+    else assert_float_equal(ta, tb, 1e-5 * (fabs(tb) + 1));
+    /* and tb really is the k-th largest lower bound */
+    size_t above = 0, at_least = 0;
+    for (int i = 0; i < n; i++) {
+      above += lo_b[i] > tb;
+      at_least += lo_b[i] >= tb && lo_b[i] > -INFINITY;
+    }
+    if (tb > -INFINITY) assert_true(above < k && at_least >= k);
   }
   cofi__aligned_free(panel);
 }
@@ -300,7 +330,7 @@ static void trained_model_public_call_matches(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(int8_kernel_matches_reference),
+      cmocka_unit_test(scan_kernel_matches_reference),
       cmocka_unit_test(bounds_hold_and_are_tight),
       cmocka_unit_test(random_models_match_reference),
       cmocka_unit_test(adversarial_scores_match_reference),
