@@ -260,7 +260,10 @@ size_t cofi__k_first_above_ref(const float *x, size_t n, float thr);
  *   hi[i]    = a_i + margin_i, or -inf when bit l of skip[b] is set
  *   lo[i]    = a_i - margin_i, likewise (only when lo is not NULL)
  * and returns the k-th largest lo over the items not skipped (-inf when
- * fewer than k; heap: [k] scratch). uq holds the query's bytes (unsigned,
+ * fewer than k; heap: [k] scratch). The scan stops before block b once
+ * the heap holds k entries and stop_coef norm[16 b] is below its root
+ * (norms descend along the panel; INFINITY never stops):
+ * *n_blocks_done says where. uq holds the query's bytes (unsigned,
  * four to a word), the panel the items' (signed), groups = factors padded
  * to 16, over 4. The per-item arrays and skip cover all n_blocks blocks.
  * The optimized version may round the margin differently (fused
@@ -274,10 +277,13 @@ typedef struct cofi__qscan {
   const uint32_t *uq;                   /* [groups] */
   float t;
   float coef[4];
+  float stop_coef;
   const uint16_t *skip; /* [n_blocks] */
 } cofi__qscan;
-float cofi__k_qscan(const cofi__qscan *s, size_t k, float *heap, float *hi, float *lo);
-float cofi__k_qscan_ref(const cofi__qscan *s, size_t k, float *heap, float *hi, float *lo);
+float cofi__k_qscan(const cofi__qscan *s, size_t k, float *heap, float *hi, float *lo,
+                    size_t *n_blocks_done);
+float cofi__k_qscan_ref(const cofi__qscan *s, size_t k, float *heap, float *hi, float *lo,
+                        size_t *n_blocks_done);
 /* cofi__k_fast_i8: the build has the AVX512-VNNI version (otherwise
  * cofi__k_qscan is the slow reference and pruning is not used). */
 extern const bool cofi__k_fast_i8;
@@ -361,13 +367,18 @@ void cofi__model_free_panel(cofi_model *m);
 int cofi__recommend_pruned(const cofi_model *m, cofi_workspace *ws, const float *vec,
                            const uint32_t *seen, size_t n_seen, const uint32_t *exclude,
                            size_t n_exclude, uint32_t k, cofi_scored *out, size_t *n_out);
-/* The step inside: bounds lo[i] <= the exact score of vec . y_i <= hi[i]
- * for every item (-inf both for the excluded ones), and *T, the k-th
- * largest lo. lo may be NULL; hi: [n_items rounded up to 16]. COFI_OK,
- * COFI__PRUNE_SKIP or COFI_ERR_NOMEM. */
+/* The step inside, over panel positions (items by norm descending;
+ * cofi__panel_order gives the item at each): bounds lo[p] <= the exact
+ * score of vec . y_item(p) <= hi[p] (-inf both for excluded items) for the
+ * first *n_scanned positions, and *T, the k-th largest lo (k = 0: scan
+ * all, T = -inf). No item past *n_scanned can score T or more. lo may be
+ * NULL; hi: [n_items rounded up to 16]. COFI_OK, COFI__PRUNE_SKIP or
+ * COFI_ERR_NOMEM. */
 int cofi__prune_bounds(const cofi_model *m, cofi_workspace *ws, const float *vec,
                        const uint32_t *seen, size_t n_seen, const uint32_t *exclude,
-                       size_t n_exclude, uint32_t k, float *lo, float *hi, float *T);
+                       size_t n_exclude, uint32_t k, float *lo, float *hi, float *T,
+                       size_t *n_scanned);
+const uint32_t *cofi__panel_order(const cofi_model *m);
 
 /* ---- batch recommend --------------------------------------------------- */
 /* Top-k items for each of n users (users[i], or users 0..n-1 when users is

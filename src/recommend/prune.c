@@ -50,6 +50,7 @@
 #include "internal.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 /* Norms at or beyond this could overflow a product of two of them. */
 #define PRUNE_NORM_LIMIT 0x1p60f
@@ -63,6 +64,8 @@ struct cofi__qpanel {
   float *err;      /* [16 blocks] E_i, rounded up */
   float *l1;       /* [16 blocks] |y_i|_1, rounded up */
   float *norm;     /* [16 blocks] |y_i| (the model's item norms, padded) */
+  uint32_t *item_at; /* [n_items] the item at each panel position */
+  uint32_t *pos_of;  /* [n_items] the panel position of each item */
 };
 
 /* The float at or above x. */
@@ -105,8 +108,22 @@ void cofi__model_free_panel(cofi_model *m) {
   cofi__aligned_free(p->err);
   cofi__aligned_free(p->l1);
   cofi__aligned_free(p->norm);
+  cofi__free(p->item_at);
+  cofi__free(p->pos_of);
   cofi__free(p);
   m->item_q8 = NULL;
+}
+
+typedef struct norm_index {
+  float norm;
+  uint32_t index;
+} norm_index;
+
+/* Norm descending, then index ascending. */
+static int by_norm_desc(const void *pa, const void *pb) {
+  const norm_index *a = pa, *b = pb;
+  if (a->norm != b->norm) return a->norm > b->norm ? -1 : 1;
+  return a->index < b->index ? -1 : a->index > b->index;
 }
 
 int cofi__model_build_panel(cofi_model *m) {
@@ -115,9 +132,9 @@ int cofi__model_build_panel(cofi_model *m) {
   struct cofi__qpanel *p = cofi__calloc(1, sizeof *p);
   if (!p) return COFI_ERR_NOMEM;
   m->item_q8 = p;
-  uint32_t k = m->factors;
+  uint32_t k = m->factors, n = m->n_items;
   p->groups = cofi__kpad(k) / 4;
-  p->blocks = ((size_t)m->n_items + 15) / 16;
+  p->blocks = ((size_t)n + 15) / 16;
   size_t padded = p->blocks * 16;
   p->q = cofi__aligned_alloc(p->blocks * p->groups * 64);
   p->qsum = cofi__aligned_alloc(padded * sizeof *p->qsum);
@@ -125,7 +142,12 @@ int cofi__model_build_panel(cofi_model *m) {
   p->err = cofi__aligned_alloc(padded * sizeof *p->err);
   p->l1 = cofi__aligned_alloc(padded * sizeof *p->l1);
   p->norm = cofi__aligned_alloc(padded * sizeof *p->norm);
-  if (!p->q || !p->qsum || !p->scale || !p->err || !p->l1 || !p->norm) {
+  p->item_at = cofi__malloc((size_t)n * sizeof *p->item_at);
+  p->pos_of = cofi__malloc((size_t)n * sizeof *p->pos_of);
+  norm_index *order = cofi__malloc((size_t)n * sizeof *order);
+  if (!p->q || !p->qsum || !p->scale || !p->err || !p->l1 || !p->norm || !p->item_at ||
+      !p->pos_of || !order) {
+    cofi__free(order);
     cofi__model_free_panel(m);
     return COFI_ERR_NOMEM;
   }
@@ -135,19 +157,31 @@ int cofi__model_build_panel(cofi_model *m) {
   memset(p->err, 0, padded * sizeof *p->err);
   memset(p->l1, 0, padded * sizeof *p->l1);
   memset(p->norm, 0, padded * sizeof *p->norm);
-  memcpy(p->norm, m->item_norms, m->n_items * sizeof *p->norm);
+  /* Largest norms first: they hold the best scores, so the threshold rises
+   * early, and the scan can stop where no norm left can reach it. */
+  for (uint32_t i = 0; i < n; i++) order[i] = (norm_index){m->item_norms[i], i};
+  qsort(order, n, sizeof *order, by_norm_desc);
   int8_t row[COFI_MAX_FACTORS];
-  for (uint32_t i = 0; i < m->n_items; i++) {
-    p->scale[i] = quantize(m->item_factors + (size_t)i * k, k, row, &p->err[i], &p->l1[i]);
-    int8_t *dst = p->q + (size_t)(i / 16) * p->groups * 64 + 4 * (i % 16);
+  for (uint32_t pos = 0; pos < n; pos++) {
+    uint32_t i = order[pos].index;
+    p->item_at[pos] = i;
+    p->pos_of[i] = pos;
+    p->norm[pos] = m->item_norms[i];
+    p->scale[pos] = quantize(m->item_factors + (size_t)i * k, k, row, &p->err[pos], &p->l1[pos]);
+    int8_t *dst = p->q + (size_t)(pos / 16) * p->groups * 64 + 4 * (pos % 16);
     int32_t sum = 0;
     for (uint32_t j = 0; j < k; j++) {
       dst[(size_t)(j / 4) * 64 + (j % 4)] = row[j];
       sum += row[j];
     }
-    p->qsum[i] = sum;
+    p->qsum[pos] = sum;
   }
+  cofi__free(order);
   return COFI_OK;
+}
+
+const uint32_t *cofi__panel_order(const cofi_model *m) {
+  return m->item_q8 ? m->item_q8->item_at : NULL;
 }
 
 /* The workspace: scores [k] holds the threshold's heap, heap [k] the
@@ -172,14 +206,19 @@ static int reserve(cofi_workspace *ws, size_t n, size_t blocks, uint32_t k) {
   return COFI_OK;
 }
 
-static void mark(uint16_t *skip, const uint32_t *items, size_t n_items, uint32_t n) {
+static void mark(uint16_t *skip, const uint32_t *pos_of, const uint32_t *items, size_t n_items,
+                 uint32_t n) {
   for (size_t i = 0; i < n_items; i++)
-    if (items[i] < n) skip[items[i] / 16] |= (uint16_t)(1u << (items[i] % 16));
+    if (items[i] < n) {
+      uint32_t pos = pos_of[items[i]];
+      skip[pos / 16] |= (uint16_t)(1u << (pos % 16));
+    }
 }
 
 int cofi__prune_bounds(const cofi_model *m, cofi_workspace *ws, const float *vec,
                        const uint32_t *seen, size_t n_seen, const uint32_t *exclude,
-                       size_t n_exclude, uint32_t k, float *lo, float *hi, float *T) {
+                       size_t n_exclude, uint32_t k, float *lo, float *hi, float *T,
+                       size_t *n_scanned) {
   const struct cofi__qpanel *p = m->item_q8;
   if (!p) return COFI__PRUNE_SKIP;
   uint32_t f = m->factors, n = m->n_items;
@@ -205,8 +244,8 @@ int cofi__prune_bounds(const cofi_model *m, cofi_workspace *ws, const float *vec
   uint16_t *skip = ws->skip;
   memset(skip, 0, p->blocks * sizeof *skip);
   if (n % 16) skip[p->blocks - 1] = (uint16_t)(0xFFFFu << (n % 16));
-  mark(skip, seen, n_seen, n);
-  mark(skip, exclude, n_exclude, n);
+  mark(skip, p->pos_of, seen, n_seen, n);
+  mark(skip, p->pos_of, exclude, n_exclude, n);
 
   /* margin_i = alpha E_i + beta |y_i|_1 + gamma |y_i| + slack (see the
    * top); the inflation covers the rounding of its own evaluation. */
@@ -217,8 +256,14 @@ int cofi__prune_bounds(const cofi_model *m, cofi_workspace *ws, const float *vec
       .coef = {round_up(((double)l1u + 3.0 * f * D) * inflate), round_up((double)D * inflate),
                round_up((double)unorm * ((2.0 * f + 16) * 0x1p-24 + 0x1p-20)),
                (float)f * 0x1p-100f},
+      /* Cauchy-Schwarz: no item at or after a position scores above
+       * |u| times the norm there (norms descend), with the float errors
+       * of the exact dot product and of the norms. */
+      .stop_coef = round_up((double)unorm * (1 + (3.0 * f + 16) * 0x1p-24 + 0x1p-20)),
       .skip = skip};
-  *T = cofi__k_qscan(&s, k, ws->scores, hi, lo);
+  size_t blocks = p->blocks;
+  *T = cofi__k_qscan(&s, k, ws->scores, hi, lo, &blocks);
+  *n_scanned = blocks * 16 < n ? blocks * 16 : n;
   return COFI_OK;
 }
 
@@ -231,16 +276,20 @@ int cofi__recommend_pruned(const cofi_model *m, cofi_workspace *ws, const float 
   int rc = cofi__ws_reserve(ws, 0, ((size_t)n + 15) / 16 * 16, 0);
   if (rc) return rc;
   float T, *hi = ws->scratch;
-  rc = cofi__prune_bounds(m, ws, vec, seen, n_seen, exclude, n_exclude, k, NULL, hi, &T);
+  size_t n_scanned;
+  rc = cofi__prune_bounds(m, ws, vec, seen, n_seen, exclude, n_exclude, k, NULL, hi, &T,
+                          &n_scanned);
   if (rc) return rc;
 
-  /* Survivors: U_i >= T (and not excluded), in index order. */
+  /* Survivors: U_i >= T (and not excluded) among the positions scanned;
+   * the scan stopped where no later item could reach T. */
   float below = T > -INFINITY ? nextafterf(T, -INFINITY) : -INFINITY;
+  const uint32_t *item_at = m->item_q8->item_at;
   size_t n_cand = 0;
-  for (size_t i = cofi__k_first_above(hi, n, below); i < n;) {
-    ws->cand[n_cand++] = (uint32_t)i;
+  for (size_t i = cofi__k_first_above(hi, n_scanned, below); i < n_scanned;) {
+    ws->cand[n_cand++] = item_at[i];
     i++;
-    i += cofi__k_first_above(hi + i, n - i, below);
+    i += cofi__k_first_above(hi + i, n_scanned - i, below);
   }
 
   cofi__topk top;

@@ -135,9 +135,11 @@ static void fheap_push(float *heap, size_t *n, size_t k, float v) {
   heap[i] = v;
 }
 
-float cofi__k_qscan_ref(const cofi__qscan *s, size_t k, float *heap, float *hi, float *lo) {
-  size_t have = 0;
-  for (size_t b = 0; b < s->n_blocks; b++) {
+float cofi__k_qscan_ref(const cofi__qscan *s, size_t k, float *heap, float *hi, float *lo,
+                        size_t *n_blocks_done) {
+  size_t have = 0, b = 0;
+  for (; b < s->n_blocks; b++) {
+    if (k > 0 && have == k && s->stop_coef * s->norm[b * 16] < heap[0]) break; /* as below */
     const int8_t *blk = s->panel + b * (size_t)s->groups * 64;
     for (uint32_t lane = 0; lane < 16; lane++) {
       size_t i = b * 16 + lane;
@@ -155,6 +157,7 @@ float cofi__k_qscan_ref(const cofi__qscan *s, size_t k, float *heap, float *hi, 
       if (l > -INFINITY && k > 0) fheap_push(heap, &have, k, l);
     }
   }
+  *n_blocks_done = b;
   return k > 0 && have == k ? heap[0] : -INFINITY;
 }
 
@@ -848,7 +851,8 @@ const bool cofi__k_fast_i8 = true;
  * the common factor counts, so the block's dot products unroll fully and
  * the broadcast query stays in registers. */
 static inline __attribute__((always_inline)) float
-qscan_body(const cofi__qscan *s, size_t k, float *heap, float *hi, float *lo, uint32_t groups) {
+qscan_body(const cofi__qscan *s, size_t k, float *heap, float *hi, float *lo, size_t *done,
+           uint32_t groups) {
   const __m512 tv = _mm512_set1_ps(s->t), neg_inf = _mm512_set1_ps(-INFINITY);
   const __m512 c0 = _mm512_set1_ps(s->coef[0]), c1 = _mm512_set1_ps(s->coef[1]),
                c2 = _mm512_set1_ps(s->coef[2]), c3 = _mm512_set1_ps(s->coef[3]);
@@ -856,7 +860,10 @@ qscan_body(const cofi__qscan *s, size_t k, float *heap, float *hi, float *lo, ui
   /* Only lower bounds above thr can change the heap: -inf until it holds
    * k entries, then its root. Most blocks fail the one compare. */
   __m512 thr = neg_inf;
-  for (size_t b = 0; b < s->n_blocks; b++) {
+  float root = -INFINITY; /* heap[0] once the heap is full */
+  size_t b = 0;
+  for (; b < s->n_blocks; b++) {
+    if (s->stop_coef * s->norm[b * 16] < root) break;
     const __m512i *blk = (const __m512i *)(s->panel + b * (size_t)groups * 64);
     /* Four accumulators hide the instruction's latency; groups is a
      * multiple of 4 (factors padded to 16). (Two blocks per step, eight
@@ -886,24 +893,30 @@ qscan_body(const cofi__qscan *s, size_t k, float *heap, float *hi, float *lo, ui
       float lv[16];
       _mm512_storeu_ps(lv, l);
       for (; up; up &= (__mmask16)(up - 1)) fheap_push(heap, &have, k, lv[__builtin_ctz(up)]);
-      if (have == k) thr = _mm512_set1_ps(heap[0]);
+      if (have == k) {
+        root = heap[0];
+        thr = _mm512_set1_ps(root);
+      }
     }
   }
+  *done = b;
   return k > 0 && have == k ? heap[0] : -INFINITY;
 }
 
-float cofi__k_qscan(const cofi__qscan *s, size_t k, float *heap, float *hi, float *lo) {
+float cofi__k_qscan(const cofi__qscan *s, size_t k, float *heap, float *hi, float *lo,
+                    size_t *n_blocks_done) {
   switch (s->groups) { /* factors 16, 32, 64, 128 */
-  case 4: return qscan_body(s, k, heap, hi, lo, 4);
-  case 8: return qscan_body(s, k, heap, hi, lo, 8);
-  case 16: return qscan_body(s, k, heap, hi, lo, 16);
-  case 32: return qscan_body(s, k, heap, hi, lo, 32);
-  default: return qscan_body(s, k, heap, hi, lo, s->groups);
+  case 4: return qscan_body(s, k, heap, hi, lo, n_blocks_done, 4);
+  case 8: return qscan_body(s, k, heap, hi, lo, n_blocks_done, 8);
+  case 16: return qscan_body(s, k, heap, hi, lo, n_blocks_done, 16);
+  case 32: return qscan_body(s, k, heap, hi, lo, n_blocks_done, 32);
+  default: return qscan_body(s, k, heap, hi, lo, n_blocks_done, s->groups);
   }
 }
 #else
 const bool cofi__k_fast_i8 = false;
-float cofi__k_qscan(const cofi__qscan *s, size_t k, float *heap, float *hi, float *lo) {
-  return cofi__k_qscan_ref(s, k, heap, hi, lo);
+float cofi__k_qscan(const cofi__qscan *s, size_t k, float *heap, float *hi, float *lo,
+                    size_t *n_blocks_done) {
+  return cofi__k_qscan_ref(s, k, heap, hi, lo, n_blocks_done);
 }
 #endif

@@ -210,13 +210,18 @@ static void bounds_hold_and_are_tight(void **state) {
     for (int rep = 0; rep < 50; rep++) {
       for (uint32_t j = 0; j < k; j++)
         q[j] = kind == 0 ? uniform() : (j == 0 ? 127.0f : (float)(1 + next_u32() % 125) + 0.4999f);
-      assert_int_equal(cofi__prune_bounds(m, ws, q, NULL, 0, NULL, 0, 5, lo, hi, &T), COFI_OK);
-      for (uint32_t i = 0; i < n; i++) {
+      size_t scanned;
+      assert_int_equal(cofi__prune_bounds(m, ws, q, NULL, 0, NULL, 0, 0, lo, hi, &T, &scanned),
+                       COFI_OK);
+      assert_int_equal(scanned, n);
+      const uint32_t *item_at = cofi__panel_order(m);
+      for (uint32_t pos = 0; pos < n; pos++) {
+        uint32_t i = item_at[pos];
         float s = cofi__dot(m->item_factors + (size_t)i * k, q, k);
-        if (!(lo[i] <= s && s <= hi[i]))
+        if (!(lo[pos] <= s && s <= hi[pos]))
           fail_msg("kind %d item %u: exact %.9g outside [%.9g, %.9g]", kind, i, (double)s,
-                   (double)lo[i], (double)hi[i]);
-        double mid = ((double)lo[i] + hi[i]) / 2, half = ((double)hi[i] - lo[i]) / 2;
+                   (double)lo[pos], (double)hi[pos]);
+        double mid = ((double)lo[pos] + hi[pos]) / 2, half = ((double)hi[pos] - lo[pos]) / 2;
         if (kind == 1 && fabs(s - mid) / half > worst) worst = fabs(s - mid) / half;
       }
     }
@@ -256,9 +261,13 @@ static void scan_kernel_matches_reference(void **state) {
     cofi__qscan sc = {.panel = panel, .n_blocks = blocks, .groups = groups, .qsum = qsum,
                       .scale = scale, .err = err, .l1 = l1, .norm = norm, .uq = uq,
                       .t = rep == 1 ? 0.0f : (float)next_u32() / 4294967296.0f,
-                      .coef = {3.0f, 0.01f, 1e-5f, 1e-30f}, .skip = skip};
-    float ta = cofi__k_qscan(&sc, k, heap, hi_a, lo_a);
-    float tb = cofi__k_qscan_ref(&sc, k, heap, hi_b, lo_b);
+                      .coef = {3.0f, 0.01f, 1e-5f, 1e-30f}, .stop_coef = INFINITY,
+                      .skip = skip};
+    size_t done_a, done_b;
+    float ta = cofi__k_qscan(&sc, k, heap, hi_a, lo_a, &done_a);
+    float tb = cofi__k_qscan_ref(&sc, k, heap, hi_b, lo_b, &done_b);
+    assert_int_equal(done_a, blocks);
+    assert_int_equal(done_b, blocks);
     for (int i = 0; i < n; i++) {
       bool skipped = (skip[i / 16] >> (i % 16)) & 1;
       if (skipped) {
