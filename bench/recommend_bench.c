@@ -1,14 +1,16 @@
 /*
  * recommend_bench.c — users per second when recommending to every user of
  * a model: the batched path (cofi__recommend_batch: blocked products with
- * a fused top-k) against one cofi_recommend_user call per user (one gemv
- * and a partial selection each), interleaved in one run so that machine
- * noise hits both alike.
+ * a fused top-k), one cofi_recommend_user call per user (the pruned
+ * search of recommend/prune.c where the build has it), and the same calls
+ * through the exact path (every item scored in float32, then a partial
+ * selection), interleaved in one run so that machine noise hits all alike.
+ * The single-user paths are also checked to give identical answers.
  *
  * usage: recommend_bench MODEL [--k 10] [--threads 2] [--reps 3]
  *                              [--single-users N]
- * The single-user path is timed on the first N users (default 20000) and
- * scaled; both filter each user's training items.
+ * The single-user paths are timed on the first N users (default 20000);
+ * all filter each user's training items.
  */
 #include "internal.h"
 
@@ -60,31 +62,57 @@ int main(int argc, char **argv) {
       fprintf(stderr, "recommend_bench: batch: %s\n", cofi_error_message(rc));
       return 1;
     }
-    /* the same users one call at a time, the threads splitting them */
-    int failed = 0;
+    /* the same users one call at a time, the threads splitting them:
+     * pass 0 the public call, pass 1 the exact path */
+    double single[2];
+    int failed = 0, differ = 0;
+    for (int pass = 0; pass < 2; pass++) {
+      double ts = cofi__now();
 #pragma omp parallel num_threads(threads)
-    {
-      cofi_workspace *ws = cofi_workspace_new();
-      cofi_scored *o = malloc(sizeof *o * k);
-      cofi_recommend_options opt = cofi_recommend_options_default();
-      opt.k = k;
+      {
+        cofi_workspace *ws = cofi_workspace_new();
+        cofi_scored *o = malloc(sizeof *o * k);
+        cofi_recommend_options opt = cofi_recommend_options_default();
+        opt.k = k;
 #pragma omp for schedule(dynamic, 256)
-      for (size_t u = 0; u < n_single; u++) {
-        size_t got;
-        if (!ws || !o || cofi_recommend_user(m, ws, (uint32_t)u, &opt, o, &got)) failed = 1;
+        for (size_t u = 0; u < n_single; u++) {
+          size_t got;
+          if (!ws || !o) {
+            failed = 1;
+            continue;
+          }
+          if (pass == 0) {
+            if (cofi_recommend_user(m, ws, (uint32_t)u, &opt, o, &got)) failed = 1;
+            memcpy(out + u * k, o, got * sizeof *o); /* kept for the check */
+            n_out[u] = (uint32_t)got;
+          } else {
+            const uint32_t *seen;
+            size_t n_seen = cofi_model_user_items(m, (uint32_t)u, &seen, NULL);
+            uint32_t kk = k < info.n_items ? k : info.n_items;
+            if (cofi__recommend_exact(m, ws, m->user_factors + u * info.factors, seen, n_seen,
+                                      NULL, 0, kk, o, &got))
+              failed = 1;
+            if (got != n_out[u] || memcmp(o, out + u * k, got * sizeof *o)) differ = 1;
+          }
+        }
+        free(o);
+        cofi_workspace_free(ws);
       }
-      free(o);
-      cofi_workspace_free(ws);
+      single[pass] = cofi__now() - ts;
     }
-    double t2 = cofi__now();
     if (failed) {
       fprintf(stderr, "recommend_bench: single-user recommend failed\n");
       return 1;
     }
-    printf("rep %d: batch %zu users in %.3fs = %.0f users/s | single %zu users in %.3fs = "
-           "%.0f users/s\n",
-           rep, nu, t1 - t0, (double)nu / (t1 - t0), n_single, t2 - t1,
-           (double)n_single / (t2 - t1));
+    if (differ) {
+      fprintf(stderr, "recommend_bench: cofi_recommend_user and the exact path disagree\n");
+      return 1;
+    }
+    printf("rep %d: batch %zu users in %.3fs = %.0f users/s | single %zu users: %.0f users/s "
+           "(%.2f us each), exact path %.0f users/s (%.2f us each)\n",
+           rep, nu, t1 - t0, (double)nu / (t1 - t0), n_single, (double)n_single / single[0],
+           single[0] / (double)n_single * threads * 1e6, (double)n_single / single[1],
+           single[1] / (double)n_single * threads * 1e6);
     fflush(stdout);
   }
   free(out);

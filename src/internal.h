@@ -353,6 +353,14 @@ size_t cofi__topk_finish(cofi__topk *t);
 size_t cofi__topk_scores(const float *scores, size_t n, size_t k,
                          cofi_scored *out);
 
+/* ---- top-k for one vector ----------------------------------------------- */
+/* Every item scored (cofi__k_gemv), excluded ones dropped, partial
+ * selection: the reference the pruned search must equal, and the path
+ * taken when it does not apply. k >= 1, at most n_items. */
+int cofi__recommend_exact(const cofi_model *m, cofi_workspace *ws, const float *vec,
+                          const uint32_t *seen, size_t n_seen, const uint32_t *exclude,
+                          size_t n_exclude, uint32_t k, cofi_scored *out, size_t *n_out);
+
 /* ---- pruned top-k (recommend/prune.c) ---------------------------------- */
 /* Builds m->item_q8 (no-op when present, or when the factor norms are too
  * large for the bound). COFI_OK or COFI_ERR_NOMEM. */

@@ -70,6 +70,21 @@ static int select_top(cofi_workspace *ws, const float *scores, uint32_t n, uint3
   return COFI_OK;
 }
 
+int cofi__recommend_exact(const cofi_model *m, cofi_workspace *ws, const float *vec,
+                          const uint32_t *seen, size_t n_seen, const uint32_t *exclude,
+                          size_t n_exclude, uint32_t k, cofi_scored *out, size_t *n_out) {
+  *n_out = 0;
+  int rc = cofi__ws_reserve(ws, m->n_items, 0, k);
+  if (rc) return rc;
+  float *scores = ws->scores;
+  score_all(m->item_factors, m->n_items, m->factors, vec, scores);
+  for (size_t i = 0; i < n_seen; i++)
+    if (seen[i] < m->n_items) scores[seen[i]] = -INFINITY;
+  for (size_t i = 0; i < n_exclude; i++)
+    if (exclude[i] < m->n_items) scores[exclude[i]] = -INFINITY;
+  return select_top(ws, scores, m->n_items, k, out, n_out);
+}
+
 int cofi_recommend_vector(const cofi_model *m, cofi_workspace *ws, const float *vec,
                           const uint32_t *seen, size_t n_seen,
                           const cofi_recommend_options *opt, cofi_scored *out, size_t *n_out) {
@@ -79,15 +94,8 @@ int cofi_recommend_vector(const cofi_model *m, cofi_workspace *ws, const float *
   int rc = cofi__recommend_pruned(m, ws, vec, seen, n_seen, opt->exclude, opt->n_exclude, k,
                                   out, n_out);
   if (rc != COFI__PRUNE_SKIP) return rc;
-  rc = cofi__ws_reserve(ws, m->n_items, 0, k);
-  if (rc) return rc;
-  float *scores = ws->scores;
-  score_all(m->item_factors, m->n_items, m->factors, vec, scores);
-  for (size_t i = 0; i < n_seen; i++)
-    if (seen[i] < m->n_items) scores[seen[i]] = -INFINITY;
-  for (size_t i = 0; i < opt->n_exclude; i++)
-    if (opt->exclude[i] < m->n_items) scores[opt->exclude[i]] = -INFINITY;
-  return select_top(ws, scores, m->n_items, k, out, n_out);
+  return cofi__recommend_exact(m, ws, vec, seen, n_seen, opt->exclude, opt->n_exclude, k, out,
+                               n_out);
 }
 
 int cofi_recommend_user(const cofi_model *m, cofi_workspace *ws, uint32_t user,
