@@ -204,6 +204,31 @@ int cofi_model_save(const cofi_model *m, const char *path, cofi_diag *diag);
  * COFI_ERR_NOMEM. */
 int cofi_model_open(const char *path, cofi_model **out, cofi_diag *diag);
 
+/* The same from a descriptor open for reading (a regular file): maps it
+ * read-only. name is used only in messages (NULL: "<descriptor>"). The
+ * caller keeps fd and may close it at once; the mapping keeps the file.
+ * cofi_model_open is open() + this + close().
+ *
+ * A mapped model reads the file's pages on demand: if the file is later
+ * rewritten in place (same inode: `cp new old`, `cat > old`, truncation),
+ * the model sees the new bytes, and touching a page past a new, shorter
+ * end kills the process with SIGBUS. Replacing the file by rename is safe.
+ * Use this when that cannot happen (the caller holds a read lease, as
+ * `cofi serve` does), else cofi_model_read_fd.
+ * Errors: those of cofi_model_open; a bad descriptor is COFI_ERR_IO. */
+int cofi_model_open_fd(int fd, const char *name, cofi_model **out,
+                       cofi_diag *diag);
+
+/* The same, but reads the whole file (pread, from offset 0; the
+ * descriptor's position is not used or moved) into memory owned by the
+ * model, then validates it: later changes to the file cannot affect the
+ * model, at the cost of the file's size in memory. A file that shrinks or
+ * grows while it is read is COFI_ERR_CORRUPT ("truncated while being
+ * read" / "grew while being read"), never a crash; a read error is
+ * COFI_ERR_IO. Other errors as cofi_model_open. The caller keeps fd. */
+int cofi_model_read_fd(int fd, const char *name, cofi_model **out,
+                       cofi_diag *diag);
+
 /* The same from a memory buffer (copied; the caller keeps buf). */
 int cofi_model_open_memory(const void *buf, size_t len, cofi_model **out,
                            cofi_diag *diag);

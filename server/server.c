@@ -23,8 +23,11 @@
  * the response is sent straight from the output buffer (MHD does not copy
  * it), which is safe because a connection handles one request at a time.
  *
- * Reload swaps the model through srv_slot (refslot.c). Stop: quiesce (no
- * new connections), answer with "Connection: close", wait for in-flight
+ * Reload swaps the model through srv_slot (refslot.c). A served model
+ * file is mapped under a read lease (served_model.c); when someone starts
+ * rewriting it in place, the kernel signals the lease break and the signal
+ * loop swaps in a private copy (srv_lease_broken). Stop: quiesce (no new
+ * connections), answer with "Connection: close", wait for in-flight
  * requests, stop the daemon.
  */
 #include "srv.h"
@@ -53,9 +56,11 @@ struct cofi_server {
   uint32_t threads;
   double started_unix;
 
-  srv_slot model;
-  pthread_mutex_t reload_lock; /* serializes reloads */
+  srv_slot model;              /* NULL after a failed private copy */
+  pthread_mutex_t reload_lock; /* serializes reloads and lease breaks */
   uint64_t generation;
+  int lease_sig;  /* signal of lease breaks, 0: no leases (private loads) */
+  int lease_said; /* the lease_errno last reported on stderr, 0: none */
 
   pthread_mutex_t status_lock; /* the reload report below */
   uint64_t reloads_ok, reloads_failed;
@@ -387,6 +392,39 @@ static unsigned method_bit(const char *m) {
   return 0;
 }
 
+/* Routes that answer from the model. With no model in the slot (only after
+ * a lease break whose private copy failed: see srv_lease_broken) they get
+ * 503 model_unavailable; /health, /metrics and /admin/reload cope with
+ * the empty slot themselves, /openapi.json and /docs do not need it. */
+static bool needs_model(srv_route_id id) {
+  switch (id) {
+  case SRV_R_HEALTH:
+  case SRV_R_METRICS:
+  case SRV_R_ADMIN_RELOAD:
+  case SRV_R_OPENAPI:
+  case SRV_R_DOCS:
+    return false;
+  default:
+    return true; /* /ping too: "not ready" to a load balancer */
+  }
+}
+
+/* The last reload (or private copy) error, for people: why there is no
+ * model, or why a reload failed. */
+static void no_model_reason(cofi_server *s, char *buf, size_t size) {
+  pthread_mutex_lock(&s->status_lock);
+  snprintf(buf, size, "%s", s->last_reload_error[0] ? s->last_reload_error : "no model loaded");
+  pthread_mutex_unlock(&s->status_lock);
+}
+
+static void model_unavailable(srv_req *r) {
+  char why[700];
+  no_model_reason(r->srv, why, sizeof why);
+  srv_req_fail(r, 503, "model_unavailable",
+               "no model is being served (%s); it comes back with a successful reload "
+               "(SIGHUP or POST /admin/reload)", why);
+}
+
 /* Builds the request context, runs the route's handler (or the generic
  * error), and queues the answer. */
 static enum MHD_Result dispatch(cofi_server *s, struct MHD_Connection *c, srv_conn *cn,
@@ -431,7 +469,10 @@ static enum MHD_Result dispatch(cofi_server *s, struct MHD_Connection *c, srv_co
   }
   r.body = cn->body;
   r.body_len = cn->body_len;
-  rt->handle(&r);
+  if (needs_model(rt->id) && !srv_req_model(&r))
+    model_unavailable(&r);
+  else
+    rt->handle(&r);
   /* The answer is in cn->out: the model can go (a reload may free it). */
   if (r.model) srv_ref_release(&r.model->ref);
   return send_out(s, c, cn, &r);
@@ -610,8 +651,10 @@ static void write_model_members(srv_buf *b, const cofi_server *s, const srv_mode
   srv_buf_float(b, in->train_seconds);
   srv_buf_lit(b, ",\"train_loss\":");
   srv_buf_float(b, in->train_loss);
-  srv_buf_printf(b, ",\"file_bytes\":%llu,\"checksum\":\"%016llx\",\"cofi_version\":",
-                 (unsigned long long)in->file_bytes, (unsigned long long)in->checksum);
+  srv_buf_printf(b, ",\"file_bytes\":%llu,\"checksum\":\"%016llx\",\"storage\":\"%s\","
+                    "\"cofi_version\":",
+                 (unsigned long long)in->file_bytes, (unsigned long long)in->checksum,
+                 srv_storage_name(sm->storage));
   srv_buf_json_str(b, in->cofi_version, strnlen(in->cofi_version, sizeof in->cofi_version));
   srv_buf_lit(b, ",\"item_fields\":[");
   for (uint32_t f = 0; f < in->n_item_fields; f++) {
@@ -639,10 +682,23 @@ void srv_write_health(srv_req *r) {
   cofi_server *s = r->srv;
   srv_model *sm = srv_req_model(r);
   srv_buf *b = r->out;
-  srv_buf_lit(b, "{\"status\":\"ok\",\"model\":{");
-  write_model_members(b, s, sm);
+  if (sm) {
+    srv_buf_lit(b, "{\"status\":\"ok\",\"model\":{");
+    write_model_members(b, s, sm);
+    srv_buf_putc(b, '}');
+  } else {
+    /* 503 with the usual members (model null), so that a monitor sees both
+     * that nothing is served and why. */
+    char why[700];
+    no_model_reason(s, why, sizeof why);
+    r->status = 503;
+    srv_buf_lit(b, "{\"status\":\"model_unavailable\",\"error\":{\"code\":\"model_unavailable\","
+                   "\"message\":");
+    srv_buf_json_str(b, why, strlen(why));
+    srv_buf_lit(b, "},\"model\":null");
+  }
   pthread_mutex_lock(&s->status_lock);
-  srv_buf_printf(b, "},\"reloads\":{\"succeeded\":%llu,\"failed\":%llu,\"last_error\":",
+  srv_buf_printf(b, ",\"reloads\":{\"succeeded\":%llu,\"failed\":%llu,\"last_error\":",
                  (unsigned long long)s->reloads_ok, (unsigned long long)s->reloads_failed);
   if (s->last_reload_error[0])
     srv_buf_json_str(b, s->last_reload_error, strlen(s->last_reload_error));
@@ -669,17 +725,14 @@ static void prom_label(srv_buf *b, const char *v) {
   }
 }
 
-void srv_write_metrics(srv_req *r) {
-  cofi_server *s = r->srv;
-  srv_model *sm = srv_req_model(r);
-  srv_buf *b = r->out;
-  r->content_type = "text/plain; version=0.0.4; charset=utf-8";
-  srv_metrics_write(&s->metrics, b);
+/* The gauges describing the served model (none while there is none). */
+static void write_model_metrics(srv_buf *b, const cofi_server *s, const srv_model *sm) {
   const cofi_model_info *in = &sm->info;
   srv_buf_lit(b, "# HELP cofi_model_info The model being served (value 1).\n"
                  "# TYPE cofi_model_info gauge\ncofi_model_info{path=\"");
   prom_label(b, s->cfg.model_path);
-  srv_buf_printf(b, "\",checksum=\"%016llx\",cofi_version=\"", (unsigned long long)in->checksum);
+  srv_buf_printf(b, "\",checksum=\"%016llx\",storage=\"%s\",cofi_version=\"",
+                 (unsigned long long)in->checksum, srv_storage_name(sm->storage));
   char ver[sizeof in->cofi_version + 1];
   memcpy(ver, in->cofi_version, sizeof in->cofi_version);
   ver[sizeof in->cofi_version] = 0;
@@ -695,6 +748,15 @@ void srv_write_metrics(srv_req *r) {
                  "cofi_model_loaded_timestamp_seconds %.0f\n",
                  (unsigned long long)sm->generation, in->factors, in->n_users, in->n_items,
                  sm->loaded_unix);
+}
+
+void srv_write_metrics(srv_req *r) {
+  cofi_server *s = r->srv;
+  srv_model *sm = srv_req_model(r);
+  srv_buf *b = r->out;
+  r->content_type = "text/plain; version=0.0.4; charset=utf-8";
+  srv_metrics_write(&s->metrics, b);
+  if (sm) write_model_metrics(b, s, sm);
   pthread_mutex_lock(&s->status_lock);
   uint64_t ok = s->reloads_ok, bad = s->reloads_failed;
   pthread_mutex_unlock(&s->status_lock);
@@ -736,9 +798,17 @@ void srv_admin_reload(srv_req *r) {
   int rc = cofi_server_reload(s, &d);
   srv_model *sm = srv_req_model(r);
   if (rc != COFI_OK) {
-    srv_req_fail(r, 500, "reload_failed", "%s; still serving generation %llu (checksum %016llx)",
-                 s->last_reload_error, (unsigned long long)sm->generation,
-                 (unsigned long long)sm->info.checksum);
+    char why[700];
+    no_model_reason(s, why, sizeof why); /* the reload's error, kept for /health */
+    if (sm)
+      srv_req_fail(r, 500, "reload_failed", "%s; still serving generation %llu (checksum %016llx)",
+                   why, (unsigned long long)sm->generation, (unsigned long long)sm->info.checksum);
+    else
+      srv_req_fail(r, 500, "reload_failed", "%s; no model is being served", why);
+    return;
+  }
+  if (!sm) { /* a lease break emptied the slot right after this reload */
+    model_unavailable(r);
     return;
   }
   srv_buf_lit(r->out, "{\"status\":\"reloaded\",\"model\":{");
@@ -748,13 +818,41 @@ void srv_admin_reload(srv_req *r) {
 
 /* ---- reload ------------------------------------------------------------------ */
 
+/* One line on stderr when a model is loaded into private memory because no
+ * lease could be taken, with the reason; said again only when the reason
+ * changes (a file that is not ours stays so at every reload). Called under
+ * reload_lock or before any thread runs. */
+static void say_storage(cofi_server *s, const srv_model *sm) {
+  if (sm->storage == SRV_STORAGE_MAPPED) {
+    s->lease_said = 0;
+    return;
+  }
+  if (sm->lease_errno == s->lease_said) return;
+  s->lease_said = sm->lease_errno;
+  fprintf(stderr,
+          "cofi serve: %s: no read lease (%s): the model is read into private memory "
+          "instead of mapped, so rewriting the file in place cannot affect it\n",
+          s->cfg.model_path, srv_lease_reason(sm->lease_errno));
+}
+
+/* "still serving generation N" or "no model is being served" (the slot is
+ * only changed under reload_lock, which the caller holds). */
+static void describe_serving(cofi_server *s, char *buf, size_t size) {
+  srv_model *cur = (srv_model *)srv_slot_acquire(&s->model);
+  if (cur)
+    snprintf(buf, size, "still serving generation %llu", (unsigned long long)cur->generation);
+  else
+    snprintf(buf, size, "no model is being served");
+  if (cur) srv_ref_release(&cur->ref);
+}
+
 int cofi_server_reload(cofi_server *s, cofi_diag *diag) {
   cofi_diag d;
   memset(&d, 0, sizeof d);
   pthread_mutex_lock(&s->reload_lock);
   srv_model *sm;
   uint64_t gen = s->generation + 1;
-  int rc = srv_model_load(s->cfg.model_path, gen, &sm, &d);
+  int rc = srv_model_load(s->cfg.model_path, gen, s->lease_sig, &sm, &d);
   if (rc == COFI_OK) {
     s->generation = gen;
     srv_slot_swap(&s->model, &sm->ref);
@@ -765,17 +863,88 @@ int cofi_server_reload(cofi_server *s, cofi_diag *diag) {
     fprintf(stderr, "cofi serve: reloaded %s (generation %llu, %u users, %u items, checksum %016llx)\n",
             s->cfg.model_path, (unsigned long long)gen, sm->info.n_users, sm->info.n_items,
             (unsigned long long)sm->info.checksum);
+    say_storage(s, sm);
   } else {
     pthread_mutex_lock(&s->status_lock);
     s->reloads_failed++;
     snprintf(s->last_reload_error, sizeof s->last_reload_error, "cannot load %s: %s",
              s->cfg.model_path, d.message[0] ? d.message : cofi_error_message(rc));
     pthread_mutex_unlock(&s->status_lock);
-    fprintf(stderr, "cofi serve: reload failed, still serving generation %llu: %s\n",
-            (unsigned long long)s->generation, s->last_reload_error);
+    char serving[64];
+    describe_serving(s, serving, sizeof serving);
+    fprintf(stderr, "cofi serve: reload failed, %s: %s\n", serving, s->last_reload_error);
   }
   pthread_mutex_unlock(&s->reload_lock);
   if (diag) *diag = d;
+  return rc;
+}
+
+/* ---- lease breaks ----------------------------------------------------------- */
+
+int srv_lease_signal(void) { return SIGRTMIN + 1; }
+
+/*
+ * Someone is opening the served file for writing, or truncating it: the
+ * kernel holds them until we release our lease, then they may change every
+ * byte under the mapping. So, while they wait, read the same (still
+ * unchanged) bytes through the leased descriptor into private memory and
+ * swap that copy in, under the same generation: to clients nothing changes,
+ * and the new file is picked up by the next reload, when the operator says
+ * it is complete (the server cannot know when a `cp` has finished). The
+ * mapped model is released when its last in-flight request ends; its
+ * destroy unmaps, then closes the descriptor, which drops the lease and
+ * lets the writer proceed. No request touches the mapping after that.
+ *
+ * If the copy fails (out of memory, a read error), keeping the mapped model
+ * is not an option: the writer goes ahead anyway once the kernel's
+ * lease-break-time (45 s by default) has passed, and the mapping would then
+ * be truncated under requests (SIGBUS, the whole server gone). So the slot
+ * is emptied instead: the lease is released as soon as in-flight requests
+ * end, requests get 503 model_unavailable and /ping 503 (a load balancer
+ * takes the instance out), and the process keeps running so that a reload
+ * (SIGHUP, POST /admin/reload) brings it back once the new file is in
+ * place. A server that answers 503 for a while is better than one that
+ * dies, or one that keeps a mapping it knows is about to be pulled away.
+ */
+int srv_lease_broken(cofi_server *s) {
+  pthread_mutex_lock(&s->reload_lock);
+  srv_model *sm = (srv_model *)srv_slot_acquire(&s->model);
+  int rc = COFI_OK;
+  /* A signal for another descriptor (an older generation still finishing
+   * its requests: it lets go by itself), or one already handled. During a
+   * break F_GETLEASE reports the lease type the breaker needs (F_UNLCK),
+   * no longer F_RDLCK. */
+  if (!sm || sm->storage != SRV_STORAGE_MAPPED || fcntl(sm->lease_fd, F_GETLEASE) == F_RDLCK)
+    goto done;
+  srv_model *copy;
+  cofi_diag d;
+  memset(&d, 0, sizeof d);
+  rc = srv_model_copy_private(sm, s->cfg.model_path, &copy, &d);
+  if (rc == COFI_OK) {
+    srv_slot_swap(&s->model, &copy->ref);
+    fprintf(stderr,
+            "cofi serve: %s is being rewritten in place: now serving a private copy of "
+            "generation %llu (checksum %016llx); send SIGHUP or POST /admin/reload once the new "
+            "file is complete\n",
+            s->cfg.model_path, (unsigned long long)sm->generation,
+            (unsigned long long)sm->info.checksum);
+  } else {
+    srv_slot_clear(&s->model);
+    pthread_mutex_lock(&s->status_lock);
+    snprintf(s->last_reload_error, sizeof s->last_reload_error,
+             "%s was rewritten in place and could not be copied into memory: %s",
+             s->cfg.model_path, d.message[0] ? d.message : cofi_error_message(rc));
+    pthread_mutex_unlock(&s->status_lock);
+    fprintf(stderr,
+            "cofi serve: %s; generation %llu released, no model is served (503) until a "
+            "reload succeeds (SIGHUP or POST /admin/reload)\n",
+            s->last_reload_error, (unsigned long long)sm->generation);
+  }
+done:
+  /* Our own reference last: if no request holds the mapped model, it is
+   * destroyed right here and the writer goes on at once. */
+  if (sm) srv_ref_release(&sm->ref);
+  pthread_mutex_unlock(&s->reload_lock);
   return rc;
 }
 
@@ -890,13 +1059,21 @@ static void server_free(cofi_server *s) {
   free(s);
 }
 
+/* Without the signal loop of cofi_server_run nobody would answer a lease
+ * break, so a plain start reads models into private memory. */
 int cofi_server_start(const cofi_server_config *cfg, cofi_server **out, cofi_diag *diag) {
+  return srv_server_start(cfg, 0, out, diag);
+}
+
+int srv_server_start(const cofi_server_config *cfg, int lease_sig, cofi_server **out,
+                     cofi_diag *diag) {
   *out = NULL;
   int rc = check_config(cfg, diag);
   if (rc != COFI_OK) return rc;
   cofi_server *s = calloc(1, sizeof *s);
   if (!s) return fail_diag(diag, COFI_ERR_NOMEM, "out of memory");
   s->cfg = *cfg;
+  s->lease_sig = lease_sig;
   s->id = atomic_fetch_add(&server_ids, 1);
   s->listen_fd = -1;
   s->started_unix = (double)time(NULL);
@@ -910,10 +1087,11 @@ int cofi_server_start(const cofi_server_config *cfg, cofi_server **out, cofi_dia
   s->threads = cfg->threads ? cfg->threads : (cores > 0 ? (uint32_t)cores : 1);
 
   srv_model *sm = NULL;
-  rc = srv_model_load(cfg->model_path, 1, &sm, diag);
+  rc = srv_model_load(cfg->model_path, 1, lease_sig, &sm, diag);
   srv_slot_init(&s->model, sm ? &sm->ref : NULL);
   if (rc != COFI_OK) goto fail;
   s->generation = 1;
+  say_storage(s, sm);
 
   rc = COFI_ERR_NOMEM;
   s->openapi = srv_openapi_json(cfg, diag);
@@ -981,19 +1159,28 @@ void cofi_server_stop(cofi_server *s) {
 /* ---- the signal loop ----------------------------------------------------------- */
 
 int cofi_server_run(const cofi_server_config *cfg, cofi_diag *diag) {
+  int lease_sig = srv_lease_signal();
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGHUP);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
+  sigaddset(&set, lease_sig);
+  sigaddset(&set, SIGIO);
   /* Blocked before any thread exists, so MHD's workers inherit the mask
    * and the signals are taken only here, by sigwait: no handler runs, so
-   * nothing async-signal-unsafe can happen in one. */
+   * nothing async-signal-unsafe can happen in one. The lease signal too:
+   * its default action would end the process, and answering it means
+   * reading a file and swapping models, which only a thread can do. It
+   * is blocked before the first model is loaded, so before any lease.
+   * SIGIO is what the kernel sends instead when the queue of real-time
+   * signals is full; srv_lease_broken checks the lease itself, so taking
+   * SIGIO as a lease signal is always right. */
   pthread_sigmask(SIG_BLOCK, &set, NULL);
   signal(SIGPIPE, SIG_IGN);
 
   cofi_server *s;
-  int rc = cofi_server_start(cfg, &s, diag);
+  int rc = srv_server_start(cfg, lease_sig, &s, diag);
   if (rc != COFI_OK) return rc;
   {
     srv_model *sm = (srv_model *)srv_slot_acquire(&s->model);
@@ -1013,6 +1200,10 @@ int cofi_server_run(const cofi_server_config *cfg, cofi_diag *diag) {
       cofi_server_reload(s, NULL);
       continue;
     }
+    if (sig == lease_sig || sig == SIGIO) {
+      srv_lease_broken(s);
+      continue;
+    }
     fprintf(stderr, "cofi serve: %s: finishing %d in-flight requests, then stopping\n",
             sig == SIGTERM ? "SIGTERM" : "SIGINT", atomic_load(&s->in_flight));
     break;
@@ -1029,6 +1220,7 @@ int cofi_server_run(const cofi_server_config *cfg, cofi_diag *diag) {
       break;
     }
     if (sig == SIGHUP) cofi_server_reload(s, NULL);
+    if (sig == lease_sig || sig == SIGIO) srv_lease_broken(s);
   }
   int left = atomic_load(&s->in_flight);
   if (left > 0) fprintf(stderr, "cofi serve: stopping with %d requests unfinished\n", left);

@@ -6,12 +6,14 @@
  *
  * Who does what:
  *   server.c    libmicrohttpd glue: connections, bodies, dispatch, access
- *               log, start/stop, signals, reload
+ *               log, start/stop, signals, reload, lease breaks
  *   handlers.c  one function per endpoint, and the route table
  *   parse.c     everything that turns request bytes into typed values
  *   buf.c       the growable output buffer and JSON string escaping
  *   refslot.c   the atomically swapped, reference-counted pointer
- *   model.c     a served model: the cofi_model plus precomputed JSON
+ *   served_model.c
+ *               a served model: the cofi_model plus precomputed JSON, and
+ *               how it is stored (mapped under a read lease, or private)
  *   metrics.c   per-thread counters and the Prometheus text
  *   openapi.c   the OpenAPI document and the /docs page
  */
@@ -227,12 +229,35 @@ void srv_slot_clear(srv_slot *s);
 
 /* ---- a served model ----------------------------------------------------- */
 
+/* Where a served model's bytes live.
+ *
+ * MAPPED: the file is mapped (cofi_model_open_fd, zero copy) and the
+ * server holds a read lease on it (fcntl F_SETLEASE, through lease_fd).
+ * A mapping is only safe while nobody rewrites the file in place: the
+ * lease makes the kernel tell us (signal srv_lease_signal()) before any
+ * process may open the file for writing or truncate it, and holds that
+ * process in open() until we let go. The signal loop then switches to a
+ * PRIVATE copy (srv_lease_broken) and closing lease_fd lets the writer on.
+ *
+ * PRIVATE: the file was read into memory (cofi_model_read_fd): used when
+ * no lease could be taken (lease_errno says why) and after a lease break.
+ * Nothing done to the file can affect it. */
+typedef enum srv_storage {
+  SRV_STORAGE_MAPPED = 0,
+  SRV_STORAGE_PRIVATE = 1,
+} srv_storage;
+
 typedef struct srv_model {
   srv_ref ref;
   cofi_model *m;
   cofi_model_info info;
   uint64_t generation;   /* 1 for the first model, +1 per reload */
   double loaded_unix;    /* when it was opened */
+  srv_storage storage;
+  int lease_fd;          /* MAPPED: the leased descriptor, closed (lease
+                            released) by destroy, after the unmap; else -1 */
+  int lease_errno;       /* PRIVATE at load: why no lease (an errno, or -1
+                            when leases were off); 0 otherwise */
   /* Per item, the JSON members `"item_id":"..."` and `,"title":"..."`
    * (empty when the model has no titles), escaped once at load so the hot
    * path copies bytes instead of escaping them. Item i's ID member is
@@ -244,10 +269,56 @@ typedef struct srv_model {
   size_t *user_json_off; /* [n_users + 1] */
 } srv_model;
 
-/* Opens and validates path and precomputes the JSON fragments. Errors as
- * cofi_model_open. The result has refs == 1. */
-int srv_model_load(const char *path, uint64_t generation, srv_model **out,
-                   cofi_diag *diag);
+/* Opens path, validates it and precomputes the JSON fragments. With
+ * lease_sig > 0 it first tries to take a read lease whose breaks are
+ * signalled with lease_sig (which must be blocked in every thread and
+ * taken by the caller's signal loop): on success the model is MAPPED,
+ * else PRIVATE with lease_errno set. lease_sig 0: PRIVATE, no lease tried.
+ * The lease is taken before the file is mapped or read, so validation
+ * itself reads bytes nobody can change. Errors as cofi_model_open. The
+ * result has refs == 1. */
+int srv_model_load(const char *path, uint64_t generation, int lease_sig,
+                   srv_model **out, cofi_diag *diag);
+
+/* A PRIVATE copy of a MAPPED model (same generation and load time), read
+ * through its leased descriptor: while the lease is being broken, the
+ * writer waits in open(), so the bytes are still the ones mapped. Refuses
+ * (COFI_ERR_CORRUPT) a copy whose checksum differs from the original's.
+ * name: for messages. Errors as cofi_model_read_fd; COFI_ERR_INVALID when
+ * sm holds no lease. */
+int srv_model_copy_private(const srv_model *sm, const char *name,
+                           srv_model **out, cofi_diag *diag);
+
+/* Why no lease could be taken, for people (lease_errno of a PRIVATE
+ * model). */
+const char *srv_lease_reason(int lease_errno);
+
+/* "mapped" or "private". */
+const char *srv_storage_name(srv_storage s);
+
+/* ---- leases (server.c) ------------------------------------------------- */
+
+/* The signal that announces a lease break: SIGRTMIN + 1 (computed at run
+ * time: the C library reserves the first real-time signals). */
+int srv_lease_signal(void);
+
+/* cofi_server_start with leases signalled by lease_sig (0: no leases,
+ * every model is read into private memory, which is what
+ * cofi_server_start does, since it runs no signal loop). The caller must
+ * have blocked lease_sig in every thread, and must call srv_lease_broken
+ * whenever it arrives. */
+int srv_server_start(const cofi_server_config *cfg, int lease_sig,
+                     cofi_server **out, cofi_diag *diag);
+
+/* What the signal loop does with the lease signal: if the model being
+ * served is MAPPED and its lease is being broken (someone opens the file
+ * for writing or truncates it), swap in a PRIVATE copy of the same
+ * generation. If the copy fails, the slot is emptied (requests answer 503
+ * model_unavailable until a reload succeeds). Either way the mapped model
+ * is released once its in-flight requests end, which closes the leased
+ * descriptor and lets the writer proceed. COFI_OK when nothing had to be
+ * done or the copy is in place; the copy's error otherwise. */
+int srv_lease_broken(cofi_server *s);
 
 /* ---- routes and metrics ------------------------------------------------ */
 

@@ -51,6 +51,13 @@
  * equal section lengths, offsets start at 0, never decrease and end at the
  * blob length, CSR indices in range and ascending, IDs unique, factors
  * finite, parameters valid. Only then is anything used.
+ *
+ * Three ways in, one validation: cofi_model_open_fd maps the file (zero
+ * copy; the pages are the file's, so the caller must make sure nobody
+ * rewrites that inode in place while the model lives), cofi_model_read_fd
+ * reads it with pread into aligned memory the model owns (immune to later
+ * changes of the file), cofi_model_open_memory copies a caller's buffer.
+ * All three hand their bytes to adopt(), which validates them in place.
  */
 #include "internal.h"
 
@@ -453,44 +460,120 @@ static int validate(cofi_model *m, const unsigned char *b, uint64_t size, const 
 }
 #undef CORRUPT
 
-int cofi_model_open(const char *path, cofi_model **out, cofi_diag *d) {
-  *out = NULL;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return cofi__fail(d, COFI_ERR_IO, path, 0, "cannot open: %s", strerror(errno));
+/* The size of the regular file behind fd, refusing anything else (a
+ * directory, a pipe, a device) and empty files. */
+static int regular_size(int fd, const char *name, size_t *size, cofi_diag *d) {
   struct stat st;
-  if (fstat(fd, &st) != 0) {
-    int e = errno;
-    close(fd);
-    return cofi__fail(d, COFI_ERR_IO, path, 0, "cannot stat: %s", strerror(e));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    close(fd);
-    return cofi__fail(d, COFI_ERR_IO, path, 0, "not a regular file");
-  }
-  if (st.st_size == 0) {
-    close(fd);
-    return cofi__fail(d, COFI_ERR_NOT_MODEL, path, 0, "empty file, not a cofi model");
-  }
-  size_t size = (size_t)st.st_size;
-  void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-  int e = errno;
-  close(fd);
-  if (map == MAP_FAILED) return cofi__fail(d, COFI_ERR_IO, path, 0, "cannot map: %s", strerror(e));
+  if (fstat(fd, &st) != 0) return cofi__fail(d, COFI_ERR_IO, name, 0, "cannot stat: %s", strerror(errno));
+  if (!S_ISREG(st.st_mode)) return cofi__fail(d, COFI_ERR_IO, name, 0, "not a regular file");
+  if (st.st_size == 0)
+    return cofi__fail(d, COFI_ERR_NOT_MODEL, name, 0, "empty file, not a cofi model");
+  if ((uint64_t)st.st_size > SIZE_MAX)
+    return cofi__fail(d, COFI_ERR_IO, name, 0, "file too large for this address space");
+  *size = (size_t)st.st_size;
+  return COFI_OK;
+}
+
+/* Takes over buf (len bytes, mapped or from cofi__aligned_alloc as
+ * is_malloc says), validates it and returns the model; on failure buf is
+ * released and *out stays NULL. */
+static int adopt(void *buf, size_t len, bool is_malloc, const char *name, cofi_model **out,
+                 cofi_diag *d) {
   cofi_model *m;
   int rc = cofi__model_new(&m);
   if (rc) {
-    munmap(map, size);
-    return cofi__fail(d, rc, path, 0, "out of memory");
+    if (is_malloc) cofi__aligned_free(buf);
+    else munmap(buf, len);
+    return cofi__fail(d, rc, name, 0, "out of memory");
   }
-  m->map = map;
-  m->map_len = size;
-  rc = validate(m, map, size, path, d);
+  m->map = buf;
+  m->map_len = len;
+  m->map_is_malloc = is_malloc;
+  rc = validate(m, buf, len, name, d);
   if (rc) {
-    cofi_model_close(m);
+    cofi_model_close(m); /* releases buf too */
     return rc;
   }
   *out = m;
   return COFI_OK;
+}
+
+int cofi_model_open_fd(int fd, const char *name, cofi_model **out, cofi_diag *d) {
+  *out = NULL;
+  if (!name) name = "<descriptor>";
+  size_t size;
+  int rc = regular_size(fd, name, &size, d);
+  if (rc) return rc;
+  void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  if (map == MAP_FAILED) return cofi__fail(d, COFI_ERR_IO, name, 0, "cannot map: %s", strerror(errno));
+  return adopt(map, size, false, name, out, d);
+}
+
+int cofi_model_open(const char *path, cofi_model **out, cofi_diag *d) {
+  *out = NULL;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return cofi__fail(d, COFI_ERR_IO, path, 0, "cannot open: %s", strerror(errno));
+  /* The mapping keeps the file; the descriptor is not needed after. */
+  int rc = cofi_model_open_fd(fd, path, out, d);
+  close(fd);
+  return rc;
+}
+
+/* pread until len bytes are in or the file ends; EINTR retried. Returns
+ * the bytes read, or -1 with errno set. Regular files never return short
+ * reads except at their end, but a loop costs nothing and reads above
+ * 2 GiB come in pieces anyway. */
+static ssize_t pread_full(int fd, unsigned char *buf, size_t len, uint64_t at) {
+  size_t got = 0;
+  while (got < len) {
+    size_t chunk = len - got > (1u << 30) ? (1u << 30) : len - got;
+    ssize_t r = pread(fd, buf + got, chunk, (off_t)(at + got));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    if (r == 0) break;
+    got += (size_t)r;
+  }
+  return (ssize_t)got;
+}
+
+int cofi_model_read_fd(int fd, const char *name, cofi_model **out, cofi_diag *d) {
+  *out = NULL;
+  if (!name) name = "<descriptor>";
+  size_t size;
+  int rc = regular_size(fd, name, &size, d);
+  if (rc) return rc;
+  /* Read straight into the model's own (aligned) storage: no second copy. */
+  unsigned char *buf = cofi__aligned_alloc(size);
+  if (!buf)
+    return cofi__fail(d, COFI_ERR_NOMEM, name, 0, "out of memory (reading %zu bytes)", size);
+  unsigned char extra;
+  ssize_t got = pread_full(fd, buf, size, 0), more = 0;
+  if (got == (ssize_t)size) more = pread_full(fd, &extra, 1, size);
+  if (got < 0 || more < 0) {
+    rc = cofi__fail(d, COFI_ERR_IO, name, 0, "cannot read: %s", strerror(errno));
+    goto fail;
+  }
+  /* The size came from fstat before the read: a file that is shorter or
+   * longer now was changed while being read, and what we hold may mix
+   * two versions. Validation would most likely catch it too, but the
+   * reason would be misleading. */
+  if (got < (ssize_t)size) {
+    rc = cofi__fail(d, COFI_ERR_CORRUPT, name, 0,
+                    "truncated while being read: it had %zu bytes, reading ended at %zu "
+                    "(is it being rewritten?)", size, (size_t)got);
+    goto fail;
+  }
+  if (more > 0) {
+    rc = cofi__fail(d, COFI_ERR_CORRUPT, name, 0,
+                    "grew while being read: it had %zu bytes (is it being rewritten?)", size);
+    goto fail;
+  }
+  return adopt(buf, size, true, name, out, d);
+fail:
+  cofi__aligned_free(buf);
+  return rc;
 }
 
 int cofi_model_open_memory(const void *buf, size_t len, cofi_model **out, cofi_diag *d) {
@@ -499,20 +582,5 @@ int cofi_model_open_memory(const void *buf, size_t len, cofi_model **out, cofi_d
   void *copy = cofi__aligned_alloc(len);
   if (!copy) return cofi__fail(d, COFI_ERR_NOMEM, "<memory>", 0, "out of memory");
   memcpy(copy, buf, len);
-  cofi_model *m;
-  int rc = cofi__model_new(&m);
-  if (rc) {
-    cofi__aligned_free(copy);
-    return cofi__fail(d, rc, "<memory>", 0, "out of memory");
-  }
-  m->map = copy;
-  m->map_len = len;
-  m->map_is_malloc = true;
-  rc = validate(m, copy, len, "<memory>", d);
-  if (rc) {
-    cofi_model_close(m);
-    return rc;
-  }
-  *out = m;
-  return COFI_OK;
+  return adopt(copy, len, true, "<memory>", out, d);
 }

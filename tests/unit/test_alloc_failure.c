@@ -19,10 +19,12 @@
 #include "internal.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* ---- the driver ---------------------------------------------------------- */
 
@@ -320,6 +322,26 @@ static int call_open_memory(void *p, cofi_diag *d) {
   return rc;
 }
 
+/* The descriptor is opened once by the test and kept by it: the calls
+ * must neither close it nor depend on its position. */
+static int model_fd = -1;
+
+static int call_open_fd(void *p, cofi_diag *d) {
+  model_state *s = p;
+  s->m = (cofi_model *)0x1;
+  int rc = cofi_model_open_fd(model_fd, fx.model_path, &s->m, d);
+  if (rc) assert_null(s->m);
+  return rc;
+}
+
+static int call_read_fd(void *p, cofi_diag *d) {
+  model_state *s = p;
+  s->m = (cofi_model *)0x1;
+  int rc = cofi_model_read_fd(model_fd, fx.model_path, &s->m, d);
+  if (rc) assert_null(s->m);
+  return rc;
+}
+
 static void open_model(void **state) {
   (void)state;
   model_state s = {0};
@@ -327,6 +349,14 @@ static void open_model(void **state) {
   run_case(&c, &s);
   alloc_case c2 = {"cofi_model_open_memory", NULL, call_open_memory, cleanup_model, true};
   run_case(&c2, &s);
+  model_fd = open(fx.model_path, O_RDONLY | O_CLOEXEC);
+  assert_true(model_fd >= 0);
+  alloc_case c3 = {"cofi_model_open_fd", NULL, call_open_fd, cleanup_model, true};
+  run_case(&c3, &s);
+  alloc_case c4 = {"cofi_model_read_fd", NULL, call_read_fd, cleanup_model, true};
+  run_case(&c4, &s);
+  assert_int_equal(close(model_fd), 0); /* still ours, still open */
+  model_fd = -1;
 }
 
 /* ---- recommending -------------------------------------------------------- */

@@ -3,14 +3,21 @@
  * refused with its specific error: empty, foreign, truncated anywhere,
  * any single byte flipped, future version, and a hostile header whose
  * checksums are all valid but whose counts lie (10^12 users).
+ * From a descriptor: cofi_model_open_fd (mapped) and cofi_model_read_fd
+ * (private memory) give the same model as cofi_model_open (checksum,
+ * factors, every recommendation); bad descriptors, empty, truncated and
+ * short-reading files get their errors; a read model is immune to the file
+ * being rewritten afterwards.
  */
 #include "testutil.h"
 
 #include "internal.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static cofi_model *train_small(void) {
   cofi_dataset *ds;
@@ -231,6 +238,177 @@ static void save_failure_leaves_old_file(void **state) {
   cofi_model_close(m);
 }
 
+
+/* ---- from a descriptor -------------------------------------------------- */
+
+typedef int (*fd_open_fn)(int, const char *, cofi_model **, cofi_diag *);
+static const fd_open_fn fd_opens[2] = {cofi_model_open_fd, cofi_model_read_fd};
+static const char *const fd_open_names[2] = {"cofi_model_open_fd", "cofi_model_read_fd"};
+
+/* Calls open_fd (which) on fd, expects code rc and a message containing
+ * text; the output must be NULL. */
+static void expect_fd_error(int which, int fd, const char *name, int rc, const char *text) {
+  cofi_model *m = (cofi_model *)0x1;
+  cofi_diag d = {0};
+  int got = fd_opens[which](fd, name, &m, &d);
+  if (got != rc || !strstr(d.message, text))
+    fail_msg("%s: returned %d (%s), expected %d with '%s'", fd_open_names[which], got, d.message,
+             rc, text);
+  assert_null(m);
+  assert_string_equal(d.file, name ? name : "<descriptor>");
+}
+
+static void fd_bad_descriptors(void **state) {
+  (void)state;
+  char *dir = tu_mkdtemp();
+  char path[512];
+  snprintf(path, sizeof path, "%s/m.cofi", dir);
+  cofi_model *m = train_small();
+  cofi_diag d = {0};
+  assert_int_equal(cofi_model_save(m, path, &d), COFI_OK);
+  cofi_model_close(m);
+  int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+  int wfd = open(path, O_WRONLY);
+  assert_true(dfd >= 0 && wfd >= 0);
+  /* Last, so that no later open() reuses its number. */
+  int closed = open(path, O_RDONLY);
+  assert_true(closed >= 0);
+  close(closed);
+  for (int w = 0; w < 2; w++) {
+    expect_fd_error(w, -1, "neg.cofi", COFI_ERR_IO, "Bad file descriptor");
+    expect_fd_error(w, closed, NULL, COFI_ERR_IO, "Bad file descriptor");
+    expect_fd_error(w, dfd, dir, COFI_ERR_IO, "not a regular file");
+  }
+  /* Open for writing only: neither mappable nor readable. */
+  expect_fd_error(0, wfd, path, COFI_ERR_IO, "cannot map");
+  expect_fd_error(1, wfd, path, COFI_ERR_IO, "cannot read");
+  close(dfd);
+  close(wfd);
+  tu_rmdir(dir);
+  free(dir);
+}
+
+static void fd_empty_and_truncated(void **state) {
+  (void)state;
+  char *dir;
+  size_t len;
+  unsigned char *b = saved_bytes(&len, &dir);
+  char *empty = tu_write_file(dir, "empty.cofi", "", 0);
+  char *half = tu_write_file(dir, "half.cofi", b, len / 2);
+  int efd = open(empty, O_RDONLY), hfd = open(half, O_RDONLY);
+  assert_true(efd >= 0 && hfd >= 0);
+  for (int w = 0; w < 2; w++) {
+    expect_fd_error(w, efd, empty, COFI_ERR_NOT_MODEL, "empty file");
+    expect_fd_error(w, hfd, half, COFI_ERR_CORRUPT, "truncated");
+  }
+  close(efd);
+  close(hfd);
+  free(empty);
+  free(half);
+  free(b);
+  tu_rmdir(dir);
+  free(dir);
+}
+
+/* A file whose size (fstat) promises more than a read delivers: sysfs
+ * attributes say 4096 bytes and hold a few. That is what a model file
+ * truncated while it is read looks like to cofi_model_read_fd. */
+static void read_fd_short_read(void **state) {
+  (void)state;
+  const char *sys = "/sys/devices/system/cpu/online";
+  int fd = open(sys, O_RDONLY);
+  if (fd < 0) skip();
+  expect_fd_error(1, fd, sys, COFI_ERR_CORRUPT, "truncated while being read");
+  close(fd);
+}
+
+/* Every user's full ranking, seen items filtered and not, and every item's
+ * neighbours, written into out (which must hold enough). */
+static size_t all_answers(const cofi_model *m, cofi_scored *out) {
+  cofi_workspace *ws = cofi_workspace_new();
+  assert_non_null(ws);
+  cofi_model_info in;
+  cofi_model_get_info(m, &in);
+  size_t total = 0, n;
+  cofi_recommend_options o = cofi_recommend_options_default();
+  o.k = in.n_items;
+  for (int filter = 0; filter < 2; filter++) {
+    o.filter_seen = filter;
+    for (uint32_t u = 0; u < in.n_users; u++) {
+      assert_int_equal(cofi_recommend_user(m, ws, u, &o, out + total, &n), COFI_OK);
+      total += n;
+    }
+  }
+  for (uint32_t i = 0; i < in.n_items; i++) {
+    assert_int_equal(cofi_similar_items(m, ws, i, in.n_items, out + total, &n), COFI_OK);
+    total += n;
+  }
+  cofi_workspace_free(ws);
+  return total;
+}
+
+static void fd_opens_give_the_same_model(void **state) {
+  (void)state;
+  char *dir = tu_mkdtemp();
+  char path[512];
+  snprintf(path, sizeof path, "%s/m.cofi", dir);
+  cofi_model *trained = train_small();
+  cofi_diag d = {0};
+  assert_int_equal(cofi_model_save(trained, path, &d), COFI_OK);
+  cofi_model_close(trained);
+  cofi_model *ref, *got[2];
+  assert_int_equal(cofi_model_open(path, &ref, &d), COFI_OK);
+  int fd = open(path, O_RDONLY);
+  assert_true(fd >= 0);
+  for (int w = 0; w < 2; w++) assert_int_equal(fd_opens[w](fd, path, &got[w], &d), COFI_OK);
+  /* The descriptor's position is neither used nor moved, and the models
+   * do not need the descriptor after the call. */
+  assert_int_equal(lseek(fd, 0, SEEK_CUR), 0);
+  close(fd);
+  cofi_model_info ri;
+  cofi_model_get_info(ref, &ri);
+  size_t cap = 2 * (size_t)ri.n_users * ri.n_items + (size_t)ri.n_items * ri.n_items;
+  cofi_scored *want = malloc(cap * sizeof *want), *have = malloc(cap * sizeof *have);
+  assert_non_null(want);
+  assert_non_null(have);
+  size_t n_want = all_answers(ref, want);
+  assert_true(n_want > 0);
+  for (int w = 0; w < 2; w++) {
+    cofi_model_info gi;
+    cofi_model_get_info(got[w], &gi);
+    assert_int_equal(gi.checksum, ri.checksum);
+    assert_int_not_equal(gi.checksum, 0);
+    assert_int_equal(gi.file_bytes, ri.file_bytes);
+    assert_int_equal(gi.n_users, ri.n_users);
+    assert_int_equal(gi.n_items, ri.n_items);
+    assert_int_equal(gi.nnz, ri.nnz);
+    assert_memory_equal(cofi_model_user_factors(got[w]), cofi_model_user_factors(ref),
+                        sizeof(float) * ri.n_users * ri.factors);
+    assert_memory_equal(cofi_model_item_factors(got[w]), cofi_model_item_factors(ref),
+                        sizeof(float) * ri.n_items * ri.factors);
+    assert_int_equal(all_answers(got[w], have), n_want);
+    assert_memory_equal(have, want, n_want * sizeof *want);
+  }
+  /* The read model owns its bytes: rewriting the file in place (same
+   * inode, first truncated, then other bytes) changes nothing for it. The
+   * mapped one would see it, so it is closed first. */
+  cofi_model_close(got[0]);
+  cofi_model_close(ref);
+  FILE *f = fopen(path, "wb");
+  assert_non_null(f);
+  for (int i = 0; i < 100; i++) fputs("not a model any more\n", f);
+  fclose(f);
+  assert_int_equal(all_answers(got[1], have), n_want);
+  assert_memory_equal(have, want, n_want * sizeof *want);
+  cofi_model_get_info(got[1], &ri);
+  assert_int_equal(ri.file_bytes % 64, 0);
+  cofi_model_close(got[1]);
+  free(want);
+  free(have);
+  tu_rmdir(dir);
+  free(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(save_open_is_bit_exact),
@@ -238,6 +416,10 @@ int main(void) {
       cmocka_unit_test(hostile_headers_are_refused),
       cmocka_unit_test(missing_file_is_io_error),
       cmocka_unit_test(save_failure_leaves_old_file),
+      cmocka_unit_test(fd_bad_descriptors),
+      cmocka_unit_test(fd_empty_and_truncated),
+      cmocka_unit_test(read_fd_short_read),
+      cmocka_unit_test(fd_opens_give_the_same_model),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
