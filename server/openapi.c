@@ -36,7 +36,8 @@ static const char openapi_template[] = JSON({
         "summary": "Liveness (SageMaker health check)",
         "operationId": "ping",
         "responses": {
-          "200": {"description": "The model is loaded.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Status"}}}}
+          "200": {"description": "The model is loaded.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Status"}}}},
+          "503": {"$ref": "#/components/responses/Unavailable"}
         }
       }
     },
@@ -45,7 +46,8 @@ static const char openapi_template[] = JSON({
         "summary": "Status and model metadata",
         "operationId": "health",
         "responses": {
-          "200": {"description": "Model metadata, reload status, server settings.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Health"}}}}
+          "200": {"description": "Model metadata, reload status, server settings.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Health"}}}},
+          "503": {"description": "No model is being served (status and error model_unavailable, model null, the reason in error.message).", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Health"}}}}
         }
       }
     },
@@ -64,7 +66,8 @@ static const char openapi_template[] = JSON({
         "responses": {
           "200": {"description": "Recommendations, best first.", "content": {"application/json": {"schema": {"oneOf": [{"$ref": "#/components/schemas/Recommendations"}, {"$ref": "#/components/schemas/ColdStartRecommendations"}]}}}},
           "400": {"$ref": "#/components/responses/BadRequest"},
-          "404": {"$ref": "#/components/responses/NotFound"}
+          "404": {"$ref": "#/components/responses/NotFound"},
+          "503": {"$ref": "#/components/responses/Unavailable"}
         }
       }
     },
@@ -80,7 +83,8 @@ static const char openapi_template[] = JSON({
         "responses": {
           "200": {"description": "Recommendations, best first; liked IDs the model does not know are listed under unknown.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ColdStartRecommendations"}}}},
           "400": {"$ref": "#/components/responses/BadRequest"},
-          "404": {"$ref": "#/components/responses/NotFound"}
+          "404": {"$ref": "#/components/responses/NotFound"},
+          "503": {"$ref": "#/components/responses/Unavailable"}
         }
       }
     },
@@ -96,7 +100,8 @@ static const char openapi_template[] = JSON({
           "200": {"description": "Recommendations, best first.", "content": {"application/json": {"schema": {"oneOf": [{"$ref": "#/components/schemas/Recommendations"}, {"$ref": "#/components/schemas/ColdStartRecommendations"}]}}}},
           "400": {"$ref": "#/components/responses/BadRequest"},
           "404": {"$ref": "#/components/responses/NotFound"},
-          "413": {"$ref": "#/components/responses/TooLarge"}
+          "413": {"$ref": "#/components/responses/TooLarge"},
+          "503": {"$ref": "#/components/responses/Unavailable"}
         }
       }
     },
@@ -111,7 +116,8 @@ static const char openapi_template[] = JSON({
         "responses": {
           "200": {"description": "One result per requested user, in order: recommendations, or an error for that user.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/BatchResults"}}}},
           "400": {"$ref": "#/components/responses/BadRequest"},
-          "413": {"$ref": "#/components/responses/TooLarge"}
+          "413": {"$ref": "#/components/responses/TooLarge"},
+          "503": {"$ref": "#/components/responses/Unavailable"}
         }
       }
     },
@@ -126,7 +132,8 @@ static const char openapi_template[] = JSON({
         "responses": {
           "200": {"description": "Similar items, most similar first, the item itself excluded.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SimilarItems"}}}},
           "400": {"$ref": "#/components/responses/BadRequest"},
-          "404": {"$ref": "#/components/responses/NotFound"}
+          "404": {"$ref": "#/components/responses/NotFound"},
+          "503": {"$ref": "#/components/responses/Unavailable"}
         }
       }
     },
@@ -141,7 +148,8 @@ static const char openapi_template[] = JSON({
         "responses": {
           "200": {"description": "Similar users, most similar first, the user itself excluded.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SimilarUsers"}}}},
           "400": {"$ref": "#/components/responses/BadRequest"},
-          "404": {"$ref": "#/components/responses/NotFound"}
+          "404": {"$ref": "#/components/responses/NotFound"},
+          "503": {"$ref": "#/components/responses/Unavailable"}
         }
       }
     },
@@ -155,7 +163,8 @@ static const char openapi_template[] = JSON({
         "responses": {
           "200": {"description": "The item.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Item"}}}},
           "400": {"$ref": "#/components/responses/BadRequest"},
-          "404": {"$ref": "#/components/responses/NotFound"}
+          "404": {"$ref": "#/components/responses/NotFound"},
+          "503": {"$ref": "#/components/responses/Unavailable"}
         }
       }
     },
@@ -216,7 +225,8 @@ static const char openapi_template[] = JSON({
     "responses": {
       "BadRequest": {"description": "Malformed parameters or body (codes: invalid_k, invalid_id, invalid_json, invalid_type, missing_parameter, unknown_parameter, unknown_field, too_many_ids, batch_too_large, invalid_encoding, ...).", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
       "NotFound": {"description": "Unknown user or item (codes: unknown_user, unknown_item, unknown_items), or no such endpoint (not_found).", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-      "TooLarge": {"description": "The body is over the limit (code body_too_large).", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+      "TooLarge": {"description": "The body is over the limit (code body_too_large).", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "Unavailable": {"description": "No model is being served (code model_unavailable): only after the served file was rewritten in place and its private copy failed; a successful reload ends it.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
     },
     "schemas": {
       "Status": {"type": "object", "properties": {"status": {"type": "string", "enum": ["ok"]}}, "required": ["status"]},
@@ -230,7 +240,7 @@ static const char openapi_template[] = JSON({
       "SimilarItems": {"type": "object", "required": ["item_id", "similar"], "properties": {"item_id": {"type": "string"}, "similar": {"type": "array", "items": {"$ref": "#/components/schemas/ScoredItem"}}}},
       "SimilarUsers": {"type": "object", "required": ["user_id", "similar"], "properties": {"user_id": {"type": "string"}, "similar": {"type": "array", "items": {"type": "object", "properties": {"user_id": {"type": "string"}, "score": {"type": "number"}}}}}},
       "Item": {"type": "object", "required": ["item_id"], "properties": {"item_id": {"type": "string"}}, "additionalProperties": {"type": "string"}, "description": "item_id plus every column of the items file (e.g. title, genres)."},
-      "ModelInfo": {"type": "object", "properties": {"path": {"type": "string"}, "generation": {"type": "integer"}, "users": {"type": "integer"}, "items": {"type": "integer"}, "factors": {"type": "integer"}, "interactions": {"type": "integer"}, "trained_at": {"type": "string", "format": "date-time"}, "loaded_at": {"type": "string", "format": "date-time"}, "train_seconds": {"type": "number"}, "train_loss": {"type": "number", "nullable": true}, "file_bytes": {"type": "integer"}, "checksum": {"type": "string"}, "cofi_version": {"type": "string"}, "item_fields": {"type": "array", "items": {"type": "string"}}, "params": {"type": "object"}}},
+      "ModelInfo": {"type": "object", "properties": {"path": {"type": "string"}, "generation": {"type": "integer"}, "users": {"type": "integer"}, "items": {"type": "integer"}, "factors": {"type": "integer"}, "interactions": {"type": "integer"}, "trained_at": {"type": "string", "format": "date-time"}, "loaded_at": {"type": "string", "format": "date-time"}, "train_seconds": {"type": "number"}, "train_loss": {"type": "number", "nullable": true}, "file_bytes": {"type": "integer"}, "checksum": {"type": "string"}, "storage": {"type": "string", "enum": ["mapped", "private"], "description": "mapped: the file is mapped under a read lease; private: read into memory (no lease, or the file was rewritten in place)."}, "cofi_version": {"type": "string"}, "item_fields": {"type": "array", "items": {"type": "string"}}, "params": {"type": "object"}}},
       "Health": {"type": "object", "properties": {"status": {"type": "string"}, "model": {"$ref": "#/components/schemas/ModelInfo"}, "reloads": {"type": "object", "properties": {"succeeded": {"type": "integer"}, "failed": {"type": "integer"}, "last_error": {"type": "string", "nullable": true}}}, "server": {"type": "object"}}}
     }
   }

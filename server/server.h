@@ -46,6 +46,11 @@ cofi_server_config cofi_server_config_default(void);
 typedef struct cofi_server cofi_server;
 
 /* Opens the model, binds the socket and starts the worker threads.
+ * Models loaded this way (and by cofi_server_reload on such a server) are
+ * read into private memory, not mapped: mapping is safe only under a read
+ * lease whose break someone answers, and only cofi_server_run's signal
+ * loop does (see served_model.c). So a rewrite of the file in place never
+ * affects an embedding program either.
  * Errors: the model-opening codes of cofi_model_open, COFI_ERR_IO (cannot
  * bind or listen), COFI_ERR_INVALID (bad config), COFI_ERR_NOMEM. */
 int cofi_server_start(const cofi_server_config *cfg, cofi_server **out,
