@@ -532,7 +532,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
     cn->started = true;
     cn->has_err = false;
     cn->rt = NULL;
-    snprintf(cn->method, sizeof cn->method, "%s", method);
+    size_t mlen = strnlen(method, sizeof cn->method - 1); /* for the access log, cut */
+    memcpy(cn->method, method, mlen);
+    cn->method[mlen] = 0;
     unsigned mb = method_bit(method);
     bool path_ok = decode_path(cn, &path, &cn->err);
     cn->path_len = path.len;

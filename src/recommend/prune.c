@@ -292,6 +292,12 @@ int cofi__recommend_pruned(const cofi_model *m, cofi_workspace *ws, const float 
     i += cofi__k_first_above(hi + i, n_scanned - i, below);
   }
 
+  /* The survivors' float32 rows are not in cache (only the int8 copy is):
+   * ask for all of them first so that the misses overlap. */
+  for (size_t c_i = 0; c_i < n_cand; c_i++) {
+    const char *row = (const char *)(m->item_factors + (size_t)ws->cand[c_i] * f);
+    for (size_t off = 0; off < (size_t)f * sizeof(float); off += 64) __builtin_prefetch(row + off);
+  }
   cofi__topk top;
   cofi__topk_init(&top, ws->heap, k);
   for (size_t c_i = 0; c_i < n_cand; c_i++) {
