@@ -75,27 +75,31 @@ static float round_up(double x) {
 }
 
 /* Quantizes v[0..k) to q with one scale: returns the scale (0 for a zero
- * vector); *err = max |v_j - scale q_j| and *l1 = |v|_1, rounded up. */
+ * vector); *err >= max |v_j - scale q_j| and *l1 >= |v|_1.
+ *
+ * Any rounding to integers would do: the bound uses the error measured
+ * here, not an assumed half step. Each error is v_j - scale q_j with one
+ * rounding (a fused multiply-add: the product is exact inside), so it is
+ * within 2^-24 of itself; the sum of |v_j| in float is within k 2^-24 of
+ * itself. Both are rounded up by more than that. Written so that the
+ * compiler vectorizes it: this runs once per query. */
 static float quantize(const float *v, uint32_t k, int8_t *q, float *err, float *l1) {
-  float amax = 0;
-  double sum = 0;
+  float amax = 0, sum = 0;
   for (uint32_t j = 0; j < k; j++) {
     float a = fabsf(v[j]);
-    if (a > amax) amax = a;
+    amax = a > amax ? a : amax;
     sum += a;
   }
-  float sc = amax / 127.0f;
-  double e = 0;
+  float sc = amax / 127.0f, inv = sc > 0 ? 1.0f / sc : 0.0f, e = 0;
   for (uint32_t j = 0; j < k; j++) {
-    long r = sc > 0 ? lrintf(v[j] / sc) : 0;
-    if (r > 127) r = 127;
-    if (r < -127) r = -127;
+    float r = nearbyintf(v[j] * inv);
+    r = r > 127.0f ? 127.0f : (r < -127.0f ? -127.0f : r);
     q[j] = (int8_t)r;
-    double d = fabs((double)v[j] - (double)sc * (double)r); /* exact in double */
-    if (d > e) e = d;
+    float d = fabsf(fmaf(-sc, r, v[j]));
+    e = d > e ? d : e;
   }
-  *err = round_up(e);
-  *l1 = round_up(sum * (1 + 0x1p-40));
+  *err = round_up((double)e * (1 + 0x1p-22));
+  *l1 = round_up((double)sum * (1 + (k + 2) * 0x1p-24));
   return sc;
 }
 
@@ -273,7 +277,8 @@ int cofi__recommend_pruned(const cofi_model *m, cofi_workspace *ws, const float 
   *n_out = 0;
   if (!m->item_q8) return COFI__PRUNE_SKIP;
   uint32_t f = m->factors, n = m->n_items;
-  int rc = cofi__ws_reserve(ws, 0, ((size_t)n + 15) / 16 * 16, 0);
+  /* scratch: hi; scores: the threshold's heap, then the survivors' scores */
+  int rc = cofi__ws_reserve(ws, n, ((size_t)n + 15) / 16 * 16, 0);
   if (rc) return rc;
   float T, *hi = ws->scratch;
   size_t n_scanned;
@@ -292,19 +297,17 @@ int cofi__recommend_pruned(const cofi_model *m, cofi_workspace *ws, const float 
     i += cofi__k_first_above(hi + i, n_scanned - i, below);
   }
 
-  /* The survivors' float32 rows are not in cache (only the int8 copy is):
-   * ask for all of them first so that the misses overlap. */
-  for (size_t c_i = 0; c_i < n_cand; c_i++) {
-    const char *row = (const char *)(m->item_factors + (size_t)ws->cand[c_i] * f);
-    for (size_t off = 0; off < (size_t)f * sizeof(float); off += 64) __builtin_prefetch(row + off);
-  }
+  /* The survivors' exact scores: the gemv kernel over the picked rows
+   * (it prefetches them; its sums are cofi__dot's, bit for bit). */
+  float *exact = ws->scores;
+  cofi__rows rows = {.base = m->item_factors, .ld = f, .idx = ws->cand};
+  cofi__k_gemv(&rows, n_cand, f, vec, exact);
   cofi__topk top;
   cofi__topk_init(&top, ws->heap, k);
   for (size_t c_i = 0; c_i < n_cand; c_i++) {
-    uint32_t i = ws->cand[c_i];
-    float s = cofi__dot(m->item_factors + (size_t)i * f, vec, f);
+    float s = exact[c_i];
     if (!(s > -INFINITY)) continue; /* as the exact path: -inf and NaN never listed */
-    cofi__topk_push(&top, i, s);
+    cofi__topk_push(&top, ws->cand[c_i], s);
   }
   size_t got = cofi__topk_finish(&top);
   memcpy(out, ws->heap, got * sizeof *out);
