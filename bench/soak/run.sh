@@ -5,13 +5,18 @@
 # similar, items, health, metrics), one with invalid ones (unknown IDs, bad
 # k, bad encodings, malformed JSON, oversized bodies, wrong methods,
 # traversal, a wrong admin token); meanwhile the model file is replaced
-# (atomic rename) and reloaded through POST /admin/reload every RELOAD
-# seconds, alternating between two models, and the server's RSS is sampled.
+# and reloaded through POST /admin/reload every RELOAD seconds, alternating
+# between two models and between two ways of deploying them: an atomic
+# rename, and a copy over the served file in place (the lease-break path:
+# the server must switch to a private copy, then load the new file on the
+# reload); and the server's RSS is sampled.
 #
 # Pass criteria (exit 1 otherwise):
 #   - every valid request answered 2xx: 0 other answers, 0 socket errors;
 #   - every invalid request answered 4xx: 0 2xx, 0 5xx or other;
 #   - every reload succeeded, and the server still answers at the end;
+#   - every in-place copy was met by a switch to a private copy (a line in
+#     the server's log), and the slot was never empty;
 #   - RSS flat: the mean of the last minute within 10% (and 8 MB) of the
 #     mean of the second minute (the first is warm-up).
 #
@@ -72,7 +77,7 @@ bgpids+=("$wv" "$wi")
 
 # Reloads and RSS samples until wrk is done.
 echo "seconds,rss_kb" >"$work/rss.csv"
-reloads=0 reload_fail=0 t0=$SECONDS next_reload=$RELOAD next_sample=0
+reloads=0 reload_fail=0 inplace=0 t0=$SECONDS next_reload=$RELOAD next_sample=0
 while kill -0 "$wv" 2>/dev/null || kill -0 "$wi" 2>/dev/null; do
   el=$((SECONDS - t0))
   if ((el >= next_sample)); then
@@ -80,9 +85,14 @@ while kill -0 "$wv" 2>/dev/null || kill -0 "$wi" 2>/dev/null; do
     next_sample=$((next_sample + 5))
   fi
   if ((el >= next_reload)); then
-    # Replace the file atomically with the other model, then reload.
+    # Replace the file with the other model, then reload: by rename, or
+    # (every other time) by copying over the served file in place.
     src=$work/m$(( (reloads % 2 == 0) ? 2 : 1 )).cofi
-    cp "$src" "$work/model.cofi.new" && mv "$work/model.cofi.new" "$work/model.cofi"
+    if (( (reloads / 2) % 2 == 1 )); then
+      cp "$src" "$work/model.cofi" && inplace=$((inplace + 1))
+    else
+      cp "$src" "$work/model.cofi.new" && mv "$work/model.cofi.new" "$work/model.cofi"
+    fi
     code=$(curl -s -m 30 -o "$work/reload.json" -w '%{http_code}' -X POST \
       -H "Authorization: Bearer $token" "$url/admin/reload")
     if [ "$code" = 200 ]; then reloads=$((reloads + 1)); else
@@ -108,6 +118,9 @@ check "valid requests: $(get "$val" requests) sent, all 2xx" \
 check "invalid requests: $(get "$inv" requests) sent, all 4xx" \
   '[ -n "$inv" ] && [ "$(get "$inv" 4xx)" -gt 0 ] && [ "$(get "$inv" 2xx)" = 0 ] && [ "$(get "$inv" other)" = 0 ]'
 check "reloads: $reloads succeeded, $reload_fail failed" '[ "$reloads" -ge $((DURATION / RELOAD - 2)) ] && [ "$reload_fail" = 0 ]'
+switched=$(grep -c 'is being rewritten in place: now serving a private copy' "$work/serve.log")
+check "in-place copies: $inplace, switches to a private copy: $switched, empty slot: never" \
+  '[ "$switched" = "$inplace" ] && ! grep -q "no model is served" "$work/serve.log"'
 check "server alive at the end" '[ "$(curl -s -m 5 "$url/ping")" = "{\"status\":\"ok\"}" ]'
 # RSS: second minute (warm) against the last minute.
 read -r early late <<<"$(awk -F, -v d="$DURATION" 'NR > 1 && $1 >= 60 && $1 < 120 {a += $2; na++}
