@@ -40,9 +40,17 @@
  * the k-th largest L over the items not excluded. At least k items then
  * have an exact score >= T, so an item with U_i < T has k items strictly
  * ahead of it and cannot be in the top k, whatever the tie rule. Every
- * other item is scored exactly (cofi__dot, as the exact path) and offered
- * to the same top-k selection: the answer is identical, scores bit for
- * bit. On ml-latest-small, k = 10, about 20 of 6298 items survive.
+ * other item is scored exactly (the gemv kernel over the picked rows,
+ * whose sums are cofi__dot's, as in the exact path) and offered to the
+ * same top-k selection: the answer is identical, scores bit for bit.
+ *
+ * Order. The panel holds the items by decreasing norm (item_at / pos_of
+ * map positions and items). The best scores tend to sit early, so the
+ * running threshold rises fast and few lower bounds enter its heap; and
+ * since no item scores above |u| |y_i| (Cauchy-Schwarz, plus the float
+ * errors), the scan stops at the first block whose largest norm cannot
+ * reach the threshold. On ml-latest-small, k = 10: 68% of the items
+ * scanned, 18 of 6298 re-scored exactly.
  *
  * When the bound cannot be trusted (norms so large that products could
  * overflow, a non-finite query) the caller takes the exact path.
