@@ -300,7 +300,12 @@ cofi_recommend_options cofi_recommend_options_default(void);
 
 /* Top-k items for a known user, best first; ties broken by lower index.
  * out must hold opt->k entries; *n_out receives how many were written
- * (fewer than k when the catalog is smaller). */
+ * (fewer than k when the catalog is smaller). The scores are the float32
+ * dot products of the user's and the items' factors, exactly; most items
+ * are ruled out from an int8 copy of the factors with a proven error
+ * bound, so a call reads a fraction of the item factors (see
+ * src/recommend/prune.c). Thread-safe on a shared model, one workspace
+ * per thread. */
 int cofi_recommend_user(const cofi_model *m, cofi_workspace *ws, uint32_t user,
                         const cofi_recommend_options *opt, cofi_scored *out,
                         size_t *n_out);

@@ -34,6 +34,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -1161,6 +1162,13 @@ void cofi_server_stop(cofi_server *s) {
 /* ---- the signal loop ----------------------------------------------------------- */
 
 int cofi_server_run(const cofi_server_config *cfg, cofi_diag *diag) {
+  /* Models come and go (reloads, private copies after a lease break), each
+   * a few large blocks. glibc raises its mmap threshold to the size of any
+   * mapped block freed, after which such blocks come from the heap and stay
+   * in it when freed: RSS then holds a model or two that no longer exist.
+   * A fixed threshold keeps every block of 1 MiB or more mapped, so a
+   * freed model goes back to the system at once. */
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
   int lease_sig = srv_lease_signal();
   sigset_t set;
   sigemptyset(&set);
