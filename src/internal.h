@@ -387,6 +387,13 @@ int cofi__prune_bounds(const cofi_model *m, cofi_workspace *ws, const float *vec
                        size_t n_exclude, uint32_t k, float *lo, float *hi, float *T,
                        size_t *n_scanned);
 const uint32_t *cofi__panel_order(const cofi_model *m);
+/* The want most similar items to item query by cosine, the query left
+ * out: identical to the exact path of cofi_similar_items (every cosine
+ * computed), through the same bounds divided by the same denominators.
+ * COFI__PRUNE_SKIP when there is no panel or the bound does not apply;
+ * COFI_ERR_NOMEM. 1 <= want <= n_items - 1. */
+int cofi__similar_items_pruned(const cofi_model *m, cofi_workspace *ws, uint32_t query,
+                               uint32_t want, cofi_scored *out, size_t *n_out);
 
 /* ---- batch recommend --------------------------------------------------- */
 /* Top-k items for each of n users (users[i], or users 0..n-1 when users is

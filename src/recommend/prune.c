@@ -322,3 +322,62 @@ int cofi__recommend_pruned(const cofi_model *m, cofi_workspace *ws, const float 
   *n_out = got;
   return COFI_OK;
 }
+
+int cofi__similar_items_pruned(const cofi_model *m, cofi_workspace *ws, uint32_t query,
+                               uint32_t want, cofi_scored *out, size_t *n_out) {
+  *n_out = 0;
+  const struct cofi__qpanel *p = m->item_q8;
+  if (!p || want == 0) return COFI__PRUNE_SKIP;
+  uint32_t f = m->factors, n = m->n_items;
+  const float *vec = m->item_factors + (size_t)query * f;
+  float qn = m->item_norms[query];
+  /* scores: lo, then the survivors' dot products; scratch: hi. */
+  int rc = cofi__ws_reserve(ws, p->blocks * 16, p->blocks * 16, want);
+  if (rc) return rc;
+  float T, *lo = ws->scores, *hi = ws->scratch;
+  size_t n_scanned;
+  /* k = 0: bounds on every dot product, no threshold (cosines do not
+   * follow the norm order), and the kernel's heap argument unused. */
+  rc = cofi__prune_bounds(m, ws, vec, &query, 1, NULL, 0, 0, lo, hi, &T, &n_scanned);
+  if (rc) return rc;
+
+  /* Bounds on the cosines the exact path computes, fl(dot / fl(qn |y|)):
+   * rounding is monotone, so dividing both bounds by the same positive d
+   * keeps the order; d = 0 gives exactly 0, as there. The query stays
+   * -inf. */
+  const float *norm = p->norm;
+  for (size_t pos = 0; pos < n; pos++) { /* branch-free: it vectorizes */
+    float l = lo[pos], h = hi[pos], d = qn * norm[pos];
+    float dd = d > 0 ? d : 1.0f;
+    float lc = d > 0 ? l / dd : 0.0f, hc = d > 0 ? h / dd : 0.0f;
+    bool excluded = !(l > -INFINITY);
+    lo[pos] = excluded ? l : lc;
+    hi[pos] = excluded ? h : hc;
+  }
+  size_t got = cofi__topk_scores(lo, n, want, ws->heap);
+  T = got == want ? ws->heap[got - 1].score : -INFINITY;
+  float below = T > -INFINITY ? nextafterf(T, -INFINITY) : -INFINITY;
+  size_t n_cand = 0;
+  for (size_t i = cofi__k_first_above(hi, n, below); i < n;) {
+    ws->cand[n_cand++] = p->item_at[i];
+    i++;
+    i += cofi__k_first_above(hi + i, n - i, below);
+  }
+
+  float *dots = ws->scores;
+  cofi__rows rows = {.base = m->item_factors, .ld = f, .idx = ws->cand};
+  cofi__k_gemv(&rows, n_cand, f, vec, dots);
+  cofi__topk top;
+  cofi__topk_init(&top, ws->heap, want);
+  for (size_t c_i = 0; c_i < n_cand; c_i++) {
+    uint32_t i = ws->cand[c_i];
+    float d = qn * m->item_norms[i];
+    float s = d > 0 ? dots[c_i] / d : 0.0f;
+    if (!(s > -INFINITY)) continue;
+    cofi__topk_push(&top, i, s);
+  }
+  got = cofi__topk_finish(&top);
+  memcpy(out, ws->heap, got * sizeof *out);
+  *n_out = got;
+  return COFI_OK;
+}

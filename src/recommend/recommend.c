@@ -168,6 +168,12 @@ static int similar(const float *F, const float *norms, uint32_t n, uint32_t k_di
 
 int cofi_similar_items(const cofi_model *m, cofi_workspace *ws, uint32_t item, uint32_t k,
                        cofi_scored *out, size_t *n_out) {
+  /* As for recommendations: the pruned search while k is small. */
+  uint32_t want = m->n_items - 1 < k ? m->n_items - 1 : k;
+  if (k > 0 && item < m->n_items && want > 0 && (uint64_t)want * 16 <= m->n_items) {
+    int rc = cofi__similar_items_pruned(m, ws, item, want, out, n_out);
+    if (rc != COFI__PRUNE_SKIP) return rc;
+  }
   return similar(m->item_factors, m->item_norms, m->n_items, m->factors, ws, item, k, out,
                  n_out);
 }

@@ -7,7 +7,7 @@
  * vectors, one item, k beyond the catalog. Also: every exact score lies
  * within its bounds, on items built to reach them; the vectorized scan
  * matches its reference; a trained model answers the same through the
- * public call as by full sorting.
+ * public call as by full sorting; similar items by cosine, likewise.
  */
 #include "testutil.h"
 
@@ -156,6 +156,80 @@ static void adversarial_scores_match_reference(void **state) {
     cofi_model_close(m);
   }
   free(y);
+  cofi_workspace_free(ws);
+}
+
+/* Reference for similar items: every cosine as the exact path computes
+ * it (dot / (|q| |y|), 0 when that is 0), the query left out, full sort. */
+static size_t similar_reference(const cofi_model *m, uint32_t query, uint32_t k,
+                                cofi_scored *out) {
+  cofi_scored *all = malloc(m->n_items * sizeof *all);
+  size_t n = 0;
+  const float *q = m->item_factors + (size_t)query * m->factors;
+  for (uint32_t i = 0; i < m->n_items; i++) {
+    if (i == query) continue;
+    float dot = cofi__dot(m->item_factors + (size_t)i * m->factors, q, m->factors);
+    float d = m->item_norms[query] * m->item_norms[i];
+    all[n].index = i;
+    all[n].score = d > 0 ? dot / d : 0.0f;
+    n++;
+  }
+  qsort(all, n, sizeof *all, cmp_scored);
+  if (n > k) n = k;
+  memcpy(out, all, n * sizeof *out);
+  free(all);
+  return n;
+}
+
+static void check_similar(const cofi_model *m, cofi_workspace *ws, uint32_t query, uint32_t k,
+                          const char *what) {
+  cofi_scored want[64], got[64];
+  size_t n_want = similar_reference(m, query, k, want), n_got = 99;
+  uint32_t kk = k < m->n_items - 1 ? k : m->n_items - 1;
+  int rc = cofi__similar_items_pruned(m, ws, query, kk, got, &n_got);
+  if (rc != COFI_OK) fail_msg("%s: rc %d", what, rc);
+  if (n_got != n_want) fail_msg("%s: %zu results, reference %zu", what, n_got, n_want);
+  for (size_t r = 0; r < n_got; r++)
+    if (got[r].index != want[r].index || memcmp(&got[r].score, &want[r].score, sizeof(float)))
+      fail_msg("%s: rank %zu: item %u cosine %.9g, reference item %u cosine %.9g", what, r,
+               got[r].index, (double)got[r].score, want[r].index, (double)want[r].score);
+}
+
+/* Similar items: random models, duplicated and scaled rows (cosine ties,
+ * exactly or within an ulp), zero rows, and the public call on a model
+ * large enough to take the pruned path. */
+static void similar_items_match_reference(void **state) {
+  (void)state;
+  cofi_workspace *ws = cofi_workspace_new();
+  char what[128];
+  const uint32_t dims[] = {3, 17, 64};
+  for (size_t di = 0; di < sizeof dims / sizeof *dims; di++) {
+    uint32_t k = dims[di], n = 400;
+    float *y = malloc((size_t)n * k * sizeof *y);
+    for (uint32_t i = 0; i < n; i++)
+      for (uint32_t j = 0; j < k; j++) {
+        float v = uniform();
+        if (i % 7 == 3) v = y[(size_t)(i - 1) * k + j] * 2.0f;  /* same direction */
+        if (i % 11 == 5) v = y[(size_t)(i - 1) * k + j];        /* duplicate */
+        if (i % 13 == 6) v = 0.0f;                              /* zero row */
+        y[(size_t)i * k + j] = v;
+      }
+    cofi_model *m = model_from(n, k, y);
+    for (uint32_t query = 0; query < n; query += 37) {
+      for (uint32_t kq = 1; kq <= 25; kq += 12) {
+        snprintf(what, sizeof what, "similar: k=%u query=%u top=%u", k, query, kq);
+        check_similar(m, ws, query, kq, what);
+      }
+    }
+    /* the public call agrees (pruned where the build has the kernel) */
+    cofi_scored got[20], want[20];
+    size_t n_got;
+    assert_int_equal(cofi_similar_items(m, ws, 5, 20, got, &n_got), COFI_OK);
+    assert_int_equal(n_got, similar_reference(m, 5, 20, want));
+    assert_memory_equal(got, want, n_got * sizeof *got);
+    cofi_model_close(m);
+    free(y);
+  }
   cofi_workspace_free(ws);
 }
 
@@ -343,6 +417,7 @@ int main(void) {
       cmocka_unit_test(bounds_hold_and_are_tight),
       cmocka_unit_test(random_models_match_reference),
       cmocka_unit_test(adversarial_scores_match_reference),
+      cmocka_unit_test(similar_items_match_reference),
       cmocka_unit_test(out_of_range_norms_skip),
       cmocka_unit_test(trained_model_public_call_matches),
   };
