@@ -1,12 +1,13 @@
 /*
  * recommend.c — answering queries on a model: top-k for a known user,
  * cold-start fold-in, top-k for any user vector, and cosine similarity.
- * Top-k for a vector goes through the pruned search (prune.c) when the
- * model has a bf16 copy of its item factors; otherwise, and for
- * similarity, scores are one pass of dot products over the item factors
- * (an sgemv) into the workspace's buffer, excluded items set to -inf, then
- * partial selection (topk.c). Both give the same answer. Nothing is
- * allocated once the workspace has grown.
+ * Top-k for a vector and similar items go through the pruned search
+ * (prune.c) when the model has an int8 copy of its item factors and k is
+ * small against the catalog; otherwise (and for similar users) scores are
+ * one pass of dot products over the factors (an sgemv) into the
+ * workspace's buffer, excluded items set to -inf, then partial selection
+ * (topk.c). Both give the same answer. Nothing is allocated once the
+ * workspace has grown.
  */
 #include "internal.h"
 
