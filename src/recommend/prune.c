@@ -98,9 +98,11 @@ static float quantize(const float *v, uint32_t k, int8_t *q, float *err, float *
     amax = a > amax ? a : amax;
     sum += a;
   }
-  float sc = amax / 127.0f, inv = sc > 0 ? 1.0f / sc : 0.0f, e = 0;
+  /* A division, not a multiply by 1 / sc: for a subnormal sc that
+   * reciprocal overflows, and 0 * inf would be NaN (found by fuzz_model). */
+  float sc = amax / 127.0f, e = 0;
   for (uint32_t j = 0; j < k; j++) {
-    float r = nearbyintf(v[j] * inv);
+    float r = sc > 0 ? nearbyintf(v[j] / sc) : 0.0f;
     r = r > 127.0f ? 127.0f : (r < -127.0f ? -127.0f : r);
     q[j] = (int8_t)r;
     float d = fabsf(fmaf(-sc, r, v[j]));

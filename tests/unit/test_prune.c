@@ -233,6 +233,32 @@ static void similar_items_match_reference(void **state) {
   cofi_workspace_free(ws);
 }
 
+/* Items whose factors are subnormal (their int8 scale is subnormal too, so
+ * 1 / scale would overflow: found by fuzz_model as a NaN cast to int8
+ * under UBSan), mixed with zero rows and ordinary ones. */
+static void subnormal_factors_match_reference(void **state) {
+  (void)state;
+  const uint32_t k = 16, n = 64;
+  float y[64 * 16], q[16];
+  for (uint32_t i = 0; i < n; i++)
+    for (uint32_t j = 0; j < k; j++) {
+      float v = uniform();
+      if (i % 3 == 0) v *= 1e-40f;        /* subnormal */
+      else if (i % 3 == 1) v = j == i % k ? 1e-40f : 0.0f; /* one subnormal, zeros around it */
+      y[i * k + j] = v;
+    }
+  cofi_model *m = model_from(n, k, y);
+  cofi_workspace *ws = cofi_workspace_new();
+  char what[64];
+  for (int rep = 0; rep < 10; rep++) {
+    for (uint32_t j = 0; j < k; j++) q[j] = rep == 0 ? 1e-40f : uniform();
+    snprintf(what, sizeof what, "subnormal rep %d", rep);
+    check_query(m, ws, q, NULL, 0, 1 + (uint32_t)rep, what);
+  }
+  cofi_workspace_free(ws);
+  cofi_model_close(m);
+}
+
 /* Norms too large for the bound: no panel, and a huge query is refused. */
 static void out_of_range_norms_skip(void **state) {
   (void)state;
@@ -418,6 +444,7 @@ int main(void) {
       cmocka_unit_test(random_models_match_reference),
       cmocka_unit_test(adversarial_scores_match_reference),
       cmocka_unit_test(similar_items_match_reference),
+      cmocka_unit_test(subnormal_factors_match_reference),
       cmocka_unit_test(out_of_range_norms_skip),
       cmocka_unit_test(trained_model_public_call_matches),
   };
