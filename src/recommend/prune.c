@@ -281,12 +281,55 @@ int cofi__prune_bounds(const cofi_model *m, cofi_workspace *ws, const float *vec
   return COFI_OK;
 }
 
+bool cofi__prune_pays(uint32_t k, uint32_t n) { return (uint64_t)k * 16 <= n; }
+
+/* The survivors: panel positions p < n with hi[p] >= T (and not -inf),
+ * as items, in position order, into ws->cand. Returns their count. */
+static size_t survivors(const struct cofi__qpanel *p, const float *hi, size_t n, float T,
+                        uint32_t *cand) {
+  float below = T > -INFINITY ? nextafterf(T, -INFINITY) : -INFINITY;
+  size_t n_cand = 0;
+  for (size_t i = cofi__k_first_above(hi, n, below); i < n;) {
+    cand[n_cand++] = p->item_at[i];
+    i++;
+    i += cofi__k_first_above(hi + i, n - i, below);
+  }
+  return n_cand;
+}
+
+/* The survivors' exact scores, as the exact path computes them: the gemv
+ * kernel over the picked rows (it prefetches them; its sums are
+ * cofi__dot's, bit for bit), divided by qn |y_i| when cosine; then the
+ * same top-k selection (-inf and NaN never listed). ws->scores holds
+ * n_cand floats, ws->heap k entries. */
+static size_t exact_top(const cofi_model *m, cofi_workspace *ws, const float *vec,
+                        size_t n_cand, uint32_t k, bool cosine, float qn, cofi_scored *out) {
+  float *exact = ws->scores;
+  cofi__rows rows = {.base = m->item_factors, .ld = m->factors, .idx = ws->cand};
+  cofi__k_gemv(&rows, n_cand, m->factors, vec, exact);
+  cofi__topk top;
+  cofi__topk_init(&top, ws->heap, k);
+  for (size_t c = 0; c < n_cand; c++) {
+    uint32_t i = ws->cand[c];
+    float s = exact[c];
+    if (cosine) {
+      float d = qn * m->item_norms[i];
+      s = d > 0 ? s / d : 0.0f;
+    }
+    if (!(s > -INFINITY)) continue;
+    cofi__topk_push(&top, i, s);
+  }
+  size_t got = cofi__topk_finish(&top);
+  memcpy(out, ws->heap, got * sizeof *out);
+  return got;
+}
+
 int cofi__recommend_pruned(const cofi_model *m, cofi_workspace *ws, const float *vec,
                            const uint32_t *seen, size_t n_seen, const uint32_t *exclude,
                            size_t n_exclude, uint32_t k, cofi_scored *out, size_t *n_out) {
   *n_out = 0;
+  uint32_t n = m->n_items;
   if (!m->item_q8) return COFI__PRUNE_SKIP;
-  uint32_t f = m->factors, n = m->n_items;
   /* scratch: hi; scores: the threshold's heap, then the survivors' scores */
   int rc = cofi__ws_reserve(ws, n, ((size_t)n + 15) / 16 * 16, 0);
   if (rc) return rc;
@@ -295,33 +338,9 @@ int cofi__recommend_pruned(const cofi_model *m, cofi_workspace *ws, const float 
   rc = cofi__prune_bounds(m, ws, vec, seen, n_seen, exclude, n_exclude, k, NULL, hi, &T,
                           &n_scanned);
   if (rc) return rc;
-
-  /* Survivors: U_i >= T (and not excluded) among the positions scanned;
-   * the scan stopped where no later item could reach T. */
-  float below = T > -INFINITY ? nextafterf(T, -INFINITY) : -INFINITY;
-  const uint32_t *item_at = m->item_q8->item_at;
-  size_t n_cand = 0;
-  for (size_t i = cofi__k_first_above(hi, n_scanned, below); i < n_scanned;) {
-    ws->cand[n_cand++] = item_at[i];
-    i++;
-    i += cofi__k_first_above(hi + i, n_scanned - i, below);
-  }
-
-  /* The survivors' exact scores: the gemv kernel over the picked rows
-   * (it prefetches them; its sums are cofi__dot's, bit for bit). */
-  float *exact = ws->scores;
-  cofi__rows rows = {.base = m->item_factors, .ld = f, .idx = ws->cand};
-  cofi__k_gemv(&rows, n_cand, f, vec, exact);
-  cofi__topk top;
-  cofi__topk_init(&top, ws->heap, k);
-  for (size_t c_i = 0; c_i < n_cand; c_i++) {
-    float s = exact[c_i];
-    if (!(s > -INFINITY)) continue; /* as the exact path: -inf and NaN never listed */
-    cofi__topk_push(&top, ws->cand[c_i], s);
-  }
-  size_t got = cofi__topk_finish(&top);
-  memcpy(out, ws->heap, got * sizeof *out);
-  *n_out = got;
+  /* The scan stopped where no later item could reach T. */
+  size_t n_cand = survivors(m->item_q8, hi, n_scanned, T, ws->cand);
+  *n_out = exact_top(m, ws, vec, n_cand, k, false, 0.0f, out);
   return COFI_OK;
 }
 
@@ -329,8 +348,8 @@ int cofi__similar_items_pruned(const cofi_model *m, cofi_workspace *ws, uint32_t
                                uint32_t want, cofi_scored *out, size_t *n_out) {
   *n_out = 0;
   const struct cofi__qpanel *p = m->item_q8;
-  if (!p || want == 0) return COFI__PRUNE_SKIP;
   uint32_t f = m->factors, n = m->n_items;
+  if (!p || want == 0) return COFI__PRUNE_SKIP;
   const float *vec = m->item_factors + (size_t)query * f;
   float qn = m->item_norms[query];
   /* scores: lo, then the survivors' dot products; scratch: hi. */
@@ -358,28 +377,7 @@ int cofi__similar_items_pruned(const cofi_model *m, cofi_workspace *ws, uint32_t
   }
   size_t got = cofi__topk_scores(lo, n, want, ws->heap);
   T = got == want ? ws->heap[got - 1].score : -INFINITY;
-  float below = T > -INFINITY ? nextafterf(T, -INFINITY) : -INFINITY;
-  size_t n_cand = 0;
-  for (size_t i = cofi__k_first_above(hi, n, below); i < n;) {
-    ws->cand[n_cand++] = p->item_at[i];
-    i++;
-    i += cofi__k_first_above(hi + i, n - i, below);
-  }
-
-  float *dots = ws->scores;
-  cofi__rows rows = {.base = m->item_factors, .ld = f, .idx = ws->cand};
-  cofi__k_gemv(&rows, n_cand, f, vec, dots);
-  cofi__topk top;
-  cofi__topk_init(&top, ws->heap, want);
-  for (size_t c_i = 0; c_i < n_cand; c_i++) {
-    uint32_t i = ws->cand[c_i];
-    float d = qn * m->item_norms[i];
-    float s = d > 0 ? dots[c_i] / d : 0.0f;
-    if (!(s > -INFINITY)) continue;
-    cofi__topk_push(&top, i, s);
-  }
-  got = cofi__topk_finish(&top);
-  memcpy(out, ws->heap, got * sizeof *out);
-  *n_out = got;
+  size_t n_cand = survivors(p, hi, n, T, ws->cand);
+  *n_out = exact_top(m, ws, vec, n_cand, want, true, qn, out);
   return COFI_OK;
 }

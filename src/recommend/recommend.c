@@ -92,10 +92,7 @@ int cofi_recommend_vector(const cofi_model *m, cofi_workspace *ws, const float *
   *n_out = 0;
   if (!opt || opt->k == 0) return COFI_ERR_INVALID;
   uint32_t k = opt->k < m->n_items ? opt->k : m->n_items;
-  /* Pruning pays while k is a small part of the catalog: at k = n/16 both
-   * ways cost the same (ml-latest-small, k = 400: 98 against 102 us), past
-   * it the pruned search's heap work grows faster than the exact path's. */
-  if ((uint64_t)k * 16 <= m->n_items) {
+  if (cofi__prune_pays(k, m->n_items)) {
     int rc = cofi__recommend_pruned(m, ws, vec, seen, n_seen, opt->exclude, opt->n_exclude, k,
                                     out, n_out);
     if (rc != COFI__PRUNE_SKIP) return rc;
@@ -169,9 +166,8 @@ static int similar(const float *F, const float *norms, uint32_t n, uint32_t k_di
 
 int cofi_similar_items(const cofi_model *m, cofi_workspace *ws, uint32_t item, uint32_t k,
                        cofi_scored *out, size_t *n_out) {
-  /* As for recommendations: the pruned search while k is small. */
   uint32_t want = m->n_items - 1 < k ? m->n_items - 1 : k;
-  if (k > 0 && item < m->n_items && want > 0 && (uint64_t)want * 16 <= m->n_items) {
+  if (k > 0 && item < m->n_items && want > 0 && cofi__prune_pays(want, m->n_items)) {
     int rc = cofi__similar_items_pruned(m, ws, item, want, out, n_out);
     if (rc != COFI__PRUNE_SKIP) return rc;
   }

@@ -40,18 +40,6 @@ static cofi_model *train_small(void) {
   return m;
 }
 
-static unsigned char *slurp(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  assert_non_null(f);
-  fseek(f, 0, SEEK_END);
-  *len = (size_t)ftell(f);
-  fseek(f, 0, SEEK_SET);
-  unsigned char *b = malloc(*len ? *len : 1);
-  assert_int_equal(fread(b, 1, *len, f), *len);
-  fclose(f);
-  return b;
-}
-
 static void save_open_is_bit_exact(void **state) {
   (void)state;
   char *dir = tu_mkdtemp();
@@ -84,7 +72,7 @@ static void save_open_is_bit_exact(void **state) {
   /* Saving the opened model reproduces the file byte for byte. */
   assert_int_equal(cofi_model_save(o, b, &d), COFI_OK);
   size_t la, lb;
-  unsigned char *ba = slurp(a, &la), *bb = slurp(b, &lb);
+  unsigned char *ba = tu_read_file(a, &la), *bb = tu_read_file(b, &lb);
   assert_int_equal(la, lb);
   assert_memory_equal(ba, bb, la);
   assert_int_equal(la % 64, 0);
@@ -113,7 +101,7 @@ static unsigned char *saved_bytes(size_t *len, char **dir_out) {
   assert_int_equal(cofi_model_save(m, path, &d), COFI_OK);
   cofi_model_close(m);
   *dir_out = dir;
-  return slurp(path, len);
+  return tu_read_file(path, len);
 }
 
 static void damaged_files_are_refused(void **state) {

@@ -72,6 +72,17 @@ static size_t reference(const cofi_model *m, const float *q, const uint32_t *exc
   return n;
 }
 
+/* got must equal want: the same items in the same order, the same score
+ * bits. */
+static void assert_same_top(const char *what, const cofi_scored *got, size_t n_got,
+                            const cofi_scored *want, size_t n_want) {
+  if (n_got != n_want) fail_msg("%s: %zu results, reference %zu", what, n_got, n_want);
+  for (size_t r = 0; r < n_got; r++)
+    if (got[r].index != want[r].index || memcmp(&got[r].score, &want[r].score, sizeof(float)))
+      fail_msg("%s: rank %zu: item %u score %.9g, reference item %u score %.9g", what, r,
+               got[r].index, (double)got[r].score, want[r].index, (double)want[r].score);
+}
+
 static void check_query(const cofi_model *m, cofi_workspace *ws, const float *q,
                         const uint32_t *excl, size_t n_excl, uint32_t k, const char *what) {
   cofi_scored want[64], got[64];
@@ -79,11 +90,7 @@ static void check_query(const cofi_model *m, cofi_workspace *ws, const float *q,
   uint32_t kk = k < m->n_items ? k : m->n_items;
   int rc = cofi__recommend_pruned(m, ws, q, excl, n_excl, NULL, 0, kk, got, &n_got);
   if (rc != COFI_OK) fail_msg("%s: rc %d", what, rc);
-  if (n_got != n_want) fail_msg("%s: %zu results, reference %zu", what, n_got, n_want);
-  for (size_t r = 0; r < n_got; r++)
-    if (got[r].index != want[r].index || memcmp(&got[r].score, &want[r].score, sizeof(float)))
-      fail_msg("%s: rank %zu: item %u score %.9g, reference item %u score %.9g", what, r,
-               got[r].index, (double)got[r].score, want[r].index, (double)want[r].score);
+  assert_same_top(what, got, n_got, want, n_want);
 }
 
 static void random_models_match_reference(void **state) {
@@ -188,11 +195,7 @@ static void check_similar(const cofi_model *m, cofi_workspace *ws, uint32_t quer
   uint32_t kk = k < m->n_items - 1 ? k : m->n_items - 1;
   int rc = cofi__similar_items_pruned(m, ws, query, kk, got, &n_got);
   if (rc != COFI_OK) fail_msg("%s: rc %d", what, rc);
-  if (n_got != n_want) fail_msg("%s: %zu results, reference %zu", what, n_got, n_want);
-  for (size_t r = 0; r < n_got; r++)
-    if (got[r].index != want[r].index || memcmp(&got[r].score, &want[r].score, sizeof(float)))
-      fail_msg("%s: rank %zu: item %u cosine %.9g, reference item %u cosine %.9g", what, r,
-               got[r].index, (double)got[r].score, want[r].index, (double)want[r].score);
+  assert_same_top(what, got, n_got, want, n_want);
 }
 
 /* Similar items: random models, duplicated and scaled rows (cosine ties,
@@ -425,10 +428,7 @@ static void trained_model_public_call_matches(void **state) {
       cofi_scored want[50];
       size_t n_want = reference(m, m->user_factors + (size_t)user * m->factors, seen, n_seen, k, want);
       snprintf(what, sizeof what, "user %u k %u", user, k);
-      if (n_got != n_want) fail_msg("%s: %zu results, reference %zu", what, n_got, n_want);
-      for (size_t r = 0; r < n_got; r++)
-        if (got[r].index != want[r].index || got[r].score != want[r].score)
-          fail_msg("%s: rank %zu differs", what, r);
+      assert_same_top(what, got, n_got, want, n_want);
       check_query(m, ws, m->user_factors + (size_t)user * m->factors, seen, n_seen, k, what);
     }
   }

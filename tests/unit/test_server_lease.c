@@ -60,19 +60,6 @@ static cofi_model *train(uint32_t factors, uint64_t seed) {
   return m;
 }
 
-static unsigned char *slurp(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  assert_non_null(f);
-  fseek(f, 0, SEEK_END);
-  *len = (size_t)ftell(f);
-  fseek(f, 0, SEEK_SET);
-  unsigned char *b = malloc(*len);
-  assert_non_null(b);
-  assert_int_equal(fread(b, 1, *len, f), *len);
-  fclose(f);
-  return b;
-}
-
 typedef struct fixture {
   char *dir;
   char served[512], a_path[512], b_path[512];
@@ -99,12 +86,12 @@ static int group_setup(void **state) {
   snprintf(fx.a_path, sizeof fx.a_path, "%s/a.cofi", fx.dir);
   assert_int_equal(cofi_model_save(m, fx.a_path, &d), COFI_OK);
   cofi_model_close(m);
-  fx.a = slurp(fx.a_path, &fx.a_len);
+  fx.a = tu_read_file(fx.a_path, &fx.a_len);
   m = train(3, 9);
   snprintf(fx.b_path, sizeof fx.b_path, "%s/b.cofi", fx.dir);
   assert_int_equal(cofi_model_save(m, fx.b_path, &d), COFI_OK);
   cofi_model_close(m);
-  fx.b = slurp(fx.b_path, &fx.b_len);
+  fx.b = tu_read_file(fx.b_path, &fx.b_len);
   snprintf(fx.served, sizeof fx.served, "%s/served.cofi", fx.dir);
   /* Blocked before any server thread exists, as cofi_server_run does, so
    * the workers inherit the mask and only sigtimedwait here takes it. */

@@ -33,6 +33,19 @@ char *tu_write_file(const char *dir, const char *name, const void *data, size_t 
   return path;
 }
 
+unsigned char *tu_read_file(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  assert_non_null(f);
+  fseek(f, 0, SEEK_END);
+  *len = (size_t)ftell(f);
+  fseek(f, 0, SEEK_SET);
+  unsigned char *b = malloc(*len ? *len : 1);
+  assert_non_null(b);
+  assert_int_equal(fread(b, 1, *len, f), *len);
+  fclose(f);
+  return b;
+}
+
 char *tu_shared_data(const char *rel) {
   const char *root = getenv("COFI_SHARED");
   if (!root) root = "../shared";

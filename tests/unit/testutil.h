@@ -17,6 +17,8 @@ char *tu_mkdtemp(void);
 void tu_rmdir(const char *dir);
 /* Writes len bytes to dir/name and returns the malloc'd path. */
 char *tu_write_file(const char *dir, const char *name, const void *data, size_t len);
+/* The whole file at path (malloc'd; *len its size); aborts the test on failure. */
+unsigned char *tu_read_file(const char *path, size_t *len);
 /* Path of a file under ../shared/data (from $COFI_SHARED), or NULL when absent. */
 char *tu_shared_data(const char *rel);
 
