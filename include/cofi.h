@@ -33,7 +33,15 @@
 extern "C" {
 #endif
 
-#define COFI_VERSION "0.1.0"
+/* COFI_VERSION ("MAJOR.MINOR.PATCH") and COFI_VERSION_MAJOR/_MINOR/_PATCH:
+ * the version this header belongs to, generated from the build's
+ * project(VERSION). Semantic versioning; the model file format has its own
+ * version (docs/model-file.md). */
+#include "cofi_version.h"
+
+/* The library's version at run time ("MAJOR.MINOR.PATCH"), which may differ
+ * from COFI_VERSION when a program runs against a newer shared library. */
+const char *cofi_version(void);
 
 /* ---- errors ------------------------------------------------------------ */
 

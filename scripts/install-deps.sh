@@ -11,6 +11,7 @@ packages=(
   libmicrohttpd-dev      # HTTP server
   libjansson-dev         # JSON
   curl jq                # end-to-end tests drive the real server and CLI
+  groff-base             # the man page test renders cofi.1 (groff -ww)
 )
 # Optional tools, installed with --dev: fuzzing, benchmarks, profiling.
 dev_packages=(clang libclang-rt-14-dev wrk hyperfine valgrind)
