@@ -330,6 +330,40 @@ int cofi_recommend_vector(const cofi_model *m, cofi_workspace *ws,
                           const cofi_recommend_options *opt, cofi_scored *out,
                           size_t *n_out);
 
+/* ---- explaining ------------------------------------------------------- */
+
+/* Why an item is recommended: its score split exactly into one
+ * contribution per history item (Hu, Koren, Volinsky 2008, section 5; as
+ * implicit's explain). An explainer holds the user's history and the
+ * factored fold-in system, so explaining several items costs one
+ * factorization: build it once per user, then call cofi_explain per item.
+ * The explained score is that of the user's vector recalculated from the
+ * history (equal to cofi_fold_in's); the contributions sum to it. An
+ * explainer borrows the model and belongs to one thread. */
+typedef struct cofi_explainer cofi_explainer;
+
+typedef struct cofi_contribution {
+  uint32_t item;       /* history item index */
+  double contribution; /* its share of the score (may be negative) */
+} cofi_contribution;
+
+/* For a user of the model, from their training history.
+ * Errors: COFI_ERR_NOT_FOUND (no such user), COFI_ERR_INVALID (no history),
+ * COFI_ERR_NUMERIC (singular system: no regularization), COFI_ERR_NOMEM. */
+int cofi_explainer_new_user(const cofi_model *m, uint32_t user, cofi_explainer **out);
+/* For a history given as item indices with values (NULL = 1 each), as for
+ * cofi_fold_in. Errors as above; COFI_ERR_NOT_FOUND for an item index out
+ * of range, COFI_ERR_INVALID for a non-finite value. */
+int cofi_explainer_new_history(const cofi_model *m, const uint32_t *items, const float *values,
+                               size_t n, cofi_explainer **out);
+void cofi_explainer_free(cofi_explainer *e);
+/* Explains `item`: *score (may be NULL) gets the explained score; out gets
+ * the `top` largest contributions (largest first, ties by item index) and
+ * *n_out how many (at most the history length).
+ * Errors: COFI_ERR_NOT_FOUND (item out of range), COFI_ERR_INVALID. */
+int cofi_explain(cofi_explainer *e, uint32_t item, size_t top, cofi_contribution *out,
+                 size_t *n_out, double *score);
+
 /* Most similar items / users by cosine of factors, the query itself
  * excluded. */
 int cofi_similar_items(const cofi_model *m, cofi_workspace *ws, uint32_t item,

@@ -429,6 +429,22 @@ static int call_similar_users(void *p, cofi_diag *d) {
   return cofi_similar_users(fx.model, s->ws, 2, 10, s->out, &s->n);
 }
 
+static int call_explainer(void *p, cofi_diag *d) {
+  (void)p;
+  (void)d;
+  cofi_explainer *e = (cofi_explainer *)0x1;
+  int rc = cofi_explainer_new_user(fx.model, 1, &e);
+  if (rc) {
+    assert_null(e);
+    return rc;
+  }
+  cofi_contribution top[3];
+  size_t n;
+  rc = cofi_explain(e, 2, 3, top, &n, NULL);
+  cofi_explainer_free(e);
+  return rc;
+}
+
 static void recommend(void **state) {
   (void)state;
   rec_state s = {0};
@@ -439,6 +455,7 @@ static void recommend(void **state) {
       {"cofi_recommend_vector", setup_ws, call_recommend_vector, cleanup_ws, false},
       {"cofi_similar_items", setup_ws, call_similar_items, cleanup_ws, false},
       {"cofi_similar_users", setup_ws, call_similar_users, cleanup_ws, false},
+      {"cofi_explainer_new_user", NULL, call_explainer, NULL, false},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i], &s);
 }
