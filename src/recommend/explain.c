@@ -33,6 +33,7 @@ struct cofi_explainer {
   uint32_t *items; /* [n] */
   double *conf;    /* [n] c_j */
   double *L;       /* [k x k] lower Cholesky factor of A */
+  double *U;       /* [k x k] its transpose */
   double *z;       /* [k] scratch */
   cofi_contribution *all; /* [n] scratch for sorting */
 };
@@ -42,40 +43,74 @@ void cofi_explainer_free(cofi_explainer *e) {
   cofi__free(e->items);
   cofi__free(e->conf);
   cofi__free(e->L);
+  cofi__free(e->U);
   cofi__free(e->z);
   cofi__free(e->all);
   cofi__free(e);
 }
 
-/* A = L L^T in place (lower triangle); false when A is not positive definite. */
-static bool cholesky(double *A, uint32_t k) {
+/* A += w y y^T on the lower triangle. The hot loop for long histories
+ * (n k^2 / 2): cloned per instruction set and picked at load time; the
+ * clones give the same bits (an axpy per row, no reassociation, no
+ * contraction in ISO C mode). */
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void
+rank1_lower(double *A, uint32_t k, double w, const float *y) {
+  for (uint32_t r = 0; r < k; r++) {
+    double wr = w * y[r];
+    double *row = A + (size_t)r * k;
+    for (uint32_t c = 0; c <= r; c++) row[c] += wr * y[c];
+  }
+}
+
+/* z . y in 8 fixed lanes (vectorizable without reassociation, so every
+ * clone gives the same bits). */
+__attribute__((target_clones("avx512f", "avx2", "default"))) static double
+dot_lanes(const double *z, const float *y, uint32_t k) {
+  double acc[8] = {0};
+  uint32_t r = 0;
+  for (; r + 8 <= k; r += 8)
+    for (uint32_t l = 0; l < 8; l++) acc[l] += z[r + l] * y[r + l];
+  for (uint32_t l = 0; r + l < k; l++) acc[l] += z[r + l] * y[r + l];
+  return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
+/* a . b over n doubles, in 8 fixed lanes (as dot_lanes). */
+__attribute__((target_clones("avx512f", "avx2", "default"))) static double
+dot_dd(const double *a, const double *b, uint32_t n) {
+  double acc[8] = {0};
+  uint32_t r = 0;
+  for (; r + 8 <= n; r += 8)
+    for (uint32_t l = 0; l < 8; l++) acc[l] += a[r + l] * b[r + l];
+  for (uint32_t l = 0; r + l < n; l++) acc[l] += a[r + l] * b[r + l];
+  return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
+/* A = L L^T in place (lower triangle, row-major), and U = L^T for the back
+ * substitution, so that both solves read rows; false when A is not
+ * positive definite. */
+static bool cholesky(double *A, double *U, uint32_t k) {
   for (uint32_t j = 0; j < k; j++) {
-    double d = A[(size_t)j * k + j];
-    for (uint32_t t = 0; t < j; t++) d -= A[(size_t)j * k + t] * A[(size_t)j * k + t];
+    double *lj = A + (size_t)j * k;
+    double d = lj[j] - dot_dd(lj, lj, j);
     if (!(d > 0.0) || !isfinite(d)) return false;
     double ljj = sqrt(d);
-    A[(size_t)j * k + j] = ljj;
+    lj[j] = ljj;
     for (uint32_t i = j + 1; i < k; i++) {
-      double s = A[(size_t)i * k + j];
-      for (uint32_t t = 0; t < j; t++) s -= A[(size_t)i * k + t] * A[(size_t)j * k + t];
-      A[(size_t)i * k + j] = s / ljj;
+      double *li = A + (size_t)i * k;
+      li[j] = (li[j] - dot_dd(li, lj, j)) / ljj;
     }
   }
+  for (uint32_t i = 0; i < k; i++)
+    for (uint32_t j = 0; j <= i; j++) U[(size_t)j * k + i] = A[(size_t)i * k + j];
   return true;
 }
 
 /* z = (L L^T)^-1 y. */
-static void chol_solve(const double *L, uint32_t k, const float *y, double *z) {
-  for (uint32_t i = 0; i < k; i++) {
-    double s = y[i];
-    for (uint32_t t = 0; t < i; t++) s -= L[(size_t)i * k + t] * z[t];
-    z[i] = s / L[(size_t)i * k + i];
-  }
-  for (uint32_t i = k; i-- > 0;) {
-    double s = z[i];
-    for (uint32_t t = i + 1; t < k; t++) s -= L[(size_t)t * k + i] * z[t];
-    z[i] = s / L[(size_t)i * k + i];
-  }
+static void chol_solve(const double *L, const double *U, uint32_t k, const float *y, double *z) {
+  for (uint32_t i = 0; i < k; i++)
+    z[i] = (y[i] - dot_dd(L + (size_t)i * k, z, i)) / L[(size_t)i * k + i];
+  for (uint32_t i = k; i-- > 0;)
+    z[i] = (z[i] - dot_dd(U + (size_t)i * k + i + 1, z + i + 1, k - i - 1)) / U[(size_t)i * k + i];
 }
 
 int cofi_explainer_new_history(const cofi_model *m, const uint32_t *items, const float *values,
@@ -97,8 +132,9 @@ int cofi_explainer_new_history(const cofi_model *m, const uint32_t *items, const
   e->conf = cofi__malloc(n * sizeof *e->conf);
   e->all = cofi__malloc(n * sizeof *e->all);
   e->L = cofi__malloc((size_t)k * k * sizeof *e->L);
+  e->U = cofi__malloc((size_t)k * k * sizeof *e->U);
   e->z = cofi__malloc((size_t)k * sizeof *e->z);
-  if (!e->items || !e->conf || !e->all || !e->L || !e->z) {
+  if (!e->items || !e->conf || !e->all || !e->L || !e->U || !e->z) {
     cofi_explainer_free(e);
     return COFI_ERR_NOMEM;
   }
@@ -114,14 +150,10 @@ int cofi_explainer_new_history(const cofi_model *m, const uint32_t *items, const
     e->items[j] = items[j];
     e->conf[j] = 1.0 + (double)p->alpha * (values ? values[j] : 1.0f);
     const float *y = m->item_factors + (size_t)items[j] * k;
-    double w = e->conf[j] - alpha0;
-    for (uint32_t r = 0; r < k; r++) {
-      double wr = w * y[r];
-      for (uint32_t c = 0; c <= r; c++) A[(size_t)r * k + c] += wr * y[c];
-    }
+    rank1_lower(A, k, e->conf[j] - alpha0, y);
   }
   /* The loop above filled the lower triangle only, as cholesky() reads it. */
-  if (!cholesky(A, k)) {
+  if (!cholesky(A, e->U, k)) {
     cofi_explainer_free(e);
     return COFI_ERR_NUMERIC;
   }
@@ -152,21 +184,31 @@ int cofi_explain(cofi_explainer *e, uint32_t item, size_t top, cofi_contribution
   if (!e || (top && !out)) return COFI_ERR_INVALID;
   if (item >= e->m->n_items) return COFI_ERR_NOT_FOUND;
   uint32_t k = e->k;
-  chol_solve(e->L, k, e->m->item_factors + (size_t)item * k, e->z);
+  chol_solve(e->L, e->U, k, e->m->item_factors + (size_t)item * k, e->z);
   double total = 0.0;
   for (size_t j = 0; j < e->n; j++) {
-    const float *y = e->m->item_factors + (size_t)e->items[j] * k;
-    double d = 0.0;
-    for (uint32_t r = 0; r < k; r++) d += e->z[r] * y[r];
-    double c = e->conf[j] * d;
+    double c = e->conf[j] * dot_lanes(e->z, e->m->item_factors + (size_t)e->items[j] * k, k);
     total += c;
     e->all[j] = (cofi_contribution){.item = e->items[j], .contribution = c};
   }
   if (score) *score = total;
   size_t want = top < e->n ? top : e->n;
-  if (want) {
+  if (want >= 32) {
     qsort(e->all, e->n, sizeof *e->all, by_contribution);
     memcpy(out, e->all, want * sizeof *out);
+  } else if (want) {
+    /* A few of many (the usual "because" list): insertion into out. */
+    size_t have = 0;
+    for (size_t j = 0; j < e->n; j++) {
+      const cofi_contribution *c = &e->all[j];
+      if (have == want && by_contribution(c, &out[have - 1]) >= 0) continue;
+      size_t at = have < want ? have++ : want - 1;
+      while (at > 0 && by_contribution(c, &out[at - 1]) < 0) {
+        out[at] = out[at - 1];
+        at--;
+      }
+      out[at] = *c;
+    }
   }
   if (n_out) *n_out = want;
   return COFI_OK;
