@@ -149,6 +149,7 @@ struct cofi_model {
   cofi__itemmeta meta;
   cofi_params params;
   uint64_t created_unix, data_fingerprint, file_bytes, checksum;
+  uint64_t content_checksum; /* blind to the run (model_file.c), 0 if not from a file */
   double train_seconds, train_loss;
   char cofi_version[16];
   /* Derived at train/open time (owned): */

@@ -704,8 +704,9 @@ oom:
   return cofi__fail(diag, rc, rd->path, csv->line, "out of memory");
 }
 
-int cofi_dataset_read(const char *path, const cofi_read_options *opt,
-                      cofi_dataset **out, cofi_diag *diag) {
+/* fd >= 0: read from it (path names it in messages); else open path. */
+static int read_dataset(int fd, const char *path, const cofi_read_options *opt,
+                        cofi_dataset **out, cofi_diag *diag) {
   cofi_read_options defaults = cofi_read_options_default();
   if (!opt) opt = &defaults;
   if (!out)
@@ -728,7 +729,8 @@ int cofi_dataset_read(const char *path, const cofi_read_options *opt,
    * that "0.7" passes --min-value 0.7. */
   rd.min_value = (float)opt->min_value;
   cofi_dataset *ds = NULL;
-  int rc = cofi__csv_open(&rd.csv, path, diag);
+  int rc = fd >= 0 ? cofi__csv_open_fd(&rd.csv, fd, path, diag)
+                   : cofi__csv_open(&rd.csv, path, diag);
   if (rc) goto done;
   if (opt->format == COFI_FORMAT_MOVIELENS) {
     rd.binarize = rd.has_min;
@@ -776,4 +778,17 @@ done:
   cofi__free(rd.events);
   cofi__csv_close(&rd.csv);
   return rc;
+}
+
+int cofi_dataset_read(const char *path, const cofi_read_options *opt,
+                      cofi_dataset **out, cofi_diag *diag) {
+  return read_dataset(-1, path, opt, out, diag);
+}
+
+int cofi_dataset_read_fd(int fd, const char *name, const cofi_read_options *opt,
+                         cofi_dataset **out, cofi_diag *diag) {
+  if (out) *out = NULL;
+  if (fd < 0)
+    return cofi__fail(diag, COFI_ERR_IO, name ? name : "", 0, "bad file descriptor");
+  return read_dataset(fd, name ? name : "<descriptor>", opt, out, diag);
 }
