@@ -144,7 +144,7 @@ static void print_table(const report *r) {
   const cofi_eval_result *first = &r->res[M_ALS][0];
   const cofi_params *p = r->p;
   printf("Protocol: %s on %s, reported on %s\n", ev_protocol_name(r->setup),
-         r->setup->split_dir ? r->setup->split_dir : r->setup->data_path, r->reported_on);
+         r->setup->split_dir ? r->setup->split_dir : cli_display_name(r->setup->data_path), r->reported_on);
   printf("Training: %s (%zu interactions, %zu users, %zu items)\n", r->trained_on, r->train_rows,
          r->train_users, r->train_items);
   printf("ALS: factors %u, regularization %g, alpha %g, iterations %u", p->factors,
