@@ -131,6 +131,19 @@ int cofi_dataset_read_items(cofi_dataset *ds, const char *path,
 int cofi_dataset_read_items_fd(cofi_dataset *ds, int fd, const char *name,
                                const char *id_col, cofi_diag *diag);
 
+/* One line for people saying which column of the file was used as what
+ * and which were ignored, e.g. "used 'user_id' (user), 'item_id' (item),
+ * 'action' (event, recognised by its values; default weights watch=1,
+ * like=2, complete=3); ignored 'device'". NUL-terminated, borrowed; ""
+ * for a dataset not read from a file.
+ *
+ * The event column: --event-col names it; else a column named "event";
+ * else the first column named action, event_type, type, interaction or
+ * event in any case whose value on the first data row is an event of the
+ * table (then every row must be one). Without an event column every row
+ * weighs its value (or 1). */
+const char *cofi_dataset_columns(const cofi_dataset *ds);
+
 size_t cofi_dataset_n_users(const cofi_dataset *ds);
 size_t cofi_dataset_n_items(const cofi_dataset *ds);
 size_t cofi_dataset_n_interactions(const cofi_dataset *ds);

@@ -104,6 +104,7 @@ struct cofi_dataset {
   bool has_time;
   cofi__itemmeta meta; /* n_fields 0 when no --items */
   char source[256];  /* path it was read from */
+  char columns[512]; /* which column was used as what (cofi_dataset_columns) */
 };
 
 /* An empty dataset to fill with cofi__dataset_add. */

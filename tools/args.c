@@ -273,6 +273,13 @@ int cli_load_dataset(const char *cmd, const char *path, const cli_data_opts *o,
   int rc = cli_is_stdio(path) ? cofi_dataset_read_fd(0, "<stdin>", &o->read, out, &d)
                               : cofi_dataset_read(path, &o->read, out, &d);
   if (rc) return cli_diag_error(cmd, what, rc, &d);
+  if (!o->quiet) {
+    fprintf(stderr, "cofi %s: ", cmd);
+    cli_text_cstring(stderr, cli_display_name(path));
+    fputs(": ", stderr);
+    cli_text_cstring(stderr, cofi_dataset_columns(*out));
+    fputc('\n', stderr);
+  }
   if (o->items_path) {
     snprintf(what, sizeof what, "reading item metadata %s", cli_display_name(o->items_path));
     rc = cli_is_stdio(o->items_path)

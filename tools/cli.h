@@ -85,6 +85,7 @@ typedef struct cli_data_opts {
   const char *items_id_col;  /* --items-id-col */
   cofi_event_weight weights[64]; /* --event-weights storage */
   char weights_text[1024];
+  bool quiet; /* do not print which columns were used (stderr) */
 } cli_data_opts;
 
 void cli_data_opts_init(cli_data_opts *o);
@@ -93,7 +94,8 @@ void cli_data_opts_init(cli_data_opts *o);
  * --delimiter, --event-weights, --min-value, --items, --items-id-col.
  * Returns true when consumed (check a->failed). */
 bool cli_data_option(cli_args *a, cli_data_opts *o);
-/* Reads the dataset and, with --items, its metadata; prints errors. */
+/* Reads the dataset ("-": standard input) and, with --items, its metadata;
+ * prints errors, and unless o->quiet which columns were used and ignored. */
 int cli_load_dataset(const char *cmd, const char *path, const cli_data_opts *o,
                      cofi_dataset **out);
 /* Parses "name=weight,name=weight" into o->weights. */

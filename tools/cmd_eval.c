@@ -277,6 +277,7 @@ int cmd_eval(int argc, char **argv) {
       goto done;
     }
   }
+  s.data.quiet = quiet;
   rc = ev_prepare(cmd, &s, &ds, &parts, counts);
   if (rc) goto done;
 

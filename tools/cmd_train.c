@@ -61,6 +61,7 @@ int cmd_train(int argc, char **argv) {
 
   double t0 = cli_now();
   cofi_dataset *ds = NULL;
+  data.quiet = quiet;
   rc = cli_load_dataset("train", in, &data, &ds);
   if (rc) return rc;
   double t_read = cli_now() - t0;

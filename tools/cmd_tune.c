@@ -322,6 +322,7 @@ int cmd_tune(int argc, char **argv) {
   uint8_t *parts = NULL;
   trial *trials = NULL;
   uint64_t counts[COFI_PART_COUNT];
+  s.data.quiet = quiet;
   rc = ev_prepare(cmd, &s, &ds, &parts, counts);
   if (rc) goto done;
   if (counts[COFI_PART_VALIDATION] == 0) {

@@ -94,6 +94,7 @@ static int read_split_file(const char *cmd, const char *dir, const char *name, b
   if (optional && access(path, F_OK) != 0) return CLI_EXIT_OK;
   cli_data_opts o;
   cli_data_opts_init(&o);
+  o.quiet = true; /* files of cofi split: their columns are known */
   return cli_load_dataset(cmd, path, &o, out);
 }
 
