@@ -62,8 +62,10 @@ int cmd_split(int argc, char **argv) {
   if (cli_is_stdio(out_dir))
     return cli_usage_error(cmd, "-o -: split writes several files; give a directory");
   struct stat st;
-  if (stat(out_dir, &st) == 0 && !S_ISDIR(st.st_mode))
-    return cli_usage_error(cmd, "-o %s: exists and is not a directory", out_dir);
+  if (stat(out_dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
+    fprintf(stderr, "cofi split: -o %s: exists and is not a directory\n", out_dir);
+    return CLI_EXIT_IO;
+  }
   /* Every file this split will write, checked against the inputs before
    * anything is read: `cofi split train.csv -o .` would replace its input. */
   const char *inputs[] = {s.data_path, s.data.items_path};

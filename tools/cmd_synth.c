@@ -70,8 +70,10 @@ int cmd_synth(int argc, char **argv) {
   if (cli_is_stdio(dir))
     return cli_usage_error("synth", "-o -: synth writes two files; give a directory");
   struct stat st;
-  if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode))
-    return cli_usage_error("synth", "-o %s: exists and is not a directory", dir);
+  if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
+    fprintf(stderr, "cofi synth: -o %s: exists and is not a directory\n", dir);
+    return CLI_EXIT_IO;
+  }
   static const char *const outputs[] = {"interactions.csv", "items.csv"};
   for (size_t f = 0; f < 2; f++) {
     char path[4096];
