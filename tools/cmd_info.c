@@ -4,7 +4,7 @@
  * Every field comes from the file, and a file can say anything its
  * checksums allow (they protect against damage, not against a forger). So
  * nothing is formatted on trust: a creation time outside years 1970..9999
- * is shown as its number with "(not a valid date)", a NaN or infinite
+ * is shown as its number with "(not a valid date)" (null in JSON), a NaN or infinite
  * duration or loss as "n/a" (null in JSON), the version string is escaped
  * like any other text from a file.
  */
@@ -37,9 +37,12 @@ static void print_json(const cofi_model_info *i, const char *path) {
   cli_json_params(stdout, &i->params);
   printf(",\n \"file_bytes\": %llu, \"created\": ", (unsigned long long)i->file_bytes);
   cli_json_cstring(stdout, have_date ? created : NULL);
-  printf(", \"created_unix\": %llu, \"checksum\": \"%016llx\", \"content_checksum\": \"%016llx\", "
+  /* Not a date: null, also because numbers above 2^63 break many parsers. */
+  if (have_date) printf(", \"created_unix\": %llu", (unsigned long long)i->created_unix);
+  else printf(", \"created_unix\": null");
+  printf(", \"checksum\": \"%016llx\", \"content_checksum\": \"%016llx\", "
          "\"data_fingerprint\": \"%016llx\",\n",
-         (unsigned long long)i->created_unix, (unsigned long long)i->checksum,
+         (unsigned long long)i->checksum,
          (unsigned long long)i->content_checksum, (unsigned long long)i->data_fingerprint);
   printf(" \"train_seconds\": ");
   cli_json_number(stdout, i->train_seconds);

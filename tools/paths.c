@@ -26,6 +26,7 @@
 bool cli_is_stdio(const char *path) { return path && !strcmp(path, "-"); }
 
 const char *cli_display_name(const char *path) {
+  if (!path) return "";
   return cli_is_stdio(path) ? "<stdin>" : path;
 }
 
