@@ -48,6 +48,7 @@ static const char usage_text[] =
     "  --json                JSON on stdout instead of the table\n"
     "  --quiet               no progress on stderr\n"
     "data options: --format csv|movielens, --min-value X, --user-col ... (as cofi train)\n"
+    "DATA, --items or --params can be - (standard input; one of them)\n"
     "training options: --factors, --regularization, --alpha, --iterations, --seed,\n"
     "  --solver, --cg-steps, --threads, --reg-exponent, --unobserved-weight, --params FILE\n";
 
@@ -252,6 +253,8 @@ int cmd_eval(int argc, char **argv) {
   if (a.failed) return CLI_EXIT_USAGE;
   int rc = ev_setup_check(cmd, &s);
   if (rc) return rc;
+  const char *inputs[] = {s.data_path, s.data.items_path, params_file};
+  if ((rc = cli_check_inputs(cmd, inputs, 3))) return rc;
   if (!metrics_given)
     for (int m = 0; m < COFI_METRIC_COUNT; m++) mc.show[m] = true;
   if (s.sampled && !metrics_given) {

@@ -78,6 +78,11 @@ int ev_setup_check(const char *cmd, const ev_setup *s) {
     return cli_usage_error(cmd, "missing DATA (an interaction log) or --split-dir DIR (see cofi %s --help)", cmd);
   if (s->sampled && (!s->ncf_test || !s->ncf_negatives))
     return cli_usage_error(cmd, "--protocol sampled needs --test FILE and --negatives FILE (the NCF files)");
+  if (cli_is_stdio(s->ncf_test) || cli_is_stdio(s->ncf_negatives))
+    return cli_usage_error(cmd, "--test and --negatives cannot be - : they are read once per "
+                           "model evaluated; give files");
+  if (s->split_dir && cli_is_stdio(s->split_dir))
+    return cli_usage_error(cmd, "--split-dir -: give the directory cofi split wrote");
   if (!s->sampled && (s->ncf_test || s->ncf_negatives))
     return cli_usage_error(cmd, "--test and --negatives belong to --protocol sampled");
   return CLI_EXIT_OK;
