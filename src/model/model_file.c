@@ -25,7 +25,10 @@
  *                 order; the gaps between them are zero bytes (checked, so
  *                 every byte of the file is covered by a check)
  *
- * Checksums are cofi__hash_bytes (hash.c) with seed 0.
+ * Checksums are cofi__hash_bytes (hash.c) with seed 0. The content
+ * checksum (cofi_model_info.content_checksum) is not stored: it is derived
+ * at open time from META with its run fields zeroed and the other sections'
+ * lengths and checksums (content_checksum() below).
  *
  *   id  section            element  count
  *   --  -----------------  -------  ---------------------------------
