@@ -138,9 +138,9 @@ int cofi_dataset_read_items_fd(cofi_dataset *ds, int fd, const char *name,
  * for a dataset not read from a file.
  *
  * The event column: --event-col names it; else a column named "event";
- * else the first column named action, event_type, type, interaction or
- * event in any case whose value on the first data row is an event of the
- * table (then every row must be one). Without an event column every row
+ * else a column named action, event_type, type, interaction or event (in
+ * any case; tried in that order) whose value on the first data row is an
+ * event of the table (then every row must be one). Without an event column every row
  * weighs its value (or 1). */
 const char *cofi_dataset_columns(const cofi_dataset *ds);
 
