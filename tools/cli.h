@@ -158,6 +158,8 @@ void cli_json_number(FILE *f, double v);
  * Returns the characters written (code points), for padding columns. */
 size_t cli_text(FILE *f, const char *s, size_t len);
 void cli_text_cstring(FILE *f, const char *s);
+/* cli_text into buf (cut to size - 1 bytes), for printf's %s; returns buf. */
+const char *cli_printable(const char *s, char *buf, size_t size);
 /* cli_text, then spaces up to width characters. */
 void cli_text_padded(FILE *f, const char *s, size_t len, size_t width);
 /* The training parameters as a JSON object (no trailing newline). */

@@ -144,8 +144,12 @@ static void print_json(const report *r) {
 static void print_table(const report *r) {
   const cofi_eval_result *first = &r->res[M_ALS][0];
   const cofi_params *p = r->p;
+  char pb[4200];
   printf("Protocol: %s on %s, reported on %s\n", ev_protocol_name(r->setup),
-         r->setup->split_dir ? r->setup->split_dir : cli_display_name(r->setup->data_path), r->reported_on);
+         cli_printable(r->setup->split_dir ? r->setup->split_dir
+                                           : cli_display_name(r->setup->data_path),
+                       pb, sizeof pb),
+         r->reported_on);
   printf("Training: %s (%zu interactions, %zu users, %zu items)\n", r->trained_on, r->train_rows,
          r->train_users, r->train_items);
   printf("ALS: factors %u, regularization %g, alpha %g, iterations %u", p->factors,
@@ -153,7 +157,8 @@ static void print_table(const report *r) {
   if (p->reg_exponent != 0 || p->unobserved_weight != 1)
     printf(", reg_exponent %g, unobserved_weight %g", (double)p->reg_exponent,
            (double)p->unobserved_weight);
-  if (r->params_file) printf(" (from %s)", r->params_file);
+  if (r->params_file)
+    printf(" (from %s)", cli_printable(cli_display_name(r->params_file), pb, sizeof pb));
   printf("\n");
   if (r->with_sd)
     printf("Seeds: 0..%u, mean ± sample sd over %u runs\n", r->runs - 1, r->runs);

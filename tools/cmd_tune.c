@@ -387,9 +387,11 @@ int cmd_tune(int argc, char **argv) {
     }
   }
 
+  char pb[4200];
   say("Tuning on %s (%s split): train %zu interactions, validation %llu; %s search, "
          "budget %u trials%s; selecting by validation %s@%u, mean of %u training seeds\n\n",
-         s.split_dir ? s.split_dir : cli_display_name(s.data_path), ev_protocol_name(&s),
+         cli_printable(s.split_dir ? s.split_dir : cli_display_name(s.data_path), pb, sizeof pb),
+         ev_protocol_name(&s),
          cofi_dataset_n_interactions(train), (unsigned long long)counts[COFI_PART_VALIDATION],
          sp.grid ? "grid" : "random", budget, budget_seconds > 0 ? " or the time limit" : "",
          cofi_metric_name(metric), metric_k, trial_seeds);
@@ -506,7 +508,7 @@ int cmd_tune(int argc, char **argv) {
     if (!cli_is_stdio(out_path))
       say("Wrote %s. Final numbers: cofi eval ... --params %s (trains on train + validation, "
           "reports on test)\n",
-          out_path, out_path);
+          cli_printable(out_path, pb, sizeof pb), pb);
   }
   if (json) {
     printf("{\"trials\": %u, \"seconds\": ", n);

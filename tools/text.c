@@ -115,6 +115,17 @@ size_t cli_text(FILE *f, const char *str, size_t len) {
 
 void cli_text_cstring(FILE *f, const char *s) { cli_text(f, s, strlen(s)); }
 
+const char *cli_printable(const char *s, char *buf, size_t size) {
+  if (size == 0) return "";
+  buf[0] = 0;
+  FILE *f = fmemopen(buf, size, "w");
+  if (!f) return s ? "?" : "";
+  if (s) cli_text_cstring(f, s);
+  fclose(f);
+  buf[size - 1] = 0; /* cut short when it did not fit */
+  return buf;
+}
+
 void cli_text_padded(FILE *f, const char *s, size_t len, size_t width) {
   size_t w = cli_text(f, s, len);
   for (; w < width; w++) fputc(' ', f);
