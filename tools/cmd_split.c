@@ -25,6 +25,7 @@ static const char usage_text[] =
     "  --foldin-fraction F   users: share of a held-out user's items folded in (0.8)\n"
     "  --split-seed S        seed of the random and users splits (0)\n"
     "  -o, --output DIR      output directory (created if needed); never over an input\n"
+    "  --quiet               do not report which columns of DATA were used (stderr)\n"
     "data options: --format csv|movielens, --min-value X, --user-col ... (as cofi train)\n"
     "DATA or --items can be - (standard input).\n";
 
@@ -51,6 +52,7 @@ int cmd_split(int argc, char **argv) {
     }
     if (ev_setup_option(&a, &s)) continue;
     if (cli_opt(&a, "-o", &v) || cli_opt(&a, "--output", &v)) out_dir = v;
+    else if (cli_flag(&a, "--quiet")) s.data.quiet = true;
     else if (!s.data_path && cli_positional(&a, &v)) s.data_path = v;
     else return cli_unknown(&a);
   }
