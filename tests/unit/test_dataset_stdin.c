@@ -8,7 +8,10 @@
  *     first value is an event of the table, and then weighs every row; a
  *     later value outside the table is an error naming the line; a column
  *     with such a name but other values is ignored and reported;
- *   - cofi_dataset_columns names what was used and what ignored.
+ *   - cofi_dataset_columns names what was used and what ignored;
+ *   - with every allocation failing in turn, reading from a descriptor with
+ *     an event column recognised by its values returns COFI_ERR_NOMEM and
+ *     leaks nothing (the ASan pass checks the leaks).
  */
 #include "testutil.h"
 
@@ -174,10 +177,34 @@ static void event_column_by_other_names(void **state) {
   assert_string_equal(cofi_dataset_columns(NULL), "");
 }
 
+static void allocation_failures(void **state) {
+  (void)state;
+  for (uint64_t n = 1;; n++) {
+    if (n > 5000) fail_msg("still failing after %llu allocations", (unsigned long long)n);
+    int fd = pipe_of(log_text);
+    cofi_dataset *ds = (cofi_dataset *)0x1;
+    cofi_diag d = {0};
+    cofi__alloc_fail_after(n);
+    int rc = cofi_dataset_read_fd(fd, "log", NULL, &ds, &d);
+    uint64_t attempts = cofi__alloc_fail_after(0);
+    close(fd);
+    if (rc == COFI_OK) {
+      assert_true(attempts < n); /* success: nothing it asked for failed */
+      assert_non_null(strstr(cofi_dataset_columns(ds), "'action' (event"));
+      cofi_dataset_free(ds);
+      break;
+    }
+    if (rc != COFI_ERR_NOMEM) fail_msg("allocation %llu: %d (%s)", (unsigned long long)n, rc, d.message);
+    assert_null(ds);
+    assert_true(d.message[0] != 0);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(pipe_reads_like_a_file),
       cmocka_unit_test(event_column_by_other_names),
+      cmocka_unit_test(allocation_failures),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
