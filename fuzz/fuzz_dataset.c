@@ -9,6 +9,8 @@
  *   bit 3     --min-value 3.5
  *   bit 4     event weights view=1,buy=5 (else the defaults)
  *   bit 5     columns named u, i, v, e, t (else user_id, item_id, ...)
+ * Event columns under other names (action, type, ...) are recognised by
+ * the first row's value; seeds csv_event_alias* cover that path.
  * The rest is the file. The reader opens files by name, so the bytes go to
  * an in-memory file (fuzz_util.c).
  *
@@ -57,6 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     check(ds == NULL && rc < 0 && d.message[0] != 0);
     return 0;
   }
+  check(cofi_dataset_columns(ds)[0] != 0); /* the columns report is never empty */
   size_t nu = cofi_dataset_n_users(ds), ni = cofi_dataset_n_items(ds);
   size_t n = cofi_dataset_n_interactions(ds);
   check(n > 0 && nu > 0 && ni > 0 && nu <= n && ni <= n);

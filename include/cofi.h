@@ -122,12 +122,35 @@ typedef struct cofi_dataset cofi_dataset;
 int cofi_dataset_read(const char *path, const cofi_read_options *opt,
                       cofi_dataset **out, cofi_diag *diag);
 
+/* The same from a descriptor open for reading: a pipe or a terminal is
+ * fine (the file is read once, front to back). The caller keeps fd; name
+ * (NULL: "<descriptor>") is used in messages. `cofi train -` reads
+ * standard input this way. */
+int cofi_dataset_read_fd(int fd, const char *name, const cofi_read_options *opt,
+                         cofi_dataset **out, cofi_diag *diag);
+
 /* Joins item metadata (CSV/TSV with a header, RFC 4180 quoting) by item ID.
  * id_col: NULL = first column. Every other column is kept; a column named
  * "title" (or else the second column) is the title. Items of the file
  * without interactions are ignored. */
 int cofi_dataset_read_items(cofi_dataset *ds, const char *path,
                             const char *id_col, cofi_diag *diag);
+/* The same from a descriptor (as cofi_dataset_read_fd). */
+int cofi_dataset_read_items_fd(cofi_dataset *ds, int fd, const char *name,
+                               const char *id_col, cofi_diag *diag);
+
+/* One line for people saying which column of the file was used as what
+ * and which were ignored, e.g. "used 'user_id' (user), 'item_id' (item),
+ * 'action' (event, recognised by its values; default weights watch=1,
+ * like=2, complete=3); ignored 'device'". NUL-terminated, borrowed; ""
+ * for a dataset not read from a file.
+ *
+ * The event column: --event-col names it; else a column named "event";
+ * else a column named action, event_type, type, interaction or event (in
+ * any case; tried in that order) whose value on the first data row is an
+ * event of the table (then every row must be one). Without an event column every row
+ * weighs its value (or 1). */
+const char *cofi_dataset_columns(const cofi_dataset *ds);
 
 size_t cofi_dataset_n_users(const cofi_dataset *ds);
 size_t cofi_dataset_n_items(const cofi_dataset *ds);
@@ -255,6 +278,11 @@ typedef struct cofi_model_info {
   double train_loss;       /* objective after the last iteration */
   char cofi_version[16];
   uint32_t n_item_fields;  /* metadata columns besides the ID */
+  /* A checksum of what the model is, blind to how the run went: the file's
+   * contents without the creation time, the training duration and the
+   * cofi version (docs/model-file.md). Two trainings on the same data with
+   * the same parameters and seed have the same one. 0 if not from a file. */
+  uint64_t content_checksum;
 } cofi_model_info;
 
 void cofi_model_get_info(const cofi_model *m, cofi_model_info *out);

@@ -104,6 +104,7 @@ struct cofi_dataset {
   bool has_time;
   cofi__itemmeta meta; /* n_fields 0 when no --items */
   char source[256];  /* path it was read from */
+  char columns[512]; /* which column was used as what (cofi_dataset_columns) */
 };
 
 /* An empty dataset to fill with cofi__dataset_add. */
@@ -149,6 +150,7 @@ struct cofi_model {
   cofi__itemmeta meta;
   cofi_params params;
   uint64_t created_unix, data_fingerprint, file_bytes, checksum;
+  uint64_t content_checksum; /* blind to the run (model_file.c), 0 if not from a file */
   double train_seconds, train_loss;
   char cofi_version[16];
   /* Derived at train/open time (owned): */

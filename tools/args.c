@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,9 +41,12 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) {
 
 int cli_diag_error(const char *cmd, const char *what, int code,
                    const cofi_diag *d) {
-  fprintf(stderr, "cofi %s: %s: ", cmd, what);
+  fprintf(stderr, "cofi %s: ", cmd);
+  cli_text_cstring(stderr, what);
+  fputs(": ", stderr);
   if (d && d->file[0]) {
-    fprintf(stderr, "%s:", d->file);
+    cli_text_cstring(stderr, d->file);
+    fputc(':', stderr);
     if (d->line) fprintf(stderr, "%llu:", (unsigned long long)d->line);
     fputc(' ', stderr);
   }
@@ -58,6 +62,7 @@ void cli_args_init(cli_args *a, const char *cmd, int argc, char **argv) {
   a->argv = argv;
   a->i = 1;
   a->failed = false;
+  a->params_path = NULL;
 }
 
 bool cli_args_done(const cli_args *a) { return a->i >= a->argc || a->failed; }
@@ -264,12 +269,22 @@ int cli_load_dataset(const char *cmd, const char *path, const cli_data_opts *o,
                      cofi_dataset **out) {
   cofi_diag d = {0};
   char what[600];
-  snprintf(what, sizeof what, "reading %s", path);
-  int rc = cofi_dataset_read(path, &o->read, out, &d);
+  snprintf(what, sizeof what, "reading %s", cli_display_name(path));
+  int rc = cli_is_stdio(path) ? cofi_dataset_read_fd(0, "<stdin>", &o->read, out, &d)
+                              : cofi_dataset_read(path, &o->read, out, &d);
   if (rc) return cli_diag_error(cmd, what, rc, &d);
+  if (!o->quiet) {
+    fprintf(stderr, "cofi %s: ", cmd);
+    cli_text_cstring(stderr, cli_display_name(path));
+    fputs(": ", stderr);
+    cli_text_cstring(stderr, cofi_dataset_columns(*out));
+    fputc('\n', stderr);
+  }
   if (o->items_path) {
-    snprintf(what, sizeof what, "reading item metadata %s", o->items_path);
-    rc = cofi_dataset_read_items(*out, o->items_path, o->items_id_col, &d);
+    snprintf(what, sizeof what, "reading item metadata %s", cli_display_name(o->items_path));
+    rc = cli_is_stdio(o->items_path)
+             ? cofi_dataset_read_items_fd(*out, 0, "<stdin>", o->items_id_col, &d)
+             : cofi_dataset_read_items(*out, o->items_path, o->items_id_col, &d);
     if (rc) {
       cofi_dataset_free(*out);
       *out = NULL;
@@ -278,6 +293,8 @@ int cli_load_dataset(const char *cmd, const char *path, const cli_data_opts *o,
   }
   return CLI_EXIT_OK;
 }
+
+static void params_print(FILE *f, const cofi_params *p);
 
 /* ---- training options -------------------------------------------------- */
 
@@ -330,6 +347,7 @@ bool cli_train_option(cli_args *a, cofi_params *p) {
     }
   }
   if (cli_opt(a, "--params", &v)) {
+    a->params_path = v;
     if (!a->failed && cli_params_read(a->cmd, v, p) != CLI_EXIT_OK) a->failed = true;
     return true;
   }
@@ -337,7 +355,8 @@ bool cli_train_option(cli_args *a, cofi_params *p) {
 }
 
 int cli_params_read(const char *cmd, const char *path, cofi_params *p) {
-  FILE *f = fopen(path, "r");
+  bool from_stdin = cli_is_stdio(path);
+  FILE *f = from_stdin ? stdin : fopen(path, "r");
   if (!f) {
     fprintf(stderr, "cofi %s: reading parameters %s: %s\n", cmd, path, strerror(errno));
     return CLI_EXIT_IO;
@@ -356,7 +375,8 @@ int cli_params_read(const char *cmd, const char *path, cofi_params *p) {
     if (!*s) continue;
     char *eq = strchr(s, '=');
     if (!eq) {
-      fprintf(stderr, "cofi %s: reading parameters %s:%u: expected key = value\n", cmd, path, lineno);
+      fprintf(stderr, "cofi %s: reading parameters %s:%u: expected key = value\n", cmd,
+              cli_display_name(path), lineno);
       rc = CLI_EXIT_USAGE;
       break;
     }
@@ -366,21 +386,68 @@ int cli_params_read(const char *cmd, const char *path, cofi_params *p) {
     char *v = eq + 1;
     while (*v == ' ' || *v == '\t') v++;
     if (!set_param(cmd, s, v, p)) {
-      fprintf(stderr, "cofi %s: (in parameter file %s:%u)\n", cmd, path, lineno);
+      fprintf(stderr, "cofi %s: (in parameter file %s:%u)\n", cmd, cli_display_name(path),
+              lineno);
       rc = CLI_EXIT_USAGE;
       break;
     }
   }
-  fclose(f);
+  if (!from_stdin) fclose(f);
   return rc;
 }
 
+/* Written to a temporary file beside path, then renamed over it: a failed
+ * or interrupted write leaves the old file. "-" writes to standard output. */
 int cli_params_write(const char *cmd, const char *path, const cofi_params *p) {
-  FILE *f = fopen(path, "w");
+  if (cli_is_stdio(path)) {
+    params_print(stdout, p);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+      fprintf(stderr, "cofi %s: writing parameters to standard output: %s\n", cmd,
+              strerror(errno));
+      return CLI_EXIT_IO;
+    }
+    return CLI_EXIT_OK;
+  }
+  size_t plen = strlen(path);
+  char *tmp = malloc(plen + 16);
+  if (!tmp) { fputs("cofi: out of memory\n", stderr); exit(CLI_EXIT_NOMEM); }
+  memcpy(tmp, path, plen);
+  memcpy(tmp + plen, ".tmp.XXXXXX", 12);
+  int fd = mkstemp(tmp);
+  FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
   if (!f) {
-    fprintf(stderr, "cofi %s: writing parameters %s: %s\n", cmd, path, strerror(errno));
+    fprintf(stderr, "cofi %s: writing parameters %s: cannot create %s: %s\n", cmd, path, tmp,
+            strerror(errno));
+    if (fd >= 0) {
+      close(fd);
+      unlink(tmp);
+    }
+    free(tmp);
     return CLI_EXIT_IO;
   }
+  (void)fchmod(fd, 0644);
+  params_print(f, p);
+  bool ok = fflush(f) == 0 && !ferror(f) && fsync(fd) == 0;
+  int e = errno;
+  if (fclose(f) != 0 && ok) {
+    ok = false;
+    e = errno;
+  }
+  if (ok && rename(tmp, path) != 0) {
+    ok = false;
+    e = errno;
+  }
+  if (!ok) {
+    unlink(tmp);
+    free(tmp);
+    fprintf(stderr, "cofi %s: writing parameters %s: %s\n", cmd, path, strerror(e));
+    return CLI_EXIT_IO;
+  }
+  free(tmp);
+  return CLI_EXIT_OK;
+}
+
+static void params_print(FILE *f, const cofi_params *p) {
   fprintf(f, "# cofi training parameters\n");
   fprintf(f, "factors = %u\nregularization = %.9g\nalpha = %.9g\niterations = %u\n",
           p->factors, p->regularization, p->alpha, p->iterations);
@@ -388,11 +455,6 @@ int cli_params_write(const char *cmd, const char *path, const cofi_params *p) {
           p->solver == COFI_SOLVER_CHOLESKY ? "cholesky" : "cg", p->cg_steps);
   fprintf(f, "reg_exponent = %.9g\nunobserved_weight = %.9g\n", p->reg_exponent,
           p->unobserved_weight);
-  if (fclose(f) != 0) {
-    fprintf(stderr, "cofi %s: writing parameters %s: %s\n", cmd, path, strerror(errno));
-    return CLI_EXIT_IO;
-  }
-  return CLI_EXIT_OK;
 }
 
 /* ---- progress ---------------------------------------------------------- */
@@ -416,26 +478,6 @@ int cli_progress_print(const cofi_progress *p, void *ctx) {
             p->iterations, p->seconds, p->elapsed, eta, loss);
   }
   return 0;
-}
-
-/* ---- JSON -------------------------------------------------------------- */
-
-void cli_json_string(FILE *f, const char *s, size_t len) {
-  fputc('"', f);
-  for (size_t i = 0; i < len; i++) {
-    unsigned char c = (unsigned char)s[i];
-    switch (c) {
-      case '"': fputs("\\\"", f); break;
-      case '\\': fputs("\\\\", f); break;
-      case '\n': fputs("\\n", f); break;
-      case '\r': fputs("\\r", f); break;
-      case '\t': fputs("\\t", f); break;
-      default:
-        if (c < 0x20) fprintf(f, "\\u%04x", c);
-        else fputc(c, f);
-    }
-  }
-  fputc('"', f);
 }
 
 double cli_now(void) {

@@ -53,6 +53,7 @@ typedef struct cli_args {
   char **argv;
   int i;       /* next argument */
   bool failed; /* an option was malformed; a message was printed */
+  const char *params_path; /* the last --params FILE, an input */
 } cli_args;
 
 void cli_args_init(cli_args *a, const char *cmd, int argc, char **argv);
@@ -84,6 +85,7 @@ typedef struct cli_data_opts {
   const char *items_id_col;  /* --items-id-col */
   cofi_event_weight weights[64]; /* --event-weights storage */
   char weights_text[1024];
+  bool quiet; /* do not print which columns were used (stderr) */
 } cli_data_opts;
 
 void cli_data_opts_init(cli_data_opts *o);
@@ -92,12 +94,30 @@ void cli_data_opts_init(cli_data_opts *o);
  * --delimiter, --event-weights, --min-value, --items, --items-id-col.
  * Returns true when consumed (check a->failed). */
 bool cli_data_option(cli_args *a, cli_data_opts *o);
-/* Reads the dataset and, with --items, its metadata; prints errors. */
+/* Reads the dataset ("-": standard input) and, with --items, its metadata;
+ * prints errors, and unless o->quiet which columns were used and ignored. */
 int cli_load_dataset(const char *cmd, const char *path, const cli_data_opts *o,
                      cofi_dataset **out);
 /* Parses "name=weight,name=weight" into o->weights. */
 bool cli_parse_event_weights(const char *cmd, const char *text,
                              cli_data_opts *o);
+
+/* ---- inputs and outputs (paths.c) -------------------------------------- */
+/* True for "-" (standard input, or standard output for -o). */
+bool cli_is_stdio(const char *path);
+/* "<stdin>" for "-", else path: for messages. */
+const char *cli_display_name(const char *path);
+/* At most one of inputs[0..n) (NULL entries skipped) may be "-". */
+int cli_check_inputs(const char *cmd, const char *const *inputs, size_t n);
+/* Refuses (usage error, message printed) an output path that exists and is
+ * not a regular file, or that is the same file as one of inputs[0..n)
+ * (NULL entries skipped; "-" compared through descriptor 0). Call before
+ * reading anything. */
+int cli_check_output(const char *cmd, const char *flag, const char *out,
+                     const char *const *inputs, size_t n);
+/* Opens a model file, or reads one from standard input for "-"; prints
+ * errors and returns an exit code. */
+int cli_open_model(const char *cmd, const char *path, cofi_model **out);
 
 /* ---- training options (train, eval, tune) ------------------------------ */
 /* Consumes one of --factors, --regularization, --alpha, --iterations,
@@ -125,8 +145,25 @@ bool cli_split_list(const char *text, bool (*fn)(const char *s, size_t len,
                                                  void *ctx),
                     void *ctx);
 
-/* JSON string output (escaped, quoted) to f. */
+/* ---- writing untrusted text (text.c) ---------------------------------- */
+/* A JSON string (quoted): control characters escaped, invalid UTF-8 bytes
+ * replaced by U+FFFD; always valid JSON. */
 void cli_json_string(FILE *f, const char *s, size_t len);
+/* The same for a NUL-terminated string; NULL prints null. */
+void cli_json_cstring(FILE *f, const char *s);
+/* A JSON number (%.9g), or null for NaN and infinities. */
+void cli_json_number(FILE *f, double v);
+/* Text for people: control characters (C0, DEL, C1) as visible escapes
+ * (\n, \x1b, \u009b), invalid UTF-8 bytes as \xNN, the rest as is.
+ * Returns the characters written (code points), for padding columns. */
+size_t cli_text(FILE *f, const char *s, size_t len);
+void cli_text_cstring(FILE *f, const char *s);
+/* cli_text into buf (cut to size - 1 bytes), for printf's %s; returns buf. */
+const char *cli_printable(const char *s, char *buf, size_t size);
+/* cli_text, then spaces up to width characters. */
+void cli_text_padded(FILE *f, const char *s, size_t len, size_t width);
+/* The training parameters as a JSON object (no trailing newline). */
+void cli_json_params(FILE *f, const cofi_params *p);
 
 /* Monotonic seconds. */
 double cli_now(void);

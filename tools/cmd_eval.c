@@ -48,6 +48,7 @@ static const char usage_text[] =
     "  --json                JSON on stdout instead of the table\n"
     "  --quiet               no progress on stderr\n"
     "data options: --format csv|movielens, --min-value X, --user-col ... (as cofi train)\n"
+    "DATA, --items or --params can be - (standard input; one of them)\n"
     "training options: --factors, --regularization, --alpha, --iterations, --seed,\n"
     "  --solver, --cg-steps, --threads, --reg-exponent, --unobserved-weight, --params FILE\n";
 
@@ -143,8 +144,12 @@ static void print_json(const report *r) {
 static void print_table(const report *r) {
   const cofi_eval_result *first = &r->res[M_ALS][0];
   const cofi_params *p = r->p;
+  char pb[4200];
   printf("Protocol: %s on %s, reported on %s\n", ev_protocol_name(r->setup),
-         r->setup->split_dir ? r->setup->split_dir : r->setup->data_path, r->reported_on);
+         cli_printable(r->setup->split_dir ? r->setup->split_dir
+                                           : cli_display_name(r->setup->data_path),
+                       pb, sizeof pb),
+         r->reported_on);
   printf("Training: %s (%zu interactions, %zu users, %zu items)\n", r->trained_on, r->train_rows,
          r->train_users, r->train_items);
   printf("ALS: factors %u, regularization %g, alpha %g, iterations %u", p->factors,
@@ -152,7 +157,8 @@ static void print_table(const report *r) {
   if (p->reg_exponent != 0 || p->unobserved_weight != 1)
     printf(", reg_exponent %g, unobserved_weight %g", (double)p->reg_exponent,
            (double)p->unobserved_weight);
-  if (r->params_file) printf(" (from %s)", r->params_file);
+  if (r->params_file)
+    printf(" (from %s)", cli_printable(cli_display_name(r->params_file), pb, sizeof pb));
   printf("\n");
   if (r->with_sd)
     printf("Seeds: 0..%u, mean ± sample sd over %u runs\n", r->runs - 1, r->runs);
@@ -252,6 +258,8 @@ int cmd_eval(int argc, char **argv) {
   if (a.failed) return CLI_EXIT_USAGE;
   int rc = ev_setup_check(cmd, &s);
   if (rc) return rc;
+  const char *inputs[] = {s.data_path, s.data.items_path, params_file};
+  if ((rc = cli_check_inputs(cmd, inputs, 3))) return rc;
   if (!metrics_given)
     for (int m = 0; m < COFI_METRIC_COUNT; m++) mc.show[m] = true;
   if (s.sampled && !metrics_given) {
@@ -277,6 +285,7 @@ int cmd_eval(int argc, char **argv) {
       goto done;
     }
   }
+  s.data.quiet = quiet;
   rc = ev_prepare(cmd, &s, &ds, &parts, counts);
   if (rc) goto done;
 

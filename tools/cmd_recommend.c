@@ -85,9 +85,8 @@ int cmd_recommend(int argc, char **argv) {
   if (liked && no_filter) return cli_usage_error("recommend", "--no-filter applies to --user only");
 
   cofi_model *m;
-  cofi_diag d = {0};
-  int rc = cofi_model_open(path, &m, &d);
-  if (rc) return cli_diag_error("recommend", "opening model", rc, &d);
+  int rc = cli_open_model("recommend", path, &m);
+  if (rc) return rc;
   cofi_model_info info;
   cofi_model_get_info(m, &info);
   id_list ex = {.m = m}, lk = {.m = m};
@@ -106,8 +105,10 @@ int cmd_recommend(int argc, char **argv) {
   if (user) {
     int64_t u = cofi_model_find_user(m, user, strlen(user));
     if (u < 0) {
-      fprintf(stderr, "cofi recommend: unknown user '%s': not in the training data; for a user "
-              "without history, use --liked ID,ID,... (cold start)\n", user);
+      fputs("cofi recommend: unknown user '", stderr);
+      cli_text_cstring(stderr, user);
+      fputs("': not in the training data; for a user without history, use --liked ID,ID,... "
+            "(cold start)\n", stderr);
       status = CLI_EXIT_FAIL;
       goto done;
     }
@@ -152,10 +153,23 @@ int cmd_recommend(int argc, char **argv) {
     cli_print_scored_json(m, out, n, true);
     printf("}\n");
   } else {
-    if (user) printf("recommendations for user %s\n", user);
-    else printf("recommendations for a user who liked %zu item%s\n", lk.n_known, lk.n_known == 1 ? "" : "s");
-    for (size_t i = 0; i < lk.n_unknown; i++) printf("(unknown item skipped: %s)\n", lk.unknown[i]);
-    for (size_t i = 0; i < ex.n_unknown; i++) printf("(unknown --exclude item ignored: %s)\n", ex.unknown[i]);
+    if (user) {
+      printf("recommendations for user ");
+      cli_text_cstring(stdout, user);
+      putchar('\n');
+    } else {
+      printf("recommendations for a user who liked %zu item%s\n", lk.n_known, lk.n_known == 1 ? "" : "s");
+    }
+    for (size_t i = 0; i < lk.n_unknown; i++) {
+      printf("(unknown item skipped: ");
+      cli_text_cstring(stdout, lk.unknown[i]);
+      printf(")\n");
+    }
+    for (size_t i = 0; i < ex.n_unknown; i++) {
+      printf("(unknown --exclude item ignored: ");
+      cli_text_cstring(stdout, ex.unknown[i]);
+      printf(")\n");
+    }
     cli_print_scored_table(m, out, n, true);
   }
 done:

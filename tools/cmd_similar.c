@@ -30,9 +30,8 @@ int cmd_similar(int argc, char **argv) {
   if (!path) return cli_usage_error("similar", "missing the MODEL file");
   if (!item == !user) return cli_usage_error("similar", "give exactly one of --item ID or --user ID");
   cofi_model *m;
-  cofi_diag d = {0};
-  int rc = cofi_model_open(path, &m, &d);
-  if (rc) return cli_diag_error("similar", "opening model", rc, &d);
+  int rc = cli_open_model("similar", path, &m);
+  if (rc) return rc;
   const char *id = item ? item : user;
   int64_t q = item ? cofi_model_find_item(m, id, strlen(id)) : cofi_model_find_user(m, id, strlen(id));
   int status = CLI_EXIT_OK;
@@ -40,8 +39,9 @@ int cmd_similar(int argc, char **argv) {
   cofi_scored *out = malloc(sizeof *out * k);
   if (!ws || !out) { fputs("cofi: out of memory\n", stderr); exit(CLI_EXIT_NOMEM); }
   if (q < 0) {
-    fprintf(stderr, "cofi similar: unknown %s '%s': not in the training data%s\n",
-            item ? "item" : "user", id,
+    fprintf(stderr, "cofi similar: unknown %s '", item ? "item" : "user");
+    cli_text_cstring(stderr, id);
+    fprintf(stderr, "': not in the training data%s\n",
             item ? "" : "; for a new user, use cofi recommend --liked");
     status = CLI_EXIT_FAIL;
     goto done;
@@ -61,7 +61,9 @@ int cmd_similar(int argc, char **argv) {
     cli_print_scored_json(m, out, n, item != NULL);
     printf("}\n");
   } else {
-    printf("%s similar to %s %s\n", item ? "items" : "users", item ? "item" : "user", id);
+    printf("%s similar to %s ", item ? "items" : "users", item ? "item" : "user");
+    cli_text_cstring(stdout, id);
+    putchar('\n');
     cli_print_scored_table(m, out, n, item != NULL);
   }
 done:

@@ -24,8 +24,19 @@ static const char usage_text[] =
     "  --heldout-users N     users: test users, and as many validation users (100)\n"
     "  --foldin-fraction F   users: share of a held-out user's items folded in (0.8)\n"
     "  --split-seed S        seed of the random and users splits (0)\n"
-    "  -o, --output DIR      output directory (created if needed)\n"
-    "data options: --format csv|movielens, --min-value X, --user-col ... (as cofi train)\n";
+    "  -o, --output DIR      output directory (created if needed); never over an input\n"
+    "  --quiet               do not report which columns of DATA were used (stderr)\n"
+    "data options: --format csv|movielens, --min-value X, --user-col ... (as cofi train)\n"
+    "DATA or --items can be - (standard input).\n";
+
+static const struct {
+  const char *name;
+  cofi_part part;
+} files[] = {{"train.csv", COFI_PART_TRAIN},
+             {"validation.csv", COFI_PART_VALIDATION},
+             {"test.csv", COFI_PART_TEST},
+             {"validation_foldin.csv", COFI_PART_VALIDATION_FOLDIN},
+             {"test_foldin.csv", COFI_PART_TEST_FOLDIN}};
 
 int cmd_split(int argc, char **argv) {
   const char *cmd = "split";
@@ -41,6 +52,7 @@ int cmd_split(int argc, char **argv) {
     }
     if (ev_setup_option(&a, &s)) continue;
     if (cli_opt(&a, "-o", &v) || cli_opt(&a, "--output", &v)) out_dir = v;
+    else if (cli_flag(&a, "--quiet")) s.data.quiet = true;
     else if (!s.data_path && cli_positional(&a, &v)) s.data_path = v;
     else return cli_unknown(&a);
   }
@@ -49,6 +61,27 @@ int cmd_split(int argc, char **argv) {
   if (s.split_dir) return cli_usage_error(cmd, "--split-dir is for cofi eval and cofi tune");
   if (!s.data_path) return cli_usage_error(cmd, "missing DATA (see cofi split --help)");
   if (!out_dir) return cli_usage_error(cmd, "missing -o DIR (where to write the parts)");
+  if (cli_is_stdio(out_dir))
+    return cli_usage_error(cmd, "-o -: split writes several files; give a directory");
+  struct stat st;
+  if (stat(out_dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
+    fprintf(stderr, "cofi split: -o %s: exists and is not a directory\n", out_dir);
+    return CLI_EXIT_IO;
+  }
+  /* Every file this split will write, checked against the inputs before
+   * anything is read: `cofi split train.csv -o .` would replace its input. */
+  const char *inputs[] = {s.data_path, s.data.items_path};
+  int rc = cli_check_inputs(cmd, inputs, 2);
+  if (rc) return rc;
+  bool users = s.split.protocol == COFI_PROTOCOL_USERS;
+  for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
+    if (!users && (files[f].part == COFI_PART_VALIDATION_FOLDIN || files[f].part == COFI_PART_TEST_FOLDIN))
+      continue;
+    char path[4096];
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", out_dir, files[f].name) >= sizeof path)
+      return cli_usage_error(cmd, "-o: path too long");
+    if ((rc = cli_check_output(cmd, "-o", path, inputs, 2))) return rc;
+  }
   if (mkdir(out_dir, 0777) != 0 && errno != EEXIST) {
     fprintf(stderr, "cofi split: creating %s: %s\n", out_dir, strerror(errno));
     return CLI_EXIT_IO;
@@ -56,17 +89,8 @@ int cmd_split(int argc, char **argv) {
   cofi_dataset *ds = NULL;
   uint8_t *parts = NULL;
   uint64_t counts[COFI_PART_COUNT];
-  int rc = ev_prepare(cmd, &s, &ds, &parts, counts);
+  rc = ev_prepare(cmd, &s, &ds, &parts, counts);
   if (rc) return rc;
-  static const struct {
-    const char *name;
-    cofi_part part;
-  } files[] = {{"train.csv", COFI_PART_TRAIN},
-               {"validation.csv", COFI_PART_VALIDATION},
-               {"test.csv", COFI_PART_TEST},
-               {"validation_foldin.csv", COFI_PART_VALIDATION_FOLDIN},
-               {"test_foldin.csv", COFI_PART_TEST_FOLDIN}};
-  bool users = s.split.protocol == COFI_PROTOCOL_USERS;
   for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
     if (!users && (files[f].part == COFI_PART_VALIDATION_FOLDIN || files[f].part == COFI_PART_TEST_FOLDIN))
       continue;
@@ -81,7 +105,8 @@ int cmd_split(int argc, char **argv) {
       rc = cli_diag_error(cmd, "writing", lrc, &d);
       break;
     }
-    printf("%s: %llu interactions\n", path, (unsigned long long)counts[files[f].part]);
+    cli_text_cstring(stdout, path);
+    printf(": %llu interactions\n", (unsigned long long)counts[files[f].part]);
   }
   cofi_dataset_free(ds);
   free(parts);

@@ -6,6 +6,7 @@
 #include "cli.h"
 
 #include <stdio.h>
+#include <sys/stat.h>
 #include <time.h>
 
 static const char usage[] =
@@ -66,6 +67,21 @@ int cmd_synth(int argc, char **argv) {
                            (unsigned long long)opt.interactions,
                            (unsigned long long)opt.users * opt.items, opt.users,
                            opt.items);
+  if (cli_is_stdio(dir))
+    return cli_usage_error("synth", "-o -: synth writes two files; give a directory");
+  struct stat st;
+  if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
+    fprintf(stderr, "cofi synth: -o %s: exists and is not a directory\n", dir);
+    return CLI_EXIT_IO;
+  }
+  static const char *const outputs[] = {"interactions.csv", "items.csv"};
+  for (size_t f = 0; f < 2; f++) {
+    char path[4096];
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, outputs[f]) >= sizeof path)
+      return cli_usage_error("synth", "-o: path too long");
+    int rc = cli_check_output("synth", "-o", path, NULL, 0);
+    if (rc) return rc;
+  }
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
   cofi_diag d = {0};

@@ -19,6 +19,7 @@
 #include "eval_common.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,7 +42,10 @@ static const char usage_text[] =
     "                        P iterations after its best; the trial keeps the best\n"
     "                        iteration count (iterations drawn are the maximum)\n"
     "  --ials                also search reg_exponent (0, 0.5, 1) and unobserved_weight\n"
-    "  -o, --output FILE     where to write the best parameters\n"
+    "  -o, --output FILE     where to write the best parameters (- : standard output;\n"
+    "                        the trial table then goes to standard error)\n"
+    "  --json                a JSON summary on stdout (the best trial's parameters and\n"
+    "                        metric, trials, output path); the table goes to stderr\n"
     "  --quiet               no progress on stderr\n"
     "protocol and data options: as cofi eval (--protocol, --split-dir, --format, ...)\n"
     "training options: as cofi train; a dimension given explicitly is not searched\n";
@@ -198,11 +202,25 @@ static bool parse_metric(const char *cmd, const char *v, int *metric, uint32_t *
   return false;
 }
 
+/* The human report (the trial table and the best trial): stdout, or
+ * stderr when stdout carries JSON or the parameter file, or nowhere with
+ * --quiet in those cases. */
+static FILE *rep;
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...) {
+  if (!rep) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vfprintf(rep, fmt, ap);
+  va_end(ap);
+}
+
 static void print_params_row(const trial *t, uint32_t n, int metric, uint32_t k, bool ials) {
-  printf("| %3u | %4u | %10.4g | %7.4g | %3u |", n, t->p.factors, (double)t->p.regularization,
+  say("| %3u | %4u | %10.4g | %7.4g | %3u |", n, t->p.factors, (double)t->p.regularization,
          (double)t->p.alpha, t->p.iterations);
-  if (ials) printf(" %4.2g | %7.4g |", (double)t->p.reg_exponent, (double)t->p.unobserved_weight);
-  printf(" %.4f | %.4f | %.4f | %6.1f |\n", t->score, t->recall10, t->ndcg10, t->seconds);
+  if (ials) say(" %4.2g | %7.4g |", (double)t->p.reg_exponent, (double)t->p.unobserved_weight);
+  say(" %.4f | %.4f | %.4f | %6.1f |\n", t->score, t->recall10, t->ndcg10, t->seconds);
   (void)metric;
   (void)k;
 }
@@ -220,7 +238,7 @@ int cmd_tune(int argc, char **argv) {
   int metric = COFI_METRIC_NDCG;
   uint32_t metric_k = 20;
   const char *out_path = NULL, *v;
-  bool quiet = false;
+  bool quiet = false, json = false;
 
   cli_args a;
   cli_args_init(&a, cmd, argc, argv);
@@ -264,6 +282,8 @@ int cmd_tune(int argc, char **argv) {
       out_path = v;
     } else if (cli_flag(&a, "--quiet")) {
       quiet = true;
+    } else if (cli_flag(&a, "--json")) {
+      json = true;
     } else if (!s.data_path && cli_positional(&a, &v)) {
       s.data_path = v;
     } else {
@@ -275,6 +295,26 @@ int cmd_tune(int argc, char **argv) {
   if (rc) return rc;
   if (s.sampled)
     return cli_usage_error(cmd, "tuning needs a validation part: use leave-last-out, random or users");
+  if (json && out_path && cli_is_stdio(out_path))
+    return cli_usage_error(cmd, "--json and -o - both want standard output: write the "
+                           "parameters to a file");
+  {
+    const char *inputs[8] = {s.data_path, s.data.items_path, a.params_path};
+    size_t n_in = 3;
+    char split_files[5][4096];
+    static const char *const split_names[] = {"train.csv", "validation.csv", "test.csv",
+                                              "validation_foldin.csv", "test_foldin.csv"};
+    for (size_t f = 0; s.split_dir && f < 5; f++) {
+      snprintf(split_files[f], sizeof split_files[f], "%s/%s", s.split_dir, split_names[f]);
+      inputs[n_in++] = split_files[f];
+    }
+    rc = cli_check_inputs(cmd, inputs, n_in);
+    if (!rc && out_path && !cli_is_stdio(out_path))
+      rc = cli_check_output(cmd, "-o", out_path, inputs, n_in);
+    if (rc) return rc;
+  }
+  rep = stdout;
+  if (json || (out_path && cli_is_stdio(out_path))) rep = quiet ? NULL : stderr;
   if (budget == 0 && budget_seconds == 0) budget = 20;
   if (budget == 0) budget = 100000;
 
@@ -282,6 +322,7 @@ int cmd_tune(int argc, char **argv) {
   uint8_t *parts = NULL;
   trial *trials = NULL;
   uint64_t counts[COFI_PART_COUNT];
+  s.data.quiet = quiet;
   rc = ev_prepare(cmd, &s, &ds, &parts, counts);
   if (rc) goto done;
   if (counts[COFI_PART_VALIDATION] == 0) {
@@ -346,21 +387,23 @@ int cmd_tune(int argc, char **argv) {
     }
   }
 
-  printf("Tuning on %s (%s split): train %zu interactions, validation %llu; %s search, "
+  char pb[4200];
+  say("Tuning on %s (%s split): train %zu interactions, validation %llu; %s search, "
          "budget %u trials%s; selecting by validation %s@%u, mean of %u training seeds\n\n",
-         s.split_dir ? s.split_dir : s.data_path, ev_protocol_name(&s),
+         cli_printable(s.split_dir ? s.split_dir : cli_display_name(s.data_path), pb, sizeof pb),
+         ev_protocol_name(&s),
          cofi_dataset_n_interactions(train), (unsigned long long)counts[COFI_PART_VALIDATION],
          sp.grid ? "grid" : "random", budget, budget_seconds > 0 ? " or the time limit" : "",
          cofi_metric_name(metric), metric_k, trial_seeds);
   if (patience)
-    printf("Early stopping: patience %u iterations; the iterations column is the best one\n\n",
+    say("Early stopping: patience %u iterations; the iterations column is the best one\n\n",
            patience);
-  printf("| trial | factors | regularization | alpha | iterations |%s %s@%u | recall@10 | "
+  say("| trial | factors | regularization | alpha | iterations |%s %s@%u | recall@10 | "
          "ndcg@10 | seconds |\n",
          sp.ials ? " reg_exponent | unobserved_weight |" : "", cofi_metric_name(metric),
          metric_k);
-  printf("|---|---|---|---|---|%s---|---|---|---|\n", sp.ials ? "---|---|" : "");
-  fflush(stdout);
+  say("|---|---|---|---|---|%s---|---|---|---|\n", sp.ials ? "---|---|" : "");
+  if (rep) fflush(rep);
 
   double t_start = ev_now();
   uint32_t n = 0, best = 0;
@@ -442,7 +485,7 @@ int cmd_tune(int argc, char **argv) {
     }
     t->seconds = ev_now() - t0;
     print_params_row(t, n + 1, metric, metric_k, sp.ials);
-    fflush(stdout);
+    if (rep) fflush(rep);
     if (t->score > trials[best].score) best = n;
   }
   if (n == 0) {
@@ -451,20 +494,38 @@ int cmd_tune(int argc, char **argv) {
     goto done;
   }
   const trial *b = &trials[best];
-  printf("\nBest: trial %u of %u (%.1fs): factors %u, regularization %g, alpha %g, iterations %u",
+  say("\nBest: trial %u of %u (%.1fs): factors %u, regularization %g, alpha %g, iterations %u",
          best + 1, n, ev_now() - t_start, b->p.factors, (double)b->p.regularization,
          (double)b->p.alpha, b->p.iterations);
   if (sp.ials)
-    printf(", reg_exponent %g, unobserved_weight %g", (double)b->p.reg_exponent,
+    say(", reg_exponent %g, unobserved_weight %g", (double)b->p.reg_exponent,
            (double)b->p.unobserved_weight);
-  printf("; validation %s@%u %.4f, recall@10 %.4f, ndcg@10 %.4f\n", cofi_metric_name(metric),
+  say("; validation %s@%u %.4f, recall@10 %.4f, ndcg@10 %.4f\n", cofi_metric_name(metric),
          metric_k, b->score, b->recall10, b->ndcg10);
   if (out_path) {
     rc = cli_params_write(cmd, out_path, &b->p);
     if (rc) goto done;
-    printf("Wrote %s. Final numbers: cofi eval ... --params %s (trains on train + validation, "
-           "reports on test)\n",
-           out_path, out_path);
+    if (!cli_is_stdio(out_path))
+      say("Wrote %s. Final numbers: cofi eval ... --params %s (trains on train + validation, "
+          "reports on test)\n",
+          cli_printable(out_path, pb, sizeof pb), pb);
+  }
+  if (json) {
+    printf("{\"trials\": %u, \"seconds\": ", n);
+    cli_json_number(stdout, ev_now() - t_start);
+    printf(", \"metric\": \"%s@%u\", \"best\": {\"trial\": %u, \"score\": ",
+           cofi_metric_name(metric), metric_k, best + 1);
+    cli_json_number(stdout, b->score);
+    printf(", \"recall@10\": ");
+    cli_json_number(stdout, b->recall10);
+    printf(", \"ndcg@10\": ");
+    cli_json_number(stdout, b->ndcg10);
+    printf(", \"params\": ");
+    cofi_params bp = b->p;
+    cli_json_params(stdout, &bp);
+    printf("}, \"output\": ");
+    cli_json_cstring(stdout, out_path);
+    printf("}\n");
   }
   if (!quiet) fprintf(stderr, "cofi tune: %u trials in %.1fs\n", n, ev_now() - t_start);
   rc = CLI_EXIT_OK;

@@ -78,6 +78,11 @@ int ev_setup_check(const char *cmd, const ev_setup *s) {
     return cli_usage_error(cmd, "missing DATA (an interaction log) or --split-dir DIR (see cofi %s --help)", cmd);
   if (s->sampled && (!s->ncf_test || !s->ncf_negatives))
     return cli_usage_error(cmd, "--protocol sampled needs --test FILE and --negatives FILE (the NCF files)");
+  if (cli_is_stdio(s->ncf_test) || cli_is_stdio(s->ncf_negatives))
+    return cli_usage_error(cmd, "--test and --negatives cannot be - : they are read once per "
+                           "model evaluated; give files");
+  if (s->split_dir && cli_is_stdio(s->split_dir))
+    return cli_usage_error(cmd, "--split-dir -: give the directory cofi split wrote");
   if (!s->sampled && (s->ncf_test || s->ncf_negatives))
     return cli_usage_error(cmd, "--test and --negatives belong to --protocol sampled");
   return CLI_EXIT_OK;
@@ -94,6 +99,7 @@ static int read_split_file(const char *cmd, const char *dir, const char *name, b
   if (optional && access(path, F_OK) != 0) return CLI_EXIT_OK;
   cli_data_opts o;
   cli_data_opts_init(&o);
+  o.quiet = true; /* files of cofi split: their columns are known */
   return cli_load_dataset(cmd, path, &o, out);
 }
 
@@ -189,6 +195,29 @@ int ev_select(const char *cmd, const cofi_dataset *ds, const uint8_t *parts, uns
               const char *what, cofi_dataset **out) {
   cofi_diag d = {0};
   int rc = cofi_dataset_select(ds, parts, mask, out, &d);
+  if (rc == COFI_ERR_EMPTY) {
+    /* Say where the rows went: on a tiny log every row can be held out. */
+    static const char *const part_name[COFI_PART_COUNT] = {
+        "train", "validation", "test", "validation fold-in", "test fold-in"};
+    uint64_t per[COFI_PART_COUNT] = {0};
+    size_t n = cofi_dataset_n_interactions(ds);
+    for (size_t i = 0; i < n; i++)
+      if (parts[i] < COFI_PART_COUNT) per[parts[i]]++;
+    fprintf(stderr, "cofi %s: no %s interaction: none of the %zu rows is in the selected part%s;"
+            " the split put", cmd, what, n, (mask & (mask - 1)) ? "s" : "");
+    bool first = true;
+    for (int p = 0; p < COFI_PART_COUNT; p++)
+      if (per[p]) {
+        fprintf(stderr, "%s %llu in %s", first ? "" : ",", (unsigned long long)per[p],
+                part_name[p]);
+        first = false;
+      }
+    fprintf(stderr, "%s\n", mask & COFI_PART_BIT(COFI_PART_TRAIN)
+                                ? " (every row went to validation or test: users need more "
+                                  "items than the protocol holds out; use a larger log)"
+                                : "");
+    return CLI_EXIT_DATA;
+  }
   if (rc) {
     char msg[128];
     snprintf(msg, sizeof msg, "selecting the %s interactions", what);

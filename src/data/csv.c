@@ -61,6 +61,29 @@ int cofi__csv_open(cofi__csv *r, const char *path, cofi_diag *diag) {
   return COFI_OK;
 }
 
+int cofi__csv_open_fd(cofi__csv *r, int fd, const char *name, cofi_diag *diag) {
+  memset(r, 0, sizeof *r);
+  r->fd = -1;
+  r->path = name;
+  r->delim[0] = ',';
+  r->delim_len = 1;
+  r->check_utf8 = true;
+  r->next_line = 1;
+  set_classes(r);
+  if (!name)
+    return cofi__fail(diag, COFI_ERR_INVALID, "", 0, "no name given for the descriptor");
+  r->buf = cofi__malloc(BUF_CAP + 1);
+  if (!r->buf)
+    return cofi__fail(diag, COFI_ERR_NOMEM, name, 0, "out of memory");
+  r->cap = BUF_CAP;
+  r->buf[0] = 0;
+  /* A copy, so that closing the reader leaves the caller's descriptor. */
+  r->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (r->fd < 0)
+    return cofi__fail(diag, COFI_ERR_IO, name, 0, "cannot read: %s", strerror(errno));
+  return COFI_OK;
+}
+
 void cofi__csv_close(cofi__csv *r) {
   if (!r) return;
   if (r->fd >= 0) close(r->fd);

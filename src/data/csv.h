@@ -57,6 +57,10 @@ typedef struct cofi__csv {
  * COFI_ERR_NOMEM. Close with cofi__csv_close even after a failed open. */
 int cofi__csv_open(cofi__csv *r, const char *path, cofi_diag *diag);
 void cofi__csv_close(cofi__csv *r);
+/* The same for a descriptor open for reading (a pipe is fine: the reader
+ * makes one pass); it is duplicated, so the caller keeps fd. name is used
+ * in messages. */
+int cofi__csv_open_fd(cofi__csv *r, int fd, const char *name, cofi_diag *diag);
 
 /* Sets the delimiter: 1 or 2 bytes, none of '"', CR, LF, NUL.
  * COFI_ERR_INVALID otherwise. */

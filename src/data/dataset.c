@@ -52,6 +52,7 @@ void cofi_dataset_free(cofi_dataset *ds) {
 size_t cofi_dataset_n_users(const cofi_dataset *ds) { return ds ? ds->users.n : 0; }
 size_t cofi_dataset_n_items(const cofi_dataset *ds) { return ds ? ds->items.n : 0; }
 size_t cofi_dataset_n_interactions(const cofi_dataset *ds) { return ds ? ds->n : 0; }
+const char *cofi_dataset_columns(const cofi_dataset *ds) { return ds ? ds->columns : ""; }
 
 /* Room for one more interaction. The four arrays grow together; a failure
  * leaves the ones already grown larger, which is harmless. */
@@ -444,6 +445,12 @@ typedef struct reader {
   uint32_t *user_cache;    /* [1 << CACHE_BITS] */
   uint32_t *item_cache;    /* [1 << CACHE_BITS] */
   uint64_t rows;           /* data rows read (kept or not) */
+  cofi__idmap names;       /* header names (CSV), column c = index c */
+  int candidates[8];       /* columns that may hold events (by name) */
+  size_t n_candidates;
+  bool pending;            /* the first data row is already in csv */
+  bool event_detected;     /* the event column was found by its values */
+  char rejected[200];      /* why candidate columns were not used */
 } reader;
 
 static int field_error(reader *rd, cofi_diag *diag, int col, const char *s,
@@ -476,7 +483,8 @@ static int unknown_event(reader *rd, cofi_diag *diag, const char *s, size_t n) {
   if (o >= sizeof known) memcpy(known + sizeof known - 4, "...", 4);
   return cofi__fail(diag, COFI_ERR_PARSE, rd->path, rd->csv.line,
                     "column '%s' (%d): unknown event '%s' (known events: %s; "
-                    "give weights for others with --event-weights)",
+                    "--event-weights NAME=W,... replaces this table: list every "
+                    "event of the log)",
                     rd->name[COL_EVENT], rd->col[COL_EVENT] + 1,
                     cofi__quote(q, sizeof q, s, n), known);
 }
@@ -516,6 +524,10 @@ static int set_events(reader *rd, const cofi_read_options *opt,
   return COFI_OK;
 }
 
+/* Names that often hold the event type when the column is not "event". */
+static const char *const event_aliases[] = {"action", "event_type", "type", "interaction",
+                                            "event"};
+
 static int header_plan(reader *rd, const cofi_read_options *opt,
                        cofi_diag *diag) {
   cofi__idmap names;
@@ -543,9 +555,116 @@ static int header_plan(reader *rd, const cofi_read_options *opt,
     }
   }
   rd->n_cols = names.n;
+  /* No column named "event" (nor --event-col): remember the columns whose
+   * names often mean events (any case); the first data row decides. */
+  if (!opt->event_col && rd->col[COL_EVENT] < 0) {
+    for (size_t a = 0; a < sizeof event_aliases / sizeof event_aliases[0]; a++)
+      for (uint32_t c = 0; c < names.n; c++) {
+        size_t len;
+        const char *nm = cofi__idmap_get(&names, c, &len);
+        bool taken = false;
+        for (int k = 0; k < N_COLS; k++) taken |= rd->col[k] == (int)c;
+        if (!taken && len == strlen(event_aliases[a]) &&
+            strncasecmp(nm, event_aliases[a], len) == 0 &&
+            rd->n_candidates < sizeof rd->candidates / sizeof rd->candidates[0])
+          rd->candidates[rd->n_candidates++] = (int)c;
+      }
+  }
 done:
-  cofi__idmap_free(&names);
+  rd->names = names; /* freed by the caller, for the columns note */
   return rc;
+}
+
+/* Picks the event column among the candidates: the first whose value in
+ * the first data row is an event of the table. Reads that row (kept
+ * pending for read_rows). */
+static int detect_events(reader *rd, cofi_diag *diag) {
+  int rc = cofi__csv_next(&rd->csv, diag);
+  if (rc < 0) return rc;
+  if (rc == 0) return COFI_OK; /* no data: read_rows says so */
+  rd->pending = true;
+  size_t o = 0;
+  for (size_t k = 0; k < rd->n_candidates; k++) {
+    int c = rd->candidates[k];
+    if ((size_t)c >= rd->csv.n_fields) continue; /* a short row: read_rows reports it */
+    const cofi__csv_field *f = &rd->csv.fields[c];
+    for (size_t e = 0; e < rd->n_events; e++)
+      if (rd->events[e].len == f->len && !memcmp(rd->events[e].name, f->ptr, f->len)) {
+        size_t len;
+        const char *nm = cofi__idmap_get(&rd->names, (uint32_t)c, &len);
+        rd->col[COL_EVENT] = c;
+        cofi__quote(rd->name[COL_EVENT], sizeof rd->name[COL_EVENT], nm, len);
+        rd->event_detected = true;
+        return COFI_OK;
+      }
+    if (o + 1 < sizeof rd->rejected) {
+      char q[100], qn[100];
+      size_t len;
+      const char *nm = cofi__idmap_get(&rd->names, (uint32_t)c, &len);
+      int w = snprintf(rd->rejected + o, sizeof rd->rejected - o, "%s'%s' holds '%s'",
+                       o ? ", " : "", cofi__quote(qn, sizeof qn, nm, len),
+                       cofi__quote(q, sizeof q, f->ptr, f->len));
+      if (w > 0) o += (size_t)w;
+      if (o >= sizeof rd->rejected) o = sizeof rd->rejected - 1;
+    }
+  }
+  return COFI_OK;
+}
+
+/* One line for people: which column was used as what, which ignored. */
+static void columns_note(const reader *rd, const cofi_read_options *opt, cofi_dataset *ds) {
+  static const char *const role[N_COLS] = {"user", "item", "value", "event", "time"};
+  char *b = ds->columns;
+  size_t size = sizeof ds->columns, o = 0;
+#define PUT(...)                                                               \
+  do {                                                                         \
+    if (o < size) {                                                            \
+      int w_ = snprintf(b + o, size - o, __VA_ARGS__);                         \
+      o = w_ < 0 ? size : o + (size_t)w_;                                      \
+    }                                                                          \
+  } while (0)
+  if (opt->format == COFI_FORMAT_MOVIELENS) {
+    PUT("MovieLens layout: user '%s', item '%s', value '%s', time '%s'", rd->name[COL_USER],
+        rd->name[COL_ITEM], rd->name[COL_VALUE], rd->name[COL_TIME]);
+  } else {
+    PUT("used");
+    bool first = true;
+    for (uint32_t c = 0; c < rd->names.n; c++)
+      for (int k = 0; k < N_COLS; k++)
+        if (rd->col[k] == (int)c) {
+          char q[100];
+          size_t len;
+          const char *nm = cofi__idmap_get(&rd->names, c, &len);
+          PUT("%s '%s' (%s", first ? "" : ",", cofi__quote(q, sizeof q, nm, len), role[k]);
+          if (k == COL_EVENT) {
+            PUT(rd->event_detected ? ", recognised by its values; " : "; ");
+            PUT("%s weights", opt->event_weights ? "the given" : "default");
+            for (size_t e = 0; e < rd->n_events && e < 8; e++)
+              PUT("%s%s=%g", e ? ", " : " ", rd->events[e].name, (double)rd->events[e].weight);
+            if (rd->n_events > 8) PUT(", ...");
+          }
+          PUT(")");
+          first = false;
+        }
+    first = true;
+    for (uint32_t c = 0; c < rd->names.n; c++) {
+      bool used = false;
+      for (int k = 0; k < N_COLS; k++) used |= rd->col[k] == (int)c;
+      if (used) continue;
+      char q[100];
+      size_t len;
+      const char *nm = cofi__idmap_get(&rd->names, c, &len);
+      PUT("%s '%s'", first ? "; ignored" : ",", cofi__quote(q, sizeof q, nm, len));
+      first = false;
+    }
+    if (rd->col[COL_EVENT] < 0 && rd->rejected[0])
+      PUT(" (not an event column: %s, not in the event table; name it with --event-col "
+          "and give its weights with --event-weights)", rd->rejected);
+    else if (rd->col[COL_EVENT] < 0)
+      PUT("; no event column: every row weighs its value (or 1)");
+  }
+  if (o >= size) memcpy(b + size - 4, "...", 4);
+#undef PUT
 }
 
 static bool all_digits(const char *s, size_t n) {
@@ -624,7 +743,13 @@ static int read_rows(reader *rd, cofi_dataset *ds, cofi_diag *diag) {
   const int ct = rd->col[COL_TIME];
   int64_t last_user = -1;
   int rc;
-  while ((rc = cofi__csv_next(csv, diag)) == 1) {
+  for (;;) {
+    if (rd->pending) {
+      rd->pending = false;
+      rc = 1;
+    } else if ((rc = cofi__csv_next(csv, diag)) != 1) {
+      break;
+    }
     if (csv->n_fields != rd->n_cols) return count_error(rd, diag);
     rd->rows++;
     const cofi__csv_field *f = csv->fields;
@@ -704,8 +829,9 @@ oom:
   return cofi__fail(diag, rc, rd->path, csv->line, "out of memory");
 }
 
-int cofi_dataset_read(const char *path, const cofi_read_options *opt,
-                      cofi_dataset **out, cofi_diag *diag) {
+/* fd >= 0: read from it (path names it in messages); else open path. */
+static int read_dataset(int fd, const char *path, const cofi_read_options *opt,
+                        cofi_dataset **out, cofi_diag *diag) {
   cofi_read_options defaults = cofi_read_options_default();
   if (!opt) opt = &defaults;
   if (!out)
@@ -728,20 +854,23 @@ int cofi_dataset_read(const char *path, const cofi_read_options *opt,
    * that "0.7" passes --min-value 0.7. */
   rd.min_value = (float)opt->min_value;
   cofi_dataset *ds = NULL;
-  int rc = cofi__csv_open(&rd.csv, path, diag);
+  int rc = fd >= 0 ? cofi__csv_open_fd(&rd.csv, fd, path, diag)
+                   : cofi__csv_open(&rd.csv, path, diag);
   if (rc) goto done;
   if (opt->format == COFI_FORMAT_MOVIELENS) {
     rd.binarize = rd.has_min;
     rc = movielens_plan(&rd, diag);
   } else {
     rc = header_plan(&rd, opt, diag);
-    if (!rc && rd.col[COL_EVENT] >= 0) rc = set_events(&rd, opt, diag);
+    if (!rc && (rd.col[COL_EVENT] >= 0 || rd.n_candidates)) rc = set_events(&rd, opt, diag);
+    if (!rc && rd.col[COL_EVENT] < 0 && rd.n_candidates) rc = detect_events(&rd, diag);
     /* Weights for a log without events would be silently meaningless. */
     if (!rc && rd.col[COL_EVENT] < 0 && opt->event_weights)
       rc = cofi__fail(diag, COFI_ERR_PARSE, path, rd.csv.line,
                       "event weights were given but the header has no "
-                      "column '%s' (name it with --event-col)",
-                      rd.name[COL_EVENT]);
+                      "column '%s'%s%s%s (name it with --event-col)",
+                      rd.name[COL_EVENT], rd.rejected[0] ? " and no column whose values are "
+                      "in the given table (" : "", rd.rejected, rd.rejected[0] ? ")" : "");
   }
   if (rc) goto done;
   if ((rc = cofi__dataset_new(&ds))) {
@@ -756,6 +885,7 @@ int cofi_dataset_read(const char *path, const cofi_read_options *opt,
   }
   ds->has_time = rd.col[COL_TIME] >= 0;
   snprintf(ds->source, sizeof ds->source, "%s", path);
+  columns_note(&rd, opt, ds);
   if ((rc = read_rows(&rd, ds, diag))) goto done;
   if (ds->n == 0) {
     if (rd.rows == 0)
@@ -775,5 +905,19 @@ done:
   cofi__free(rd.item_cache);
   cofi__free(rd.events);
   cofi__csv_close(&rd.csv);
+  cofi__idmap_free(&rd.names);
   return rc;
+}
+
+int cofi_dataset_read(const char *path, const cofi_read_options *opt,
+                      cofi_dataset **out, cofi_diag *diag) {
+  return read_dataset(-1, path, opt, out, diag);
+}
+
+int cofi_dataset_read_fd(int fd, const char *name, const cofi_read_options *opt,
+                         cofi_dataset **out, cofi_diag *diag) {
+  if (out) *out = NULL;
+  if (fd < 0)
+    return cofi__fail(diag, COFI_ERR_IO, name ? name : "", 0, "bad file descriptor");
+  return read_dataset(fd, name ? name : "<descriptor>", opt, out, diag);
 }

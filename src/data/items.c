@@ -15,8 +15,9 @@
 
 #include <string.h>
 
-int cofi_dataset_read_items(cofi_dataset *ds, const char *path,
-                            const char *id_col, cofi_diag *diag) {
+/* fd >= 0: read from it (path names it in messages); else open path. */
+static int read_items(cofi_dataset *ds, int fd, const char *path, const char *id_col,
+                      cofi_diag *diag) {
   if (!ds || !path)
     return cofi__fail(diag, COFI_ERR_INVALID, path ? path : "", 0,
                       "no dataset or no file name given");
@@ -36,7 +37,8 @@ int cofi_dataset_read_items(cofi_dataset *ds, const char *path,
   cofi__strtab_init(&rows);
   meta.title_field = -1;
 
-  int rc = cofi__csv_open(&csv, path, diag);
+  int rc = fd >= 0 ? cofi__csv_open_fd(&csv, fd, path, diag)
+                   : cofi__csv_open(&csv, path, diag);
   if (rc) goto done;
   if ((rc = cofi__csv_header(&csv, 0, &names, diag))) goto done;
   int64_t id = 0;
@@ -163,4 +165,16 @@ done:
   cofi__idmap_free(&names);
   cofi__csv_close(&csv);
   return rc;
+}
+
+int cofi_dataset_read_items(cofi_dataset *ds, const char *path, const char *id_col,
+                            cofi_diag *diag) {
+  return read_items(ds, -1, path, id_col, diag);
+}
+
+int cofi_dataset_read_items_fd(cofi_dataset *ds, int fd, const char *name,
+                               const char *id_col, cofi_diag *diag) {
+  if (fd < 0)
+    return cofi__fail(diag, COFI_ERR_IO, name ? name : "", 0, "bad file descriptor");
+  return read_items(ds, fd, name ? name : "<descriptor>", id_col, diag);
 }

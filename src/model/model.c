@@ -57,6 +57,7 @@ void cofi_model_get_info(const cofi_model *m, cofi_model_info *out) {
   out->data_fingerprint = m->data_fingerprint;
   out->file_bytes = m->file_bytes;
   out->checksum = m->checksum;
+  out->content_checksum = m->content_checksum;
   out->train_seconds = m->train_seconds;
   out->train_loss = m->train_loss;
   memcpy(out->cofi_version, m->cofi_version, sizeof out->cofi_version);

@@ -25,7 +25,10 @@
  *                 order; the gaps between them are zero bytes (checked, so
  *                 every byte of the file is covered by a check)
  *
- * Checksums are cofi__hash_bytes (hash.c) with seed 0.
+ * Checksums are cofi__hash_bytes (hash.c) with seed 0. The content
+ * checksum (cofi_model_info.content_checksum) is not stored: it is derived
+ * at open time from META with its run fields zeroed and the other sections'
+ * lengths and checksums (content_checksum() below).
  *
  *   id  section            element  count
  *   --  -----------------  -------  ---------------------------------
@@ -250,30 +253,33 @@ int cofi_model_save(const cofi_model *m, const char *path, cofi_diag *d) {
   memcpy(dircopy, path, plen + 1);
   const char *failed_op = NULL;
   int fd = mkstemp(tmp), dfd = -1, rc = COFI_OK;
-  if (fd < 0) { failed_op = "create temporary file"; goto done; }
-  if (fchmod(fd, 0644) != 0) { failed_op = "set permissions"; goto done; }
+  if (fd < 0) { failed_op = "create the temporary file"; goto done; }
+  if (fchmod(fd, 0644) != 0) { failed_op = "set the permissions of"; goto done; }
   static const unsigned char zeros[ALIGN];
   uint64_t pos = 0;
-  if (write_all(fd, head, sizeof head)) { failed_op = "write"; goto done; }
+  if (write_all(fd, head, sizeof head)) { failed_op = "write the temporary file"; goto done; }
   pos = sizeof head;
   for (int i = 0; i < S_COUNT; i++) {
-    if (write_all(fd, zeros, (size_t)(s[i].offset - pos))) { failed_op = "write"; goto done; }
-    if (s[i].length && write_all(fd, s[i].data, (size_t)s[i].length)) { failed_op = "write"; goto done; }
+    if (write_all(fd, zeros, (size_t)(s[i].offset - pos))) { failed_op = "write the temporary file"; goto done; }
+    if (s[i].length && write_all(fd, s[i].data, (size_t)s[i].length)) { failed_op = "write the temporary file"; goto done; }
     pos = s[i].offset + s[i].length;
   }
-  if (write_all(fd, zeros, (size_t)(file_size - pos))) { failed_op = "write"; goto done; }
-  if (fsync(fd) != 0) { failed_op = "fsync"; goto done; }
-  if (close(fd) != 0) { fd = -1; failed_op = "close"; goto done; }
+  if (write_all(fd, zeros, (size_t)(file_size - pos))) { failed_op = "write the temporary file"; goto done; }
+  if (fsync(fd) != 0) { failed_op = "fsync the temporary file"; goto done; }
+  if (close(fd) != 0) { fd = -1; failed_op = "close the temporary file"; goto done; }
   fd = -1;
-  if (rename(tmp, path) != 0) { failed_op = "rename temporary file onto"; goto done; }
+  if (rename(tmp, path) != 0) { failed_op = "rename"; goto done; }
   dfd = open(dirname(dircopy), O_RDONLY | O_DIRECTORY);
   if (dfd < 0 || fsync(dfd) != 0) failed_op = "fsync the directory of";
 done:
   if (failed_op) {
+    /* "cannot create the temporary file m.cofi.tmp.XXXXXX: Permission
+     * denied": the step, the file it was done to, the reason. */
     int e = errno;
-    rc = cofi__fail(d, COFI_ERR_IO, path, 0, "cannot %s %s: %s", failed_op,
-                    strcmp(failed_op, "rename temporary file onto") ? "the model file" : path,
-                    strerror(e));
+    bool on_target = !strcmp(failed_op, "fsync the directory of");
+    rc = cofi__fail(d, COFI_ERR_IO, path, 0, "cannot %s %s%s: %s", failed_op,
+                    on_target ? path : tmp,
+                    !strcmp(failed_op, "rename") ? " onto the model file" : "", strerror(e));
   }
   if (fd >= 0) close(fd);
   if (dfd >= 0) close(dfd);
@@ -318,6 +324,29 @@ static bool norms_bounded(const float *a, uint64_t n, uint64_t k, double scale) 
   return sum * scale <= limit;
 }
 
+/* The content checksum: what the model is, blind to how the run went.
+ * META with the creation time (72), the training duration (88) and the
+ * cofi version (104) zeroed, then every other section's length and
+ * (already verified) checksum in id order. Each section's bytes are thus
+ * covered without hashing them a second time. */
+static uint64_t content_checksum(const unsigned char *meta, const uint64_t *len,
+                                 const uint64_t *sums) {
+  unsigned char b[META_SIZE];
+  memcpy(b, meta, META_SIZE);
+  memset(b + 72, 0, 8);
+  memset(b + 88, 0, 8);
+  memset(b + 104, 0, 16);
+  uint64_t h = cofi__hash_bytes(b, META_SIZE, FORMAT_VERSION);
+  for (int id = S_META + 1; id <= S_COUNT; id++) {
+    unsigned char e[20];
+    put32(e, (uint32_t)id);
+    put64(e + 4, len[id]);
+    put64(e + 12, sums[id]);
+    h = cofi__hash_bytes(e, sizeof e, h);
+  }
+  return h;
+}
+
 /* Validates the mapped bytes and fills m (whose map fields are set). */
 static int validate(cofi_model *m, const unsigned char *b, uint64_t size, const char *name,
                     cofi_diag *d) {
@@ -352,6 +381,7 @@ static int validate(cofi_model *m, const unsigned char *b, uint64_t size, const 
 
   const unsigned char *sec[S_COUNT + 1] = {0};
   uint64_t len[S_COUNT + 1] = {0};
+  uint64_t sums[S_COUNT + 1] = {0};
   uint64_t end_prev = table + (uint64_t)n * ENTRY_SIZE;
   for (uint32_t i = 0; i < n; i++) {
     const unsigned char *e = b + table + (size_t)i * ENTRY_SIZE;
@@ -371,6 +401,7 @@ static int validate(cofi_model *m, const unsigned char *b, uint64_t size, const 
       return CORRUPT("section %s: checksum mismatch (the file is damaged)", sn);
     sec[id] = b + off;
     len[id] = l;
+    sums[id] = sum;
     end_prev = off + l;
   }
   for (uint64_t g = end_prev; g < size; g++)
@@ -454,6 +485,7 @@ static int validate(cofi_model *m, const unsigned char *b, uint64_t size, const 
   if (rc) return cofi__fail(d, rc, name, 0, "out of memory");
   m->file_bytes = size;
   m->checksum = cofi__hash_bytes(b, HEADER_SIZE + (size_t)n * ENTRY_SIZE, 0);
+  m->content_checksum = content_checksum(sec[S_META], len, sums);
   rc = cofi__model_prepare(m);
   if (rc) return cofi__fail(d, rc, name, 0, "out of memory");
   return COFI_OK;

@@ -438,8 +438,9 @@ static int train(const cofi_dataset *ds, cofi_dataset *consume, const cofi_param
                    "iteration %u: the least-squares system of row %lld could not be "
                    "solved in single precision: the values, alpha or the "
                    "regularization exponent are too large, or the regularization "
-                   "(%g) too small for %u factors; change them or use the CG solver",
-                   it, (long long)bad, (double)p.regularization, k);
+                   "(%g) too small for %u factors; change them%s",
+                   it, (long long)bad, (double)p.regularization, k,
+                   p.solver == COFI_SOLVER_CHOLESKY ? " or use the CG solver" : "");
       else
         cofi__fail(d, rc, NULL, 0,
                    "iteration %u: the least-squares system of row %lld is singular; "
