@@ -172,7 +172,18 @@ bool cli_k_option(cli_args *a, uint32_t *k);
 
 /* Result lists (recommend, similar): JSON array of
  * {"<key>": id, "score": s[, "title": t]} or a readable table. */
-void cli_print_scored_json(const cofi_model *m, const cofi_scored *r, size_t n, bool items);
-void cli_print_scored_table(const cofi_model *m, const cofi_scored *r, size_t n, bool items);
+/* why (NULL = none): for recommended items, the history items that explain
+ * each one (cofi_explain), CLI_BECAUSE per item, n_why[i] of them; JSON
+ * gets "because": [{"item_id", "title", "contribution"}], the table a
+ * "because you liked" line. */
+enum { CLI_BECAUSE = 3 };
+typedef struct cli_because {
+  cofi_contribution top[CLI_BECAUSE];
+  size_t n;
+} cli_because;
+void cli_print_scored_json(const cofi_model *m, const cofi_scored *r, size_t n, bool items,
+                           const cli_because *why);
+void cli_print_scored_table(const cofi_model *m, const cofi_scored *r, size_t n, bool items,
+                            const cli_because *why);
 
 #endif

@@ -52,14 +52,17 @@ static void free_list(id_list *l) {
 }
 
 static void usage(void) {
-  puts("usage: cofi recommend MODEL --user ID [-k 10] [--no-filter] [--exclude ID,...] [--json]\n"
-       "       cofi recommend MODEL --liked ID,ID,... [-k 10] [--exclude ID,...] [--json]\n"
+  puts("usage: cofi recommend MODEL --user ID [-k 10] [--no-filter] [--exclude ID,...] [--explain] [--json]\n"
+       "       cofi recommend MODEL --liked ID,ID,... [-k 10] [--exclude ID,...] [--explain] [--json]\n"
        "\n"
        "--user: a user seen in training; their training items are not recommended\n"
        "        (--no-filter keeps them). --liked: cold start, a user vector folded in\n"
        "        from these items; they are never recommended back; unknown IDs are\n"
        "        reported and skipped. -k larger than the catalog returns what exists.\n"
-       "        In ID lists, write \\, for a comma that belongs to an ID.");
+       "        In ID lists, write \\, for a comma that belongs to an ID.\n"
+       "--explain: with each recommendation, the 3 history items that contribute\n"
+       "        most to its score (\"because you liked ...\"), from the exact split of\n"
+       "        the score over the user's history (JSON: \"because\").");
 }
 
 int cmd_recommend(int argc, char **argv) {
@@ -67,7 +70,7 @@ int cmd_recommend(int argc, char **argv) {
   cli_args_init(&a, "recommend", argc, argv);
   const char *path = NULL, *user = NULL, *liked = NULL, *exclude = NULL, *v;
   uint32_t k = 10;
-  bool json = false, no_filter = false;
+  bool json = false, no_filter = false, explain = false;
   while (!cli_args_done(&a)) {
     if (cli_flag(&a, "--help") || cli_flag(&a, "-h")) { usage(); return CLI_EXIT_OK; }
     if (cli_opt(&a, "--user", &v)) user = v;
@@ -76,6 +79,7 @@ int cmd_recommend(int argc, char **argv) {
     else if (cli_k_option(&a, &k)) continue;
     else if (cli_flag(&a, "--json")) json = true;
     else if (cli_flag(&a, "--no-filter")) no_filter = true;
+    else if (cli_flag(&a, "--explain")) explain = true;
     else if (!path && cli_positional(&a, &v)) path = v;
     else return cli_unknown(&a);
   }
@@ -102,6 +106,7 @@ int cmd_recommend(int argc, char **argv) {
   opt.n_exclude = ex.n_known;
   size_t n = 0;
   int status = CLI_EXIT_OK;
+  cli_because *why = NULL;
   if (user) {
     int64_t u = cofi_model_find_user(m, user, strlen(user));
     if (u < 0) {
@@ -129,6 +134,21 @@ int cmd_recommend(int argc, char **argv) {
     status = cli_exit_for(rc);
     goto done;
   }
+  if (explain && n) {
+    why = calloc(n, sizeof *why);
+    if (!why) { fputs("cofi: out of memory\n", stderr); exit(CLI_EXIT_NOMEM); }
+    cofi_explainer *e = NULL;
+    rc = user ? cofi_explainer_new_user(m, (uint32_t)cofi_model_find_user(m, user, strlen(user)), &e)
+              : cofi_explainer_new_history(m, lk.known, NULL, lk.n_known, &e);
+    for (size_t i = 0; i < n && rc == COFI_OK; i++)
+      rc = cofi_explain(e, out[i].index, CLI_BECAUSE, why[i].top, &why[i].n, NULL);
+    cofi_explainer_free(e);
+    if (rc) {
+      fprintf(stderr, "cofi recommend: cannot explain: %s\n", cofi_error_message(rc));
+      status = cli_exit_for(rc);
+      goto done;
+    }
+  }
   if (json) {
     printf("{");
     if (user) {
@@ -150,7 +170,7 @@ int cmd_recommend(int argc, char **argv) {
       printf("]");
     }
     printf(", \"recommendations\": ");
-    cli_print_scored_json(m, out, n, true);
+    cli_print_scored_json(m, out, n, true, why);
     printf("}\n");
   } else {
     if (user) {
@@ -170,9 +190,10 @@ int cmd_recommend(int argc, char **argv) {
       cli_text_cstring(stdout, ex.unknown[i]);
       printf(")\n");
     }
-    cli_print_scored_table(m, out, n, true);
+    cli_print_scored_table(m, out, n, true, why);
   }
 done:
+  free(why);
   free_list(&ex);
   free_list(&lk);
   free(out);

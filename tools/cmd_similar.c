@@ -58,13 +58,13 @@ int cmd_similar(int argc, char **argv) {
     printf("{\"%s\": ", item ? "item_id" : "user_id");
     cli_json_string(stdout, id, strlen(id));
     printf(", \"similar\": ");
-    cli_print_scored_json(m, out, n, item != NULL);
+    cli_print_scored_json(m, out, n, item != NULL, NULL);
     printf("}\n");
   } else {
     printf("%s similar to %s ", item ? "items" : "users", item ? "item" : "user");
     cli_text_cstring(stdout, id);
     putchar('\n');
-    cli_print_scored_table(m, out, n, item != NULL);
+    cli_print_scored_table(m, out, n, item != NULL, NULL);
   }
 done:
   free(out);

@@ -8,7 +8,8 @@
 
 #include <string.h>
 
-void cli_print_scored_json(const cofi_model *m, const cofi_scored *r, size_t n, bool items) {
+void cli_print_scored_json(const cofi_model *m, const cofi_scored *r, size_t n, bool items,
+                           const cli_because *why) {
   putchar('[');
   for (size_t i = 0; i < n; i++) {
     size_t len;
@@ -23,12 +24,31 @@ void cli_print_scored_json(const cofi_model *m, const cofi_scored *r, size_t n, 
       printf(", \"title\": ");
       cli_json_string(stdout, title, len);
     }
+    if (why) {
+      printf(", \"because\": [");
+      for (size_t j = 0; j < why[i].n; j++) {
+        const cofi_contribution *c = &why[i].top[j];
+        const char *bid = cofi_model_item_id(m, c->item, &len);
+        printf(j ? ", {\"item_id\": " : "{\"item_id\": ");
+        cli_json_string(stdout, bid, len);
+        const char *bt = cofi_model_item_title(m, c->item, &len);
+        if (bt) {
+          printf(", \"title\": ");
+          cli_json_string(stdout, bt, len);
+        }
+        printf(", \"contribution\": ");
+        cli_json_number(stdout, c->contribution);
+        putchar('}');
+      }
+      putchar(']');
+    }
     putchar('}');
   }
   putchar(']');
 }
 
-void cli_print_scored_table(const cofi_model *m, const cofi_scored *r, size_t n, bool items) {
+void cli_print_scored_table(const cofi_model *m, const cofi_scored *r, size_t n, bool items,
+                            const cli_because *why) {
   printf("%4s  %-20s %10s  %s\n", "rank", items ? "item" : "user", "score",
          items && n && cofi_model_item_title(m, r[0].index, &(size_t){0}) ? "title" : "");
   for (size_t i = 0; i < n; i++) {
@@ -41,5 +61,14 @@ void cli_print_scored_table(const cofi_model *m, const cofi_scored *r, size_t n,
     printf(" %10.4f  ", r[i].score);
     if (title) cli_text(stdout, title, tlen);
     putchar('\n');
+    for (size_t j = 0; why && j < why[i].n; j++) {
+      const cofi_contribution *c = &why[i].top[j];
+      const char *bt = cofi_model_item_title(m, c->item, &tlen);
+      if (!bt) bt = cofi_model_item_id(m, c->item, &tlen);
+      fputs(j ? ", " : "      because you liked ", stdout);
+      cli_text(stdout, bt, tlen);
+      printf(" (%+.3f)", c->contribution);
+    }
+    if (why && why[i].n) putchar('\n');
   }
 }

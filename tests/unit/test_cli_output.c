@@ -240,11 +240,17 @@ static void result_lists_are_escaped(void **state) {
   cofi_scored r[8];
   size_t n = 0;
   for (uint32_t i = 0; i < info.n_items && n < 8; i++) r[n++] = (cofi_scored){i, 1.0f / (i + 1)};
+  /* "because" lists name the same hostile items, with a non-finite value */
+  cli_because why[8];
+  for (size_t i = 0; i < 8; i++)
+    why[i] = (cli_because){.top = {{(uint32_t)(i % n), 0.25}, {(uint32_t)((i + 1) % n), -INFINITY}},
+                           .n = 2};
   for (int items = 0; items < 2; items++) {
     size_t count = items ? n : info.n_users;
+    const cli_because *w = items ? why : NULL;
     capture c;
     capture_begin(&c, dir);
-    cli_print_scored_json(m, r, count, items);
+    cli_print_scored_json(m, r, count, items, w);
     size_t len;
     char *s = capture_end(&c, &len);
     json_t *j = strict_parse(s, len);
@@ -252,14 +258,15 @@ static void result_lists_are_escaped(void **state) {
     json_decref(j);
     free(s);
     capture_begin(&c, dir);
-    cli_print_scored_table(m, r, count, items);
+    cli_print_scored_table(m, r, count, items, w);
     s = capture_end(&c, &len);
     assert_no_control(s, len);
     assert_int_equal(strchr(s, '\x1b'), NULL);
-    /* one header line and one line per result: no newline from an ID */
+    /* one header line and one line per result (two with a "because"
+     * line): no newline from an ID or title */
     size_t lines = 0;
     for (size_t i = 0; i < len; i++) lines += s[i] == '\n';
-    assert_int_equal(lines, count + 1);
+    assert_int_equal(lines, (w ? 2 : 1) * count + 1);
     free(s);
   }
   cofi_model_close(m);
