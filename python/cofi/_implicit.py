@@ -205,7 +205,9 @@ class AlternatingLeastSquares:
         scalar = np.isscalar(userid)
         count = 1 if scalar else len(userid)
         if filter_already_liked_items or recalculate_user:
-            user_items = _as_csr(user_items)
+            if getattr(user_items, "format", None) != "csr":  # as implicit 0.7
+                raise ValueError("user_items needs to be a CSR sparse matrix (one row per "
+                                 f"user id), got {type(user_items).__name__}")
             if user_items.shape[0] != count:
                 raise ValueError("user_items must contain 1 row for every user in userids")
             if user_items.shape[1] != m.n_items:

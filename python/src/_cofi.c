@@ -239,7 +239,7 @@ static PyObject *Dataset_split(DatasetObject *self, PyObject *args, PyObject *kw
   int protocol = (int)o.protocol;
   unsigned int heldout = o.heldout_users;
   unsigned long long seed = o.seed;
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "|iddIK", kwlist, &protocol, &o.holdout,
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "|idIdK", kwlist, &protocol, &o.holdout,
                                    &heldout, &o.foldin_fraction, &seed))
     return NULL;
   o.protocol = (cofi_protocol)protocol;
