@@ -28,6 +28,7 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cofi.h"
 
@@ -946,6 +947,52 @@ done:
   return result;
 }
 
+/* _time_recommend(users, k, reps, filter_training=True) -> seconds per call:
+ * the C call the single-user path makes (cofi_recommend_vector with the
+ * user's factor row and training items, the shared workspace), timed in a
+ * loop in C, for bench/python to measure the Python layer's overhead in
+ * the same process. Not part of the API. */
+static PyObject *Model_time_recommend(ModelObject *self, PyObject *args) {
+  PyObject *users_o;
+  unsigned int k, reps;
+  int filter_training = 1;
+  if (!PyArg_ParseTuple(args, "OII|p", &users_o, &k, &reps, &filter_training)) return NULL;
+  idx_array users;
+  if (idx_from(users_o, self->info.n_users, "users", &users) < 0) return NULL;
+  uint32_t kk = k < self->info.n_items ? k : self->info.n_items;
+  cofi_scored *out = malloc((kk ? kk : 1) * sizeof *out);
+  cofi_workspace *ws = get_ws();
+  if (!out || !ws || kk == 0 || users.n == 0) {
+    free(out);
+    idx_release(&users);
+    if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "need users and k >= 1");
+    return NULL;
+  }
+  cofi_recommend_options o = cofi_recommend_options_default();
+  o.k = kk;
+  const float *uf = cofi_model_user_factors(self->m);
+  double t0 = 0, t1 = 0;
+  struct timespec ts;
+  int rc = COFI_OK;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  t0 = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+  for (unsigned int r = 0; r < reps && rc == COFI_OK; r++)
+    for (size_t i = 0; i < users.n && rc == COFI_OK; i++) {
+      const uint32_t *seen = NULL;
+      size_t ns = filter_training ? cofi_model_user_items(self->m, users.p[i], &seen, NULL) : 0;
+      size_t got;
+      rc = cofi_recommend_vector(self->m, ws, uf + (size_t)users.p[i] * self->info.factors,
+                                 seen, ns, &o, out, &got);
+    }
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  t1 = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+  size_t calls = (size_t)reps * users.n;
+  free(out);
+  idx_release(&users);
+  if (rc) return raise_code(rc, NULL);
+  return PyFloat_FromDouble((t1 - t0) / (double)calls);
+}
+
 /* fold_in(items, values=None) -> float32[factors]: the least-squares user
  * vector for these items (cofi_fold_in; values are cofi's r, confidence
  * 1 + alpha r). An empty list gives the zero vector. */
@@ -1230,6 +1277,8 @@ static PyMethodDef Model_methods[] = {
      "recommend_batch(users, k, seen_indptr=None, seen_indices=None, exclude=None, "
      "vectors=None, threads=0, filter_training=False)"},
     {"fold_in", (PyCFunction)Model_fold_in, METH_VARARGS, "fold_in(items, values=None)"},
+    {"_time_recommend", (PyCFunction)Model_time_recommend, METH_VARARGS,
+     "_time_recommend(users, k, reps, filter_training=True) -> seconds per C call (bench)"},
     {"similar_items", (PyCFunction)Model_similar_items, METH_VARARGS,
      "similar_items(item, k): cosine, the item itself left out"},
     {"similar_users", (PyCFunction)Model_similar_users, METH_VARARGS,
