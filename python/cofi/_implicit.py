@@ -202,6 +202,8 @@ class AlternatingLeastSquares:
         recalculate). Fewer than N candidates: a single answer is shorter, a
         batch row is padded with id -1 and score -inf."""
         m = self._fitted()
+        if N < 0:
+            raise ValueError(f"N must be >= 0, got {N}")
         scalar = np.isscalar(userid)
         count = 1 if scalar else len(userid)
         if filter_already_liked_items or recalculate_user:
@@ -258,6 +260,8 @@ class AlternatingLeastSquares:
 
     def _similar(self, query, N, filter_ids, subset, users):
         m = self._fitted()
+        if N < 0:
+            raise ValueError(f"N must be >= 0, got {N}")
         n = m.n_users if users else m.n_items
         F = self._uf if users else self._if
         what = "userid" if users else "itemid"

@@ -398,7 +398,19 @@ static PyObject *mod_from_csr(PyObject *m, PyObject *args) {
   PyArrayObject *ip = NULL, *ix = NULL, *v = NULL;
   PyObject *result = NULL;
   ip = (PyArrayObject *)PyArray_FROMANY(ip_o, NPY_INT64, 1, 1, NPY_ARRAY_IN_ARRAY);
-  ix = ip ? (PyArrayObject *)PyArray_FROMANY(ix_o, NPY_INT64, 1, 1, NPY_ARRAY_IN_ARRAY) : NULL;
+  /* scipy's int32 indices are read in place (checked below); other integer
+   * types are converted to int64 first */
+  int ix32_in_place = PyArray_Check(ix_o) && PyArray_NDIM((PyArrayObject *)ix_o) == 1 &&
+                      PyArray_ISCARRAY_RO((PyArrayObject *)ix_o) &&
+                      PyArray_TYPE((PyArrayObject *)ix_o) == NPY_INT32;
+  if (ip) {
+    if (ix32_in_place) {
+      ix = (PyArrayObject *)ix_o;
+      Py_INCREF(ix);
+    } else {
+      ix = (PyArrayObject *)PyArray_FROMANY(ix_o, NPY_INT64, 1, 1, NPY_ARRAY_IN_ARRAY);
+    }
+  }
   v = ix ? (PyArrayObject *)PyArray_FROMANY(v_o, NPY_FLOAT32, 1, 1,
                                             NPY_ARRAY_IN_ARRAY | NPY_ARRAY_FORCECAST)
          : NULL;
@@ -414,38 +426,53 @@ static PyObject *mod_from_csr(PyObject *m, PyObject *args) {
   }
   {
     /* negative or oversized values would be wrapped: check before casting */
-    const int64_t *ipp = PyArray_DATA(ip), *ixp = PyArray_DATA(ix);
-    uint32_t *ix32 = malloc((size_t)(nnz ? nnz : 1) * sizeof *ix32);
-    if (!ix32) {
-      PyErr_NoMemory();
-      goto done;
-    }
+    const int64_t *ipp = PyArray_DATA(ip);
+    uint32_t *ix32 = NULL;
+    const uint32_t *ixu;
     for (npy_intp i = 0; i <= n_rows; i++)
       if (ipp[i] < 0) {
-        free(ix32);
         PyErr_Format(PyExc_ValueError, "indptr[%zd] is negative", (Py_ssize_t)i);
         goto done;
       }
     if (ipp[n_rows] != (int64_t)nnz) {
-      free(ix32);
       PyErr_Format(PyExc_ValueError, "indptr[-1] is %lld but there are %zd entries",
                    (long long)ipp[n_rows], (Py_ssize_t)nnz);
       goto done;
     }
-    for (npy_intp i = 0; i < nnz; i++) {
-      if (ixp[i] < 0 || ixp[i] >= n_cols) {
-        free(ix32);
-        PyErr_Format(PyExc_ValueError, "column index %lld of entry %zd is out of range (%zd columns)",
-                     (long long)ixp[i], (Py_ssize_t)i, n_cols);
+    if (ix32_in_place) {
+      const int32_t *p32 = PyArray_DATA(ix);
+      for (npy_intp i = 0; i < nnz; i++)
+        if (p32[i] < 0 || p32[i] >= n_cols) {
+          PyErr_Format(PyExc_ValueError,
+                       "column index %d of entry %zd is out of range (%zd columns)", p32[i],
+                       (Py_ssize_t)i, n_cols);
+          goto done;
+        }
+      ixu = (const uint32_t *)p32;
+    } else {
+      const int64_t *ixp = PyArray_DATA(ix);
+      ix32 = malloc((size_t)(nnz ? nnz : 1) * sizeof *ix32);
+      if (!ix32) {
+        PyErr_NoMemory();
         goto done;
       }
-      ix32[i] = (uint32_t)ixp[i];
+      for (npy_intp i = 0; i < nnz; i++) {
+        if (ixp[i] < 0 || ixp[i] >= n_cols) {
+          free(ix32);
+          PyErr_Format(PyExc_ValueError,
+                       "column index %lld of entry %zd is out of range (%zd columns)",
+                       (long long)ixp[i], (Py_ssize_t)i, n_cols);
+          goto done;
+        }
+        ix32[i] = (uint32_t)ixp[i];
+      }
+      ixu = ix32;
     }
     cofi_dataset *ds = NULL;
     cofi_diag d = {0};
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = cofi_dataset_from_csr((uint32_t)n_rows, (uint32_t)n_cols, (const uint64_t *)ipp, ix32,
+    rc = cofi_dataset_from_csr((uint32_t)n_rows, (uint32_t)n_cols, (const uint64_t *)ipp, ixu,
                                PyArray_DATA(v), &ds, &d);
     Py_END_ALLOW_THREADS
     free(ix32);

@@ -342,3 +342,25 @@ def test_warning_free_normal_use(small):
         m.recommend(0, X[0], N=3)
         m.recommend(np.arange(3), X[:3], N=3)
         m.similar_items(1)
+
+
+def test_negative_n_and_malformed_csr(small):
+    m, X = small
+    with pytest.raises(ValueError, match="N must be"):
+        m.recommend(0, X[0], N=-1)
+    with pytest.raises(ValueError, match="N must be"):
+        m.similar_items(0, N=-3)
+    assert len(m.recommend(0, X[0], N=0)[0]) == 0
+    from cofi import _cofi
+    for indices in (np.array([0, 5], np.int32), np.array([0, 5], np.int64),
+                    np.array([0, -1], np.int32)):
+        with pytest.raises(ValueError, match="out of range"):
+            _cofi.from_csr(2, 3, np.array([0, 1, 2]), indices, np.ones(2))
+    with pytest.raises(ValueError, match="indptr"):
+        _cofi.from_csr(2, 3, np.array([0, 1, 3]), np.array([0, 1], np.int32), np.ones(2))
+    with pytest.raises(ValueError, match="negative"):
+        _cofi.from_csr(2, 3, np.array([0, -1, 2]), np.array([0, 1], np.int32), np.ones(2))
+    with pytest.raises(cofi.InvalidError, match="decreases"):
+        _cofi.from_csr(2, 3, np.array([0, 2, 1]), np.array([0], np.int32), np.ones(1))
+    ds = _cofi.from_csr(2, 3, np.array([0, 1, 2]), np.array([2, 0], np.int32), np.ones(2))
+    assert (ds.n_users, ds.n_items, len(ds)) == (2, 3, 2)
