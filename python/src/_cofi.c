@@ -32,6 +32,12 @@
 
 #include "cofi.h"
 
+/* OpenBLAS (linked with the library): cofi_train sets its thread count to 1
+ * for the process; numpy in the same process may use the same OpenBLAS, so
+ * train() puts the previous count back. */
+extern int openblas_get_num_threads(void);
+extern void openblas_set_num_threads(int num_threads);
+
 /* ---- exceptions ---------------------------------------------------------- */
 
 static PyObject *Error;           /* cofi.Error */
@@ -568,7 +574,6 @@ static PyObject *mod_open_bytes(PyObject *mod, PyObject *args) {
 /* Training: the progress callback runs on the thread that called
  * cofi_train (between iterations, outside any parallel region). */
 typedef struct train_ctx {
-  PyThreadState *ts; /* saved by Py_BEGIN_ALLOW_THREADS */
   PyObject *callback;
   int failed; /* a Python exception is pending */
 } train_ctx;
@@ -624,9 +629,11 @@ static PyObject *mod_train(PyObject *mod, PyObject *args, PyObject *kw) {
   int rc = cofi_params_check(&p, &d);
   if (rc) return raise_code(rc, &d);
   cofi_model *mdl = NULL;
+  int blas_threads = openblas_get_num_threads();
   Py_BEGIN_ALLOW_THREADS
   rc = cofi_train(((DatasetObject *)ds_o)->ds, &p, &mdl, &d);
   Py_END_ALLOW_THREADS
+  openblas_set_num_threads(blas_threads);
   if (rc) {
     if (ctx.failed && PyErr_Occurred()) return NULL; /* KeyboardInterrupt, callback error */
     return raise_code(rc, &d);

@@ -172,3 +172,18 @@ def test_native_model_threads(small, tmp_path):
     for t in ts:
         t.join()
     assert all(out) and len(out) == 1000
+
+
+def test_fit_leaves_openblas_threads_as_they_were():
+    import ctypes
+    import cofi._cofi as ext
+    try:
+        lib = ctypes.CDLL(ext.__file__)  # the extension's OpenBLAS symbols
+        get, put = lib.openblas_get_num_threads, lib.openblas_set_num_threads
+    except (OSError, AttributeError):
+        pytest.skip("OpenBLAS symbols not reachable")
+    put(2)
+    assert get() == 2
+    m = cofi.AlternatingLeastSquares(factors=4, iterations=2, random_state=0)
+    m.fit(random_csr(20, 10), show_progress=False)
+    assert get() == 2
