@@ -125,8 +125,12 @@ static int idx_from(PyObject *obj, uint64_t limit, const char *what, idx_array *
   out->keep = NULL;
   if (obj == NULL || obj == Py_None) return 0;
   PyArrayObject *arr = NULL;
+  if (PyArray_Check(obj) && PyArray_ISBOOL((PyArrayObject *)obj)) {
+    PyErr_Format(PyExc_TypeError, "%s: expected integer indices, not a boolean mask", what);
+    return -1;
+  }
   if (PyArray_Check(obj) && PyArray_NDIM((PyArrayObject *)obj) == 1 &&
-      PyArray_ISCARRAY_RO((PyArrayObject *)obj) &&
+      PyArray_ISCARRAY_RO((PyArrayObject *)obj) && PyArray_ISNOTSWAPPED((PyArrayObject *)obj) &&
       (PyArray_TYPE((PyArrayObject *)obj) == NPY_INT32 ||
        PyArray_TYPE((PyArrayObject *)obj) == NPY_UINT32)) {
     arr = (PyArrayObject *)obj;
@@ -138,19 +142,8 @@ static int idx_from(PyObject *obj, uint64_t limit, const char *what, idx_array *
       PyErr_Format(PyExc_TypeError, "%s: expected a sequence of integer indices", what);
       return -1;
     }
+    /* without FORCECAST, only safe casts happen: floats are refused above */
     PyArrayObject *a64 = (PyArrayObject *)a;
-    if (PyArray_SIZE(a64) > 0 && !PyArray_ISINTEGER(a64) && !PyArray_ISBOOL(a64)) {
-      /* FROMANY accepted floats by casting; indices must be integers */
-      PyObject *orig = PyArray_FROMANY(obj, NPY_NOTYPE, 0, 1, NPY_ARRAY_IN_ARRAY);
-      int ok = orig && PyArray_ISINTEGER((PyArrayObject *)orig);
-      Py_XDECREF(orig);
-      if (!ok) {
-        Py_DECREF(a);
-        PyErr_Clear();
-        PyErr_Format(PyExc_TypeError, "%s: expected integer indices", what);
-        return -1;
-      }
-    }
     npy_intp n = PyArray_SIZE(a64);
     PyObject *u = PyArray_SimpleNew(1, &n, NPY_UINT32);
     if (!u) { Py_DECREF(a); return -1; }
@@ -408,6 +401,7 @@ static PyObject *mod_from_csr(PyObject *m, PyObject *args) {
    * types are converted to int64 first */
   int ix32_in_place = PyArray_Check(ix_o) && PyArray_NDIM((PyArrayObject *)ix_o) == 1 &&
                       PyArray_ISCARRAY_RO((PyArrayObject *)ix_o) &&
+                      PyArray_ISNOTSWAPPED((PyArrayObject *)ix_o) &&
                       PyArray_TYPE((PyArrayObject *)ix_o) == NPY_INT32;
   if (ip) {
     if (ix32_in_place) {

@@ -364,3 +364,25 @@ def test_negative_n_and_malformed_csr(small):
         _cofi.from_csr(2, 3, np.array([0, 2, 1]), np.array([0], np.int32), np.ones(1))
     ds = _cofi.from_csr(2, 3, np.array([0, 1, 2]), np.array([2, 0], np.int32), np.ones(2))
     assert (ds.n_users, ds.n_items, len(ds)) == (2, 3, 2)
+
+
+def test_index_arguments_are_checked(small):
+    m, X = small
+    ref = m.recommend(0, X[0], N=5, filter_items=[1, 2])[0]
+    for form in ([1, 2], (1, 2), np.array([1, 2], np.int64), np.array([1, 2], np.uint32),
+                 np.array([1, 2], ">i4"), np.array([1, 2, 1, 2], np.int32)[::2]):
+        assert m.recommend(0, X[0], N=5, filter_items=form)[0].tolist() == ref.tolist()
+    with pytest.raises(TypeError, match="boolean"):
+        m.recommend(0, X[0], N=5, filter_items=np.zeros(40, bool))
+    with pytest.raises(TypeError, match="integer"):
+        m.recommend(0, X[0], N=5, filter_items=np.array([1.5]))
+    # a big-endian CSR trains the same model
+    X2 = X.copy()
+    X2.indices = X2.indices.astype(">i4")
+    X2.indptr = X2.indptr.astype(">i8")
+    X2.data = X2.data.astype(">f4")
+    a = cofi.AlternatingLeastSquares(factors=4, iterations=2, random_state=1)
+    a.fit(X, show_progress=False)
+    b = cofi.AlternatingLeastSquares(factors=4, iterations=2, random_state=1)
+    b.fit(X2, show_progress=False)
+    np.testing.assert_array_equal(a.item_factors, b.item_factors)
