@@ -187,3 +187,18 @@ def test_fit_leaves_openblas_threads_as_they_were():
     m = cofi.AlternatingLeastSquares(factors=4, iterations=2, random_state=0)
     m.fit(random_csr(20, 10), show_progress=False)
     assert get() == 2
+
+
+def test_keyboard_interrupt_without_a_python_callback(medium):
+    """The native train() with no callback: only the extension's signal
+    check between iterations can notice Ctrl-C."""
+    from cofi import _cofi
+    ds = _cofi.from_csr(medium.shape[0], medium.shape[1], medium.indptr, medium.indices,
+                        medium.data)
+    timer = threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT))
+    t0 = time.monotonic()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        _cofi.train(ds, factors=32, iterations=100000)
+    timer.cancel()
+    assert time.monotonic() - t0 < 10
