@@ -212,9 +212,6 @@ class AlternatingLeastSquares:
                                  f"user id), got {type(user_items).__name__}")
             if user_items.shape[0] != count:
                 raise ValueError("user_items must contain 1 row for every user in userids")
-            if user_items.shape[1] != m.n_items:
-                raise ValueError(f"user_items has {user_items.shape[1]} columns, the model "
-                                 f"{m.n_items} items")
         exclude = None
         if items is not None:
             if filter_items is not None and len(filter_items):
@@ -227,13 +224,18 @@ class AlternatingLeastSquares:
         elif filter_items is not None:
             exclude = np.asarray(filter_items)
         if scalar:
-            seen = user_items.indices if filter_already_liked_items else None
+            seen = None
+            if filter_already_liked_items:
+                ip = user_items.indptr
+                seen = user_items.indices[ip[0]:ip[1]]
             vec = self.recalculate_user(userid, user_items) if recalculate_user else None
             return m.recommend(int(userid), int(N), seen, exclude, vec)
         userid = np.asarray(userid)
         kw = {}
         if filter_already_liked_items:
-            kw["seen_indptr"], kw["seen_indices"] = user_items.indptr, user_items.indices
+            ip = user_items.indptr
+            kw["seen_indptr"] = ip
+            kw["seen_indices"] = user_items.indices[:ip[-1]]
         if recalculate_user:
             kw["vectors"] = self.recalculate_user(userid, user_items)
         return m.recommend_batch(userid, int(N), exclude=exclude,
