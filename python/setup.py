@@ -63,8 +63,7 @@ ext = Extension(
     sources=["src/_cofi.c"],
     libraries=["openblas", "m"],
     extra_compile_args=["-std=c11", "-O2", "-fopenmp", "-Wall", "-Wextra", "-Werror",
-                        "-Wno-unused-parameter", "-Wno-missing-field-initializers",
-                        "-Wno-cast-function-type"],
+                        "-Wshadow", "-Wstrict-prototypes", "-Wvla", "-Wno-unused-parameter"],
     extra_link_args=["-fopenmp"],
 )
 
