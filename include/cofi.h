@@ -603,6 +603,24 @@ int cofi_evaluate_sampled(const cofi_model *m, cofi_scorer scorer,
                           cofi_diag *diag);
 /* COFI-EVAL-API-END */
 
+/* ---- datasets from arrays (src/data/from_arrays.c) --------------------- */
+/* COFI-ARRAYS-API-BEGIN */
+/* A dataset from a CSR matrix in memory (rows = users, columns = items), as
+ * language bindings hold their data (scipy.sparse.csr_matrix). Row r is the
+ * user with ID "r" and column c the item with ID "c" (decimal): dataset and
+ * model indices equal the matrix's, and rows or columns without entries
+ * still exist (trained to vectors near zero). Every stored entry is one
+ * interaction with its value (values NULL: 1 each), zeros included;
+ * duplicate columns in a row are summed by training.
+ * indptr: [n_rows + 1], indptr[0] = 0, non-decreasing; indices:
+ * [indptr[n_rows]] column indices < n_cols, any order; values: the same
+ * length, finite and >= 0. The arrays are copied; the caller keeps them.
+ * Errors: COFI_ERR_INVALID (diag names the bad entry), COFI_ERR_NOMEM. */
+int cofi_dataset_from_csr(uint32_t n_rows, uint32_t n_cols, const uint64_t *indptr,
+                          const uint32_t *indices, const float *values,
+                          cofi_dataset **out, cofi_diag *diag);
+/* COFI-ARRAYS-API-END */
+
 #ifdef __cplusplus
 }
 #endif

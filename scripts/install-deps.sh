@@ -12,6 +12,9 @@ packages=(
   libjansson-dev         # JSON
   curl jq                # end-to-end tests drive the real server and CLI
   groff-base             # the man page test renders cofi.1 (groff -ww)
+  # the Python package (python/, tests/e2e/python.sh): Debian's Python only
+  python3-dev python3-numpy python3-scipy python3-pytest python3-venv
+  python3-pip python3-setuptools python3-wheel
 )
 # Optional tools, installed with --dev: fuzzing, benchmarks, profiling.
 dev_packages=(clang libclang-rt-14-dev wrk hyperfine valgrind)
