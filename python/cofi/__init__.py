@@ -28,13 +28,13 @@ from ._cofi import (  # noqa: F401
     VersionError,
     library_version,
 )
-from ._implicit import AlternatingLeastSquares, load  # noqa: F401
+from ._implicit import AlternatingLeastSquares, UserWeights, load  # noqa: F401
 from ._native import Dataset, EvalResult, Model, evaluate, open, read, train  # noqa: F401
 
 __version__ = library_version
 
 __all__ = [
-    "AlternatingLeastSquares", "load", "read", "train", "open", "evaluate", "Model", "Dataset",
+    "AlternatingLeastSquares", "UserWeights", "load", "read", "train", "open", "evaluate", "Model", "Dataset",
     "EvalResult", "Error", "InvalidError", "IOError", "ParseError", "EmptyError",
     "NotAModelError", "VersionError", "CorruptError", "NotFoundError", "NumericError",
     "CancelledError", "OutOfMemoryError",

@@ -260,6 +260,60 @@ class AlternatingLeastSquares:
                 out[i] = m.fold_in(ix[a:b], r[a:b])
         return out[0] if scalar else out
 
+    def explain(self, userid, user_items, itemid, user_weights=None, N=10):
+        """Why itemid is recommended to userid: implicit 0.7's explain (Hu,
+        Koren, Volinsky 2008, section 5). The score of the user vector
+        recalculated from the user's row of user_items (as
+        recalculate_user; not the trained vector) is split exactly into one
+        contribution per item of that row.
+
+        user_items: a CSR whose row userid is the user's history (implicit's
+        convention, the whole users x items matrix), or a single row
+        (1 x items). Values are converted as for fit (confidence alpha *
+        value, which must be >= 1).
+
+        Returns (score, top_contributions, user_weights): the explained
+        score (float), the N largest contributions [(itemid, contribution)],
+        largest first (equal ones by lower itemid), which sum to the score
+        when N covers the row, and a UserWeights holding the user's factored
+        system. Passing user_weights back skips the factorization; it is
+        valid only for this fitted model and this user's history (anything
+        else raises ValueError)."""
+        m = self._fitted()
+        if not isinstance(userid, (int, np.integer)) or isinstance(userid, (bool, np.bool_)):
+            raise ValueError("explain only supports a single userid (an int)")
+        userid = int(userid)
+        if userid < 0 or userid >= m.n_users:
+            raise IndexError(f"userid {userid} is out of range (the model has {m.n_users} users)")
+        if not isinstance(itemid, (int, np.integer)) or isinstance(itemid, (bool, np.bool_)):
+            raise ValueError("explain only supports a single itemid (an int)")
+        itemid = int(itemid)
+        if itemid < 0 or itemid >= m.n_items:
+            raise IndexError(f"itemid {itemid} is out of range (the model has {m.n_items} items)")
+        if not isinstance(N, (int, np.integer)) or N < 0:
+            raise ValueError(f"N must be an int >= 0, got {N!r}")
+        user_items = _as_csr(user_items)
+        if user_items.shape[1] != m.n_items:
+            raise ValueError(f"user_items has {user_items.shape[1]} columns, the model "
+                             f"{m.n_items} items")
+        row = 0 if user_items.shape[0] == 1 else userid
+        if row >= user_items.shape[0]:
+            raise IndexError(f"user_items has {user_items.shape[0]} rows: no row for userid "
+                             f"{userid} (pass the users x items matrix or the user's row)")
+        ip = user_items.indptr
+        items = np.asarray(user_items.indices[ip[row]:ip[row + 1]], dtype=np.int64)
+        r = self._confidence_values(user_items.data[ip[row]:ip[row + 1]],
+                                    m.info()["params"]["alpha"])
+        if user_weights is None:
+            user_weights = UserWeights(m, userid, items, r)
+        else:
+            if not isinstance(user_weights, UserWeights):
+                raise ValueError("user_weights must be the UserWeights a previous explain "
+                                 f"returned, got {type(user_weights).__name__}")
+            user_weights._check(m, userid, items, r)
+        score, ids, contributions = user_weights._explain(itemid, int(N))
+        return score, list(zip(ids.tolist(), contributions.tolist())), user_weights
+
     def _similar(self, query, N, filter_ids, subset, users):
         m = self._fitted()
         if N < 0:
@@ -358,6 +412,48 @@ class AlternatingLeastSquares:
                 f"iterations={self.iterations}; {fitted})")
 
 
+class UserWeights:
+    """explain's user_weights: one user's factored least-squares system (a
+    cofi_explainer, factored once, so explaining more items of the same
+    user is a k x k solve each). Opaque; valid only for the model and the
+    user (and history) it was made for: passing it with another model
+    (including the same object after a new fit), userid or user_items row
+    raises ValueError. It keeps its model alive. Like implicit's Cholesky
+    factor it is not meant to be pickled."""
+
+    __slots__ = ("_model", "_explainer", "userid", "_items", "_r")
+
+    def __init__(self, model, userid, items, r):
+        self._model = model
+        self.userid = userid
+        self._items = items
+        self._r = r
+        # an empty history gives the zero vector (score 0, no contributions)
+        self._explainer = model.explainer(items, r) if len(items) else None
+
+    def _check(self, model, userid, items, r):
+        if model is not self._model:
+            raise ValueError("user_weights belongs to another model (or to this one before "
+                             "it was fitted again): call explain without user_weights")
+        if userid != self.userid:
+            raise ValueError(f"user_weights was made for userid {self.userid}, not {userid}")
+        if not (np.array_equal(items, self._items) and np.array_equal(r, self._r)):
+            raise ValueError(f"user_weights was made from another user_items row for userid "
+                             f"{userid}: call explain without user_weights")
+
+    def _explain(self, itemid, N):
+        if self._explainer is None:
+            return 0.0, np.zeros(0, np.int32), np.zeros(0, np.float64)
+        return self._explainer.explain(itemid, N)
+
+    def __getstate__(self):
+        raise TypeError("UserWeights cannot be pickled: it is valid only for its model in "
+                        "this process")
+
+    def __repr__(self):
+        return f"<cofi.UserWeights userid={self.userid}, {len(self._items)} items>"
+
+
 def load(path, private_copy=False):
     """An AlternatingLeastSquares from a cofi model file (cofi train's, or
     AlternatingLeastSquares.save's). The file is memory-mapped (factors are
@@ -372,4 +468,4 @@ def load(path, private_copy=False):
     return als
 
 
-__all__ = ["AlternatingLeastSquares", "load"]
+__all__ = ["AlternatingLeastSquares", "UserWeights", "load"]

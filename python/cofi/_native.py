@@ -6,6 +6,8 @@
     model = cofi.open("ml.cofi")                 # memory-mapped
     model.recommend("1", k=10)                   # [{"item_id", "score", "title"}, ...]
     model.similar_items("1", k=5)
+    model.explain("1", "318", n=3)               # {"score", "because": [{"item_id", ...}]}
+    model.recommend("1", k=10, explain=True)     # each row with "because" (the CLI's --explain)
     cofi.evaluate("ratings.csv", format="movielens", min_value=4, factors=64, ...)
 """
 import os
@@ -69,6 +71,15 @@ def open(path, private_copy=False):  # noqa: A001 (the package's verb)
     return Model(_cofi.open(os.fspath(path), private_copy))
 
 
+def _because_count(explain):
+    """recommend's explain=: False/0 none, True 3 (the CLI's), an int n."""
+    if isinstance(explain, (bool, np.bool_)):
+        return 3 if explain else 0
+    if isinstance(explain, (int, np.integer)) and explain >= 0:
+        return int(explain)
+    raise ValueError(f"explain must be True/False or a count >= 0, got {explain!r}")
+
+
 class Model:
     """A trained or opened cofi model, addressed by string IDs. Immutable
     and safe to share between threads."""
@@ -118,7 +129,7 @@ class Model:
             raise _cofi.NotFoundError(f"unknown item {str(item_id)[:40]!r}: not in the model")
         return i
 
-    def _rows(self, ids, scores, fields=False):
+    def _rows(self, ids, scores, fields=False, explainer=None, because=0):
         out = []
         for i, s in zip(ids.tolist(), scores.tolist()):
             row = {"item_id": self._m.item_id(i), "score": s}
@@ -128,29 +139,95 @@ class Model:
                     row["title"] = t
                 if fields:
                     row["fields"] = self._m.item_fields(i)
+            if explainer is not None:
+                row["because"] = self._because(explainer, i, because)[1]
             out.append(row)
         return out
 
-    def recommend(self, user_id, k=10, filter_seen=True, exclude=None, fields=False):
+    def _because(self, explainer, item, n):
+        """(score, [{"item_id", "title", "contribution"}]) of item, the n
+        largest contributions first (`cofi recommend --explain`'s list)."""
+        score, ids, contributions = explainer.explain(item, n)
+        rows = []
+        for j, c in zip(ids.tolist(), contributions.tolist()):
+            row = {"item_id": self._m.item_id(j)}
+            if self._titles:
+                t = self._m.item_title(j)
+                if t is not None:
+                    row["title"] = t
+            row["contribution"] = c
+            rows.append(row)
+        return score, rows
+
+    def recommend(self, user_id, k=10, filter_seen=True, exclude=None, fields=False,
+                  explain=False):
         """Top k items for a known user: [{"item_id", "score", "title"}],
         best first; the user's training items are left out unless
-        filter_seen=False; exclude: item IDs to leave out too."""
+        filter_seen=False; exclude: item IDs to leave out too.
+        explain=True adds to each row "because": the 3 training items that
+        contribute most to its score, [{"item_id", "title", "contribution"}]
+        (`cofi recommend --explain --json`); an int asks for that many."""
+        n_because = _because_count(explain)
         u = self.user_index(user_id)
         ex = None if not exclude else [self.item_index(x) for x in exclude]
         ids, scores = self._m.recommend(u, int(k), None, ex, None, bool(filter_seen))
-        return self._rows(ids, scores, fields)
+        explainer = self._m.explainer_user(u) if n_because and len(ids) else None
+        return self._rows(ids, scores, fields, explainer, n_because)
 
-    def recommend_for_items(self, liked, k=10, exclude=None, fields=False):
+    def recommend_for_items(self, liked, k=10, exclude=None, fields=False, explain=False):
         """Cold start: a new user given as the item IDs they like (unknown IDs
         are ignored); the user's vector is folded in by least squares and the
-        liked items are not recommended back."""
-        idx = [i for i in (self._m.find_item(str(x)) for x in liked) if i >= 0]
-        if not idx:
-            raise _cofi.NotFoundError("none of the liked items is in the model")
+        liked items are not recommended back. explain=True: "because" lists
+        of the liked items, as recommend's."""
+        n_because = _because_count(explain)
+        idx = self._liked(liked)
         vec = self._m.fold_in(idx)
         ex = None if not exclude else [self.item_index(x) for x in exclude]
         ids, scores = self._m.recommend(-1, int(k), idx, ex, vec)
-        return self._rows(ids, scores, fields)
+        explainer = self._m.explainer(idx) if n_because and len(ids) else None
+        return self._rows(ids, scores, fields, explainer, n_because)
+
+    def _liked(self, liked):
+        if isinstance(liked, (str, bytes)):
+            raise TypeError("liked must be a list of item IDs, not one string")
+        idx = []
+        for i in (self._m.find_item(str(x)) for x in liked):
+            if i >= 0 and i not in idx:  # unknown IDs skipped, duplicates once (as the CLI)
+                idx.append(i)
+        if not idx:
+            raise _cofi.NotFoundError("none of the liked items is in the model")
+        return idx
+
+    def explain(self, user_id, item_id, n=3):
+        """Why item_id is recommended to a known user: {"user_id", "item_id",
+        "score", "because": [{"item_id", "title", "contribution"}]}, the n
+        training items that contribute most, largest first. The score is
+        that of the user's vector recalculated from their training history
+        (a fold-in; the trained vector was solved against the previous
+        iteration's item factors, so recommend's score may differ slightly);
+        the contributions of the whole history sum to it."""
+        return self._explain(self._m.explainer_user(self.user_index(user_id)), item_id, n,
+                             {"user_id": str(user_id)})
+
+    def explain_for_items(self, liked, item_id, n=3):
+        """explain for a cold-start user given as liked item IDs (as
+        recommend_for_items): {"item_id", "score", "because": [...]}."""
+        return self._explain(self._m.explainer(self._liked(liked)), item_id, n, {})
+
+    def _explain(self, explainer, item_id, n, head):
+        if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 0:
+            raise ValueError(f"n must be an int >= 0, got {n!r}")
+        i = self.item_index(item_id)
+        score, because = self._because(explainer, i, int(n))
+        out = dict(head)
+        out["item_id"] = self._m.item_id(i)
+        if self._titles:
+            t = self._m.item_title(i)
+            if t is not None:
+                out["title"] = t
+        out["score"] = score
+        out["because"] = because
+        return out
 
     def recommend_all(self, k=10, filter_seen=True, threads=0):
         """Top k for every user in one call (no GIL, all threads):

@@ -7,6 +7,8 @@
  *   _cofi.Model     a cofi_model (trained or opened); factor matrices are
  *                   read-only numpy views of its memory (base: the Model)
  *   _cofi.Dataset   a cofi_dataset (read from a file, from a CSR, a split part)
+ *   _cofi.Explainer a cofi_explainer (one user's factored fold-in system; holds
+ *                   a reference to its Model)
  *   train(ds, ...)  cofi_train with the GIL released; a progress callback
  *                   takes the GIL back after each iteration to run the Python
  *                   callback and check for signals (Ctrl-C cancels)
@@ -1197,6 +1199,174 @@ static PyObject *Model_user_items(ModelObject *self, PyObject *arg) {
   return Py_BuildValue("(NN)", a, b);
 }
 
+/* ---- Explainer --------------------------------------------------------------- */
+
+/* A cofi_explainer: one user's history and its factored fold-in system, so
+ * explaining several items costs one factorization. It borrows the model,
+ * so it holds a reference to the Model object. Used with the GIL held (the
+ * C explainer has scratch memory and belongs to one thread at a time). */
+typedef struct {
+  PyObject_HEAD
+  cofi_explainer *e;
+  ModelObject *model;
+  size_t n; /* history length */
+} ExplainerObject;
+
+static PyTypeObject ExplainerType;
+
+static void Explainer_dealloc(ExplainerObject *self) {
+  cofi_explainer_free(self->e);
+  Py_XDECREF(self->model);
+  Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *explainer_wrap(ModelObject *model, cofi_explainer *e, size_t n) {
+  ExplainerObject *o = PyObject_New(ExplainerObject, &ExplainerType);
+  if (!o) {
+    cofi_explainer_free(e);
+    return NULL;
+  }
+  o->e = e;
+  o->n = n;
+  Py_INCREF(model);
+  o->model = model;
+  return (PyObject *)o;
+}
+
+/* explain(item, top) -> (score float, items int32[n], contributions float64[n]):
+ * the explained score (the recalculated user's) and the top largest
+ * contributions, largest first (ties by item index), n = min(top, history). */
+static PyObject *Explainer_explain(ExplainerObject *self, PyObject *args) {
+  long long item;
+  Py_ssize_t top;
+  if (!PyArg_ParseTuple(args, "Ln", &item, &top)) return NULL;
+  uint32_t ni = self->model->info.n_items;
+  if (item < 0 || item >= (long long)ni) {
+    PyErr_Format(PyExc_IndexError, "item index %lld is out of range (the model has %u items)",
+                 item, ni);
+    return NULL;
+  }
+  if (top < 0) {
+    PyErr_Format(PyExc_ValueError, "top must be >= 0, got %zd", top);
+    return NULL;
+  }
+  size_t want = (size_t)top < self->n ? (size_t)top : self->n;
+  cofi_contribution stack[16], *out = want <= 16 ? stack : malloc(want * sizeof *out);
+  if (!out) return PyErr_NoMemory();
+  size_t got = 0;
+  double score = 0.0;
+  PyObject *result = NULL;
+  int rc = cofi_explain(self->e, (uint32_t)item, want, out, &got, &score);
+  if (rc) {
+    raise_code(rc, NULL);
+  } else {
+    npy_intp dim = (npy_intp)got;
+    PyObject *ids = PyArray_SimpleNew(1, &dim, NPY_INT32);
+    PyObject *con = PyArray_SimpleNew(1, &dim, NPY_FLOAT64);
+    if (ids && con) {
+      int32_t *ip = PyArray_DATA((PyArrayObject *)ids);
+      double *cp = PyArray_DATA((PyArrayObject *)con);
+      for (size_t i = 0; i < got; i++) {
+        ip[i] = (int32_t)out[i].item;
+        cp[i] = out[i].contribution;
+      }
+      result = Py_BuildValue("(dNN)", score, ids, con);
+    } else {
+      Py_XDECREF(ids);
+      Py_XDECREF(con);
+    }
+  }
+  if (out != stack) free(out);
+  return result;
+}
+
+static PyObject *Explainer_get_model(ExplainerObject *self, void *c) {
+  return Py_NewRef((PyObject *)self->model);
+}
+static Py_ssize_t Explainer_len(ExplainerObject *self) { return (Py_ssize_t)self->n; }
+
+static PyMethodDef Explainer_methods[] = {
+    {"explain", (PyCFunction)Explainer_explain, METH_VARARGS,
+     "explain(item, top) -> (score, items int32[n], contributions float64[n]), largest first"},
+    {NULL, NULL, 0, NULL}};
+
+static PyGetSetDef Explainer_getset[] = {
+    {"model", (getter)Explainer_get_model, NULL, "the Model it explains", NULL},
+    {NULL, NULL, NULL, NULL, NULL}};
+
+static PySequenceMethods Explainer_as_sequence = {.sq_length = (lenfunc)Explainer_len};
+
+static PyTypeObject ExplainerType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "cofi._cofi.Explainer",
+    .tp_basicsize = sizeof(ExplainerObject),
+    .tp_dealloc = (destructor)Explainer_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "One user's factored fold-in system (a cofi_explainer), from Model.explainer() "
+              "or Model.explainer_user(); len() is the history length.",
+    .tp_methods = Explainer_methods,
+    .tp_getset = Explainer_getset,
+    .tp_as_sequence = &Explainer_as_sequence,
+};
+
+/* explainer(items, values=None) -> Explainer for a history given as item
+ * indices with cofi's r values (confidence 1 + alpha r; None = 1 each), as
+ * fold_in. An empty history is an InvalidError. */
+static PyObject *Model_explainer(ModelObject *self, PyObject *args) {
+  PyObject *items_o, *values_o = Py_None;
+  if (!PyArg_ParseTuple(args, "O|O", &items_o, &values_o)) return NULL;
+  idx_array items;
+  if (idx_from(items_o, self->info.n_items, "items", &items) < 0) return NULL;
+  PyArrayObject *vals = NULL;
+  PyObject *result = NULL;
+  if (values_o != Py_None) {
+    vals = (PyArrayObject *)PyArray_FROMANY(values_o, NPY_FLOAT32, 1, 1,
+                                            NPY_ARRAY_IN_ARRAY | NPY_ARRAY_FORCECAST);
+    if (!vals) goto done;
+    if ((size_t)PyArray_SIZE(vals) != items.n) {
+      PyErr_SetString(PyExc_ValueError, "items and values differ in length");
+      goto done;
+    }
+    const float *vp = PyArray_DATA(vals);
+    for (size_t i = 0; i < items.n; i++)
+      if (!isfinite(vp[i]) || vp[i] < 0) {
+        PyErr_Format(PyExc_ValueError, "value %g of item %u is not a finite number >= 0",
+                     (double)vp[i], items.p[i]);
+        goto done;
+      }
+  }
+  if (items.n == 0) {
+    PyErr_SetString(exc_for(COFI_ERR_INVALID), "an explanation needs a non-empty history");
+    goto done;
+  }
+  {
+    cofi_explainer *e = NULL;
+    int rc = cofi_explainer_new_history(self->m, items.p, vals ? PyArray_DATA(vals) : NULL,
+                                        items.n, &e);
+    result = rc ? raise_code(rc, NULL) : explainer_wrap(self, e, items.n);
+  }
+done:
+  Py_XDECREF(vals);
+  idx_release(&items);
+  return result;
+}
+
+/* explainer_user(u) -> Explainer from the user's training history. */
+static PyObject *Model_explainer_user(ModelObject *self, PyObject *arg) {
+  uint32_t u;
+  if (index_arg(arg, self->info.n_users, "user", &u) < 0) return NULL;
+  const uint32_t *it;
+  size_t n = cofi_model_user_items(self->m, u, &it, NULL);
+  if (n == 0) {
+    PyErr_SetString(exc_for(COFI_ERR_INVALID),
+                    "the user has no training history to explain from");
+    return NULL;
+  }
+  cofi_explainer *e = NULL;
+  int rc = cofi_explainer_new_user(self->m, u, &e);
+  if (rc) return raise_code(rc, NULL);
+  return explainer_wrap(self, e, n);
+}
+
 static const char *scorer_names[] = {"model", "popularity", "random"};
 
 /* evaluate(test, foldin=None, scorer="model", ks=(10,), seed=0, threads=0) -> dict */
@@ -1319,6 +1489,10 @@ static PyMethodDef Model_methods[] = {
     {"item_fields", (PyCFunction)Model_item_fields, METH_O, "metadata of an item as a dict"},
     {"user_items", (PyCFunction)Model_user_items, METH_O,
      "(items, values) of a user in the training matrix"},
+    {"explainer", (PyCFunction)Model_explainer, METH_VARARGS,
+     "explainer(items, values=None) -> Explainer for this history (values: cofi's r)"},
+    {"explainer_user", (PyCFunction)Model_explainer_user, METH_O,
+     "explainer_user(u) -> Explainer from the user's training history"},
     {"evaluate", (PyCFunction)(void (*)(void))Model_evaluate, METH_VARARGS | METH_KEYWORDS,
      "evaluate(test, foldin=None, scorer='model', ks=(10,), seed=0, threads=0) -> dict"},
     {NULL, NULL, 0, NULL}};
@@ -1363,11 +1537,14 @@ static struct PyModuleDef moduledef = {
 
 PyMODINIT_FUNC PyInit__cofi(void) {
   import_array();
-  if (PyType_Ready(&DatasetType) < 0 || PyType_Ready(&ModelType) < 0) return NULL;
+  if (PyType_Ready(&DatasetType) < 0 || PyType_Ready(&ModelType) < 0 ||
+      PyType_Ready(&ExplainerType) < 0)
+    return NULL;
   PyObject *mod = PyModule_Create(&moduledef);
   if (!mod) return NULL;
   if (PyModule_AddObjectRef(mod, "Dataset", (PyObject *)&DatasetType) < 0 ||
       PyModule_AddObjectRef(mod, "Model", (PyObject *)&ModelType) < 0 ||
+      PyModule_AddObjectRef(mod, "Explainer", (PyObject *)&ExplainerType) < 0 ||
       PyModule_AddStringConstant(mod, "library_version", cofi_version()) < 0 ||
       make_exceptions(mod) < 0) {
     Py_DECREF(mod);

@@ -194,7 +194,8 @@ def test_parameters_cofi_does_not_have():
         cofi.AlternatingLeastSquares(use_native=False)
     with pytest.raises(TypeError):
         cofi.AlternatingLeastSquares(no_such_parameter=1)
-    assert not hasattr(cofi.AlternatingLeastSquares(), "explain")
+    for absent in ("partial_fit_users", "partial_fit_items", "recalculate_item", "to_gpu"):
+        assert not hasattr(cofi.AlternatingLeastSquares(), absent)
     X = random_csr(10, 8)
     for bad in (dict(factors=0), dict(iterations=0), dict(regularization=-1.0)):
         with pytest.raises(cofi.InvalidError) as e:
