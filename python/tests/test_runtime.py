@@ -131,6 +131,8 @@ def test_no_leak_over_10000_calls(small):
         for i in range(n):
             u = i % 60
             m.recommend(u, rows[u], N=10)
+            _, _, w = m.explain(u, rows[u], i % 40, N=3)  # a new explainer each call
+            m.explain(u, rows[u], (i + 1) % 40, user_weights=w, N=3)
             if i % 10 == 0:
                 m.recommend(users[:8], X[:8], N=5)
                 m.similar_items(u % 40, N=5)
