@@ -4,7 +4,7 @@ Two APIs over the same engine (libcofi, linked into cofi._cofi):
 
 * implicit-compatible: ``cofi.AlternatingLeastSquares`` (implicit 0.7's
   ``implicit.als.AlternatingLeastSquares``: fit on a scipy CSR, recommend,
-  similar_items, recalculate_user, ...) and ``cofi.load(path)``;
+  similar_items, recalculate_user, explain, ...) and ``cofi.load(path)``;
 * native, with string IDs and titles: ``cofi.read``, ``cofi.train``,
   ``cofi.open``, ``cofi.evaluate``.
 
@@ -34,8 +34,8 @@ from ._native import Dataset, EvalResult, Model, evaluate, open, read, train  # 
 __version__ = library_version
 
 __all__ = [
-    "AlternatingLeastSquares", "UserWeights", "load", "read", "train", "open", "evaluate", "Model", "Dataset",
-    "EvalResult", "Error", "InvalidError", "IOError", "ParseError", "EmptyError",
-    "NotAModelError", "VersionError", "CorruptError", "NotFoundError", "NumericError",
+    "AlternatingLeastSquares", "UserWeights", "load", "read", "train", "open", "evaluate",
+    "Model", "Dataset", "EvalResult", "Error", "InvalidError", "IOError", "ParseError",
+    "EmptyError", "NotAModelError", "VersionError", "CorruptError", "NotFoundError", "NumericError",
     "CancelledError", "OutOfMemoryError",
 ]
