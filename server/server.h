@@ -71,9 +71,11 @@ void cofi_server_stop(cofi_server *s);
 
 /* The whole life of `cofi serve`: start, print where it listens, then wait
  * in the calling thread for signals (SIGHUP: reload; SIGTERM or SIGINT:
- * graceful stop; a second one during the drain stops at once). Blocks
- * those signals in every thread, so call it from the main thread before
- * any other thread exists. Returns COFI_OK after a clean stop. */
+ * graceful stop; a second one during the drain stops at once). Installs
+ * handlers for those signals (and the lease-break signal) for the rest of
+ * the process, so that no thread, whoever created it, ever takes them with
+ * their default action (server/signals.c). Returns COFI_OK after a clean
+ * stop. */
 int cofi_server_run(const cofi_server_config *cfg, cofi_diag *diag);
 
 #endif
