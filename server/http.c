@@ -25,11 +25,15 @@
  */
 #include "srv.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
 #include <microhttpd.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -48,6 +52,8 @@ typedef struct srv_conn {
   int status; /* 0 until we queue an answer */
   bool started, responded, too_large;
   bool nomem; /* out of memory for this request: answer 503 */
+  bool busy;  /* over --max-connections: answered 503, then closed */
+  bool close; /* the answer says "Connection: close" (framing errors) */
   const srv_route *rt; /* NULL when no route matched */
   size_t path_len;     /* the decoded path, at the start of work */
   bool has_err;        /* err is the answer (bad path, 404, 405) */
@@ -56,6 +62,9 @@ typedef struct srv_conn {
 } srv_conn;
 
 static _Thread_local srv_thread *tls_thread;
+/* This thread's callback just returned MHD_NO to close a connection that
+ * was answered (answer_midway): libmicrohttpd's message about it is noise. */
+static _Thread_local bool tls_closing;
 
 static const char nomem_body[] =
     "{\"error\":{\"code\":\"out_of_memory\",\"message\":\"the server is out of memory; retry later\"}}";
@@ -129,17 +138,21 @@ static void finish_request(cofi_server *s, struct MHD_Connection *c, srv_conn *c
 
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe) {
+  cofi_server *s = cls;
   if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+    int n = atomic_fetch_add(&s->connections, 1) + 1;
     srv_conn *cn = calloc(1, sizeof *cn);
     if (cn) {
-      cn->srv = cls;
+      cn->srv = s;
+      cn->busy = n > (int)s->cfg.max_connections;
       srv_buf_init(&cn->out);
     }
     *socket_context = cn; /* NULL: its requests are refused (on_access) */
   } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+    atomic_fetch_sub(&s->connections, 1);
     /* A request MHD dropped without a completion notice (a request line
      * cut by the memory limit, a reset) still ends here. */
-    if (*socket_context) finish_request(cls, c, *socket_context);
+    if (*socket_context) finish_request(s, c, *socket_context);
     conn_free(*socket_context);
     *socket_context = NULL;
   }
@@ -181,37 +194,71 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c) {
 
 /* ---- the access log ---------------------------------------------------------- */
 
-static void access_log(const srv_conn *cn, int status, uint64_t us) {
+/* Appends src to line[*o..cap) with every byte that could break a JSON
+ * string or a log line (controls, space, '"', '\\', non-ASCII)
+ * percent-encoded, cut at max bytes of output with "...". No JSON escaping
+ * is then needed. */
+static void put_encoded(char *line, size_t *o, size_t cap, const char *src, size_t n,
+                        size_t max) {
   static const char hex[] = "0123456789ABCDEF";
-  char line[1200];
-  size_t o = 0;
-  const char *m = cn->method[0] ? cn->method : "-";
-  size_t ml = strlen(m);
-  memcpy(line, m, ml);
-  o = ml;
-  line[o++] = ' ';
-  /* The raw target, with bytes that could break the line (spaces, control
-   * characters, non-ASCII) percent-encoded, cut at 1000 bytes. */
-  size_t n = cn->uri_len;
-  for (size_t i = 0; i < n && o < 1100; i++) {
-    unsigned char ch = (unsigned char)cn->uri[i];
-    if (ch > 0x20 && ch < 0x7f && ch != '"') {
-      line[o++] = (char)ch;
-    } else {
-      line[o++] = '%';
-      line[o++] = hex[ch >> 4];
-      line[o++] = hex[ch & 15];
+  size_t start = *o;
+  for (size_t i = 0; i < n; i++) {
+    if (*o - start >= max || *o + 6 > cap) {
+      memcpy(line + *o, "...", 3);
+      *o += 3;
+      return;
     }
-    if (o >= 1000 && i + 1 < n) {
-      memcpy(line + o, "...", 3);
-      o += 3;
-      break;
+    unsigned char ch = (unsigned char)src[i];
+    if (ch > 0x20 && ch < 0x7f && ch != '"' && ch != '\\') {
+      line[(*o)++] = (char)ch;
+    } else {
+      line[(*o)++] = '%';
+      line[(*o)++] = hex[ch >> 4];
+      line[(*o)++] = hex[ch & 15];
     }
   }
-  if (n == 0) line[o++] = '-';
-  int w = snprintf(line + o, sizeof line - o, " %d %lluus\n", status, (unsigned long long)us);
+}
+
+/* One JSON object per line (JSON Lines) on stderr:
+ *   {"time":"2026-12-07T16:23:17.123Z","client":"127.0.0.1:41234",
+ *    "method":"GET","target":"/recommend?user_id=1","status":200,"latency_us":1322}
+ * time: when the answer was done, UTC, milliseconds; target: the raw
+ * request target as received, percent-encoded where needed, cut at 1000
+ * bytes. Written with one write(), so lines of different threads never
+ * interleave. */
+static void access_log(struct MHD_Connection *c, const srv_conn *cn, int status, uint64_t us) {
+  char line[1400];
+  size_t o = 0;
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  struct tm tm;
+  time_t secs = now.tv_sec;
+  if (!gmtime_r(&secs, &tm)) memset(&tm, 0, sizeof tm);
+  o += strftime(line, 64, "{\"time\":\"%Y-%m-%dT%H:%M:%S", &tm);
+  o += (size_t)snprintf(line + o, 32, ".%03ldZ\",\"client\":\"", now.tv_nsec / 1000000);
+  char addr[INET6_ADDRSTRLEN + 8] = "-";
+  const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+  char host[INET6_ADDRSTRLEN];
+  if (sa && sa->sa_family == AF_INET) {
+    const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+    if (inet_ntop(AF_INET, &in->sin_addr, host, sizeof host))
+      snprintf(addr, sizeof addr, "%s:%u", host, (unsigned)ntohs(in->sin_port));
+  } else if (sa && sa->sa_family == AF_INET6) {
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+    if (inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host))
+      snprintf(addr, sizeof addr, "[%s]:%u", host, (unsigned)ntohs(in6->sin6_port));
+  }
+  put_encoded(line, &o, sizeof line, addr, strlen(addr), 64);
+  memcpy(line + o, "\",\"method\":\"", 12);
+  o += 12;
+  put_encoded(line, &o, sizeof line, cn->method, strlen(cn->method), 32);
+  memcpy(line + o, "\",\"target\":\"", 12);
+  o += 12;
+  put_encoded(line, &o, sizeof line, cn->uri, cn->uri_len, 1000);
+  int w = snprintf(line + o, sizeof line - o, "\",\"status\":%d,\"latency_us\":%llu}\n", status,
+                   (unsigned long long)us);
   if (w > 0) o += (size_t)w < sizeof line - o ? (size_t)w : sizeof line - o - 1;
-  /* One write per line: lines from different threads never interleave. */
   ssize_t rc = write(STDERR_FILENO, line, o);
   (void)rc;
 }
@@ -233,7 +280,7 @@ static void finish_request(cofi_server *s, struct MHD_Connection *c, srv_conn *c
   srv_thread *t = tls_thread;
   srv_metrics_observe(t && t->server_id == s->id ? t->metrics : &s->metrics.shared, cn->route,
                       status, us);
-  if (!s->cfg.quiet) access_log(cn, status, us);
+  if (s->cfg.access_log) access_log(c, cn, status, us);
   /* Do not let one huge request pin memory on an idle connection. */
   if (cn->body_cap > (256u << 10)) {
     free(cn->body);
@@ -262,7 +309,7 @@ static enum MHD_Result queue(struct MHD_Connection *c, srv_conn *cn, int status,
 
 static enum MHD_Result send_out(cofi_server *s, struct MHD_Connection *c, srv_conn *cn,
                                 srv_req *r) {
-  if (r->static_response && !atomic_load(&s->draining))
+  if (r->static_response && !atomic_load(&s->draining) && !cn->close)
     return queue(c, cn, r->status, r->static_response);
   if (cn->out.oom) return queue(c, cn, 503, s->r_nomem);
   struct MHD_Response *resp =
@@ -274,9 +321,12 @@ static enum MHD_Result send_out(cofi_server *s, struct MHD_Connection *c, srv_co
   if (r->www_authenticate)
     ok = ok && MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
                                        r->www_authenticate) == MHD_YES;
-  /* While draining, keep-alive connections are told to go away. */
-  if (atomic_load(&s->draining))
+  /* While draining, keep-alive connections are told to go away; after a
+   * framing error or when busy, this one is closed (MHD closes after an
+   * answer that says so, and reads nothing more from it). */
+  if (atomic_load(&s->draining) || cn->close)
     ok = ok && MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close") == MHD_YES;
+  if (cn->busy) ok = ok && MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1") == MHD_YES;
   enum MHD_Result ret = ok ? queue(c, cn, r->status, resp) : queue(c, cn, 503, s->r_nomem);
   MHD_destroy_response(resp);
   return ret;
@@ -358,16 +408,164 @@ static bool decode_path(srv_conn *cn, srv_span *path, srv_error *err) {
   return true;
 }
 
-static uint64_t content_length(struct MHD_Connection *c, bool *present) {
-  const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-  *present = v != NULL;
-  if (!v) return 0;
-  uint64_t n = 0;
-  for (; *v >= '0' && *v <= '9'; v++) {
-    if (n > UINT64_MAX / 10 - 10) return UINT64_MAX;
-    n = n * 10 + (uint64_t)(*v - '0');
+/* An error answered while the body is being read (a chunked body passing
+ * --max-body). libmicrohttpd 0.9.75 queues responses only before the body
+ * or after all of it, and reading all of it is what the limit is there to
+ * avoid; so the answer is written to the socket here, with "Connection:
+ * close", and MHD_NO makes libmicrohttpd close the connection. Nothing
+ * else writes to the socket at this point: no response is queued, and
+ * this callback runs on the connection's own thread. The answer is a few
+ * hundred bytes into an idle socket's send buffer, so one non-blocking
+ * send takes it; if it did not, the connection is closed all the same. */
+static enum MHD_Result answer_midway(struct MHD_Connection *c, srv_conn *cn, const srv_error *e) {
+  cn->status = e->status;
+  cn->responded = true;
+  cn->out.len = 0;
+  cn->out.oom = false;
+  srv_buf_error(&cn->out, e);
+  const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+  if (!ci || cn->out.oom) return MHD_NO;
+  char head[256];
+  int hn = snprintf(head, sizeof head,
+                    "HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Type: %s\r\n"
+                    "Content-Length: %zu\r\n\r\n",
+                    e->status, e->status == 413 ? "Content Too Large" : "Error", mime_json,
+                    cn->out.len);
+  struct iovec iov[2] = {{head, (size_t)hn}, {cn->out.p, cn->out.len}};
+  struct msghdr msg;
+  memset(&msg, 0, sizeof msg);
+  msg.msg_iov = iov;
+  msg.msg_iovlen = 2;
+  ssize_t rc;
+  do {
+    rc = sendmsg(ci->connect_fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+  } while (rc < 0 && errno == EINTR);
+  /* The end of our side: the client sees the answer, then end of file. */
+  shutdown(ci->connect_fd, SHUT_WR);
+  tls_closing = true; /* libmicrohttpd's "internal error" message is ours */
+  return MHD_NO;
+}
+
+/* ---- request framing (RFC 9112 section 6.3) --------------------------------- */
+
+/* What the request's headers say about its body. libmicrohttpd 0.9.75
+ * (Debian 12) uses the first Content-Length and ignores the rest, prefers
+ * chunked over a Content-Length, and waits forever for a body in a coding
+ * it does not know. A front proxy that frames the same bytes differently
+ * would let a request through hidden in another's body (smuggling). So
+ * every header instance is looked at here, on the first call of the
+ * access handler, before any body byte is read. */
+typedef struct framing {
+  unsigned n_cl, n_te;
+  bool cl_bad;      /* not one decimal number ("5, 5", "+5", "", ...) */
+  uint64_t cl;      /* the value, when n_cl == 1 and !cl_bad */
+  char te[256];     /* the Transfer-Encoding values, joined by ',' */
+  size_t te_len;
+  bool te_long;     /* more than fits in te: refused */
+} framing;
+
+static enum MHD_Result see_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *value) {
+  (void)kind;
+  framing *f = cls;
+  if (!value) value = "";
+  if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) {
+    f->n_cl++;
+    const char *v = value;
+    uint64_t n = 0;
+    if (!*v) f->cl_bad = true;
+    for (; *v; v++) {
+      if (*v < '0' || *v > '9' || n > (UINT64_MAX - 9) / 10) {
+        f->cl_bad = true;
+        break;
+      }
+      n = n * 10 + (uint64_t)(*v - '0');
+    }
+    f->cl = n;
+  } else if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
+    size_t n = strlen(value);
+    if (f->te_len + n + 2 > sizeof f->te) {
+      f->te_long = true;
+    } else {
+      if (f->n_te) f->te[f->te_len++] = ',';
+      memcpy(f->te + f->te_len, value, n);
+      f->te_len += n;
+      f->te[f->te_len] = 0;
+    }
+    f->n_te++;
   }
-  return n;
+  return MHD_YES;
+}
+
+/* The next element of a comma-separated list, with spaces and tabs
+ * around it trimmed; false at the end. */
+static bool next_element(const char **p, const char **start, size_t *len) {
+  const char *q = *p;
+  if (!*q) return false;
+  const char *comma = strchr(q, ',');
+  const char *end = comma ? comma : q + strlen(q);
+  while (q < end && (*q == ' ' || *q == '\t')) q++;
+  const char *e = end;
+  while (e > q && (e[-1] == ' ' || e[-1] == '\t')) e--;
+  *start = q;
+  *len = (size_t)(e - q);
+  *p = comma ? comma + 1 : end;
+  return true;
+}
+
+/* Checks the framing headers; on a fault fills err (400, or 501 for a
+ * transfer coding cofi does not implement) and returns false. *cl is the
+ * declared length (0 when there is none or the body is chunked). */
+static bool check_framing(struct MHD_Connection *c, const char *version, uint64_t *cl,
+                          srv_error *err) {
+  framing f;
+  memset(&f, 0, sizeof f);
+  MHD_get_connection_values(c, MHD_HEADER_KIND, see_header, &f);
+  *cl = 0;
+  if (f.n_cl > 1)
+    return srv_fail(err, 400, "bad_framing",
+                    "%u Content-Length headers: a request has at most one", f.n_cl);
+  if (f.n_cl && f.cl_bad)
+    return srv_fail(err, 400, "bad_framing", "Content-Length must be one decimal number");
+  if (f.n_te && f.n_cl)
+    return srv_fail(err, 400, "bad_framing",
+                    "Content-Length and Transfer-Encoding together: send one of them");
+  if (f.n_cl) {
+    *cl = f.cl;
+    return true;
+  }
+  if (!f.n_te) return true;
+  if (version && !strcmp(version, MHD_HTTP_VERSION_1_0))
+    return srv_fail(err, 400, "bad_framing", "Transfer-Encoding in an HTTP/1.0 request");
+  if (f.te_long) return srv_fail(err, 400, "bad_framing", "Transfer-Encoding is too long");
+  /* Only a single, final "chunked" is understood. */
+  const char *p = f.te, *el, *unknown = NULL, *last = NULL;
+  size_t len, unknown_len = 0, last_len = 0, n = 0, n_chunked = 0;
+  while (next_element(&p, &el, &len)) {
+    if (!len) continue; /* empty list elements are allowed, and mean nothing */
+    n++;
+    if (len == 7 && !strncasecmp(el, "chunked", 7)) {
+      n_chunked++;
+    } else if (!unknown) {
+      unknown = el;
+      unknown_len = len;
+    }
+    last = el;
+    last_len = len;
+  }
+  if (!n) return srv_fail(err, 400, "bad_framing", "Transfer-Encoding is empty");
+  if (!(last_len == 7 && !strncasecmp(last, "chunked", 7)))
+    return srv_fail(err, 400, "bad_framing",
+                    "the last transfer coding must be chunked, got " SRV_ECHO_FMT,
+                    SRV_ECHO(last, last_len));
+  if (n_chunked > 1)
+    return srv_fail(err, 400, "bad_framing", "chunked is applied more than once");
+  if (unknown)
+    return srv_fail(err, 501, "unsupported_transfer_coding",
+                    "transfer coding " SRV_ECHO_FMT " is not supported: send the body as "
+                    "is, with Content-Length or Transfer-Encoding: chunked",
+                    SRV_ECHO(unknown, unknown_len));
+  return true;
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char *url,
@@ -376,7 +574,6 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
   cofi_server *s = cls;
   srv_conn *cn = *con_cls;
   (void)url;
-  (void)version;
   if (!cn) return MHD_NO; /* no memory for this connection: close it */
   if (cn->responded) {
     *upload_size = 0; /* after an early answer (413): drop the rest */
@@ -391,8 +588,11 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
     /* First call, headers only. Answers wait for the last call even when
      * the verdict is already known (404, 405): answering before MHD has
      * seen the end of the request makes it close the connection, and
-     * keep-alive is most of the throughput. Only a body declared too
-     * large is answered now, so that it is never uploaded. */
+     * keep-alive is most of the throughput. Answered now, with the
+     * connection closed after the answer: a connection over the limit
+     * (503), faulty framing (400/501: nothing after it can be trusted to
+     * be a request), and a body declared too large (413, so that it is
+     * never uploaded). */
     cn->started = true;
     cn->has_err = false;
     cn->rt = NULL;
@@ -417,16 +617,27 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
                  cn->rt->path, cn->method, cn->rt->allow);
       }
     }
-    bool present;
-    uint64_t cl = content_length(c, &present);
-    if (present && cl > s->cfg.max_body) {
+    uint64_t cl;
+    if (cn->busy) {
+      cn->close = true;
+      srv_fail(&cn->err, 503, "server_busy",
+               "the server has %u connections open (--max-connections); retry shortly",
+               s->cfg.max_connections);
+      return dispatch(s, c, cn, cn->rt, mb, path, &cn->err);
+    }
+    if (!check_framing(c, version, &cl, &cn->err)) {
+      cn->close = true;
+      return dispatch(s, c, cn, cn->rt, mb, path, &cn->err);
+    }
+    if (cl > s->cfg.max_body) {
+      cn->close = true;
       if (!cn->has_err)
         srv_fail(&cn->err, 413, "body_too_large",
                  "the request body is %llu bytes, the limit is %zu (see --max-body)",
                  (unsigned long long)cl, s->cfg.max_body);
       return dispatch(s, c, cn, cn->rt, mb, path, &cn->err);
     }
-    size_t want = present ? (size_t)cl : 0;
+    size_t want = (size_t)cl;
     if (!cn->has_err && cn->rt->body && want > cn->body_cap) {
       char *b = realloc(cn->body, want);
       if (!b) {
@@ -445,8 +656,13 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
      * read and dropped. */
     if (cn->too_large || cn->has_err || !cn->rt->body) return MHD_YES;
     if (n > s->cfg.max_body - cn->body_len) {
-      cn->too_large = true; /* chunked, or longer than it said */
-      return MHD_YES;
+      /* Chunked (a declared length was checked at the first call): answer
+       * at once rather than read the rest. */
+      cn->too_large = true;
+      srv_fail(&cn->err, 413, "body_too_large",
+               "the request body is over the limit of %zu bytes (see --max-body)",
+               s->cfg.max_body);
+      return answer_midway(c, cn, &cn->err);
     }
     if (cn->body_len + n > cn->body_cap) {
       size_t cap = cn->body_cap ? cn->body_cap : 4096;
@@ -477,7 +693,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
 
 static void mhd_log(void *cls, const char *fmt, va_list ap) {
   cofi_server *s = cls;
-  if (s->cfg.quiet) return;
+  bool expected = tls_closing;
+  tls_closing = false;
+  if (s->cfg.quiet || expected) return;
   char msg[512];
   vsnprintf(msg, sizeof msg, fmt, ap);
   /* MHD quotes the HTML body of its error answers: not useful in a log. */
@@ -508,6 +726,7 @@ int srv_http_start(cofi_server *s, cofi_diag *diag) {
     if (diag) snprintf(diag->message, sizeof diag->message, "out of memory");
     return COFI_ERR_NOMEM;
   }
+  unsigned busy = cfg->max_connections < SRV_BUSY_SLOTS ? cfg->max_connections : SRV_BUSY_SLOTS;
   unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
                    MHD_USE_TURBO | MHD_USE_ERROR_LOG;
   s->daemon = MHD_start_daemon(
@@ -515,7 +734,7 @@ int srv_http_start(cofi_server *s, cofi_diag *diag) {
       MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, /* first, as MHD wants */
       MHD_OPTION_LISTEN_SOCKET, (MHD_socket)s->listen_fd,
       MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(s->threads > 1 ? s->threads : 0),
-      MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+      MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections + busy,
       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->timeout_s,
       MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->conn_memory,
       MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,

@@ -63,27 +63,39 @@ void srv_h_docs(srv_req *r) {
   srv_buf_put(r->out, srv_docs_html, strlen(srv_docs_html));
 }
 
-static void iso_time(char *buf, size_t size, double unix_s) {
+/* The ISO 8601 UTC form of a Unix time, false when it is not a date of
+ * the years 1970..9999: a model file's header can hold any 64-bit value,
+ * and neither a cast to time_t nor gmtime_r may be trusted with it. */
+static bool iso_time(char *buf, size_t size, uint64_t unix_s) {
+  if (unix_s > 253402300799u) return false; /* 9999-12-31T23:59:59Z */
   time_t t = (time_t)unix_s;
   struct tm tm;
-  gmtime_r(&t, &tm);
-  strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return gmtime_r(&t, &tm) && strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) > 0;
+}
+
+/* A time as a JSON string, or null when it is no date (see iso_time). */
+static void put_time(srv_buf *b, uint64_t unix_s) {
+  char when[32];
+  if (iso_time(when, sizeof when, unix_s))
+    srv_buf_printf(b, "\"%s\"", when);
+  else
+    srv_buf_lit(b, "null");
 }
 
 /* The members describing a model (no braces). */
 static void write_model_members(srv_buf *b, const cofi_server *s, const srv_model *sm) {
   const cofi_model_info *in = &sm->info;
-  char when[32], loaded[32];
-  iso_time(when, sizeof when, (double)in->created_unix);
-  iso_time(loaded, sizeof loaded, sm->loaded_unix);
   srv_buf_lit(b, "\"path\":");
   srv_buf_json_str(b, s->cfg.model_path, strlen(s->cfg.model_path));
   srv_buf_printf(b,
                  ",\"generation\":%llu,\"users\":%u,\"items\":%u,\"factors\":%u,"
-                 "\"interactions\":%llu,\"trained_at\":\"%s\",\"loaded_at\":\"%s\","
-                 "\"train_seconds\":",
+                 "\"interactions\":%llu,\"trained_at\":",
                  (unsigned long long)sm->generation, in->n_users, in->n_items, in->factors,
-                 (unsigned long long)in->nnz, when, loaded);
+                 (unsigned long long)in->nnz);
+  put_time(b, in->created_unix);
+  srv_buf_lit(b, ",\"loaded_at\":");
+  put_time(b, (uint64_t)sm->loaded_unix);
+  srv_buf_lit(b, ",\"train_seconds\":");
   srv_buf_float(b, in->train_seconds);
   srv_buf_lit(b, ",\"train_loss\":");
   srv_buf_float(b, in->train_loss);

@@ -389,7 +389,7 @@ const srv_route *srv_route_find(const char *path, size_t len);
 /* Status codes tracked one by one; others count as "other". */
 #define SRV_STATUS_LIST(X)                                                    \
   X(200) X(400) X(401) X(403) X(404) X(405) X(413) X(414) X(415) X(431)       \
-  X(500) X(503)
+  X(500) X(501) X(503)
 enum {
 #define SRV_STATUS_ENUM(c) SRV_S_##c,
   SRV_STATUS_LIST(SRV_STATUS_ENUM)
@@ -573,6 +573,12 @@ int srv_signals_install(int lease_sig);
 bool srv_signals_wait(int timeout_ms, srv_signal_events *ev);
 
 /* ---- the HTTP layer (http.c) --------------------------------------------- */
+
+/* Connections accepted beyond --max-connections only to be answered 503
+ * server_busy at once (then closed): at most this many, or max_connections
+ * if smaller. Beyond those, libmicrohttpd stops accepting and new
+ * connections wait in the kernel's listen backlog. */
+#define SRV_BUSY_SLOTS 64u
 
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t srv_now_ns(void);
