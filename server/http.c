@@ -565,6 +565,13 @@ static bool check_framing(struct MHD_Connection *c, const char *version, uint64_
                     "transfer coding " SRV_ECHO_FMT " is not supported: send the body as "
                     "is, with Content-Length or Transfer-Encoding: chunked",
                     SRV_ECHO(unknown, unknown_len));
+  /* libmicrohttpd reads a chunked body only when the value is exactly
+   * "chunked" (any case); with anything around it (spaces it keeps,
+   * empty list elements) it would wait for a body it cannot frame. */
+  if (f.n_te != 1 || strcasecmp(f.te, "chunked") != 0)
+    return srv_fail(err, 400, "bad_framing",
+                    "write the header as Transfer-Encoding: chunked, got " SRV_ECHO_FMT,
+                    SRV_ECHO(f.te, f.te_len));
   return true;
 }
 

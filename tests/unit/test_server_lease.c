@@ -15,7 +15,10 @@
  * the copy fails the writer is still let go, every model endpoint answers
  * 503 model_unavailable (/ping too), /health says why, /metrics still
  * answers, and a reload brings the server back. cofi_server_start (no
- * signal loop) never takes a lease.
+ * signal loop) never takes a lease. And /health on a model whose header
+ * holds any creation time (2^64-1, 2^63-1, 1e17: no date) says null
+ * instead of converting it (undefined behaviour, caught by UBSan's
+ * float-cast-overflow in the sanitizer build) or printing garbage.
  */
 #include "testutil.h"
 
@@ -355,11 +358,48 @@ static void plain_start_takes_no_lease(void **state) {
   cofi_server_stop(s);
 }
 
+static void health_survives_any_creation_time(void **state) {
+  (void)state;
+  static const struct {
+    uint64_t t;
+    const char *want;
+  } cases[] = {
+      {UINT64_MAX, "\"trained_at\":null"},
+      {INT64_MAX, "\"trained_at\":null"},
+      {100000000000000000ull, "\"trained_at\":null"},
+      {253402300800ull, "\"trained_at\":null"}, /* the year 10000 */
+      {253402300799ull, "\"trained_at\":\"9999-12-31T23:59:59Z\""},
+      {0, "\"trained_at\":\"1970-01-01T00:00:00Z\""},
+      {1700000000, "\"trained_at\":\"2023-11-14T22:13:20Z\""},
+  };
+  cofi_model *m = train(3, 5);
+  cofi_server *s = NULL;
+  cofi_diag d = {0};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    m->created_unix = cases[i].t;
+    assert_int_equal(cofi_model_save(m, fx.served, &d), COFI_OK);
+    if (!s) {
+      cofi_server_config cfg = cofi_server_config_default();
+      cfg.model_path = fx.served;
+      cfg.port = 0;
+      cfg.threads = 1;
+      cfg.quiet = true;
+      assert_int_equal(cofi_server_start(&cfg, &s, &d), COFI_OK);
+    } else {
+      assert_int_equal(cofi_server_reload(s, &d), COFI_OK);
+    }
+    expect(cofi_server_port(s), "/health", 200, cases[i].want);
+  }
+  cofi_server_stop(s);
+  cofi_model_close(m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(load_takes_lease_or_falls_back),
       cmocka_unit_test(lease_break_swaps_in_private_copy),
       cmocka_unit_test(plain_start_takes_no_lease),
+      cmocka_unit_test(health_survives_any_creation_time),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
