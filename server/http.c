@@ -14,10 +14,13 @@
  *      before MHD unescapes it in place, the clock starts, and the
  *      connection's context becomes the request's context.
  *   2. on_access, first call: route lookup (404), method check (405 +
- *      Allow), declared body size (413). GET routes answer right here.
+ *      Allow); then, answered at once and the connection closed: over
+ *      --max-connections (503), ambiguous framing (400/501, see
+ *      check_framing), a declared body over --max-body (413).
  *   3. on_access, later calls: body bytes are appended to the connection's
- *      buffer (beyond --max-body they are dropped and the answer is 413);
- *      the last call dispatches to the handler.
+ *      buffer; a chunked body passing --max-body is answered 413 at once
+ *      (answer_midway); the last call dispatches to the handler, which
+ *      for GET routes is the call right after the first.
  *   4. on_completed: metrics, the access log line, in-flight count.
  * Buffers belong to the connection and are reused by its next request;
  * the response is sent straight from the output buffer (MHD does not copy
