@@ -449,133 +449,23 @@ static enum MHD_Result answer_midway(struct MHD_Connection *c, srv_conn *cn, con
   return MHD_NO;
 }
 
-/* ---- request framing (RFC 9112 section 6.3) --------------------------------- */
-
-/* What the request's headers say about its body. libmicrohttpd 0.9.75
- * (Debian 12) uses the first Content-Length and ignores the rest, prefers
- * chunked over a Content-Length, and waits forever for a body in a coding
- * it does not know. A front proxy that frames the same bytes differently
- * would let a request through hidden in another's body (smuggling). So
- * every header instance is looked at here, on the first call of the
- * access handler, before any body byte is read. */
-typedef struct framing {
-  unsigned n_cl, n_te;
-  bool cl_bad;      /* not one decimal number ("5, 5", "+5", "", ...) */
-  uint64_t cl;      /* the value, when n_cl == 1 and !cl_bad */
-  char te[256];     /* the Transfer-Encoding values, joined by ',' */
-  size_t te_len;
-  bool te_long;     /* more than fits in te: refused */
-} framing;
+/* ---- request framing --------------------------------------------------------- */
 
 static enum MHD_Result see_header(void *cls, enum MHD_ValueKind kind, const char *key,
                                   const char *value) {
   (void)kind;
-  framing *f = cls;
-  if (!value) value = "";
-  if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) {
-    f->n_cl++;
-    const char *v = value;
-    uint64_t n = 0;
-    if (!*v) f->cl_bad = true;
-    for (; *v; v++) {
-      if (*v < '0' || *v > '9' || n > (UINT64_MAX - 9) / 10) {
-        f->cl_bad = true;
-        break;
-      }
-      n = n * 10 + (uint64_t)(*v - '0');
-    }
-    f->cl = n;
-  } else if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
-    size_t n = strlen(value);
-    if (f->te_len + n + 2 > sizeof f->te) {
-      f->te_long = true;
-    } else {
-      if (f->n_te) f->te[f->te_len++] = ',';
-      memcpy(f->te + f->te_len, value, n);
-      f->te_len += n;
-      f->te[f->te_len] = 0;
-    }
-    f->n_te++;
-  }
+  srv_framing_add(cls, key, value);
   return MHD_YES;
 }
 
-/* The next element of a comma-separated list, with spaces and tabs
- * around it trimmed; false at the end. */
-static bool next_element(const char **p, const char **start, size_t *len) {
-  const char *q = *p;
-  if (!*q) return false;
-  const char *comma = strchr(q, ',');
-  const char *end = comma ? comma : q + strlen(q);
-  while (q < end && (*q == ' ' || *q == '\t')) q++;
-  const char *e = end;
-  while (e > q && (e[-1] == ' ' || e[-1] == '\t')) e--;
-  *start = q;
-  *len = (size_t)(e - q);
-  *p = comma ? comma + 1 : end;
-  return true;
-}
-
-/* Checks the framing headers; on a fault fills err (400, or 501 for a
- * transfer coding cofi does not implement) and returns false. *cl is the
- * declared length (0 when there is none or the body is chunked). */
+/* framing.c's verdict on every instance of the request's headers (so
+ * duplicates are seen). */
 static bool check_framing(struct MHD_Connection *c, const char *version, uint64_t *cl,
                           srv_error *err) {
-  framing f;
+  srv_framing f;
   memset(&f, 0, sizeof f);
   MHD_get_connection_values(c, MHD_HEADER_KIND, see_header, &f);
-  *cl = 0;
-  if (f.n_cl > 1)
-    return srv_fail(err, 400, "bad_framing",
-                    "%u Content-Length headers: a request has at most one", f.n_cl);
-  if (f.n_cl && f.cl_bad)
-    return srv_fail(err, 400, "bad_framing", "Content-Length must be one decimal number");
-  if (f.n_te && f.n_cl)
-    return srv_fail(err, 400, "bad_framing",
-                    "Content-Length and Transfer-Encoding together: send one of them");
-  if (f.n_cl) {
-    *cl = f.cl;
-    return true;
-  }
-  if (!f.n_te) return true;
-  if (version && !strcmp(version, MHD_HTTP_VERSION_1_0))
-    return srv_fail(err, 400, "bad_framing", "Transfer-Encoding in an HTTP/1.0 request");
-  if (f.te_long) return srv_fail(err, 400, "bad_framing", "Transfer-Encoding is too long");
-  /* Only a single, final "chunked" is understood. */
-  const char *p = f.te, *el, *unknown = NULL, *last = NULL;
-  size_t len, unknown_len = 0, last_len = 0, n = 0, n_chunked = 0;
-  while (next_element(&p, &el, &len)) {
-    if (!len) continue; /* empty list elements are allowed, and mean nothing */
-    n++;
-    if (len == 7 && !strncasecmp(el, "chunked", 7)) {
-      n_chunked++;
-    } else if (!unknown) {
-      unknown = el;
-      unknown_len = len;
-    }
-    last = el;
-    last_len = len;
-  }
-  if (!n) return srv_fail(err, 400, "bad_framing", "Transfer-Encoding is empty");
-  if (!(last_len == 7 && !strncasecmp(last, "chunked", 7)))
-    return srv_fail(err, 400, "bad_framing",
-                    "the last transfer coding must be chunked, got " SRV_ECHO_FMT,
-                    SRV_ECHO(last, last_len));
-  if (n_chunked > 1)
-    return srv_fail(err, 400, "bad_framing", "chunked is applied more than once");
-  if (unknown)
-    return srv_fail(err, 501, "unsupported_transfer_coding",
-                    "transfer coding " SRV_ECHO_FMT " is not supported: send the body as "
-                    "is, with Content-Length or Transfer-Encoding: chunked",
-                    SRV_ECHO(unknown, unknown_len));
-  /* libmicrohttpd reads a chunked body only when the value is exactly
-   * "chunked" (any case); with anything around it (spaces it keeps,
-   * empty list elements) it would wait for a body it cannot frame. */
-  if (f.n_te != 1 || strcasecmp(f.te, "chunked") != 0)
-    return srv_fail(err, 400, "bad_framing",
-                    "write the header as Transfer-Encoding: chunked, got " SRV_ECHO_FMT,
-                    SRV_ECHO(f.te, f.te_len));
-  return true;
+  return srv_framing_check(&f, version && !strcmp(version, MHD_HTTP_VERSION_1_0), cl, err);
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char *url,

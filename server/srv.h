@@ -14,6 +14,7 @@
  *   ops.c       the operations endpoints: ping, health, metrics, openapi,
  *               docs, admin/reload
  *   request.c   what handlers use to read the model and answer errors
+ *   framing.c   is a request's body length unambiguous (RFC 9112 6.3)
  *   reload.c    model reload and lease breaks, and their status
  *   served_model.c
  *               a served model: the cofi_model plus precomputed JSON, and
@@ -208,6 +209,29 @@ bool srv_batch_from_json(json_t *root, const srv_limits *lim,
  * (time depends only on the presented length). */
 bool srv_secret_eq(const char *given, size_t given_len, const char *expected,
                    size_t expected_len);
+
+/* ---- request framing (framing.c) ---------------------------------------- */
+
+/* What a request's headers say about its body, gathered header by header
+ * (every instance: duplicates count). Zero it before the first add. */
+typedef struct srv_framing {
+  unsigned n_cl, n_te;
+  bool cl_bad;      /* not one decimal number ("5, 5", "+5", "", ...) */
+  uint64_t cl;      /* the value, when n_cl == 1 and !cl_bad */
+  char te[256];     /* the Transfer-Encoding values, joined by ',' */
+  size_t te_len;
+  bool te_long;     /* more than fits in te: refused */
+} srv_framing;
+
+/* Records one request header; only Content-Length and Transfer-Encoding
+ * (any case) matter. */
+void srv_framing_add(srv_framing *f, const char *name, const char *value);
+
+/* True when the body's length is unambiguous, with *cl the declared length
+ * (0 when none, or chunked). Else false with err: 400 bad_framing, or 501
+ * unsupported_transfer_coding. http10: the request is HTTP/1.0 (where any
+ * Transfer-Encoding is a fault). */
+bool srv_framing_check(const srv_framing *f, bool http10, uint64_t *cl, srv_error *err);
 
 /* ---- reference-counted, atomically swapped pointer ---------------------- */
 
