@@ -181,9 +181,16 @@ static void write_model_metrics(srv_buf *b, const cofi_server *s, const srv_mode
   prom_label(b, s->cfg.model_path);
   srv_buf_printf(b, "\",checksum=\"%016llx\",storage=\"%s\",cofi_version=\"",
                  (unsigned long long)in->checksum, srv_storage_name(sm->storage));
+  /* The version string comes from the file's header: any 16 bytes. Only
+   * printable ASCII goes into the label ('?' for the rest), so a hostile
+   * file cannot make the exposition unparsable. */
   char ver[sizeof in->cofi_version + 1];
-  memcpy(ver, in->cofi_version, sizeof in->cofi_version);
-  ver[sizeof in->cofi_version] = 0;
+  size_t vn = strnlen(in->cofi_version, sizeof in->cofi_version);
+  for (size_t i = 0; i < vn; i++) {
+    unsigned char ch = (unsigned char)in->cofi_version[i];
+    ver[i] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
+  }
+  ver[vn] = 0;
   prom_label(b, ver);
   srv_buf_printf(b,
                  "\",generation=\"%llu\",factors=\"%u\"} 1\n"

@@ -18,7 +18,8 @@
  * signal loop) never takes a lease. And /health on a model whose header
  * holds any creation time (2^64-1, 2^63-1, 1e17: no date) says null
  * instead of converting it (undefined behaviour, caught by UBSan's
- * float-cast-overflow in the sanitizer build) or printing garbage.
+ * float-cast-overflow in the sanitizer build) or printing garbage; and
+ * a header's version string of control bytes is escaped in both.
  */
 #include "testutil.h"
 
@@ -390,6 +391,13 @@ static void health_survives_any_creation_time(void **state) {
     }
     expect(cofi_server_port(s), "/health", 200, cases[i].want);
   }
+  /* The version string of the header is any bytes too: escaped in JSON,
+   * printable ASCII only in the Prometheus label. */
+  memcpy(m->cofi_version, "\x1b[2J\"\n\xff\\x", 9);
+  assert_int_equal(cofi_model_save(m, fx.served, &d), COFI_OK);
+  assert_int_equal(cofi_server_reload(s, &d), COFI_OK);
+  expect(cofi_server_port(s), "/health", 200, "\"cofi_version\":\"\\u001b[2J\\\"\\n\\ufffd\\\\x\"");
+  expect(cofi_server_port(s), "/metrics", 200, "cofi_version=\"?[2J\\\"??\\\\x\"");
   cofi_server_stop(s);
   cofi_model_close(m);
 }
