@@ -10,7 +10,7 @@
  *   4  srv_list_split
  *   5  srv_parse_k, srv_parse_bool, srv_check_id
  *   6  srv_secret_eq: the input split at its first NUL into given/expected
- *   7  srv_route_find on a decoded path (the route table, handlers.c)
+ *   7  srv_route_find on a decoded path (the route table, routes.c)
  * As in the server, the query is copied into a writable buffer of exactly
  * its length (so ASan catches any write past it) and decoded in place.
  *

@@ -145,3 +145,21 @@ void srv_metrics_write(srv_metrics *m, srv_buf *b) {
     srv_buf_putc(b, '\n');
   }
 }
+
+/* The route label of each route id, as /metrics shows it. */
+const char *const srv_route_names[SRV_N_ROUTES] = {
+    [SRV_R_PING] = "/ping",
+    [SRV_R_INVOCATIONS] = "/invocations",
+    [SRV_R_HEALTH] = "/health",
+    [SRV_R_RECOMMEND] = "/recommend",
+    [SRV_R_RECOMMEND_COLD] = "/recommend_cold",
+    [SRV_R_RECOMMEND_BATCH] = "/recommend/batch",
+    [SRV_R_SIMILAR_ITEMS] = "/similar_items",
+    [SRV_R_SIMILAR_USERS] = "/similar_users",
+    [SRV_R_ITEMS] = "/items/{id}",
+    [SRV_R_METRICS] = "/metrics",
+    [SRV_R_OPENAPI] = "/openapi.json",
+    [SRV_R_DOCS] = "/docs",
+    [SRV_R_ADMIN_RELOAD] = "/admin/reload",
+    [SRV_R_OTHER] = "other",
+};

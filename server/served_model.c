@@ -17,7 +17,7 @@
  * the kernel then signals us before anyone may open the file for writing
  * or truncate it, and holds that writer in open() until we close the
  * descriptor (or /proc/sys/fs/lease-break-time, 45 s by default, passes).
- * The signal loop (server.c, srv_lease_broken) answers by reading a
+ * The signal loop (lifecycle.c; reload.c, srv_lease_broken) answers by reading a
  * private copy through the same descriptor (srv_model_copy_private) and
  * swapping it in; the mapped model goes when its last request does.
  * Without a lease (not the owner and no CAP_LEASE, a writer already has

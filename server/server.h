@@ -32,13 +32,16 @@ typedef struct cofi_server_config {
   uint32_t max_list;        /* most IDs in liked, exclude or a batch */
   uint32_t max_id_len;      /* longest ID in bytes */
   size_t max_body;          /* largest request body in bytes (else 413) */
-  uint32_t max_connections; /* concurrent connections */
+  uint32_t max_connections; /* concurrent connections; more get a fast 503
+                             * (up to SRV_BUSY_SLOTS more; beyond that
+                             * they wait in the kernel's backlog) */
   uint32_t timeout_s;       /* idle seconds before a connection is closed */
   size_t conn_memory;       /* per-connection memory for the request line
                              * and headers; larger requests get 414/431 */
   double drain_s;           /* longest wait for in-flight requests on stop */
   const char *admin_token;  /* NULL: POST /admin/reload answers 403 */
-  bool quiet;               /* no access log */
+  bool access_log;          /* one JSON line per request on stderr */
+  bool quiet;               /* no libmicrohttpd messages on stderr */
 } cofi_server_config;
 
 cofi_server_config cofi_server_config_default(void);
@@ -71,9 +74,11 @@ void cofi_server_stop(cofi_server *s);
 
 /* The whole life of `cofi serve`: start, print where it listens, then wait
  * in the calling thread for signals (SIGHUP: reload; SIGTERM or SIGINT:
- * graceful stop; a second one during the drain stops at once). Blocks
- * those signals in every thread, so call it from the main thread before
- * any other thread exists. Returns COFI_OK after a clean stop. */
+ * graceful stop; a second one during the drain stops at once). Installs
+ * handlers for those signals (and the lease-break signal) for the rest of
+ * the process, so that no thread, whoever created it, ever takes them with
+ * their default action (server/signals.c). Returns COFI_OK after a clean
+ * stop. */
 int cofi_server_run(const cofi_server_config *cfg, cofi_diag *diag);
 
 #endif

@@ -4,18 +4,26 @@
  * ID lists, k, JSON bodies), the reference-counted model slot, metrics,
  * the route table and the per-request context handlers work on.
  *
- * Who does what:
- *   server.c    libmicrohttpd glue: connections, bodies, dispatch, access
- *               log, start/stop, signals, reload, lease breaks
- *   handlers.c  one function per endpoint, and the route table
- *   parse.c     everything that turns request bytes into typed values
- *   buf.c       the growable output buffer and JSON string escaping
- *   refslot.c   the atomically swapped, reference-counted pointer
+ * Who does what, top to bottom (calls run one way, down this list):
+ *   lifecycle.c start, stop and the signal loop of `cofi serve` (run)
+ *   signals.c   signal handlers that only wake the signal loop (self-pipe)
+ *   http.c      libmicrohttpd glue: connections, framing checks, bodies,
+ *               dispatch through the route table, the access log
+ *   routes.c    the route table: path, methods, body, handler
+ *   queries.c   the endpoints that ask the model (recommend, similar, items)
+ *   ops.c       the operations endpoints: ping, health, metrics, openapi,
+ *               docs, admin/reload
+ *   request.c   what handlers use to read the model and answer errors
+ *   framing.c   is a request's body length unambiguous (RFC 9112 6.3)
+ *   reload.c    model reload and lease breaks, and their status
  *   served_model.c
  *               a served model: the cofi_model plus precomputed JSON, and
  *               how it is stored (mapped under a read lease, or private)
+ *   refslot.c   the atomically swapped, reference-counted pointer
+ *   parse.c     everything that turns request bytes into typed values
  *   metrics.c   per-thread counters and the Prometheus text
  *   openapi.c   the OpenAPI document and the /docs page
+ *   buf.c       the growable output buffer and JSON string escaping
  */
 #ifndef COFI_SRV_H
 #define COFI_SRV_H
@@ -24,6 +32,7 @@
 #include "server.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -31,6 +40,8 @@
 #include <stdint.h>
 
 struct MHD_Connection;
+struct MHD_Daemon;
+struct MHD_Response;
 
 /* ---- errors answered to clients ---------------------------------------- */
 
@@ -199,6 +210,29 @@ bool srv_batch_from_json(json_t *root, const srv_limits *lim,
 bool srv_secret_eq(const char *given, size_t given_len, const char *expected,
                    size_t expected_len);
 
+/* ---- request framing (framing.c) ---------------------------------------- */
+
+/* What a request's headers say about its body, gathered header by header
+ * (every instance: duplicates count). Zero it before the first add. */
+typedef struct srv_framing {
+  unsigned n_cl, n_te;
+  bool cl_bad;      /* not one decimal number ("5, 5", "+5", "", ...) */
+  uint64_t cl;      /* the value, when n_cl == 1 and !cl_bad */
+  char te[256];     /* the Transfer-Encoding values, joined by ',' */
+  size_t te_len;
+  bool te_long;     /* more than fits in te: refused */
+} srv_framing;
+
+/* Records one request header; only Content-Length and Transfer-Encoding
+ * (any case) matter. */
+void srv_framing_add(srv_framing *f, const char *name, const char *value);
+
+/* True when the body's length is unambiguous, with *cl the declared length
+ * (0 when none, or chunked). Else false with err: 400 bad_framing, or 501
+ * unsupported_transfer_coding. http10: the request is HTTP/1.0 (where any
+ * Transfer-Encoding is a fault). */
+bool srv_framing_check(const srv_framing *f, bool http10, uint64_t *cl, srv_error *err);
+
 /* ---- reference-counted, atomically swapped pointer ---------------------- */
 
 /* An object shared by requests. refs counts holders: the slot's own
@@ -296,7 +330,7 @@ const char *srv_lease_reason(int lease_errno);
 /* "mapped" or "private". */
 const char *srv_storage_name(srv_storage s);
 
-/* ---- leases (server.c) ------------------------------------------------- */
+/* ---- reload and leases (reload.c; srv_server_start: lifecycle.c) ------- */
 
 /* The signal that announces a lease break: SIGRTMIN + 1 (computed at run
  * time: the C library reserves the first real-time signals). */
@@ -309,6 +343,15 @@ int srv_lease_signal(void);
  * whenever it arrives. */
 int srv_server_start(const cofi_server_config *cfg, int lease_sig,
                      cofi_server **out, cofi_diag *diag);
+
+/* Why no model is served, or why the last reload failed, for people
+ * ("no model loaded" when nothing failed). */
+void srv_reload_error(cofi_server *s, char *buf, size_t size);
+
+/* One line on stderr when a model had to be read into private memory
+ * because no lease could be taken (once per distinct reason). Called under
+ * the reload lock or before any thread runs. */
+void srv_say_storage(cofi_server *s, const srv_model *sm);
 
 /* What the signal loop does with the lease signal: if the model being
  * served is MAPPED and its lease is being broken (someone opens the file
@@ -355,12 +398,13 @@ typedef struct srv_route {
   unsigned methods;    /* SRV_GET | SRV_HEAD | SRV_POST */
   const char *allow;   /* the Allow header for a 405 */
   bool body;           /* reads a request body */
+  bool needs_model;    /* 503 model_unavailable while no model is served */
   void (*handle)(struct srv_req *r);
 } srv_route;
 
 extern const srv_route srv_routes[];
 extern const size_t srv_n_routes;
-/* The route label for metrics ("/recommend", "other"). */
+/* The route label for metrics ("/recommend", "other"); metrics.c. */
 extern const char *const srv_route_names[SRV_N_ROUTES];
 
 /* The route for a decoded path, or NULL. */
@@ -369,7 +413,7 @@ const srv_route *srv_route_find(const char *path, size_t len);
 /* Status codes tracked one by one; others count as "other". */
 #define SRV_STATUS_LIST(X)                                                    \
   X(200) X(400) X(401) X(403) X(404) X(405) X(413) X(414) X(415) X(431)       \
-  X(500) X(503)
+  X(500) X(501) X(503)
 enum {
 #define SRV_STATUS_ENUM(c) SRV_S_##c,
   SRV_STATUS_LIST(SRV_STATUS_ENUM)
@@ -440,7 +484,7 @@ typedef struct srv_req {
   size_t query_len;
   const char *body;
   size_t body_len;
-  srv_model *model;     /* acquired by srv_req_model, released by server.c */
+  srv_model *model;     /* acquired by srv_req_model, released by http.c */
   srv_buf *out;
   /* The answer: status and headers (static strings). */
   int status;
@@ -459,13 +503,32 @@ void srv_req_error(srv_req *r, const srv_error *e);
 void srv_req_fail(srv_req *r, int status, const char *code, const char *fmt,
                   ...) __attribute__((format(printf, 4, 5)));
 
-/* Hooks the handlers need from server.c. */
-void srv_write_health(srv_req *r);
-void srv_write_metrics(srv_req *r);
-void srv_admin_reload(srv_req *r);
-void srv_static_openapi(srv_req *r);
-void srv_static_docs(srv_req *r);
-void srv_static_ping(srv_req *r);
+/* No model is served: 503 model_unavailable, saying why. */
+void srv_req_model_unavailable(srv_req *r);
+
+/* ---- handlers (the route table points at these) ------------------------- */
+
+/* queries.c: answers from the model. */
+void srv_h_recommend(srv_req *r);
+void srv_h_recommend_cold(srv_req *r);
+void srv_h_invocations(srv_req *r);
+void srv_h_recommend_batch(srv_req *r);
+void srv_h_similar_items(srv_req *r);
+void srv_h_similar_users(srv_req *r);
+void srv_h_items(srv_req *r);
+
+/* ops.c: operations. */
+void srv_h_ping(srv_req *r);
+void srv_h_health(srv_req *r);
+void srv_h_metrics(srv_req *r);
+void srv_h_openapi(srv_req *r);
+void srv_h_docs(srv_req *r);
+void srv_h_admin_reload(srv_req *r);
+
+/* The prepared answers of ops.c (ping, openapi, docs), made once at start
+ * (COFI_ERR_NOMEM with a message) and freed at stop. */
+int srv_ops_init(cofi_server *s, cofi_diag *diag);
+void srv_ops_free(cofi_server *s);
 
 /* ---- OpenAPI and docs --------------------------------------------------- */
 
@@ -474,5 +537,84 @@ void srv_static_ping(srv_req *r);
 char *srv_openapi_json(const cofi_server_config *cfg, cofi_diag *diag);
 /* The /docs page (static, self-contained HTML). */
 extern const char srv_docs_html[];
+
+/* ---- the server object ------------------------------------------------- */
+
+/* One running server. lifecycle.c makes and frees it; the other files read
+ * the fields their comments name. */
+struct cofi_server {
+  cofi_server_config cfg;
+  uint64_t id; /* tells this server's thread state from a previous one's */
+  struct MHD_Daemon *daemon; /* http.c */
+  int listen_fd;
+  uint16_t port;
+  uint32_t threads;
+  double started_unix;
+
+  srv_slot model;              /* NULL after a failed private copy */
+  pthread_mutex_t reload_lock; /* serializes reloads and lease breaks */
+  uint64_t generation;
+  int lease_sig;  /* signal of lease breaks, 0: no leases (private loads) */
+  int lease_said; /* the lease_errno last reported on stderr, 0: none */
+
+  pthread_mutex_t status_lock; /* the reload report below */
+  uint64_t reloads_ok, reloads_failed;
+  char last_reload_error[700];
+
+  srv_metrics metrics;
+  atomic_int in_flight;
+  atomic_int connections; /* open connections (http.c) */
+  atomic_bool draining;
+
+  pthread_mutex_t threads_lock;
+  srv_thread *thread_list; /* every worker's scratch (http.c) */
+
+  char *openapi; /* ops.c */
+  struct MHD_Response *r_ping, *r_openapi, *r_docs; /* ops.c */
+  struct MHD_Response *r_nomem;                     /* http.c */
+};
+
+/* ---- signals (signals.c) ----------------------------------------------- */
+
+/* Signals taken since the last srv_signals_wait (several of one kind are
+ * counted, and the loop may treat them as one). */
+typedef struct srv_signal_events {
+  unsigned hup;   /* SIGHUP */
+  unsigned term;  /* SIGTERM or SIGINT */
+  int term_sig;   /* the last of those two, when term > 0 */
+  unsigned lease; /* the lease signal or SIGIO */
+} srv_signal_events;
+
+/* Installs handlers for SIGHUP, SIGTERM, SIGINT, SIGIO and lease_sig (if
+ * > 0) for the rest of the process: from then on no thread takes them with
+ * their default action; each only wakes srv_signals_wait. Unblocks them in
+ * the calling thread. 0 or an errno. Call again to add a lease signal. */
+int srv_signals_install(int lease_sig);
+
+/* Waits up to timeout_ms (-1: no limit, 0: just look) for signals and
+ * returns what arrived since the last call (true if anything did). Meant
+ * for one thread, the signal loop. */
+bool srv_signals_wait(int timeout_ms, srv_signal_events *ev);
+
+/* ---- the HTTP layer (http.c) --------------------------------------------- */
+
+/* Connections accepted beyond --max-connections only to be answered 503
+ * server_busy at once (then closed): at most this many, or max_connections
+ * if smaller. Beyond those, libmicrohttpd stops accepting and new
+ * connections wait in the kernel's listen backlog. */
+#define SRV_BUSY_SLOTS 64u
+
+/* CLOCK_MONOTONIC in nanoseconds. */
+uint64_t srv_now_ns(void);
+
+/* Starts libmicrohttpd's threads on s->listen_fd. COFI_ERR_IO or
+ * COFI_ERR_NOMEM with a message in diag. */
+int srv_http_start(cofi_server *s, cofi_diag *diag);
+/* Stops accepting (new connections are refused at once) and makes every
+ * later answer carry "Connection: close". */
+void srv_http_begin_drain(cofi_server *s);
+/* Stops the daemon (after quiescing it) and frees the threads' scratch and
+ * the HTTP layer's responses. Safe on a server whose start failed. */
+void srv_http_free(cofi_server *s);
 
 #endif

@@ -41,12 +41,14 @@ static const char usage_text[] =
     "  --max-body BYTES        largest request body, K/M suffixes allowed (default 1M; 413 beyond)\n"
     "  --max-header-bytes BYTES  memory per connection for the request line and headers\n"
     "                          (default 32K; 414/431 beyond)\n"
-    "  --max-connections N     concurrent connections (default 1024)\n"
+    "  --max-connections N     concurrent connections (default 1024); more get 503\n"
     "  --timeout SECONDS       idle connection timeout (default 30)\n"
     "  --drain-timeout SECONDS on SIGTERM, longest wait for in-flight requests (default 25)\n"
     "  --admin-token TOKEN     enable POST /admin/reload with Authorization: Bearer TOKEN\n"
     "  --admin-token-file FILE the same, the token read from FILE (or set $COFI_ADMIN_TOKEN)\n"
-    "  --quiet                 no access log\n"
+    "  --access-log            one JSON line per request on stderr (time, client, method,\n"
+    "                          target, status, latency); off by default\n"
+    "  --quiet                 no libmicrohttpd messages on stderr\n"
     "\n"
     "Signals: SIGHUP reloads MODEL (a bad file leaves the old model serving);\n"
     "SIGTERM/SIGINT stop accepting, finish in-flight requests and exit 0.\n"
@@ -184,6 +186,8 @@ int cmd_serve(int argc, char **argv) {
     } else if (cli_opt(&a, "--admin-token-file", &v)) {
       if (!read_token_file(v, token_buf, sizeof token_buf)) return CLI_EXIT_USAGE;
       cfg.admin_token = token_buf;
+    } else if (cli_flag(&a, "--access-log")) {
+      cfg.access_log = true;
     } else if (cli_flag(&a, "--quiet")) {
       cfg.quiet = true;
     } else if (!model && cli_positional(&a, &v)) {

@@ -4,11 +4,12 @@
 # /recommend (known user, cold start, filter_seen, exclude), /recommend_cold,
 # /invocations, /recommend/batch, /similar_items, /similar_users,
 # /items/{id}, /metrics, /openapi.json, /docs; IDs with spaces, commas,
-# backslashes, slashes and UTF-8; 400/404/405/413/414/431; the access log.
+# backslashes, slashes and UTF-8; 400/404/405/413/414/431; the access log
+# (JSON lines with --access-log, off by default).
 set -u
 . "$(dirname "$0")/serve_common.bash"
 make_models
-start_server "$T/serve.log" "$T/a.cofi" --port 0 --threads 2 --max-list 100
+start_server "$T/serve.log" "$T/a.cofi" --port 0 --threads 2 --max-list 100 --access-log
 
 # ---- liveness and metadata
 ok 200 '.status == "ok"' "$U/ping"
@@ -215,19 +216,28 @@ urls+=(-o /dev/null "$U/nope" -o /dev/null "$U/recommend?k=0" -o /dev/null "$U/p
 codes=$(curl -s -w '%{http_code}/%{num_connects}\n' "${urls[@]}" | sort | uniq -c | awk '{print $2 "x" $1}' | tr '\n' ' ')
 [ "$codes" = "200/0x50 200/1x1 400/0x1 404/0x1 " ] || fail "keep-alive run (status/new connections x count): $codes"
 
-# ---- the access log: method, target, status, microseconds
-grep -Eq '^GET /recommend\?user_id=1&k=5 200 [0-9]+us$' "$T/serve.log" || fail "no access log line: $(tail -3 "$T/serve.log")"
-grep -Eq '^DELETE /ping 405 [0-9]+us$' "$T/serve.log" || fail "no access log line for the 405"
+# ---- the access log (--access-log): one JSON object per line, with an
+# ISO 8601 UTC time, the client address, method, target, status, latency
+grep '^{' "$T/serve.log" >"$T/access.jsonl"
+jq -e -s 'length > 50 and all(.[]; (.time | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[.][0-9]{3}Z$"))
+  and (.client | test("^127[.]0[.]0[.]1:[0-9]+$")) and (.status | type == "number")
+  and (.latency_us | type == "number") and (.method | type == "string") and (.target | type == "string"))' \
+  "$T/access.jsonl" >/dev/null || fail "access log lines are not all well-formed JSON: $(head -3 "$T/access.jsonl")"
+jq -e -s 'any(.[]; .method == "GET" and .target == "/recommend?user_id=1&k=5" and .status == 200)' \
+  "$T/access.jsonl" >/dev/null || fail "no access log line for GET /recommend?user_id=1&k=5"
+jq -e -s 'any(.[]; .method == "DELETE" and .target == "/ping" and .status == 405)' \
+  "$T/access.jsonl" >/dev/null || fail "no access log line for the 405"
 stop_server
 grep -q 'cofi serve: stopped' "$T/serve.log" || fail "no stop message"
 
-# --quiet: no access log. (Default limits here: a batch of 101 users x
-# k 1000 is over the 100,000 results a batch may ask for.)
-start_server "$T/quiet.log" "$T/a.cofi" --port 0 --quiet
+# Default flags: no access log. (Default limits here: a batch of 101 users
+# x k 1000 is over the 100,000 results a batch may ask for.)
+start_server "$T/quiet.log" "$T/a.cofi" --port 0
 ok 200 '' "$U/ping"
+ok 200 '' "$U/recommend?user_id=1"
 err 400 batch_too_large -X POST -d "{\"users\": [$(seq -s, 1 101)], \"k\": 1000}" "$U/recommend/batch"
 stop_server
-grep -q '^GET /ping' "$T/quiet.log" && fail "--quiet still logs requests"
+grep -Eq 'GET /ping|/recommend|"method"' "$T/quiet.log" && fail "requests are logged by default: $(cat "$T/quiet.log")"
 
 # ---- start-up errors
 expect_fail 6 "No such file" "$COFI" serve "$T/no-such.cofi" --port 0

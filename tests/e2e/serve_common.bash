@@ -72,6 +72,10 @@ stop_server() {
   for i in $(seq 100); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
   kill -0 "$PID" 2>/dev/null && fail "server still running 10 s after SIGTERM"
   wait "$PID"; rc=$?
+  # Reaped: its PID may now be anyone's, so the exit trap must not kill it.
+  local p keep=()
+  for p in "${SERVER_PIDS[@]}"; do [ "$p" = "$PID" ] || keep+=("$p"); done
+  SERVER_PIDS=("${keep[@]}")
   [ "$rc" = 0 ] || fail "server exited $rc after SIGTERM"
 }
 

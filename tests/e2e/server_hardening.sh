@@ -169,18 +169,24 @@ IFS= read -r -t 10 line <&6
 ((SECONDS - t0 <= 5)) || fail "idle connection still open after $((SECONDS - t0)) s (--timeout 2)"
 exec 6>&-
 
-# ---- connection limit: with 8 connections held open (idle), a 9th is not
-# served (libmicrohttpd stops accepting: it waits in the kernel's backlog);
-# it is served as soon as one of the 8 goes. (Checked within 1 s, before
-# the 2 s idle timeout frees them by itself.)
+# ---- connection limit: with 8 connections held open (idle), a 9th gets a
+# 503 server_busy at once, with Connection: close and Retry-After; it is
+# served as soon as one of the 8 goes. (The 8 are freed by hand, before the
+# 2 s idle timeout would free them.)
 fds=()
 for i in $(seq 8); do exec {fd}<>"/dev/tcp/127.0.0.1/$PORT"; fds+=("$fd"); done
 sleep 0.2
-code=$(curl -s -m 1 -o /dev/null -w '%{http_code}' "$U/ping")
-[ "$code" = 000 ] || fail "a 9th connection was answered ($code) with --max-connections 8"
+CODE=$(curl -s -m 10 -D "$T/hdrs" -o "$T/body" -w '%{http_code}' "$U/ping")
+[ "$CODE" = 503 ] || fail "a 9th connection got $CODE with --max-connections 8, not 503"
+jq -e '.error.code == "server_busy"' "$T/body" >/dev/null || fail "busy answer: $(head -c 300 "$T/body")"
+grep -qi '^connection: close' "$T/hdrs" || fail "busy answer without Connection: close: $(cat "$T/hdrs")"
+grep -qi '^retry-after: 1' "$T/hdrs" || fail "busy answer without Retry-After: $(cat "$T/hdrs")"
 for fd in "${fds[@]}"; do exec {fd}>&-; done
+for i in $(seq 50); do
+  req "$U/ping"; [ "$CODE" = 200 ] && break; sleep 0.1
+done
 ok 200 '.status == "ok"' "$U/ping"
-echo "connection limit: a 9th connection waited unserved while 8 were held; served once they closed"
+echo "connection limit: a 9th connection got 503 server_busy while 8 were held; served once they closed"
 
 kill -0 "$PID" || fail "the server died"
 stop_server

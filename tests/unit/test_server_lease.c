@@ -1,9 +1,12 @@
 /*
  * test_server_lease.c — the served model under a read lease, driven by
- * hand instead of by cofi_server_run's signal loop: this test blocks the
- * lease signal, waits for it with sigtimedwait, and calls srv_lease_broken
- * itself, so it can also make the private copy fail (allocation failure
- * injected), which no end-to-end test can reach.
+ * hand instead of by cofi_server_run's signal loop: this test installs
+ * the same signal handlers (signals.c), waits for the lease signal with
+ * srv_signals_wait, and calls srv_lease_broken itself, so it can also make
+ * the private copy fail (allocation failure injected), which no end-to-end
+ * test can reach. Run in a loop (ctest label "stress"): the signal must
+ * never kill the process, whichever thread (OpenBLAS's, libmicrohttpd's)
+ * the kernel picks to take it.
  *
  * Checked: a load without writers is mapped and holds the lease; with a
  * writer it is private (EAGAIN, said why); a writer (`cp other served`)
@@ -12,7 +15,11 @@
  * the copy fails the writer is still let go, every model endpoint answers
  * 503 model_unavailable (/ping too), /health says why, /metrics still
  * answers, and a reload brings the server back. cofi_server_start (no
- * signal loop) never takes a lease.
+ * signal loop) never takes a lease. And /health on a model whose header
+ * holds any creation time (2^64-1, 2^63-1, 1e17: no date) says null
+ * instead of converting it (undefined behaviour, caught by UBSan's
+ * float-cast-overflow in the sanitizer build) or printing garbage; and
+ * a header's version string of control bytes is escaped in both.
  */
 #include "testutil.h"
 
@@ -66,7 +73,6 @@ typedef struct fixture {
   unsigned char *a, *b; /* two models' bytes (different factors) */
   size_t a_len, b_len;
   int sig;
-  sigset_t set;
 } fixture;
 
 static fixture fx;
@@ -93,12 +99,10 @@ static int group_setup(void **state) {
   cofi_model_close(m);
   fx.b = tu_read_file(fx.b_path, &fx.b_len);
   snprintf(fx.served, sizeof fx.served, "%s/served.cofi", fx.dir);
-  /* Blocked before any server thread exists, as cofi_server_run does, so
-   * the workers inherit the mask and only sigtimedwait here takes it. */
+  /* Handlers, as cofi_server_run installs them: whichever thread takes
+   * the signal only wakes srv_signals_wait. */
   fx.sig = srv_lease_signal();
-  sigemptyset(&fx.set);
-  sigaddset(&fx.set, fx.sig);
-  assert_int_equal(pthread_sigmask(SIG_BLOCK, &fx.set, NULL), 0);
+  assert_int_equal(srv_signals_install(fx.sig), 0);
   return 0;
 }
 
@@ -186,9 +190,17 @@ static int wait_child(pid_t pid, int ms) {
 
 /* The lease signal must come within 5 s. */
 static void await_lease_break(void) {
-  siginfo_t info;
-  int got = sigtimedwait(&fx.set, &info, &(struct timespec){5, 0});
-  if (got != fx.sig) fail_msg("no lease-break signal (sigtimedwait: %d, %s)", got, strerror(errno));
+  srv_signal_events ev;
+  for (int i = 0; i < 50; i++)
+    if (srv_signals_wait(100, &ev) && ev.lease) return;
+  fail_msg("no lease-break signal within 5 s");
+}
+
+/* No signal is pending. */
+static void no_signal_pending(void) {
+  srv_signal_events ev;
+  if (srv_signals_wait(0, &ev)) fail_msg("unexpected signals: %u lease, %u hup, %u term",
+                                         ev.lease, ev.hup, ev.term);
 }
 
 /* `"checksum":"..."` as /health writes it for a model's bytes. */
@@ -248,8 +260,7 @@ static void load_takes_lease_or_falls_back(void **state) {
   assert_null(sm);
   pid_t pid = spawn_writer(fx.a_path); /* no lease left: not held */
   assert_int_equal(wait_child(pid, 5000), 0);
-  siginfo_t info;
-  assert_int_equal(sigtimedwait(&fx.set, &info, &(struct timespec){0, 0}), -1);
+  no_signal_pending();
 }
 
 static void lease_break_swaps_in_private_copy(void **state) {
@@ -326,8 +337,7 @@ static void lease_break_swaps_in_private_copy(void **state) {
   cofi_server_stop(s);
   /* Every break was answered; the files written while the slot was empty
    * or after a failed load broke no lease: none was held. */
-  siginfo_t info;
-  assert_int_equal(sigtimedwait(&fx.set, &info, &(struct timespec){0, 0}), -1);
+  no_signal_pending();
 }
 
 static void plain_start_takes_no_lease(void **state) {
@@ -349,11 +359,55 @@ static void plain_start_takes_no_lease(void **state) {
   cofi_server_stop(s);
 }
 
+static void health_survives_any_creation_time(void **state) {
+  (void)state;
+  static const struct {
+    uint64_t t;
+    const char *want;
+  } cases[] = {
+      {UINT64_MAX, "\"trained_at\":null"},
+      {INT64_MAX, "\"trained_at\":null"},
+      {100000000000000000ull, "\"trained_at\":null"},
+      {253402300800ull, "\"trained_at\":null"}, /* the year 10000 */
+      {253402300799ull, "\"trained_at\":\"9999-12-31T23:59:59Z\""},
+      {0, "\"trained_at\":\"1970-01-01T00:00:00Z\""},
+      {1700000000, "\"trained_at\":\"2023-11-14T22:13:20Z\""},
+  };
+  cofi_model *m = train(3, 5);
+  cofi_server *s = NULL;
+  cofi_diag d = {0};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    m->created_unix = cases[i].t;
+    assert_int_equal(cofi_model_save(m, fx.served, &d), COFI_OK);
+    if (!s) {
+      cofi_server_config cfg = cofi_server_config_default();
+      cfg.model_path = fx.served;
+      cfg.port = 0;
+      cfg.threads = 1;
+      cfg.quiet = true;
+      assert_int_equal(cofi_server_start(&cfg, &s, &d), COFI_OK);
+    } else {
+      assert_int_equal(cofi_server_reload(s, &d), COFI_OK);
+    }
+    expect(cofi_server_port(s), "/health", 200, cases[i].want);
+  }
+  /* The version string of the header is any bytes too: escaped in JSON,
+   * printable ASCII only in the Prometheus label. */
+  memcpy(m->cofi_version, "\x1b[2J\"\n\xff\\x", 9);
+  assert_int_equal(cofi_model_save(m, fx.served, &d), COFI_OK);
+  assert_int_equal(cofi_server_reload(s, &d), COFI_OK);
+  expect(cofi_server_port(s), "/health", 200, "\"cofi_version\":\"\\u001b[2J\\\"\\n\\ufffd\\\\x\"");
+  expect(cofi_server_port(s), "/metrics", 200, "cofi_version=\"?[2J\\\"??\\\\x\"");
+  cofi_server_stop(s);
+  cofi_model_close(m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(load_takes_lease_or_falls_back),
       cmocka_unit_test(lease_break_swaps_in_private_copy),
       cmocka_unit_test(plain_start_takes_no_lease),
+      cmocka_unit_test(health_survives_any_creation_time),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

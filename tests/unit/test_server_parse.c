@@ -3,8 +3,9 @@
  * percent-decoding and ID-list splitting against slow obvious references
  * on random input, query strings, k and boolean validation, the GET and
  * JSON forms of a recommendation request, batch bodies, and the
- * constant-time token comparison. Each rejection is checked for its HTTP
- * status and stable code word.
+ * constant-time token comparison, and request framing (server/framing.c:
+ * Content-Length and Transfer-Encoding, RFC 9112 6.3). Each rejection is
+ * checked for its HTTP status and stable code word.
  */
 #include "testutil.h"
 
@@ -426,6 +427,87 @@ static void secret_comparison(void **state) {
   assert_false(srv_secret_eq("", 0, "", 0)); /* no token configured: never equal */
 }
 
+/* ---- request framing ------------------------------------------------------- */
+
+/* The verdict on a request with these headers ("Name: value" each). */
+static bool framing(const char *const *headers, size_t n, bool http10, uint64_t *cl,
+                    srv_error *err) {
+  srv_framing f;
+  memset(&f, 0, sizeof f);
+  for (size_t i = 0; i < n; i++) {
+    char name[64];
+    const char *colon = strchr(headers[i], ':');
+    assert_non_null(colon);
+    snprintf(name, sizeof name, "%.*s", (int)(colon - headers[i]), headers[i]);
+    srv_framing_add(&f, name, colon + 2);
+  }
+  return srv_framing_check(&f, http10, cl, err);
+}
+
+static void request_framing(void **state) {
+  (void)state;
+  static const struct {
+    const char *h[3];
+    bool http10;
+    int status; /* 0: accepted */
+    uint64_t cl;
+  } cases[] = {
+      {{NULL}, false, 0, 0},
+      {{"Host: x", "Content-Length: 16"}, false, 0, 16},
+      {{"content-length: 0"}, false, 0, 0},
+      {{"Content-Length: 18446744073709551615"}, false, 0, UINT64_MAX},
+      {{"Transfer-Encoding: chunked"}, false, 0, 0},
+      {{"transfer-encoding: CHUNKED"}, false, 0, 0},
+      {{"Content-Length: 18446744073709551616"}, false, 400, 0},
+      {{"Content-Length: 16", "Content-Length: 16"}, false, 400, 0},
+      {{"Content-Length: 16", "Content-Length: 0"}, false, 400, 0},
+      {{"Content-Length: 16, 16"}, false, 400, 0},
+      {{"Content-Length: +16"}, false, 400, 0},
+      {{"Content-Length: "}, false, 400, 0},
+      {{"Content-Length: 5", "Transfer-Encoding: chunked"}, false, 400, 0},
+      {{"Transfer-Encoding: chunked", "Content-Length: 5"}, false, 400, 0},
+      {{"Transfer-Encoding: chunked"}, true, 400, 0},
+      {{"Transfer-Encoding: identity"}, false, 400, 0},
+      {{"Transfer-Encoding: gzip"}, false, 400, 0},
+      {{"Transfer-Encoding: chunked, gzip"}, false, 400, 0},
+      {{"Transfer-Encoding: chunked, chunked"}, false, 400, 0},
+      {{"Transfer-Encoding: chunked", "Transfer-Encoding: chunked"}, false, 400, 0},
+      {{"Transfer-Encoding: ,"}, false, 400, 0},
+      {{"Transfer-Encoding: "}, false, 400, 0},
+      {{"Transfer-Encoding: chunked "}, false, 400, 0},
+      {{"Transfer-Encoding: chunked,"}, false, 400, 0},
+      {{"Transfer-Encoding: gzip, chunked"}, false, 501, 0},
+      {{"Transfer-Encoding: gzip", "Transfer-Encoding: chunked"}, false, 501, 0},
+      {{"Transfer-Encoding: br, deflate, chunked"}, false, 501, 0},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    size_t n = 0;
+    while (n < 3 && cases[i].h[n]) n++;
+    uint64_t cl = 99;
+    srv_error err;
+    bool ok = framing(cases[i].h, n, cases[i].http10, &cl, &err);
+    if (ok != (cases[i].status == 0) || (!ok && err.status != cases[i].status) ||
+        (ok && cl != cases[i].cl))
+      fail_msg("case %zu (%s | %s): ok %d status %d cl %llu", i, n ? cases[i].h[0] : "",
+               n > 1 ? cases[i].h[1] : "", ok, ok ? 0 : err.status, (unsigned long long)cl);
+    if (!ok)
+      assert_string_equal(err.code,
+                          err.status == 501 ? "unsupported_transfer_coding" : "bad_framing");
+  }
+  /* A Transfer-Encoding too long to keep is refused, not cut. */
+  char big[400];
+  memset(big, 'a', sizeof big - 1);
+  big[sizeof big - 1] = 0;
+  srv_framing f;
+  memset(&f, 0, sizeof f);
+  srv_framing_add(&f, "Transfer-Encoding", big);
+  srv_framing_add(&f, "Transfer-Encoding", "chunked");
+  uint64_t cl;
+  srv_error err;
+  assert_false(srv_framing_check(&f, false, &cl, &err));
+  assert_int_equal(err.status, 400);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(url_decode_examples),
@@ -440,6 +522,7 @@ int main(void) {
       cmocka_unit_test(invocations_body),
       cmocka_unit_test(batch_body),
       cmocka_unit_test(secret_comparison),
+      cmocka_unit_test(request_framing),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,13 +1,13 @@
 /*
- * handlers.c — one function per endpoint, and the route table that maps
- * paths and methods to them.
+ * queries.c — the endpoints that ask the model: recommendations (known
+ * user, cold start, batch, SageMaker's /invocations), similar items and
+ * users, an item's metadata.
  *
- * Routes are data (as in redis's command table): path, allowed methods,
- * whether a body is read, and the handler. server.c does the generic work
- * once, before any handler runs: unknown path (404), wrong method (405 with
- * Allow), body size (413). A handler parses its parameters (parse.c),
- * acquires the current model (srv_req_model, released by server.c after
- * the answer is written), asks the library, and writes JSON into r->out.
+ * routes.c points at these handlers; http.c has done the generic work
+ * before any of them runs (framing, unknown path, wrong method, body size,
+ * no model served). A handler parses its parameters (parse.c), acquires
+ * the current model (srv_req_model, released by http.c after the answer is
+ * written), asks the library, and writes JSON into r->out.
  *
  * Answers, all JSON:
  *   /recommend, /invocations   {"user_id": ID, "recommendations": [ITEM...]}
@@ -183,10 +183,10 @@ static void recommend_get(srv_req *r, bool cold_only) {
   if (!answer_recommend(r->th, sm, &q, r->out, &err)) srv_req_error(r, &err);
 }
 
-static void h_recommend(srv_req *r) { recommend_get(r, false); }
-static void h_recommend_cold(srv_req *r) { recommend_get(r, true); }
+void srv_h_recommend(srv_req *r) { recommend_get(r, false); }
+void srv_h_recommend_cold(srv_req *r) { recommend_get(r, true); }
 
-static void h_invocations(srv_req *r) {
+void srv_h_invocations(srv_req *r) {
   srv_error err;
   srv_rec_query q;
   q.liked = r->th->spans_a;
@@ -201,7 +201,7 @@ static void h_invocations(srv_req *r) {
   json_decref(root);
 }
 
-static void h_recommend_batch(srv_req *r) {
+void srv_h_recommend_batch(srv_req *r) {
   srv_error err;
   size_t n_users;
   uint32_t k;
@@ -296,10 +296,10 @@ static void similar(srv_req *r, bool items) {
   srv_buf_putc(b, '}');
 }
 
-static void h_similar_items(srv_req *r) { similar(r, true); }
-static void h_similar_users(srv_req *r) { similar(r, false); }
+void srv_h_similar_items(srv_req *r) { similar(r, true); }
+void srv_h_similar_users(srv_req *r) { similar(r, false); }
 
-static void h_items(srv_req *r) {
+void srv_h_items(srv_req *r) {
   srv_error err;
   srv_span id = r->route_arg;
   if (!srv_check_id(id.p, id.len, r->lim.max_id_len, "the item ID in /items/{id}", &err)) {
@@ -328,64 +328,4 @@ static void h_items(srv_req *r) {
     srv_buf_json_str(b, val, vlen);
   }
   srv_buf_putc(b, '}');
-}
-
-static void h_ping(srv_req *r) { srv_static_ping(r); }
-static void h_health(srv_req *r) { srv_write_health(r); }
-static void h_metrics(srv_req *r) { srv_write_metrics(r); }
-static void h_openapi(srv_req *r) { srv_static_openapi(r); }
-static void h_docs(srv_req *r) { srv_static_docs(r); }
-static void h_admin_reload(srv_req *r) { srv_admin_reload(r); }
-
-/* ---- the route table ------------------------------------------------------- */
-
-#define GET_HEAD (SRV_GET | SRV_HEAD)
-
-const srv_route srv_routes[] = {
-    {SRV_R_PING, "/ping", false, GET_HEAD, "GET, HEAD", false, h_ping},
-    {SRV_R_INVOCATIONS, "/invocations", false, SRV_POST, "POST", true, h_invocations},
-    {SRV_R_HEALTH, "/health", false, GET_HEAD, "GET, HEAD", false, h_health},
-    {SRV_R_RECOMMEND, "/recommend", false, GET_HEAD, "GET, HEAD", false, h_recommend},
-    {SRV_R_RECOMMEND_COLD, "/recommend_cold", false, GET_HEAD, "GET, HEAD", false,
-     h_recommend_cold},
-    {SRV_R_RECOMMEND_BATCH, "/recommend/batch", false, SRV_POST, "POST", true,
-     h_recommend_batch},
-    {SRV_R_SIMILAR_ITEMS, "/similar_items", false, GET_HEAD, "GET, HEAD", false,
-     h_similar_items},
-    {SRV_R_SIMILAR_USERS, "/similar_users", false, GET_HEAD, "GET, HEAD", false,
-     h_similar_users},
-    {SRV_R_ITEMS, "/items/", true, GET_HEAD, "GET, HEAD", false, h_items},
-    {SRV_R_METRICS, "/metrics", false, GET_HEAD, "GET, HEAD", false, h_metrics},
-    {SRV_R_OPENAPI, "/openapi.json", false, GET_HEAD, "GET, HEAD", false, h_openapi},
-    {SRV_R_DOCS, "/docs", false, GET_HEAD, "GET, HEAD", false, h_docs},
-    {SRV_R_ADMIN_RELOAD, "/admin/reload", false, SRV_POST, "POST", true, h_admin_reload},
-};
-const size_t srv_n_routes = sizeof srv_routes / sizeof srv_routes[0];
-
-const char *const srv_route_names[SRV_N_ROUTES] = {
-    [SRV_R_PING] = "/ping",
-    [SRV_R_INVOCATIONS] = "/invocations",
-    [SRV_R_HEALTH] = "/health",
-    [SRV_R_RECOMMEND] = "/recommend",
-    [SRV_R_RECOMMEND_COLD] = "/recommend_cold",
-    [SRV_R_RECOMMEND_BATCH] = "/recommend/batch",
-    [SRV_R_SIMILAR_ITEMS] = "/similar_items",
-    [SRV_R_SIMILAR_USERS] = "/similar_users",
-    [SRV_R_ITEMS] = "/items/{id}",
-    [SRV_R_METRICS] = "/metrics",
-    [SRV_R_OPENAPI] = "/openapi.json",
-    [SRV_R_DOCS] = "/docs",
-    [SRV_R_ADMIN_RELOAD] = "/admin/reload",
-    [SRV_R_OTHER] = "other",
-};
-
-const srv_route *srv_route_find(const char *path, size_t len) {
-  for (size_t i = 0; i < srv_n_routes; i++) {
-    const srv_route *rt = &srv_routes[i];
-    size_t n = strlen(rt->path);
-    if (rt->prefix ? (len >= n && !memcmp(path, rt->path, n))
-                   : (len == n && !memcmp(path, rt->path, n)))
-      return rt;
-  }
-  return NULL;
 }

@@ -1,0 +1,51 @@
+/*
+ * routes.c — the route table: every endpoint as data (as in redis's command
+ * table): its path (exact, or a prefix for /items/{id}), the methods it
+ * takes and the Allow header for the others, whether it reads a body,
+ * whether it needs a model, and the handler. http.c does the generic work
+ * once, from these fields, before any handler runs.
+ *
+ * needs_model: with no model in the slot (only after a lease break whose
+ * private copy failed: see reload.c) these answer 503 model_unavailable;
+ * /ping too, which tells a load balancer "not ready". /health, /metrics
+ * and /admin/reload cope with the empty slot themselves, /openapi.json and
+ * /docs do not need it.
+ */
+#include "srv.h"
+
+#include <string.h>
+
+#define GET_HEAD (SRV_GET | SRV_HEAD)
+#define GH "GET, HEAD"
+
+/* id, path, prefix, methods, allow, body, needs_model, handler */
+const srv_route srv_routes[] = {
+    {SRV_R_PING, "/ping", false, GET_HEAD, GH, false, true, srv_h_ping},
+    {SRV_R_INVOCATIONS, "/invocations", false, SRV_POST, "POST", true, true, srv_h_invocations},
+    {SRV_R_HEALTH, "/health", false, GET_HEAD, GH, false, false, srv_h_health},
+    {SRV_R_RECOMMEND, "/recommend", false, GET_HEAD, GH, false, true, srv_h_recommend},
+    {SRV_R_RECOMMEND_COLD, "/recommend_cold", false, GET_HEAD, GH, false, true,
+     srv_h_recommend_cold},
+    {SRV_R_RECOMMEND_BATCH, "/recommend/batch", false, SRV_POST, "POST", true, true,
+     srv_h_recommend_batch},
+    {SRV_R_SIMILAR_ITEMS, "/similar_items", false, GET_HEAD, GH, false, true, srv_h_similar_items},
+    {SRV_R_SIMILAR_USERS, "/similar_users", false, GET_HEAD, GH, false, true, srv_h_similar_users},
+    {SRV_R_ITEMS, "/items/", true, GET_HEAD, GH, false, true, srv_h_items},
+    {SRV_R_METRICS, "/metrics", false, GET_HEAD, GH, false, false, srv_h_metrics},
+    {SRV_R_OPENAPI, "/openapi.json", false, GET_HEAD, GH, false, false, srv_h_openapi},
+    {SRV_R_DOCS, "/docs", false, GET_HEAD, GH, false, false, srv_h_docs},
+    {SRV_R_ADMIN_RELOAD, "/admin/reload", false, SRV_POST, "POST", true, false,
+     srv_h_admin_reload},
+};
+const size_t srv_n_routes = sizeof srv_routes / sizeof srv_routes[0];
+
+const srv_route *srv_route_find(const char *path, size_t len) {
+  for (size_t i = 0; i < srv_n_routes; i++) {
+    const srv_route *rt = &srv_routes[i];
+    size_t n = strlen(rt->path);
+    if (rt->prefix ? (len >= n && !memcmp(path, rt->path, n))
+                   : (len == n && !memcmp(path, rt->path, n)))
+      return rt;
+  }
+  return NULL;
+}
