@@ -62,6 +62,16 @@ typedef enum cofi_error {
 const char *cofi_error_name(int code);
 const char *cofi_error_message(int code);
 
+/* ---- kernels ----------------------------------------------------------- */
+
+/* The kernel set this process runs: "avx512", "avx2", "generic" (portable
+ * vector code: NEON on aarch64) or "reference". The best one the CPU
+ * supports is chosen at first use; the environment variable COFI_KERNELS
+ * forces a lower one (an unknown or unsupported name warns on stderr and
+ * is ignored). Models trained under different sets may differ in the last
+ * bits; under one set training is deterministic for any thread count. */
+const char *cofi_kernel_set(void);
+
 /* Detail for people; the return code is the contract. */
 typedef struct cofi_diag {
   char file[256];    /* input file concerned, "" if none */

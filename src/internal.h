@@ -171,131 +171,9 @@ int cofi__model_new(cofi_model **out);
 int cofi__model_prepare(cofi_model *m);
 
 /* ---- kernels ----------------------------------------------------------- */
-/* Dot product in 16 independent lanes, each a chain of fused multiply-adds,
- * then a fixed pairwise tree over the lanes. That order is exactly the one
- * the vectorized kernels in train/kernels.c use for every dot product, so a
- * score computed here equals, bit for bit, the score the batched and
- * single-user scoring kernels return; and it is fixed, so results do not
- * depend on threads. */
-static inline float cofi__dot(const float *restrict a, const float *restrict b,
-                              uint32_t k) {
-  float acc[16] = {0};
-  uint32_t j = 0;
-  for (; j + 16 <= k; j += 16)
-    for (uint32_t l = 0; l < 16; l++) acc[l] = __builtin_fmaf(a[j + l], b[j + l], acc[l]);
-  for (uint32_t l = 0; j + l < k; l++) acc[l] = __builtin_fmaf(a[j + l], b[j + l], acc[l]);
-  float w[4];
-  for (uint32_t q = 0; q < 4; q++) w[q] = (acc[q] + acc[q + 8]) + (acc[q + 4] + acc[q + 12]);
-  return (w[0] + w[2]) + (w[1] + w[3]);
-}
-static inline void cofi__axpy(float a, const float *restrict x,
-                              float *restrict y, uint32_t k) {
-  for (uint32_t j = 0; j < k; j++) y[j] += a * x[j];
-}
-
-/* Dense kernels of the ALS solvers and of scoring (train/kernels.c). Each
- * has a plain reference version (_ref: obvious loops, the portable
- * fallback) and an optimized one for the build's ISA (AVX-512 when
- * compiled with it), checked against each other in test_kernels.c. All are
- * deterministic: the summation order depends only on the arguments.
- *
- * A set of factor rows, either a contiguous block or rows picked from a
- * factor matrix by index: row t is base + (idx ? idx[t] : t) * ld, with k
- * valid floats. Rows are read with masked loads, so nothing past k is
- * touched. */
-typedef struct cofi__rows {
-  const float *base;
-  size_t ld;           /* floats between consecutive rows */
-  const uint32_t *idx; /* [n] or NULL */
-} cofi__rows;
-
-/* The factor count rounded up to whole 16-float vectors. */
-static inline uint32_t cofi__kpad(uint32_t k) { return (k + 15u) & ~15u; }
-
-/* out[t] = row_t . v for t < n (same rounding as cofi__dot). */
-void cofi__k_gemv(const cofi__rows *rows, size_t n, uint32_t k, const float *v, float *out);
-void cofi__k_gemv_ref(const cofi__rows *rows, size_t n, uint32_t k, const float *v,
-                      float *out);
-/* The fused pass of the CG solver over a row's factor vectors y_t with
- * values r_t: out += sum_t (cf[0] + cf[1] r_t + (cf[2] + cf[3] r_t) (y_t . v)) y_t.
- * With cf = {0, 0, 1 - alpha0, alpha} it adds sum_t (c_t - alpha0)(y_t.v) y_t
- * (the sparse part of A v); with {1, alpha, alpha0 - 1, -alpha} it adds
- * b - (that part of A v), i.e. the residual. out holds k floats. */
-void cofi__k_rank1_pass(const cofi__rows *rows, size_t n, uint32_t k, const float *r,
-                        const float cf[4], const float *v, float *out);
-void cofi__k_rank1_pass_ref(const cofi__rows *rows, size_t n, uint32_t k, const float *r,
-                            const float cf[4], const float *v, float *out);
-/* out = S v + shift v for a symmetric S [k x k] with row stride lds. */
-void cofi__k_symv(const float *S, size_t lds, uint32_t k, float shift, const float *v,
-                  float *out);
-void cofi__k_symv_ref(const float *S, size_t lds, uint32_t k, float shift, const float *v,
-                      float *out);
-/* Copies rows into a block G [n x ldg] (ldg >= k, multiple of 16), zero
- * padding each row from k to ldg. */
-void cofi__k_gather(const cofi__rows *rows, size_t n, uint32_t k, float *G, size_t ldg);
-/* A[r][c] += sum_{t<n} G[t][r] H[t][c] for rows r in [r0, r1) and at least
- * the columns c >= r below kp (the upper triangle; entries left of the
- * diagonal may be written too). G, H: [n x kp], kp a multiple of 16, r0 a
- * multiple of 8, r1 <= kp. A: [kp x lda]. */
-void cofi__k_syrk_acc(const float *G, const float *H, size_t n, uint32_t kp, uint32_t r0,
-                      uint32_t r1, float *A, size_t lda);
-void cofi__k_syrk_acc_ref(const float *G, const float *H, size_t n, uint32_t kp, uint32_t r0,
-                          uint32_t r1, float *A, size_t lda);
-/* C[i][j] = sum_{p<kd} At[p][i] Bt[p][j] for i < m, j < nn: a matrix
- * product with both operands packed transposed (p-major), as scoring
- * packs users and items. m a multiple of 8, nn of 16; lda, ldb, ldc in
- * floats. Each entry is summed in order p = 0, 1, ... */
-void cofi__k_gemm(const float *At, size_t lda, const float *Bt, size_t ldb, size_t kd,
-                  uint32_t m, uint32_t nn, float *C, size_t ldc);
-void cofi__k_gemm_ref(const float *At, size_t lda, const float *Bt, size_t ldb, size_t kd,
-                      uint32_t m, uint32_t nn, float *C, size_t ldc);
-/* The first i < n with x[i] > thr (n when none): the top-k scan's test,
- * 16 scores per compare. */
-size_t cofi__k_first_above(const float *x, size_t n, float thr);
-size_t cofi__k_first_above_ref(const float *x, size_t n, float thr);
-/* One pass of the pruned search (recommend/prune.c) over 16-item blocks
- * of int8 factors. For item i = 16 b + l:
- *   a_i      = (float)(sum_j uq_j q_ij - 128 qsum[i]) * (scale[i] * t)
- *   margin_i = coef[0] err[i] + coef[1] l1[i] + coef[2] norm[i] + coef[3]
- *   hi[i]    = a_i + margin_i, or -inf when bit l of skip[b] is set
- *   lo[i]    = a_i - margin_i, likewise (only when lo is not NULL)
- * and returns the k-th largest lo over the items not skipped (-inf when
- * fewer than k; heap: [k] scratch). The scan stops before block b once
- * the heap holds k entries and stop_coef norm[16 b] is below its root
- * (norms descend along the panel; INFINITY never stops):
- * *n_blocks_done says where. uq holds the query's bytes (unsigned,
- * four to a word), the panel the items' (signed), groups = factors padded
- * to 16, over 4. The per-item arrays and skip cover all n_blocks blocks.
- * The optimized version may round the margin differently (fused
- * multiply-adds); prune.c's bound allows for it. */
-typedef struct cofi__qscan {
-  const int8_t *panel; /* [n_blocks x groups x 64], 64-byte aligned */
-  size_t n_blocks;
-  uint32_t groups;
-  const int32_t *qsum;
-  const float *scale, *err, *l1, *norm; /* [16 n_blocks] each */
-  const uint32_t *uq;                   /* [groups] */
-  float t;
-  float coef[4];
-  float stop_coef;
-  const uint16_t *skip; /* [n_blocks] */
-} cofi__qscan;
-float cofi__k_qscan(const cofi__qscan *s, size_t k, float *heap, float *hi, float *lo,
-                    size_t *n_blocks_done);
-float cofi__k_qscan_ref(const cofi__qscan *s, size_t k, float *heap, float *hi, float *lo,
-                        size_t *n_blocks_done);
-/* cofi__k_fast_i8: the build has the AVX512-VNNI version (otherwise
- * cofi__k_qscan is the slow reference and pruning is not used). */
-extern const bool cofi__k_fast_i8;
-/* In-place Cholesky A = U^T U of the upper k x k triangle of A
- * [kpad(k) x lda], lda >= kpad(k) (row-major; the lower triangle and the
- * rows and columns past k are scratch). 0, or -1 when A is not
- * numerically positive definite (a pivot <= 0, NaN or infinite). */
-int cofi__k_cholesky(float *A, size_t lda, uint32_t k);
-int cofi__k_cholesky_ref(float *A, size_t lda, uint32_t k);
-/* x = A^-1 b from U as cofi__k_cholesky leaves it; x may alias b. */
-void cofi__k_chol_solve(const float *U, size_t lda, uint32_t k, const float *b, float *x);
-void cofi__k_chol_solve_ref(const float *U, size_t lda, uint32_t k, const float *b, float *x);
+/* The dense kernels are their own layer (src/kernels/): cofi__dot,
+ * cofi__rows, cofi__k_* and the run-time choice of instruction set. */
+#include "kernels/kernels.h"
 
 /* ---- ALS --------------------------------------------------------------- */
 /* The least-squares problem of one row (a user given the item factors, or
@@ -328,8 +206,6 @@ size_t cofi__solve_row_scratch(uint32_t k);
 size_t cofi__solve_row_scratch_gather(uint32_t k, size_t gather_rows);
 /* The row's regularization: lambda * (n + alpha0 * n_other)^nu. */
 float cofi__row_lambda(const cofi__row_problem *pr, size_t n);
-/* scale * Y^T Y into gram [k x k] (full). Deterministic for any threads. */
-void cofi__gram(const float *Y, uint32_t n, uint32_t k, float scale, float *gram);
 /* The objective of X, Y on r (users x items), normalized like implicit's
  * calculate_loss: divided by (sum of confidences + unobserved pairs). */
 double cofi__als_loss(const cofi__csr *r, const float *X, const float *Y,

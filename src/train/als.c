@@ -73,14 +73,6 @@ static void init_factors(float *F, uint32_t n, uint32_t k, uint64_t seed, uint64
   }
 }
 
-void cofi__gram(const float *Y, uint32_t n, uint32_t k, float scale, float *gram) {
-  /* Single-threaded BLAS: the summation order is fixed, hence reproducible. */
-  cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)k, (int)n, scale, Y, (int)k, 0.0f,
-              gram, (int)k);
-  for (uint32_t r = 0; r < k; r++)
-    for (uint32_t c = 0; c < r; c++) gram[(size_t)r * k + c] = gram[(size_t)c * k + r];
-}
-
 /* Rows of Y per step of the training gram: the chunk stays in L1/L2 while
  * every tile of the gram takes its contribution. */
 #define GRAM_CHUNK 128
