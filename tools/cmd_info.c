@@ -30,7 +30,7 @@ static void print_json(const cofi_model_info *i, const char *path) {
          "\"cofi_version\": ",
          i->train_seconds, i->train_loss, i->n_item_fields);
   cli_json_string(stdout, i->cofi_version, strlen(i->cofi_version));
-  printf("}\n");
+  printf(", \"kernels\": \"%s\"}\n", cofi_kernel_set());
 }
 
 static void print_text(const cofi_model_info *i, const char *path) {
@@ -56,6 +56,8 @@ static void print_text(const cofi_model_info *i, const char *path) {
          (double)i->file_bytes / (1 << 20));
   printf("created        %s by cofi %s\n", created, i->cofi_version);
   printf("checksum       %016llx\n", (unsigned long long)i->checksum);
+  printf("kernels        %s (this process: the set this CPU runs, or COFI_KERNELS)\n",
+         cofi_kernel_set());
 }
 
 int cmd_info(int argc, char **argv) {

@@ -40,7 +40,8 @@ int main(int argc, char **argv) {
     return CLI_EXIT_OK;
   }
   if (!strcmp(argv[1], "--version")) {
-    printf("cofi %s\n", COFI_VERSION);
+    /* the second line: which kernel set this CPU runs (COFI_KERNELS forces one) */
+    printf("cofi %s\nkernels %s\n", COFI_VERSION, cofi_kernel_set());
     return CLI_EXIT_OK;
   }
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
