@@ -8,11 +8,12 @@
  * published with one release store after pthread_once, so every thread
  * sees one set from its first kernel call on.
  *
- * COFI_KERNELS=reference|generic|avx2|avx512 forces a set. A name this
- * build does not know, or a set this CPU cannot run, is not an error that
- * could stop a server: one line on stderr says so and the best set runs.
- * Benchmarks print cofi_kernel_set() with every figure, so a fallback is
- * visible there.
+ * COFI_KERNELS=reference|generic|avx2|avx512 forces a set. The library
+ * never prints nor fails for it: a name this build does not know, or a set
+ * this CPU cannot run, leaves the best set active, and
+ * cofi_kernel_set_refused() says why. The CLI refuses to start then (a
+ * benchmark must not print a figure under the wrong name); an embedding
+ * program can do the same or go on.
  */
 #include "kernels/impl.h"
 
@@ -32,6 +33,7 @@ const char *const cofi__kernel_names[] = {"reference", "generic",
                                           NULL};
 
 const cofi__kernels *cofi__kernels_active_ptr;
+static char refused[160]; /* written once, before the set is published */
 
 const cofi__kernels *cofi__kernels_named(const char *name) {
   if (!name) return NULL;
@@ -72,10 +74,9 @@ static void choose(void) {
     for (size_t i = 0; cofi__kernel_names[i]; i++) known |= !strcmp(want, cofi__kernel_names[i]);
     if (w) t = w;
     else
-      fprintf(stderr, "cofi: COFI_KERNELS=%s: %s; using %s\n", want,
-              known ? "this CPU does not support that kernel set"
-                    : "unknown kernel set (reference, generic, avx2, avx512)",
-              t->name);
+      snprintf(refused, sizeof refused, "COFI_KERNELS=%.40s: %s", want,
+               known ? "this CPU does not run that kernel set"
+                     : "unknown kernel set (reference, generic, avx2, avx512)");
   }
   __atomic_store_n(&cofi__kernels_active_ptr, t, __ATOMIC_RELEASE);
 }
@@ -95,3 +96,8 @@ int cofi__kernels_use(const char *name) {
 }
 
 const char *cofi_kernel_set(void) { return cofi__kernels_active()->name; }
+
+const char *cofi_kernel_set_refused(void) {
+  cofi__kernels_active();
+  return refused[0] ? refused : NULL;
+}

@@ -16,8 +16,9 @@
  *
  * The environment variable COFI_KERNELS (reference, generic, avx2, avx512)
  * forces a set, for tests and benchmarks; asking for one this CPU cannot
- * run, or an unknown name, prints one warning on stderr and keeps the
- * best set the CPU runs. cofi_kernel_set() (cofi.h) names the active set.
+ * run, or an unknown name, keeps the best set the CPU runs, and
+ * cofi_kernel_set_refused() (cofi.h) says so. cofi_kernel_set() names the
+ * active set.
  *
  * The callers use the cofi__k_* names below, which go through the active
  * table; tests reach every set's table with cofi__kernels_named.
