@@ -157,13 +157,42 @@ struct cofi_model {
   float *user_norms; /* [n_users] |x_u| */
   float item_norm_max; /* max |y_i| */
   /* int8 copy of the item factors for bounded approximate scoring, or NULL
-   * (recommend/prune.c). */
+   * (model/panel.c; used by recommend/prune.c). */
   struct cofi__qpanel *item_q8;
   /* Storage: either owned allocations (trained) or a mapping (opened). */
   void *map;
   size_t map_len;
   bool map_is_malloc; /* map came from cofi__aligned_alloc (open_memory) */
 };
+
+/* The int8 copy of the item factors for the pruned search, in blocks of
+ * 16 items by decreasing norm (model/panel.c describes the layout). */
+struct cofi__qpanel {
+  uint32_t groups; /* factors padded to 16, over 4 */
+  size_t blocks;   /* ceil(n_items / 16) */
+  int8_t *q;       /* [blocks x groups x 64], see above */
+  int32_t *qsum;   /* [16 blocks] sum_j q_ij */
+  float *scale;    /* [16 blocks] s_i */
+  float *err;      /* [16 blocks] E_i, rounded up */
+  float *l1;       /* [16 blocks] |y_i|_1, rounded up */
+  float *norm;     /* [16 blocks] |y_i| (the model's item norms, padded) */
+  uint32_t *item_at; /* [n_items] the item at each panel position */
+  uint32_t *pos_of;  /* [n_items] the panel position of each item */
+};
+/* Norms at or beyond this could overflow a product of two of them: no
+ * panel, no pruning. */
+#define COFI__PRUNE_NORM_LIMIT 0x1p60f
+/* Builds m->item_q8 (no-op when present, or when the factor norms are too
+ * large for the bound). COFI_OK or COFI_ERR_NOMEM. */
+int cofi__model_build_panel(cofi_model *m);
+void cofi__model_free_panel(cofi_model *m);
+/* The item at each panel position. */
+const uint32_t *cofi__panel_order(const cofi_model *m);
+/* Quantizes v[0..k) to q with one scale: returns the scale (0 for a zero
+ * vector); *err >= max |v_j - scale q_j| and *l1 >= |v|_1. */
+float cofi__quantize(const float *v, uint32_t k, int8_t *q, float *err, float *l1);
+/* The float at or above x. */
+float cofi__round_up(double x);
 
 /* A model with everything empty; factors allocated by the trainer. */
 int cofi__model_new(cofi_model **out);
@@ -238,10 +267,6 @@ int cofi__recommend_exact(const cofi_model *m, cofi_workspace *ws, const float *
                           size_t n_exclude, uint32_t k, cofi_scored *out, size_t *n_out);
 
 /* ---- pruned top-k (recommend/prune.c) ---------------------------------- */
-/* Builds m->item_q8 (no-op when present, or when the factor norms are too
- * large for the bound). COFI_OK or COFI_ERR_NOMEM. */
-int cofi__model_build_panel(cofi_model *m);
-void cofi__model_free_panel(cofi_model *m);
 /* Top-k of vec . y_i over the items not in seen/exclude, identical to the
  * exact path (scores and order), through int8 approximate scores and a
  * proven error bound. COFI__PRUNE_SKIP (nothing written) when the model
@@ -267,7 +292,6 @@ int cofi__prune_bounds(const cofi_model *m, cofi_workspace *ws, const float *vec
                        const uint32_t *seen, size_t n_seen, const uint32_t *exclude,
                        size_t n_exclude, uint32_t k, float *lo, float *hi, float *T,
                        size_t *n_scanned);
-const uint32_t *cofi__panel_order(const cofi_model *m);
 /* The want most similar items to item query by cosine, the query left
  * out: identical to the exact path of cofi_similar_items (every cosine
  * computed), through the same bounds divided by the same denominators.
