@@ -2,7 +2,7 @@
  * kernels/avx2.c — the AVX2 + FMA kernel set (Intel Haswell and later,
  * AMD Zen 1-3: most cloud servers without AVX-512). Compiled with
  * -mavx2 -mfma (and -mno-avx512f, so that it stays an honest AVX2 build
- * even under -march=native on an AVX-512 machine); dispatch.c runs it only
+ * even under -march=native on an AVX-512 machine); kernels.c runs it only
  * on CPUs that have both.
  *
  * The same designs as avx512.c, cut to 8-float registers and 16 of them:

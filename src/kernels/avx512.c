@@ -1,7 +1,7 @@
 /*
  * kernels/avx512.c — the AVX-512 kernel set (F, BW, VL; the int8 scan with
  * VNNI). Compiled with those target flags whatever the build's baseline
- * (CMakeLists.txt); dispatch.c runs it only on CPUs that have them.
+ * (CMakeLists.txt); kernels.c runs it only on CPUs that have them.
  *
  * Why not BLAS for these: the per-row problems are small (a few hundred
  * rows of k floats), where a BLAS call's overhead and packing dominate,

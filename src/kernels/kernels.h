@@ -11,7 +11,7 @@
  *                aarch64, SSE2 on a baseline x86-64 build
  *   avx2.c       AVX2 + FMA (Haswell, AMD Zen 1-3): 8-float vectors
  *   avx512.c     AVX-512 F/BW/VL (+ VNNI for the int8 scan)
- *   dispatch.c   one table of function pointers per set; the best set the
+ *   kernels.c   one table of function pointers per set; the best set the
  *                CPU runs is picked once, at first use (pthread_once)
  *
  * The environment variable COFI_KERNELS (reference, generic, avx2, avx512)

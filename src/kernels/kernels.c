@@ -1,5 +1,5 @@
 /*
- * kernels/dispatch.c — which kernel set runs: the best this CPU supports,
+ * kernels/kernels.c — the dispatch: which kernel set runs: the best this CPU supports,
  * chosen once at first use, or the one COFI_KERNELS names.
  *
  * Preference, best first: avx512 (F + BW + VL + FMA; with VNNI its own
