@@ -19,10 +19,6 @@
  */
 #include "kernels/impl.h"
 
-/* Every function here is static, so how a target passes a 64-byte vector
- * between functions is no interface; GCC's note about it is noise. */
-#pragma GCC diagnostic ignored "-Wpsabi"
-
 typedef float f32x16 __attribute__((vector_size(64)));
 
 static inline f32x16 vload(const float *p) {
