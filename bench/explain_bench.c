@@ -47,8 +47,8 @@ int main(int argc, char **argv) {
   cofi_model_info info;
   cofi_model_get_info(m, &info);
   if (n_users > info.n_users) n_users = info.n_users;
-  printf("model: %u users x %u items, %u factors; k = %u, %zu users\n", info.n_users,
-         info.n_items, info.factors, k, n_users);
+  printf("model: %u users x %u items, %u factors; k = %u, %zu users, kernels %s\n", info.n_users,
+         info.n_items, info.factors, k, n_users, cofi_kernel_set());
   cofi_workspace *ws = cofi_workspace_new();
   cofi_scored *out = malloc(sizeof *out * k);
   double *plain = malloc(sizeof *plain * n_users), *expl = malloc(sizeof *expl * n_users);

@@ -70,6 +70,20 @@ typedef enum cofi_error {
 const char *cofi_error_name(int code);
 const char *cofi_error_message(int code);
 
+/* ---- kernels ----------------------------------------------------------- */
+
+/* The kernel set this process runs: "avx512", "avx2", "generic" (portable
+ * vector code: NEON on aarch64) or "reference". The best one the CPU
+ * supports is chosen at first use; the environment variable COFI_KERNELS
+ * forces a lower one. Models trained under different sets may differ in
+ * the last bits; under one set training is deterministic for any thread
+ * count. */
+const char *cofi_kernel_set(void);
+/* NULL, or why COFI_KERNELS was not followed (an unknown name, or a set
+ * this CPU cannot run): the best set runs then. The library never prints
+ * it; the CLI refuses to start. */
+const char *cofi_kernel_set_refused(void);
+
 /* Detail for people; the return code is the contract. */
 typedef struct cofi_diag {
   char file[256];    /* input file concerned, "" if none */

@@ -12,7 +12,7 @@ cofi=$1 template=$2 out=$3
 # be a request, so it starts with the zero-width \& instead.
 roff() { sed -e 's/\\/\\e/g' -e "s/^\\([.']\\)/\\\\\\&\\1/"; }
 
-version=$("$cofi" --version | awk '{print $2}')
+version=$("$cofi" --version | awk 'NR == 1 {print $2}')
 [ -n "$version" ] || { echo "gen-man.sh: '$cofi --version' printed no version" >&2; exit 1; }
 commands=$("$cofi" --help | awk '/^commands:/ {on = 1; next} on && NF {print}')
 [ -n "$commands" ] || { echo "gen-man.sh: '$cofi --help' lists no commands" >&2; exit 1; }

@@ -5,7 +5,10 @@
 # suite again under them (leak detection on); then, when clang's libFuzzer
 # is installed (scripts/install-deps.sh --dev), runs every fuzz target for
 # 10 seconds (docs/robustness.md; fuzz/run.sh runs them long).
-# COFI_SKIP_SANITIZE=1 skips the second pass, COFI_SKIP_FUZZ=1 the third.
+# Last, the kernels cross-compiled for aarch64 and their unit test under
+# qemu-user (scripts/cross-aarch64.sh; installs the cross tools).
+# COFI_SKIP_SANITIZE=1 skips the second pass, COFI_SKIP_FUZZ=1 the third,
+# COFI_SKIP_CROSS=1 the aarch64 one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/build.sh build
@@ -36,4 +39,7 @@ if [ "${COFI_SKIP_FUZZ:-0}" != 1 ]; then
     echo "fuzz pass skipped: clang with libFuzzer not installed (scripts/install-deps.sh --dev)"
   fi
   rm -rf "$probe"
+fi
+if [ "${COFI_SKIP_CROSS:-0}" != 1 ]; then
+  ./scripts/cross-aarch64.sh
 fi

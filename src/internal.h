@@ -159,7 +159,7 @@ struct cofi_model {
   float *user_norms; /* [n_users] |x_u| */
   float item_norm_max; /* max |y_i| */
   /* int8 copy of the item factors for bounded approximate scoring, or NULL
-   * (recommend/prune.c). */
+   * (model/panel.c; used by recommend/prune.c). */
   struct cofi__qpanel *item_q8;
   /* Storage: either owned allocations (trained) or a mapping (opened). */
   void *map;
@@ -167,137 +167,44 @@ struct cofi_model {
   bool map_is_malloc; /* map came from cofi__aligned_alloc (open_memory) */
 };
 
+/* The int8 copy of the item factors for the pruned search, in blocks of
+ * 16 items by decreasing norm (model/panel.c describes the layout). */
+struct cofi__qpanel {
+  uint32_t groups; /* factors padded to 16, over 4 */
+  size_t blocks;   /* ceil(n_items / 16) */
+  int8_t *q;       /* [blocks x groups x 64], see above */
+  int32_t *qsum;   /* [16 blocks] sum_j q_ij */
+  float *scale;    /* [16 blocks] s_i */
+  float *err;      /* [16 blocks] E_i, rounded up */
+  float *l1;       /* [16 blocks] |y_i|_1, rounded up */
+  float *norm;     /* [16 blocks] |y_i| (the model's item norms, padded) */
+  uint32_t *item_at; /* [n_items] the item at each panel position */
+  uint32_t *pos_of;  /* [n_items] the panel position of each item */
+};
+/* Norms at or beyond this could overflow a product of two of them: no
+ * panel, no pruning. */
+#define COFI__PRUNE_NORM_LIMIT 0x1p60f
+/* Builds m->item_q8 (no-op when present, or when the factor norms are too
+ * large for the bound). COFI_OK or COFI_ERR_NOMEM. */
+int cofi__model_build_panel(cofi_model *m);
+void cofi__model_free_panel(cofi_model *m);
+/* The item at each panel position. */
+const uint32_t *cofi__panel_order(const cofi_model *m);
+/* Quantizes v[0..k) to q with one scale: returns the scale (0 for a zero
+ * vector); *err >= max |v_j - scale q_j| and *l1 >= |v|_1. */
+float cofi__quantize(const float *v, uint32_t k, int8_t *q, float *err, float *l1);
+/* The float at or above x. */
+float cofi__round_up(double x);
+
 /* A model with everything empty; factors allocated by the trainer. */
 int cofi__model_new(cofi_model **out);
 /* Computes the derived arrays (gram, norms) once factors are in place. */
 int cofi__model_prepare(cofi_model *m);
 
 /* ---- kernels ----------------------------------------------------------- */
-/* Dot product in 16 independent lanes, each a chain of fused multiply-adds,
- * then a fixed pairwise tree over the lanes. That order is exactly the one
- * the vectorized kernels in train/kernels.c use for every dot product, so a
- * score computed here equals, bit for bit, the score the batched and
- * single-user scoring kernels return; and it is fixed, so results do not
- * depend on threads. */
-static inline float cofi__dot(const float *restrict a, const float *restrict b,
-                              uint32_t k) {
-  float acc[16] = {0};
-  uint32_t j = 0;
-  for (; j + 16 <= k; j += 16)
-    for (uint32_t l = 0; l < 16; l++) acc[l] = __builtin_fmaf(a[j + l], b[j + l], acc[l]);
-  for (uint32_t l = 0; j + l < k; l++) acc[l] = __builtin_fmaf(a[j + l], b[j + l], acc[l]);
-  float w[4];
-  for (uint32_t q = 0; q < 4; q++) w[q] = (acc[q] + acc[q + 8]) + (acc[q + 4] + acc[q + 12]);
-  return (w[0] + w[2]) + (w[1] + w[3]);
-}
-static inline void cofi__axpy(float a, const float *restrict x,
-                              float *restrict y, uint32_t k) {
-  for (uint32_t j = 0; j < k; j++) y[j] += a * x[j];
-}
-
-/* Dense kernels of the ALS solvers and of scoring (train/kernels.c). Each
- * has a plain reference version (_ref: obvious loops, the portable
- * fallback) and an optimized one for the build's ISA (AVX-512 when
- * compiled with it), checked against each other in test_kernels.c. All are
- * deterministic: the summation order depends only on the arguments.
- *
- * A set of factor rows, either a contiguous block or rows picked from a
- * factor matrix by index: row t is base + (idx ? idx[t] : t) * ld, with k
- * valid floats. Rows are read with masked loads, so nothing past k is
- * touched. */
-typedef struct cofi__rows {
-  const float *base;
-  size_t ld;           /* floats between consecutive rows */
-  const uint32_t *idx; /* [n] or NULL */
-} cofi__rows;
-
-/* The factor count rounded up to whole 16-float vectors. */
-static inline uint32_t cofi__kpad(uint32_t k) { return (k + 15u) & ~15u; }
-
-/* out[t] = row_t . v for t < n (same rounding as cofi__dot). */
-void cofi__k_gemv(const cofi__rows *rows, size_t n, uint32_t k, const float *v, float *out);
-void cofi__k_gemv_ref(const cofi__rows *rows, size_t n, uint32_t k, const float *v,
-                      float *out);
-/* The fused pass of the CG solver over a row's factor vectors y_t with
- * values r_t: out += sum_t (cf[0] + cf[1] r_t + (cf[2] + cf[3] r_t) (y_t . v)) y_t.
- * With cf = {0, 0, 1 - alpha0, alpha} it adds sum_t (c_t - alpha0)(y_t.v) y_t
- * (the sparse part of A v); with {1, alpha, alpha0 - 1, -alpha} it adds
- * b - (that part of A v), i.e. the residual. out holds k floats. */
-void cofi__k_rank1_pass(const cofi__rows *rows, size_t n, uint32_t k, const float *r,
-                        const float cf[4], const float *v, float *out);
-void cofi__k_rank1_pass_ref(const cofi__rows *rows, size_t n, uint32_t k, const float *r,
-                            const float cf[4], const float *v, float *out);
-/* out = S v + shift v for a symmetric S [k x k] with row stride lds. */
-void cofi__k_symv(const float *S, size_t lds, uint32_t k, float shift, const float *v,
-                  float *out);
-void cofi__k_symv_ref(const float *S, size_t lds, uint32_t k, float shift, const float *v,
-                      float *out);
-/* Copies rows into a block G [n x ldg] (ldg >= k, multiple of 16), zero
- * padding each row from k to ldg. */
-void cofi__k_gather(const cofi__rows *rows, size_t n, uint32_t k, float *G, size_t ldg);
-/* A[r][c] += sum_{t<n} G[t][r] H[t][c] for rows r in [r0, r1) and at least
- * the columns c >= r below kp (the upper triangle; entries left of the
- * diagonal may be written too). G, H: [n x kp], kp a multiple of 16, r0 a
- * multiple of 8, r1 <= kp. A: [kp x lda]. */
-void cofi__k_syrk_acc(const float *G, const float *H, size_t n, uint32_t kp, uint32_t r0,
-                      uint32_t r1, float *A, size_t lda);
-void cofi__k_syrk_acc_ref(const float *G, const float *H, size_t n, uint32_t kp, uint32_t r0,
-                          uint32_t r1, float *A, size_t lda);
-/* C[i][j] = sum_{p<kd} At[p][i] Bt[p][j] for i < m, j < nn: a matrix
- * product with both operands packed transposed (p-major), as scoring
- * packs users and items. m a multiple of 8, nn of 16; lda, ldb, ldc in
- * floats. Each entry is summed in order p = 0, 1, ... */
-void cofi__k_gemm(const float *At, size_t lda, const float *Bt, size_t ldb, size_t kd,
-                  uint32_t m, uint32_t nn, float *C, size_t ldc);
-void cofi__k_gemm_ref(const float *At, size_t lda, const float *Bt, size_t ldb, size_t kd,
-                      uint32_t m, uint32_t nn, float *C, size_t ldc);
-/* The first i < n with x[i] > thr (n when none): the top-k scan's test,
- * 16 scores per compare. */
-size_t cofi__k_first_above(const float *x, size_t n, float thr);
-size_t cofi__k_first_above_ref(const float *x, size_t n, float thr);
-/* One pass of the pruned search (recommend/prune.c) over 16-item blocks
- * of int8 factors. For item i = 16 b + l:
- *   a_i      = (float)(sum_j uq_j q_ij - 128 qsum[i]) * (scale[i] * t)
- *   margin_i = coef[0] err[i] + coef[1] l1[i] + coef[2] norm[i] + coef[3]
- *   hi[i]    = a_i + margin_i, or -inf when bit l of skip[b] is set
- *   lo[i]    = a_i - margin_i, likewise (only when lo is not NULL)
- * and returns the k-th largest lo over the items not skipped (-inf when
- * fewer than k; heap: [k] scratch). The scan stops before block b once
- * the heap holds k entries and stop_coef norm[16 b] is below its root
- * (norms descend along the panel; INFINITY never stops):
- * *n_blocks_done says where. uq holds the query's bytes (unsigned,
- * four to a word), the panel the items' (signed), groups = factors padded
- * to 16, over 4. The per-item arrays and skip cover all n_blocks blocks.
- * The optimized version may round the margin differently (fused
- * multiply-adds); prune.c's bound allows for it. */
-typedef struct cofi__qscan {
-  const int8_t *panel; /* [n_blocks x groups x 64], 64-byte aligned */
-  size_t n_blocks;
-  uint32_t groups;
-  const int32_t *qsum;
-  const float *scale, *err, *l1, *norm; /* [16 n_blocks] each */
-  const uint32_t *uq;                   /* [groups] */
-  float t;
-  float coef[4];
-  float stop_coef;
-  const uint16_t *skip; /* [n_blocks] */
-} cofi__qscan;
-float cofi__k_qscan(const cofi__qscan *s, size_t k, float *heap, float *hi, float *lo,
-                    size_t *n_blocks_done);
-float cofi__k_qscan_ref(const cofi__qscan *s, size_t k, float *heap, float *hi, float *lo,
-                        size_t *n_blocks_done);
-/* cofi__k_fast_i8: the build has the AVX512-VNNI version (otherwise
- * cofi__k_qscan is the slow reference and pruning is not used). */
-extern const bool cofi__k_fast_i8;
-/* In-place Cholesky A = U^T U of the upper k x k triangle of A
- * [kpad(k) x lda], lda >= kpad(k) (row-major; the lower triangle and the
- * rows and columns past k are scratch). 0, or -1 when A is not
- * numerically positive definite (a pivot <= 0, NaN or infinite). */
-int cofi__k_cholesky(float *A, size_t lda, uint32_t k);
-int cofi__k_cholesky_ref(float *A, size_t lda, uint32_t k);
-/* x = A^-1 b from U as cofi__k_cholesky leaves it; x may alias b. */
-void cofi__k_chol_solve(const float *U, size_t lda, uint32_t k, const float *b, float *x);
-void cofi__k_chol_solve_ref(const float *U, size_t lda, uint32_t k, const float *b, float *x);
+/* The dense kernels are their own layer (src/kernels/): cofi__dot,
+ * cofi__rows, cofi__k_* and the run-time choice of instruction set. */
+#include "kernels/kernels.h"
 
 /* ---- ALS --------------------------------------------------------------- */
 /* The least-squares problem of one row (a user given the item factors, or
@@ -330,8 +237,6 @@ size_t cofi__solve_row_scratch(uint32_t k);
 size_t cofi__solve_row_scratch_gather(uint32_t k, size_t gather_rows);
 /* The row's regularization: lambda * (n + alpha0 * n_other)^nu. */
 float cofi__row_lambda(const cofi__row_problem *pr, size_t n);
-/* scale * Y^T Y into gram [k x k] (full). Deterministic for any threads. */
-void cofi__gram(const float *Y, uint32_t n, uint32_t k, float scale, float *gram);
 /* The objective of X, Y on r (users x items), normalized like implicit's
  * calculate_loss: divided by (sum of confidences + unobserved pairs). */
 double cofi__als_loss(const cofi__csr *r, const float *X, const float *Y,
@@ -364,10 +269,6 @@ int cofi__recommend_exact(const cofi_model *m, cofi_workspace *ws, const float *
                           size_t n_exclude, uint32_t k, cofi_scored *out, size_t *n_out);
 
 /* ---- pruned top-k (recommend/prune.c) ---------------------------------- */
-/* Builds m->item_q8 (no-op when present, or when the factor norms are too
- * large for the bound). COFI_OK or COFI_ERR_NOMEM. */
-int cofi__model_build_panel(cofi_model *m);
-void cofi__model_free_panel(cofi_model *m);
 /* Top-k of vec . y_i over the items not in seen/exclude, identical to the
  * exact path (scores and order), through int8 approximate scores and a
  * proven error bound. COFI__PRUNE_SKIP (nothing written) when the model
@@ -393,7 +294,6 @@ int cofi__prune_bounds(const cofi_model *m, cofi_workspace *ws, const float *vec
                        const uint32_t *seen, size_t n_seen, const uint32_t *exclude,
                        size_t n_exclude, uint32_t k, float *lo, float *hi, float *T,
                        size_t *n_scanned);
-const uint32_t *cofi__panel_order(const cofi_model *m);
 /* The want most similar items to item query by cosine, the query left
  * out: identical to the exact path of cofi_similar_items (every cosine
  * computed), through the same bounds divided by the same denominators.

@@ -50,7 +50,7 @@ static void print_json(const cofi_model_info *i, const char *path) {
   cli_json_number(stdout, i->train_loss);
   printf(", \"item_fields\": %u, \"cofi_version\": ", i->n_item_fields);
   cli_json_cstring(stdout, i->cofi_version);
-  printf("}\n");
+  printf(", \"kernels\": \"%s\"}\n", cofi_kernel_set());
 }
 
 /* %.*g of a number, or "n/a" when it is not finite. */
@@ -87,6 +87,8 @@ static void print_text(const cofi_model_info *i, const char *path) {
   cli_text_cstring(stdout, i->cofi_version);
   printf("\nchecksum       %016llx (content %016llx)\n", (unsigned long long)i->checksum,
          (unsigned long long)i->content_checksum);
+  printf("kernels        %s (this process: the set this CPU runs, or COFI_KERNELS)\n",
+         cofi_kernel_set());
 }
 
 int cmd_info(int argc, char **argv) {

@@ -39,8 +39,15 @@ int main(int argc, char **argv) {
     usage(stdout);
     return CLI_EXIT_OK;
   }
+  const char *refused = cofi_kernel_set_refused();
+  if (refused) { /* a benchmark must not print figures under the wrong name */
+    fprintf(stderr, "cofi: %s; unset it, or name a set this CPU runs (cofi --version shows "
+                    "the best)\n", refused);
+    return CLI_EXIT_USAGE;
+  }
   if (!strcmp(argv[1], "--version")) {
-    printf("cofi %s\n", COFI_VERSION);
+    /* the second line: which kernel set this CPU runs (COFI_KERNELS forces one) */
+    printf("cofi %s\nkernels %s\n", COFI_VERSION, cofi_kernel_set());
     return CLI_EXIT_OK;
   }
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)

@@ -53,7 +53,7 @@ users=$(curl -s "${url}health" | sed -n 's/.*"users":\([0-9]*\).*/\1/p')
 export COFI_BENCH_USERS=$work/users.txt COFI_BENCH_K=$K
 cmd=(wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$here/users.lua" "$url")
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-echo "cofi: $("$COFI" --version), server threads: $(sed -n 's/.* with \([0-9]*\) threads.*/\1/p' "$work/serve.log"), access log: $([ "$QUIET" = 1 ] && echo off || echo on)"
+echo "cofi: $("$COFI" --version | tr "\n" " "), server threads: $(sed -n 's/.* with \([0-9]*\) threads.*/\1/p' "$work/serve.log"), access log: $([ "$QUIET" = 1 ] && echo off || echo on)"
 echo "users: $users, k=$K"
 echo "command: COFI_BENCH_USERS=users.txt ${cmd[*]}"
 wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d2s -s "$here/users.lua" "$url" >/dev/null # warm-up

@@ -126,8 +126,9 @@ int cofi__model_prepare(cofi_model *m) {
     const float *x = m->user_factors + (size_t)u * k;
     m->user_norms[u] = sqrtf(cofi__dot(x, x, k));
   }
-  /* Only where the fast kernel exists: elsewhere pruning would be slower
-   * than the exact pass, and the copy would cost memory for nothing. */
-  if (cofi__k_fast_i8) return cofi__model_build_panel(m);
+  /* Only where the active kernel set has a fast int8 scan: elsewhere
+   * pruning would be slower than the exact pass, and the copy would cost
+   * memory for nothing. */
+  if (cofi__kernels_active()->fast_i8) return cofi__model_build_panel(m);
   return COFI_OK;
 }

@@ -7,14 +7,16 @@
  * Why: one query reads all item factors. In float32 they are 1.6 MB for
  * ml-latest-small at 64 factors, more than a core's 1 MB L2, so the exact
  * pass streams them from L3 on every request; in int8 they are 400 KB,
- * stay in L2 next to the server's own working set, and the AVX512-VNNI
- * instruction scores 16 items x 4 factors at once with exact integer sums
- * and no horizontal additions.
+ * stay in L2 next to the server's own working set, and the kernels score
+ * them with exact integer sums (AVX512-VNNI: 16 items x 4 factors per
+ * instruction; AVX2: VPMADDWD on sign-extended bytes; kernels/).
  *
- * Quantization. Item i: scale s_i = max_j |y_ij| / 127, q_ij =
- * round(y_ij / s_i) in [-127, 127], e_ij = y_ij - s_i q_ij. The query the
- * same way with one scale t: p_j, d_j. The panel stores q for blocks of 16
- * items and groups of 4 factors, one vector register (64 bytes) each:
+ * Quantization (model/panel.c builds the items' side when the model is
+ * prepared; the query's is made here by the same cofi__quantize). Item i:
+ * scale s_i = max_j |y_ij| / 127, q_ij = round(y_ij / s_i) in [-127, 127],
+ * e_ij = y_ij - s_i q_ij. The query the same way with one scale t: p_j,
+ * d_j. The panel stores q for blocks of 16 items and groups of 4 factors,
+ * 64 bytes each:
  *
  *   block b, group g: [ q(16b+0)[4g..4g+3] | q(16b+1)[4g..4g+3] | ... ]
  *
@@ -60,144 +62,6 @@
 #include <math.h>
 #include <stdlib.h>
 
-/* Norms at or beyond this could overflow a product of two of them. */
-#define PRUNE_NORM_LIMIT 0x1p60f
-
-struct cofi__qpanel {
-  uint32_t groups; /* factors padded to 16, over 4 */
-  size_t blocks;   /* ceil(n_items / 16) */
-  int8_t *q;       /* [blocks x groups x 64], see above */
-  int32_t *qsum;   /* [16 blocks] sum_j q_ij */
-  float *scale;    /* [16 blocks] s_i */
-  float *err;      /* [16 blocks] E_i, rounded up */
-  float *l1;       /* [16 blocks] |y_i|_1, rounded up */
-  float *norm;     /* [16 blocks] |y_i| (the model's item norms, padded) */
-  uint32_t *item_at; /* [n_items] the item at each panel position */
-  uint32_t *pos_of;  /* [n_items] the panel position of each item */
-};
-
-/* The float at or above x. */
-static float round_up(double x) {
-  float f = (float)x;
-  return (double)f < x ? nextafterf(f, INFINITY) : f;
-}
-
-/* Quantizes v[0..k) to q with one scale: returns the scale (0 for a zero
- * vector); *err >= max |v_j - scale q_j| and *l1 >= |v|_1.
- *
- * Any rounding to integers would do: the bound uses the error measured
- * here, not an assumed half step. Each error is v_j - scale q_j with one
- * rounding (a fused multiply-add: the product is exact inside), so it is
- * within 2^-24 of itself; the sum of |v_j| in float is within k 2^-24 of
- * itself. Both are rounded up by more than that. Written so that the
- * compiler vectorizes it: this runs once per query. */
-static float quantize(const float *v, uint32_t k, int8_t *q, float *err, float *l1) {
-  float amax = 0, sum = 0;
-  for (uint32_t j = 0; j < k; j++) {
-    float a = fabsf(v[j]);
-    amax = a > amax ? a : amax;
-    sum += a;
-  }
-  /* A division, not a multiply by 1 / sc: for a subnormal sc that
-   * reciprocal overflows, and 0 * inf would be NaN (found by fuzz_model). */
-  float sc = amax / 127.0f, e = 0;
-  for (uint32_t j = 0; j < k; j++) {
-    float r = sc > 0 ? nearbyintf(v[j] / sc) : 0.0f;
-    r = r > 127.0f ? 127.0f : (r < -127.0f ? -127.0f : r);
-    q[j] = (int8_t)r;
-    float d = fabsf(fmaf(-sc, r, v[j]));
-    e = d > e ? d : e;
-  }
-  *err = round_up((double)e * (1 + 0x1p-22));
-  *l1 = round_up((double)sum * (1 + (k + 2) * 0x1p-24));
-  return sc;
-}
-
-void cofi__model_free_panel(cofi_model *m) {
-  struct cofi__qpanel *p = m->item_q8;
-  if (!p) return;
-  cofi__aligned_free(p->q);
-  cofi__aligned_free(p->qsum);
-  cofi__aligned_free(p->scale);
-  cofi__aligned_free(p->err);
-  cofi__aligned_free(p->l1);
-  cofi__aligned_free(p->norm);
-  cofi__free(p->item_at);
-  cofi__free(p->pos_of);
-  cofi__free(p);
-  m->item_q8 = NULL;
-}
-
-typedef struct norm_index {
-  float norm;
-  uint32_t index;
-} norm_index;
-
-/* Norm descending, then index ascending. */
-static int by_norm_desc(const void *pa, const void *pb) {
-  const norm_index *a = pa, *b = pb;
-  if (a->norm != b->norm) return a->norm > b->norm ? -1 : 1;
-  return a->index < b->index ? -1 : a->index > b->index;
-}
-
-int cofi__model_build_panel(cofi_model *m) {
-  if (m->item_q8) return COFI_OK;
-  if (!(m->item_norm_max < PRUNE_NORM_LIMIT)) return COFI_OK; /* would never be used */
-  struct cofi__qpanel *p = cofi__calloc(1, sizeof *p);
-  if (!p) return COFI_ERR_NOMEM;
-  m->item_q8 = p;
-  uint32_t k = m->factors, n = m->n_items;
-  p->groups = cofi__kpad(k) / 4;
-  p->blocks = ((size_t)n + 15) / 16;
-  size_t padded = p->blocks * 16;
-  p->q = cofi__aligned_alloc(p->blocks * p->groups * 64);
-  p->qsum = cofi__aligned_alloc(padded * sizeof *p->qsum);
-  p->scale = cofi__aligned_alloc(padded * sizeof *p->scale);
-  p->err = cofi__aligned_alloc(padded * sizeof *p->err);
-  p->l1 = cofi__aligned_alloc(padded * sizeof *p->l1);
-  p->norm = cofi__aligned_alloc(padded * sizeof *p->norm);
-  p->item_at = cofi__malloc((size_t)n * sizeof *p->item_at);
-  p->pos_of = cofi__malloc((size_t)n * sizeof *p->pos_of);
-  norm_index *order = cofi__malloc((size_t)n * sizeof *order);
-  if (!p->q || !p->qsum || !p->scale || !p->err || !p->l1 || !p->norm || !p->item_at ||
-      !p->pos_of || !order) {
-    cofi__free(order);
-    cofi__model_free_panel(m);
-    return COFI_ERR_NOMEM;
-  }
-  memset(p->q, 0, p->blocks * p->groups * 64);
-  memset(p->qsum, 0, padded * sizeof *p->qsum);
-  memset(p->scale, 0, padded * sizeof *p->scale);
-  memset(p->err, 0, padded * sizeof *p->err);
-  memset(p->l1, 0, padded * sizeof *p->l1);
-  memset(p->norm, 0, padded * sizeof *p->norm);
-  /* Largest norms first: they hold the best scores, so the threshold rises
-   * early, and the scan can stop where no norm left can reach it. */
-  for (uint32_t i = 0; i < n; i++) order[i] = (norm_index){m->item_norms[i], i};
-  qsort(order, n, sizeof *order, by_norm_desc);
-  int8_t row[COFI_MAX_FACTORS];
-  for (uint32_t pos = 0; pos < n; pos++) {
-    uint32_t i = order[pos].index;
-    p->item_at[pos] = i;
-    p->pos_of[i] = pos;
-    p->norm[pos] = m->item_norms[i];
-    p->scale[pos] = quantize(m->item_factors + (size_t)i * k, k, row, &p->err[pos], &p->l1[pos]);
-    int8_t *dst = p->q + (size_t)(pos / 16) * p->groups * 64 + 4 * (pos % 16);
-    int32_t sum = 0;
-    for (uint32_t j = 0; j < k; j++) {
-      dst[(size_t)(j / 4) * 64 + (j % 4)] = row[j];
-      sum += row[j];
-    }
-    p->qsum[pos] = sum;
-  }
-  cofi__free(order);
-  return COFI_OK;
-}
-
-const uint32_t *cofi__panel_order(const cofi_model *m) {
-  return m->item_q8 ? m->item_q8->item_at : NULL;
-}
-
 /* The workspace: scores [k] holds the threshold's heap, heap [k] the
  * result's, cand [n] the survivors, skip [blocks] the excluded items. */
 static int reserve(cofi_workspace *ws, size_t n, size_t blocks, uint32_t k) {
@@ -237,14 +101,14 @@ int cofi__prune_bounds(const cofi_model *m, cofi_workspace *ws, const float *vec
   if (!p) return COFI__PRUNE_SKIP;
   uint32_t f = m->factors, n = m->n_items;
   float unorm = sqrtf(cofi__dot(vec, vec, f));
-  if (!(unorm < PRUNE_NORM_LIMIT)) return COFI__PRUNE_SKIP; /* also NaN */
+  if (!(unorm < COFI__PRUNE_NORM_LIMIT)) return COFI__PRUNE_SKIP; /* also NaN */
   int rc = reserve(ws, n, p->blocks, k);
   if (rc) return rc;
 
   /* The query as bytes p_j + 128, four to a word; padding is p = 0. */
   int8_t qv[COFI_MAX_FACTORS];
   float D, l1u;
-  float t = quantize(vec, f, qv, &D, &l1u);
+  float t = cofi__quantize(vec, f, qv, &D, &l1u);
   uint32_t uq[COFI_MAX_FACTORS / 4 + 4];
   for (uint32_t g = 0; g < p->groups; g++) {
     uint32_t w = 0;
@@ -267,13 +131,13 @@ int cofi__prune_bounds(const cofi_model *m, cofi_workspace *ws, const float *vec
   cofi__qscan s = {
       .panel = p->q, .n_blocks = p->blocks, .groups = p->groups, .qsum = p->qsum,
       .scale = p->scale, .err = p->err, .l1 = p->l1, .norm = p->norm, .uq = uq, .t = t,
-      .coef = {round_up(((double)l1u + 3.0 * f * D) * inflate), round_up((double)D * inflate),
-               round_up((double)unorm * ((2.0 * f + 16) * 0x1p-24 + 0x1p-20)),
+      .coef = {cofi__round_up(((double)l1u + 3.0 * f * D) * inflate), cofi__round_up((double)D * inflate),
+               cofi__round_up((double)unorm * ((2.0 * f + 16) * 0x1p-24 + 0x1p-20)),
                (float)f * 0x1p-100f},
       /* Cauchy-Schwarz: no item at or after a position scores above
        * |u| times the norm there (norms descend), with the float errors
        * of the exact dot product and of the norms. */
-      .stop_coef = round_up((double)unorm * (1 + (3.0 * f + 16) * 0x1p-24 + 0x1p-20)),
+      .stop_coef = cofi__round_up((double)unorm * (1 + (3.0 * f + 16) * 0x1p-24 + 0x1p-20)),
       .skip = skip};
   size_t blocks = p->blocks;
   *T = cofi__k_qscan(&s, k, ws->scores, hi, lo, &blocks);

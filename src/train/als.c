@@ -1,7 +1,10 @@
 /*
- * als.c — the ALS driver: parameters, initialization, the alternating
+ * als.c — the ALS driver: initialization, the alternating
  * sweeps over users and items, the objective, and packaging the result as
  * a model.
+ *
+ * The parameters' defaults and checks are the model's (model/params.c):
+ * a model records the parameters that trained it.
  *
  * Determinism: every row is solved independently from the previous sweep's
  * factors, by one thread, in a fixed order of operations; the shared gram
@@ -16,44 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-cofi_params cofi_params_default(void) {
-  cofi_params p;
-  memset(&p, 0, sizeof p);
-  p.factors = 64;
-  p.regularization = 0.01f;
-  p.alpha = 1.0f;
-  p.iterations = 15;
-  p.seed = 42;
-  p.solver = COFI_SOLVER_CG;
-  p.cg_steps = 3;
-  p.threads = 0;
-  p.reg_exponent = 0.0f;
-  p.unobserved_weight = 1.0f;
-  return p;
-}
-
-int cofi_params_check(const cofi_params *p, cofi_diag *d) {
-#define BAD(...) return cofi__fail(d, COFI_ERR_INVALID, NULL, 0, __VA_ARGS__)
-  if (p->factors < 1 || p->factors > COFI_MAX_FACTORS)
-    BAD("factors must be in 1..%d, got %u", COFI_MAX_FACTORS, p->factors);
-  if (!isfinite(p->regularization) || p->regularization < 0)
-    BAD("regularization must be a finite number >= 0, got %g", (double)p->regularization);
-  if (!isfinite(p->alpha) || p->alpha < 0)
-    BAD("alpha must be a finite number >= 0, got %g", (double)p->alpha);
-  if (p->iterations < 1 || p->iterations > 100000)
-    BAD("iterations must be in 1..100000, got %u", p->iterations);
-  if (p->solver != COFI_SOLVER_CG && p->solver != COFI_SOLVER_CHOLESKY)
-    BAD("solver must be cg or cholesky");
-  if (p->cg_steps < 1 || p->cg_steps > 1000) BAD("cg_steps must be in 1..1000, got %u", p->cg_steps);
-  if (p->threads > 4096) BAD("threads must be in 0..4096, got %u", p->threads);
-  if (!isfinite(p->reg_exponent) || p->reg_exponent < 0 || p->reg_exponent > 10)
-    BAD("reg_exponent must be in [0, 10], got %g", (double)p->reg_exponent);
-  if (!isfinite(p->unobserved_weight) || !(p->unobserved_weight > 0))
-    BAD("unobserved_weight must be > 0, got %g", (double)p->unobserved_weight);
-  return COFI_OK;
-#undef BAD
-}
 
 /* splitmix64: a tiny, well-mixed generator; one stream per row. */
 static uint64_t splitmix(uint64_t *s) {
@@ -71,14 +36,6 @@ static void init_factors(float *F, uint32_t n, uint32_t k, uint64_t seed, uint64
     for (uint32_t j = 0; j < k; j++)
       row[j] = (float)(splitmix(&s) >> 40) * (0.01f / 16777216.0f);
   }
-}
-
-void cofi__gram(const float *Y, uint32_t n, uint32_t k, float scale, float *gram) {
-  /* Single-threaded BLAS: the summation order is fixed, hence reproducible. */
-  cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)k, (int)n, scale, Y, (int)k, 0.0f,
-              gram, (int)k);
-  for (uint32_t r = 0; r < k; r++)
-    for (uint32_t c = 0; c < r; c++) gram[(size_t)r * k + c] = gram[(size_t)c * k + r];
 }
 
 /* Rows of Y per step of the training gram: the chunk stays in L1/L2 while

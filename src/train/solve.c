@@ -96,18 +96,18 @@ static int solve_cg(const cofi__row_problem *pr, const uint32_t *cols, const flo
   for (uint32_t j = 0; j < k; j++) r[j] = -Ap[j];
   cofi__k_rank1_pass(&rows, n, k, vals, cf_res, xv, r);
   memcpy(p, r, k * sizeof *p);
-  float rs_old = cofi__dot(r, r, k);
+  float rs_old = cofi__k_dot(r, r, k);
   if (!isfinite(rs_old)) { rc = COFI_ERR_NUMERIC; goto done; }
   for (uint32_t step = 0; step < pr->cg_steps; step++) {
     if (rs_old < 1e-20f) break;
     cofi__k_symv(pr->gram, gld, k, lambda, p, Ap);
     cofi__k_rank1_pass(&rows, n, k, vals, cf_A, p, Ap);
-    float pAp = cofi__dot(p, Ap, k);
+    float pAp = cofi__k_dot(p, Ap, k);
     if (!(pAp > 0)) break; /* p in the null space (lambda 0): stop, x stays finite */
     float a = rs_old / pAp;
     cofi__axpy(a, p, xv, k);
     cofi__axpy(-a, Ap, r, k);
-    float rs_new = cofi__dot(r, r, k);
+    float rs_new = cofi__k_dot(r, r, k);
     if (rs_new < 1e-20f) break;
     float beta = rs_new / rs_old;
     for (uint32_t j = 0; j < k; j++) p[j] = r[j] + beta * p[j];

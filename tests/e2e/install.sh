@@ -22,7 +22,7 @@ so=$(find "$P" -name 'libcofi.so.*' -type f | head -1)
 [ -n "$so" ] || fail "no libcofi.so.N installed"
 libdir=$(dirname "$so")
 [ -f "$libdir/libcofi.a" ] || fail "no libcofi.a beside $so"
-version=$("$P/bin/cofi" --version | awk '{print $2}')
+version=$("$P/bin/cofi" --version | awk 'NR == 1 {print $2}')
 soname=$(objdump -p "$so" | awk '$1 == "SONAME" {print $2}')
 case $version in
   0.*) [ "$soname" = "libcofi.so.$(cut -d. -f1,2 <<<"$version")" ] || fail "SONAME $soname for version $version (0.x: MAJOR.MINOR)" ;;

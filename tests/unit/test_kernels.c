@@ -1,6 +1,8 @@
 /*
- * test_kernels.c — the optimized numerical kernels (train/kernels.c)
- * against their plain reference versions and against sums done in double,
+ * test_kernels.c — every kernel set this CPU runs (src/kernels/: generic,
+ * avx2, avx512; main runs the whole group once per set, each made active
+ * in turn, the reference included) against the plain reference versions
+ * and against sums done in double,
  * over factor counts that hit every code path (below one vector, exact
  * multiples of 16 with a specialized kernel, multiples without one, ragged
  * tails) and row counts around the 16-row blocks.
@@ -81,10 +83,11 @@ static void gemv_equals_dot(void **s) {
       cofi__k_gemv(&block, n, k, v, o2);
       cofi__k_gemv_ref(&block, n, k, v, o3);
       for (size_t t = 0; t < n; t++) {
-        float want = cofi__dot(f.block + t * k, v, k);
-        if (o1[t] != want || o2[t] != want || o3[t] != want)
-          fail_msg("k=%u n=%zu row %zu: gemv %a / %a / ref %a, cofi__dot %a", k, n, t,
-                   (double)o1[t], (double)o2[t], (double)o3[t], (double)want);
+        float want = cofi__dot(f.block + t * k, v, k), d = cofi__k_dot(f.block + t * k, v, k);
+        if (o1[t] != want || o2[t] != want || o3[t] != want || d != want)
+          fail_msg("kernels %s k=%u n=%zu row %zu: gemv %a / %a / ref %a, dot %a, cofi__dot %a",
+                   cofi_kernel_set(), k, n, t, (double)o1[t], (double)o2[t], (double)o3[t],
+                   (double)d, (double)want);
       }
       free(v); free(o1); free(o2); free(o3);
       unmake(&f);
@@ -414,5 +417,5 @@ int main(void) {
       cmocka_unit_test(cholesky_factors_and_solves),
       cmocka_unit_test(cholesky_refuses_indefinite),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  return tu_run_per_kernel_set("kernels", tests, sizeof tests / sizeof *tests);
 }

@@ -448,5 +448,5 @@ int main(void) {
       cmocka_unit_test(out_of_range_norms_skip),
       cmocka_unit_test(trained_model_public_call_matches),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  return tu_run_per_kernel_set("prune", tests, sizeof tests / sizeof *tests);
 }

@@ -281,5 +281,5 @@ int main(void) {
       cmocka_unit_test(huge_values_fail_cleanly),
       cmocka_unit_test(params_are_checked),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  return tu_run_per_kernel_set("solve", tests, sizeof tests / sizeof *tests);
 }

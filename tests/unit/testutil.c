@@ -3,6 +3,8 @@
  */
 #include "testutil.h"
 
+#include "kernels/kernels.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,4 +57,19 @@ char *tu_shared_data(const char *rel) {
   snprintf(path, n, "%s/data/%s", root, rel);
   if (access(path, R_OK) != 0) { free(path); return NULL; }
   return path;
+}
+
+int tu_run_per_kernel_set(const char *group, const struct CMUnitTest *tests, size_t n) {
+  int failed = 0;
+  for (size_t i = 0; cofi__kernel_names[i]; i++) {
+    const char *set = cofi__kernel_names[i];
+    char name[128];
+    snprintf(name, sizeof name, "%s [kernels %s]", group, set);
+    if (cofi__kernels_use(set) != COFI_OK) {
+      printf("[ SKIPPED  ] %s: this CPU does not run it\n", name);
+      continue;
+    }
+    failed += _cmocka_run_group_tests(name, tests, n, NULL, NULL);
+  }
+  return failed;
 }

@@ -22,4 +22,9 @@ unsigned char *tu_read_file(const char *path, size_t *len);
 /* Path of a file under ../shared/data (from $COFI_SHARED), or NULL when absent. */
 char *tu_shared_data(const char *rel);
 
+/* Runs the group once under every kernel set this build has and this CPU
+ * runs (src/kernels/: reference, generic, avx2, avx512), each made active
+ * in turn, and names the sets it skips. Returns the failures summed. */
+int tu_run_per_kernel_set(const char *group, const struct CMUnitTest *tests, size_t n);
+
 #endif

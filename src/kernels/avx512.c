@@ -1,18 +1,13 @@
 /*
- * kernels.c — the dense numerical kernels under the ALS solvers and under
- * scoring, kept apart from the drivers that hold the algorithm (solve.c,
- * als.c, recommend/), as BLIS does: each has a plain reference version and
- * an optimized one, and test_kernels.c checks one against the other.
+ * kernels/avx512.c — the AVX-512 kernel set (F, BW, VL; the int8 scan with
+ * VNNI). Compiled with those target flags whatever the build's baseline
+ * (CMakeLists.txt); kernels.c runs it only on CPUs that have them.
  *
  * Why not BLAS for these: the per-row problems are small (a few hundred
  * rows of k floats), where a BLAS call's overhead and packing dominate,
  * and the CG update wants two products fused in one pass over the rows;
  * OpenBLAS 0.3.21 also does not know Zen 5 and runs its AVX2 (Haswell)
  * kernels there.
- *
- * The optimized versions use AVX-512 when the build enables it
- * (-march=native on an AVX-512 machine); elsewhere the reference versions
- * serve, written so that compilers vectorize their inner loops.
  *
  * The central trick (gemv, rank1_pass): 16 rows are processed together.
  * Row i's dot product with v is kept as 16 partial sums in one register
@@ -41,196 +36,11 @@
  *
  * Every summation order depends only on the arguments, never on threads.
  */
-#include "internal.h"
+#include "kernels/impl.h"
 
-#include <math.h>
-#include <string.h>
-
-#if defined(__AVX512F__)
+#if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
-#define COFI_AVX512 1
-#endif
 
-static inline const float *row_at(const cofi__rows *R, size_t t) {
-  return R->base + (R->idx ? (size_t)R->idx[t] : t) * R->ld;
-}
-
-/* ======================================================================
- * Reference kernels: the obvious loops.
- * ====================================================================== */
-
-void cofi__k_gemv_ref(const cofi__rows *rows, size_t n, uint32_t k, const float *v,
-                      float *out) {
-  for (size_t t = 0; t < n; t++) out[t] = cofi__dot(row_at(rows, t), v, k);
-}
-
-void cofi__k_rank1_pass_ref(const cofi__rows *rows, size_t n, uint32_t k, const float *r,
-                            const float cf[4], const float *v, float *out) {
-  for (size_t t = 0; t < n; t++) {
-    const float *y = row_at(rows, t);
-    float s = cofi__dot(y, v, k);
-    float coef = (cf[0] + cf[1] * r[t]) + (cf[2] + cf[3] * r[t]) * s;
-    cofi__axpy(coef, y, out, k);
-  }
-}
-
-void cofi__k_symv_ref(const float *S, size_t lds, uint32_t k, float shift, const float *v,
-                      float *out) {
-  for (uint32_t i = 0; i < k; i++) out[i] = cofi__dot(S + i * lds, v, k) + shift * v[i];
-}
-
-void cofi__k_syrk_acc_ref(const float *G, const float *H, size_t n, uint32_t kp, uint32_t r0,
-                          uint32_t r1, float *A, size_t lda) {
-  for (uint32_t r = r0; r < r1; r++)
-    for (size_t t = 0; t < n; t++) {
-      float g = G[t * kp + r];
-      const float *h = H + t * kp;
-      float *a = A + r * lda;
-      for (uint32_t c = r; c < kp; c++) a[c] += g * h[c];
-    }
-}
-
-void cofi__k_gemm_ref(const float *At, size_t lda, const float *Bt, size_t ldb, size_t kd,
-                      uint32_t m, uint32_t nn, float *C, size_t ldc) {
-  for (uint32_t i = 0; i < m; i++) memset(C + i * ldc, 0, nn * sizeof *C);
-  for (uint32_t i = 0; i < m; i++)
-    for (size_t p = 0; p < kd; p++) {
-      float a = At[p * lda + i];
-      const float *b = Bt + p * ldb;
-      float *c = C + i * ldc;
-      for (uint32_t j = 0; j < nn; j++) c[j] += a * b[j];
-    }
-}
-
-size_t cofi__k_first_above_ref(const float *x, size_t n, float thr) {
-  size_t i = 0;
-  while (i < n && !(x[i] > thr)) i++;
-  return i;
-}
-
-/* A min-heap of the k largest floats seen; heap[0] is the k-th largest
- * once n reaches k. */
-static void fheap_push(float *heap, size_t *n, size_t k, float v) {
-  size_t i;
-  if (*n < k) {
-    i = (*n)++;
-    while (i > 0 && heap[(i - 1) / 2] > v) {
-      heap[i] = heap[(i - 1) / 2];
-      i = (i - 1) / 2;
-    }
-    heap[i] = v;
-    return;
-  }
-  if (!(v > heap[0])) return;
-  i = 0;
-  for (;;) {
-    size_t l = 2 * i + 1, r = l + 1, m = i;
-    float mv = v;
-    if (l < k && heap[l] < mv) { m = l; mv = heap[l]; }
-    if (r < k && heap[r] < mv) m = r;
-    if (m == i) break;
-    heap[i] = heap[m];
-    i = m;
-  }
-  heap[i] = v;
-}
-
-float cofi__k_qscan_ref(const cofi__qscan *s, size_t k, float *heap, float *hi, float *lo,
-                        size_t *n_blocks_done) {
-  size_t have = 0, b = 0;
-  for (; b < s->n_blocks; b++) {
-    if (k > 0 && have == k && s->stop_coef * s->norm[b * 16] < heap[0]) break; /* as below */
-    const int8_t *blk = s->panel + b * (size_t)s->groups * 64;
-    for (uint32_t lane = 0; lane < 16; lane++) {
-      size_t i = b * 16 + lane;
-      int32_t acc = 0;
-      for (uint32_t g = 0; g < s->groups; g++)
-        for (uint32_t q = 0; q < 4; q++)
-          acc += (int32_t)(uint8_t)(s->uq[g] >> (8 * q)) * blk[(size_t)g * 64 + 4 * lane + q];
-      float a = (float)(acc - 128 * s->qsum[i]) * (s->scale[i] * s->t);
-      float m = s->coef[0] * s->err[i] + s->coef[1] * s->l1[i] + s->coef[2] * s->norm[i] +
-                s->coef[3];
-      bool skip = (s->skip[b] >> lane) & 1;
-      hi[i] = skip ? -INFINITY : a + m;
-      float l = skip ? -INFINITY : a - m;
-      if (lo) lo[i] = l;
-      if (l > -INFINITY && k > 0) fheap_push(heap, &have, k, l);
-    }
-  }
-  *n_blocks_done = b;
-  return k > 0 && have == k ? heap[0] : -INFINITY;
-}
-
-int cofi__k_cholesky_ref(float *A, size_t lda, uint32_t k) {
-  for (uint32_t j = 0; j < k; j++) {
-    float *Uj = A + j * lda;
-    float d = Uj[j];
-    for (uint32_t p = 0; p < j; p++) d -= A[p * lda + j] * A[p * lda + j];
-    if (!(d > 0) || !isfinite(d)) return -1;
-    float ujj = sqrtf(d), inv = 1.0f / ujj;
-    Uj[j] = ujj;
-    for (uint32_t i = j + 1; i < k; i++) {
-      float s = Uj[i];
-      for (uint32_t p = 0; p < j; p++) s -= A[p * lda + j] * A[p * lda + i];
-      Uj[i] = s * inv;
-    }
-  }
-  return 0;
-}
-
-void cofi__k_chol_solve_ref(const float *U, size_t lda, uint32_t k, const float *b, float *x) {
-  if (x != b) memmove(x, b, k * sizeof *x);
-  for (uint32_t j = 0; j < k; j++) { /* U^T z = b */
-    float s = x[j];
-    for (uint32_t p = 0; p < j; p++) s -= U[p * lda + j] * x[p];
-    x[j] = s / U[j * lda + j];
-  }
-  for (uint32_t i = k; i-- > 0;) { /* U x = z */
-    float s = x[i];
-    for (uint32_t j = i + 1; j < k; j++) s -= U[i * lda + j] * x[j];
-    x[i] = s / U[i * lda + i];
-  }
-}
-
-#if !defined(COFI_AVX512)
-/* ======================================================================
- * Portable build: the reference kernels are the optimized ones.
- * ====================================================================== */
-void cofi__k_gemv(const cofi__rows *rows, size_t n, uint32_t k, const float *v, float *out) {
-  cofi__k_gemv_ref(rows, n, k, v, out);
-}
-void cofi__k_rank1_pass(const cofi__rows *rows, size_t n, uint32_t k, const float *r,
-                        const float cf[4], const float *v, float *out) {
-  cofi__k_rank1_pass_ref(rows, n, k, r, cf, v, out);
-}
-void cofi__k_symv(const float *S, size_t lds, uint32_t k, float shift, const float *v,
-                  float *out) {
-  cofi__k_symv_ref(S, lds, k, shift, v, out);
-}
-void cofi__k_syrk_acc(const float *G, const float *H, size_t n, uint32_t kp, uint32_t r0,
-                      uint32_t r1, float *A, size_t lda) {
-  cofi__k_syrk_acc_ref(G, H, n, kp, r0, r1, A, lda);
-}
-void cofi__k_gemm(const float *At, size_t lda, const float *Bt, size_t ldb, size_t kd,
-                  uint32_t m, uint32_t nn, float *C, size_t ldc) {
-  cofi__k_gemm_ref(At, lda, Bt, ldb, kd, m, nn, C, ldc);
-}
-size_t cofi__k_first_above(const float *x, size_t n, float thr) {
-  return cofi__k_first_above_ref(x, n, thr);
-}
-int cofi__k_cholesky(float *A, size_t lda, uint32_t k) { return cofi__k_cholesky_ref(A, lda, k); }
-void cofi__k_chol_solve(const float *U, size_t lda, uint32_t k, const float *b, float *x) {
-  cofi__k_chol_solve_ref(U, lda, k, b, x);
-}
-void cofi__k_gather(const cofi__rows *rows, size_t n, uint32_t k, float *G, size_t ldg) {
-  for (size_t t = 0; t < n; t++) {
-    float *g = G + t * ldg;
-    memcpy(g, row_at(rows, t), k * sizeof *g);
-    memset(g + k, 0, (ldg - k) * sizeof *g);
-  }
-}
-
-#else
 /* ======================================================================
  * AVX-512 kernels.
  * ====================================================================== */
@@ -325,7 +135,6 @@ static inline void block_dots(const float **rp, uint32_t k, const float *v, __m5
  * row pointers compete for registers and no masks are needed. Used for
  * the full 16-row blocks of a gathered row (and of a factor matrix when
  * scoring); the last partial block goes through the general code. */
-#define FORCE_INLINE static inline __attribute__((always_inline))
 
 FORCE_INLINE void dots_fixed(const float *base, const float *v, __m512 *acc, const int NC) {
 #pragma GCC unroll 16
@@ -451,7 +260,7 @@ static void gemv_general(const cofi__rows *rows, size_t n, uint32_t k, const flo
   }
 }
 
-void cofi__k_gemv(const cofi__rows *rows, size_t n, uint32_t k, const float *v, float *out) {
+static void gemv_avx512(const cofi__rows *rows, size_t n, uint32_t k, const float *v, float *out) {
   size_t nb = fixed_blocks(rows, n, k);
   if (nb) {
     switch (k / 16) {
@@ -503,7 +312,7 @@ static void rank1_general(const cofi__rows *rows, size_t n, uint32_t k, const fl
   }
 }
 
-void cofi__k_rank1_pass(const cofi__rows *rows, size_t n, uint32_t k, const float *r,
+static void rank1_pass_avx512(const cofi__rows *rows, size_t n, uint32_t k, const float *r,
                         const float cf[4], const float *v, float *out) {
   size_t nb = fixed_blocks(rows, n, k);
   if (nb) {
@@ -525,7 +334,7 @@ void cofi__k_rank1_pass(const cofi__rows *rows, size_t n, uint32_t k, const floa
 /* out = S v + shift v, as sum_c v[c] S[c][.] (S symmetric): rows of S
  * stream contiguously and there is no horizontal sum. Columns in blocks
  * of 4 vectors, two accumulator sets (even and odd c) to hide latency. */
-void cofi__k_symv(const float *S, size_t lds, uint32_t k, float shift, const float *v,
+static void symv_avx512(const float *S, size_t lds, uint32_t k, float shift, const float *v,
                   float *out) {
   uint32_t nc = (k + 15) / 16;
   for (uint32_t cb = 0; cb < nc; cb += 4) {
@@ -591,7 +400,7 @@ FORCE_INLINE void gather_fixed(const cofi__rows *rows, size_t n, float *G, const
   }
 FIXED_CASES(GATHER_FN)
 
-void cofi__k_gather(const cofi__rows *rows, size_t n, uint32_t k, float *G, size_t ldg) {
+static void gather_avx512(const cofi__rows *rows, size_t n, uint32_t k, float *G, size_t ldg) {
   if ((k & 15) == 0 && ldg == k) {
     switch (k / 16) {
 #define CASE_GATHER(NC) case NC: gather_fixed##NC(rows, n, G); return;
@@ -676,12 +485,12 @@ static void tiles(const float *G, size_t ldg, const float *H, size_t ldh, size_t
   }
 }
 
-void cofi__k_syrk_acc(const float *G, const float *H, size_t n, uint32_t kp, uint32_t r0,
+static void syrk_acc_avx512(const float *G, const float *H, size_t n, uint32_t kp, uint32_t r0,
                       uint32_t r1, float *A, size_t lda) {
   tiles(G, kp, H, kp, n, r0, r1, kp / 16, 1, ADD, A, lda);
 }
 
-void cofi__k_gemm(const float *At, size_t lda, const float *Bt, size_t ldb, size_t kd,
+static void gemm_avx512(const float *At, size_t lda, const float *Bt, size_t ldb, size_t kd,
                   uint32_t m, uint32_t nn, float *C, size_t ldc) {
   tiles(At, lda, Bt, ldb, kd, 0, m, nn / 16, 0, SET, C, ldc);
 }
@@ -694,7 +503,7 @@ static inline __mmask16 range_mask(uint32_t c, uint32_t lo, uint32_t hi) {
   return (__mmask16)((((uint32_t)1 << b) - 1) & ~(((uint32_t)1 << a) - 1));
 }
 
-size_t cofi__k_first_above(const float *x, size_t n, float thr) {
+static size_t first_above_avx512(const float *x, size_t n, float thr) {
   __m512 t = _mm512_set1_ps(thr);
   size_t i = 0;
   for (; i + 64 <= n; i += 64) { /* four compares per test: most tiles have no hit */
@@ -729,7 +538,7 @@ static inline float inv_sqrt(float d) {
  * in registers, and the rest of its rows (the panel) solved against that
  * block, 16 columns at a time, also in registers. The tiles write some
  * entries left of the diagonal, in the scratch lower triangle. */
-int cofi__k_cholesky(float *A, size_t lda, uint32_t k) {
+static int cholesky_avx512(float *A, size_t lda, uint32_t k) {
   uint32_t kp = cofi__kpad(k), nc = kp / 16;
   /* the block's rows of U and inverse pivots; rows past k stay zero */
   float u_row[16][16] __attribute__((aligned(64))) = {{0}};
@@ -783,7 +592,7 @@ int cofi__k_cholesky(float *A, size_t lda, uint32_t k) {
  * within a block the unknowns are found one by one (a lane broadcast, a
  * division, one multiply-add for the lanes still to find); between
  * blocks the known part is removed with whole-vector products. */
-void cofi__k_chol_solve(const float *U, size_t lda, uint32_t k, const float *b, float *x) {
+static void chol_solve_avx512(const float *U, size_t lda, uint32_t k, const float *b, float *x) {
   if (x != b) memmove(x, b, k * sizeof *x);
   uint32_t nb = (k + 15) / 16;
   for (uint32_t J = 0; J < nb; J++) { /* U^T z = b */
@@ -837,7 +646,22 @@ void cofi__k_chol_solve(const float *U, size_t lda, uint32_t k, const float *b, 
     _mm512_mask_storeu_ps(x + j0, mb, xv);
   }
 }
-#endif
+/* cofi__dot's order in one register: lanes l, then (l + l+8), then
+ * (.. + ..+4), then (w0 + w2) + (w1 + w3). */
+static float dot_avx512(const float *a, const float *b, uint32_t k) {
+  __m512 acc = _mm512_setzero_ps();
+  uint32_t nc = (k + 15) / 16;
+  for (uint32_t c = 0; c < nc; c++) {
+    __mmask16 m = chunk_mask(c, nc, k);
+    acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + 16 * c), _mm512_maskz_loadu_ps(m, b + 16 * c),
+                          acc);
+  }
+  __m256 s = _mm256_add_ps(_mm512_castps512_ps256(acc),
+                           _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1)));
+  __m128 w = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+  __m128 x = _mm_add_ps(w, _mm_movehl_ps(w, w)); /* w0 + w2, w1 + w3 */
+  return _mm_cvtss_f32(_mm_add_ss(x, _mm_movehdup_ps(x)));
+}
 
 /* ======================================================================
  * The pruned search's pass over int8 factors (recommend/prune.c): one
@@ -845,8 +669,6 @@ void cofi__k_chol_solve(const float *U, size_t lda, uint32_t k, const float *b, 
  * horizontal additions, the bounds in the same registers, and one compare
  * per block against the running threshold.
  * ====================================================================== */
-#if defined(COFI_AVX512) && defined(__AVX512VNNI__)
-const bool cofi__k_fast_i8 = true;
 /* The scan with the group count as a parameter: called with constants for
  * the common factor counts, so the block's dot products unroll fully and
  * the broadcast query stays in registers. */
@@ -903,7 +725,7 @@ qscan_body(const cofi__qscan *s, size_t k, float *heap, float *hi, float *lo, si
   return k > 0 && have == k ? heap[0] : -INFINITY;
 }
 
-float cofi__k_qscan(const cofi__qscan *s, size_t k, float *heap, float *hi, float *lo,
+static float qscan_avx512(const cofi__qscan *s, size_t k, float *heap, float *hi, float *lo,
                     size_t *n_blocks_done) {
   switch (s->groups) { /* factors 16, 32, 64, 128 */
   case 4: return qscan_body(s, k, heap, hi, lo, n_blocks_done, 4);
@@ -913,10 +735,24 @@ float cofi__k_qscan(const cofi__qscan *s, size_t k, float *heap, float *hi, floa
   default: return qscan_body(s, k, heap, hi, lo, n_blocks_done, s->groups);
   }
 }
-#else
-const bool cofi__k_fast_i8 = false;
-float cofi__k_qscan(const cofi__qscan *s, size_t k, float *heap, float *hi, float *lo,
-                    size_t *n_blocks_done) {
-  return cofi__k_qscan_ref(s, k, heap, hi, lo, n_blocks_done);
-}
+
+#define AVX512_TABLE(NAME, QSCAN)                                                          \
+  const cofi__kernels NAME = {                                                             \
+      .name = "avx512",                                                                    \
+      .fast_i8 = true,                                                                     \
+      .dot = dot_avx512,                                                                   \
+      .gemv = gemv_avx512,                                                                 \
+      .rank1_pass = rank1_pass_avx512,                                                     \
+      .symv = symv_avx512,                                                                 \
+      .gather = gather_avx512,                                                             \
+      .syrk_acc = syrk_acc_avx512,                                                         \
+      .gemm = gemm_avx512,                                                                 \
+      .first_above = first_above_avx512,                                                   \
+      .qscan = QSCAN,                                                                      \
+      .cholesky = cholesky_avx512,                                                         \
+      .chol_solve = chol_solve_avx512,                                                     \
+  };
+AVX512_TABLE(cofi__kernels_avx512, qscan_avx512)
+/* Skylake-SP has AVX-512 but not VNNI: the AVX2 set's exact int8 scan. */
+AVX512_TABLE(cofi__kernels_avx512_novnni, cofi__k_qscan_avx2)
 #endif

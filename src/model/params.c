@@ -1,0 +1,47 @@
+/*
+ * params.c — the training parameters: their defaults (the CLI starts from
+ * them) and their check. They belong to the model, which records the
+ * parameters that trained it and checks them again when a file is opened.
+ */
+#include "internal.h"
+
+#include <math.h>
+#include <string.h>
+
+cofi_params cofi_params_default(void) {
+  cofi_params p;
+  memset(&p, 0, sizeof p);
+  p.factors = 64;
+  p.regularization = 0.01f;
+  p.alpha = 1.0f;
+  p.iterations = 15;
+  p.seed = 42;
+  p.solver = COFI_SOLVER_CG;
+  p.cg_steps = 3;
+  p.threads = 0;
+  p.reg_exponent = 0.0f;
+  p.unobserved_weight = 1.0f;
+  return p;
+}
+
+int cofi_params_check(const cofi_params *p, cofi_diag *d) {
+#define BAD(...) return cofi__fail(d, COFI_ERR_INVALID, NULL, 0, __VA_ARGS__)
+  if (p->factors < 1 || p->factors > COFI_MAX_FACTORS)
+    BAD("factors must be in 1..%d, got %u", COFI_MAX_FACTORS, p->factors);
+  if (!isfinite(p->regularization) || p->regularization < 0)
+    BAD("regularization must be a finite number >= 0, got %g", (double)p->regularization);
+  if (!isfinite(p->alpha) || p->alpha < 0)
+    BAD("alpha must be a finite number >= 0, got %g", (double)p->alpha);
+  if (p->iterations < 1 || p->iterations > 100000)
+    BAD("iterations must be in 1..100000, got %u", p->iterations);
+  if (p->solver != COFI_SOLVER_CG && p->solver != COFI_SOLVER_CHOLESKY)
+    BAD("solver must be cg or cholesky");
+  if (p->cg_steps < 1 || p->cg_steps > 1000) BAD("cg_steps must be in 1..1000, got %u", p->cg_steps);
+  if (p->threads > 4096) BAD("threads must be in 0..4096, got %u", p->threads);
+  if (!isfinite(p->reg_exponent) || p->reg_exponent < 0 || p->reg_exponent > 10)
+    BAD("reg_exponent must be in [0, 10], got %g", (double)p->reg_exponent);
+  if (!isfinite(p->unobserved_weight) || !(p->unobserved_weight > 0))
+    BAD("unobserved_weight must be > 0, got %g", (double)p->unobserved_weight);
+  return COFI_OK;
+#undef BAD
+}
