@@ -12,6 +12,8 @@ packages=(
   libjansson-dev         # JSON
   curl jq                # end-to-end tests drive the real server and CLI
   groff-base             # the man page test renders cofi.1 (groff -ww)
+  libsqlite3-dev libpq-dev  # the store's back ends (src/store/)
+  postgresql             # the store tests start a real server (initdb, pg_ctl)
 )
 # Optional tools, installed with --dev: fuzzing, benchmarks, profiling.
 dev_packages=(clang libclang-rt-14-dev wrk hyperfine valgrind)
