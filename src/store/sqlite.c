@@ -158,7 +158,7 @@ static int lite_schema_version(cofi_store *s, uint32_t *v, cofi_diag *d) {
   int rc = exec(s, "creating cofi_schema_version",
                 "CREATE TABLE IF NOT EXISTS cofi_schema_version ("
                 "  version INTEGER PRIMARY KEY,"
-                "  applied_unix INTEGER NOT NULL)",
+                "  applied_at INTEGER NOT NULL DEFAULT (unixepoch()))",
                 d);
   if (rc) return rc;
   sqlite3_stmt *st;
@@ -187,7 +187,7 @@ static int lite_migrate(cofi_store *s, uint32_t v, cofi_diag *d) {
   if (rc) return rc;
   char q[160];
   snprintf(q, sizeof q,
-           "INSERT INTO cofi_schema_version(version, applied_unix) VALUES (%u, unixepoch())", v);
+           "INSERT INTO cofi_schema_version(version) VALUES (%u)", v);
   return exec(s, "recording the schema version", q, d);
 }
 

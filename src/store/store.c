@@ -25,18 +25,26 @@ static bool all_blank(const char *s, size_t n) {
   return true;
 }
 
-/* NULL when s is a usable ID (or event type when max is COFI_STORE_MAX_EVENT). */
-static const char *id_problem(const char *s, size_t n, size_t max, char *buf, size_t bufsize) {
-  if (!s || n == 0) return "empty";
-  if (n > max) {
-    snprintf(buf, bufsize, "%zu bytes long (at most %zu)", n, max);
+/* NULL when s is a usable ID (noun "ID") or event type (noun "event
+ * type", max COFI_STORE_MAX_EVENT), else the problem as a phrase. */
+static const char *id_problem(const char *s, size_t n, size_t max, const char *noun, char *buf,
+                              size_t bufsize) {
+  if (!s || n == 0) {
+    snprintf(buf, bufsize, "empty %s", noun);
     return buf;
   }
-  if (all_blank(s, n)) return "blank (only spaces)";
+  if (n > max) {
+    snprintf(buf, bufsize, "%s of %zu bytes, longer than %zu", noun, n, max);
+    return buf;
+  }
+  if (all_blank(s, n)) {
+    snprintf(buf, bufsize, "blank %s (only spaces)", noun);
+    return buf;
+  }
   const char *u = cofi__utf8_problem(s, n);
   if (u) {
     char q[200];
-    snprintf(buf, bufsize, "'%s' %s", cofi__quote(q, sizeof q, s, n), u);
+    snprintf(buf, bufsize, "%s '%s' %s", noun, cofi__quote(q, sizeof q, s, n), u);
     return buf;
   }
   return NULL;
@@ -60,8 +68,8 @@ static int check_text(const char *field, const char *s, size_t n, int json_kind,
 static int check_id(const char *field, const char *s, size_t n, const char *prefix,
                     cofi_diag *d) {
   char buf[300];
-  const char *p = id_problem(s, n, COFI_STORE_MAX_ID, buf, sizeof buf);
-  if (p) return cofi__fail(d, COFI_ERR_INVALID, "", 0, "%s%s: %s ID", prefix, field, p);
+  const char *p = id_problem(s, n, COFI_STORE_MAX_ID, "ID", buf, sizeof buf);
+  if (p) return cofi__fail(d, COFI_ERR_INVALID, "", 0, "%s%s: %s", prefix, field, p);
   return COFI_OK;
 }
 
@@ -71,8 +79,9 @@ static int check_event_at(const cofi_store_event *ev, const char *prefix, cofi_d
   if ((rc = check_id("item_id", ev->item_id, ev->item_len, prefix, d))) return rc;
   if (ev->event) {
     char buf[300];
-    const char *p = id_problem(ev->event, ev->event_len, COFI_STORE_MAX_EVENT, buf, sizeof buf);
-    if (p) return cofi__fail(d, COFI_ERR_INVALID, "", 0, "%sevent: %s event type", prefix, p);
+    const char *p =
+        id_problem(ev->event, ev->event_len, COFI_STORE_MAX_EVENT, "event type", buf, sizeof buf);
+    if (p) return cofi__fail(d, COFI_ERR_INVALID, "", 0, "%sevent: %s", prefix, p);
   }
   if (!isfinite(ev->value))
     return cofi__fail(d, COFI_ERR_INVALID, "", 0, "%svalue: %g is not a finite number", prefix,
@@ -91,7 +100,7 @@ int cofi_store_check_event(const cofi_store_event *ev, cofi_diag *diag) {
 int cofi__store_check_row(cofi_store *s, const char *table, uint64_t row, const char *what,
                           const char *str, size_t len, cofi_diag *d) {
   char buf[300];
-  const char *p = id_problem(str, len, COFI_STORE_MAX_ID, buf, sizeof buf);
+  const char *p = id_problem(str, len, COFI_STORE_MAX_ID, "ID", buf, sizeof buf);
   if (!p) return COFI_OK;
   return cofi__fail(d, COFI_ERR_CORRUPT, s->where, 0, "table %s, row %llu: %s: %s", table,
                     (unsigned long long)row, what, p);
@@ -453,10 +462,11 @@ static int check_row_values(cofi_store *s, const cofi__store_row *r, cofi_diag *
                       (unsigned long long)r->seq, r->value);
   if (r->event) {
     char buf[300];
-    const char *p = id_problem(r->event, r->event_len, COFI_STORE_MAX_EVENT, buf, sizeof buf);
+    const char *p =
+        id_problem(r->event, r->event_len, COFI_STORE_MAX_EVENT, "event type", buf, sizeof buf);
     if (p)
       return cofi__fail(d, COFI_ERR_CORRUPT, s->where, 0,
-                        "table cofi_events, row %llu: event: %s event type",
+                        "table cofi_events, row %llu: event: %s",
                         (unsigned long long)r->seq, p);
   }
   return COFI_OK;
