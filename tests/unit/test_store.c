@@ -507,7 +507,7 @@ static void test_bad_rows_read_back(void **state) {
   raw_sql(f, "INSERT INTO cofi_events(ukey, ikey, event, value) "
              "SELECT ukey, ikey, '', 1 FROM cofi_users, cofi_items");
   s = open_ok(f);
-  scanned sc;
+  scanned sc = {0};
   cofi_diag d = {0};
   expect(cofi_store_scan_events(s, collect, &sc, &d), COFI_ERR_CORRUPT, &d,
          "table cofi_events, row 2: event: empty event type");
@@ -522,6 +522,7 @@ static void test_bad_rows_read_back(void **state) {
   /* A blank user ID. */
   raw_sql(f, "INSERT INTO cofi_users(id) VALUES ('   ')");
   s = open_ok(f);
+  memset(&sc, 0, sizeof sc);
   expect(cofi_store_scan_events(s, collect, &sc, &d), COFI_ERR_CORRUPT, &d,
          "table cofi_users, row 2: id: blank ID");
   cofi_store_close(s);
