@@ -26,6 +26,7 @@ enum {
   Q_PUT_USER, Q_GET_USER, Q_DEL_EVENTS, Q_DEL_USER,
   Q_PUT_ITEM, Q_GET_ITEM, Q_HIDE_ITEM, Q_HISTORY,
   Q_SCAN_USERS, Q_SCAN_ITEMKEYS, Q_SCAN_ITEMS, Q_SCAN_EVENTS, Q_COUNT,
+  Q_SEQ_BOUNDS, Q_SCAN_RANGE, Q_COUNT_RANGE,
   Q_N
 };
 
@@ -64,6 +65,10 @@ static const char *const sql[Q_N] = {
     [Q_COUNT] = "SELECT (SELECT count(*) FROM cofi_users), (SELECT count(*) FROM cofi_items), "
                 "(SELECT count(*) FROM cofi_events), "
                 "(SELECT count(*) FROM cofi_items WHERE hidden <> 0)",
+    [Q_SEQ_BOUNDS] = "SELECT coalesce(min(seq), 0), coalesce(max(seq), 0) FROM cofi_events",
+    [Q_SCAN_RANGE] = "SELECT seq, ukey, ikey, event, value, ts FROM cofi_events "
+                     "WHERE seq > ?1 AND seq <= ?2 ORDER BY seq",
+    [Q_COUNT_RANGE] = "SELECT count(*) FROM cofi_events WHERE seq > ?1 AND seq <= ?2",
 };
 
 /* Version 1 of the schema (docs/store.md). */
@@ -91,6 +96,7 @@ static const char schema_v1[] =
 
 typedef struct lite {
   sqlite3 *db;
+  char *path; /* for a second connection (open_reader) */
   sqlite3_stmt *st[Q_N];
   bool prepared; /* all of st[], not only the transaction statements */
 } lite;
@@ -132,6 +138,7 @@ static void lite_close(cofi_store *s) {
   if (!l) return;
   for (int q = 0; q < Q_N; q++) sqlite3_finalize(l->st[q]);
   sqlite3_close(l->db);
+  cofi__free(l->path);
   cofi__free(l);
   s->impl = NULL;
 }
@@ -484,8 +491,7 @@ static int lite_scan_items(cofi_store *s, cofi__item_fn fn, void *ctx, cofi_diag
   return rc;
 }
 
-static int lite_scan_rows(cofi_store *s, cofi__row_fn fn, void *ctx, cofi_diag *d) {
-  sqlite3_stmt *st = stmt(s, Q_SCAN_EVENTS);
+static int scan_stmt(cofi_store *s, sqlite3_stmt *st, cofi__row_fn fn, void *ctx, cofi_diag *d) {
   int src, rc = COFI_OK;
   while ((src = sqlite3_step(st)) == SQLITE_ROW) {
     cofi__store_row r;
@@ -495,6 +501,43 @@ static int lite_scan_rows(cofi_store *s, cofi__row_fn fn, void *ctx, cofi_diag *
   sqlite3_reset(st);
   return rc;
 }
+
+static int lite_scan_rows(cofi_store *s, cofi__row_fn fn, void *ctx, cofi_diag *d) {
+  return scan_stmt(s, stmt(s, Q_SCAN_EVENTS), fn, ctx, d);
+}
+
+static int lite_scan_range(cofi_store *s, int64_t lo, int64_t hi, cofi__row_fn fn, void *ctx,
+                           cofi_diag *d) {
+  sqlite3_stmt *st = stmt(s, Q_SCAN_RANGE);
+  sqlite3_bind_int64(st, 1, lo);
+  sqlite3_bind_int64(st, 2, hi);
+  return scan_stmt(s, st, fn, ctx, d);
+}
+
+static int lite_count_range(cofi_store *s, int64_t lo, int64_t hi, uint64_t *n, cofi_diag *d) {
+  sqlite3_stmt *st = stmt(s, Q_COUNT_RANGE);
+  sqlite3_bind_int64(st, 1, lo);
+  sqlite3_bind_int64(st, 2, hi);
+  int src = sqlite3_step(st);
+  int rc = src == SQLITE_ROW ? COFI_OK : fail_db(s, "counting events", src, d);
+  if (!rc) *n = (uint64_t)sqlite3_column_int64(st, 0);
+  sqlite3_reset(st);
+  return rc;
+}
+
+static int lite_seq_bounds(cofi_store *s, int64_t *lo, int64_t *hi, cofi_diag *d) {
+  sqlite3_stmt *st = stmt(s, Q_SEQ_BOUNDS);
+  int src = sqlite3_step(st);
+  int rc = src == SQLITE_ROW ? COFI_OK : fail_db(s, "reading the event range", src, d);
+  if (!rc) {
+    *lo = sqlite3_column_int64(st, 0);
+    *hi = sqlite3_column_int64(st, 1);
+  }
+  sqlite3_reset(st);
+  return rc;
+}
+
+static int lite_open_reader(cofi_store *s, cofi_store **out, cofi_diag *d);
 
 static int lite_count(cofi_store *s, cofi_store_counts *out, cofi_diag *d) {
   sqlite3_stmt *st = stmt(s, Q_COUNT);
@@ -535,6 +578,10 @@ static const cofi__store_ops lite_ops = {
     .scan_items = lite_scan_items,
     .scan_rows = lite_scan_rows,
     .count = lite_count,
+    .open_reader = lite_open_reader,
+    .seq_bounds = lite_seq_bounds,
+    .scan_range = lite_scan_range,
+    .count_range = lite_count_range,
 };
 
 /* A setting whose answer must be checked (journal_mode answers the mode
@@ -566,6 +613,10 @@ int cofi__sqlite_open(cofi_store *s, const char *path, cofi_diag *d) {
   if (src) return fail_db(s, "cannot open the database", src, d);
   sqlite3_extended_result_codes(l->db, 1);
   sqlite3_busy_timeout(l->db, 10000);
+  size_t plen = strlen(path);
+  l->path = cofi__malloc(plen + 1);
+  if (!l->path) return cofi__fail(d, COFI_ERR_NOMEM, "", 0, "out of memory");
+  memcpy(l->path, path, plen + 1);
   int rc;
   if ((rc = pragma_expect(s, "PRAGMA journal_mode=WAL", "wal", d))) return rc;
   if ((rc = exec(s, "setting synchronous=FULL", "PRAGMA synchronous=FULL", d))) return rc;
@@ -578,5 +629,21 @@ int cofi__sqlite_open(cofi_store *s, const char *path, cofi_diag *d) {
     src = sqlite3_prepare_v3(l->db, sql[q], -1, SQLITE_PREPARE_PERSISTENT, &l->st[q], NULL);
     if (src) return fail_db(s, "preparing statements", src, d);
   }
+  return COFI_OK;
+}
+
+/* The schema exists (the first connection migrated it): prepare all. */
+static int lite_open_reader(cofi_store *s, cofi_store **out, cofi_diag *d) {
+  *out = NULL;
+  cofi_store *r = cofi__calloc(1, sizeof *r);
+  if (!r) return cofi__fail(d, COFI_ERR_NOMEM, "", 0, "out of memory");
+  memcpy(r->where, s->where, sizeof r->where);
+  int rc = cofi__sqlite_open(r, L(s)->path, d);
+  if (!rc) rc = prepare_all(r, d);
+  if (rc) {
+    cofi_store_close(r);
+    return rc;
+  }
+  *out = r;
   return COFI_OK;
 }

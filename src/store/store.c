@@ -13,6 +13,7 @@
 #include "store.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -903,17 +904,20 @@ static int intern_pos(keytab *t, cofi__idmap *m, int64_t pos, uint32_t *out) {
   return COFI_OK;
 }
 
-static int read_row(void *ctx, const cofi__store_row *r) {
-  read_ctx *c = ctx;
-  int64_t up = keytab_find(&c->users, r->user), ip = keytab_find(&c->items, r->item);
-  if (up < 0) return dangling(c->s, r, true, c->d);
-  if (ip < 0) return dangling(c->s, r, false, c->d);
-  int rc = check_row_values(c->s, r, c->d);
+/* The weighted, filtered value of an event row and its key-table
+ * positions; *keep false when --min-value drops it. Reads c but writes
+ * only *last_w, so the two halves of a parallel scan can share c. */
+static int weigh(const read_ctx *c, size_t *last_w, const cofi__store_row *r, cofi_diag *d,
+                 int64_t *up, int64_t *ip, float *value, bool *keep) {
+  *up = keytab_find(&c->users, r->user);
+  *ip = keytab_find(&c->items, r->item);
+  if (*up < 0) return dangling(c->s, r, true, d);
+  if (*ip < 0) return dangling(c->s, r, false, d);
+  int rc = check_row_values(c->s, r, d);
   if (rc) return rc;
-  c->rows++;
   float v = (float)r->value;
   if (r->event) {
-    const cofi_event_weight *w = &c->w[c->last_w];
+    const cofi_event_weight *w = &c->w[*last_w];
     if (strlen(w->event) != r->event_len || memcmp(w->event, r->event, r->event_len)) {
       size_t e = 0;
       while (e < c->n_w && (strlen(c->w[e].event) != r->event_len ||
@@ -921,27 +925,35 @@ static int read_row(void *ctx, const cofi__store_row *r) {
         e++;
       if (e == c->n_w) {
         char q[200];
-        return cofi__fail(c->d, COFI_ERR_INVALID, c->s->where, 0,
+        return cofi__fail(d, COFI_ERR_INVALID, c->s->where, 0,
                           "table cofi_events, row %llu: event type '%s' has no weight (give "
                           "one with --event-weights)",
                           (unsigned long long)r->seq, cofi__quote(q, sizeof q, r->event, r->event_len));
       }
-      c->last_w = e;
+      *last_w = e;
       w = &c->w[e];
     }
     v *= w->weight;
     if (!isfinite(v))
-      return cofi__fail(c->d, COFI_ERR_INVALID, c->s->where, 0,
+      return cofi__fail(d, COFI_ERR_INVALID, c->s->where, 0,
                         "table cofi_events, row %llu: value %g times the weight %g is out of "
                         "range for a float",
                         (unsigned long long)r->seq, r->value, (double)w->weight);
   }
+  *keep = true;
   if (c->has_min) {
-    if (!(v >= c->min_value)) return COFI_OK;
-    if (c->binarize) v = 1.0f;
+    if (!(v >= c->min_value)) *keep = false;
+    else if (c->binarize) v = 1.0f;
   }
+  *value = v;
+  return COFI_OK;
+}
+
+/* Appends a kept row to the dataset, interning its IDs on first sight. */
+static int append_row(read_ctx *c, int64_t up, int64_t ip, float v, bool has_ts, int64_t ts) {
   cofi_dataset *ds = c->ds;
   uint32_t u, i;
+  int rc;
   if ((rc = reserve_rows(ds)) || (rc = intern_pos(&c->users, &ds->users, up, &u)) ||
       (rc = intern_pos(&c->items, &ds->items, ip, &i))) {
     if (rc == COFI_ERR_INVALID)
@@ -951,10 +963,150 @@ static int read_row(void *ctx, const cofi__store_row *r) {
   ds->user[ds->n] = u;
   ds->item[ds->n] = i;
   ds->value[ds->n] = v;
-  ds->time[ds->n] = r->has_ts ? r->ts : 0;
-  if (!r->has_ts) c->all_time = false;
+  ds->time[ds->n] = has_ts ? ts : 0;
+  if (!has_ts) c->all_time = false;
   ds->n++;
   return COFI_OK;
+}
+
+static int read_row(void *ctx, const cofi__store_row *r) {
+  read_ctx *c = ctx;
+  int64_t up, ip;
+  float v;
+  bool keep;
+  int rc = weigh(c, &c->last_w, r, c->d, &up, &ip, &v, &keep);
+  if (rc) return rc;
+  c->rows++;
+  return keep ? append_row(c, up, ip, v, r->has_ts, r->ts) : COFI_OK;
+}
+
+/* ---- the parallel scan ------------------------------------------------- */
+/*
+ * With a back end that can open a second connection (SQLite), a large
+ * store is read in two halves at once: this thread reads seq in (lo, mid]
+ * into the dataset, a second thread reads (mid, hi] on its own connection
+ * into compact arrays of key-table positions, which are then appended in
+ * order (so IDs are numbered exactly as a single scan would number them).
+ *
+ * The second connection has its own snapshot, which may be later than
+ * this one's. Its half is still this snapshot's half when it holds as many
+ * rows: events are never updated in place and a new event's seq is above
+ * every seq ever used (AUTOINCREMENT), so a later snapshot's rows in
+ * (mid, hi] are this snapshot's rows minus those deleted since; the same
+ * count means none was. Otherwise the half is read again here.
+ */
+uint64_t cofi__store_parallel_min = 2000000;
+uint64_t cofi__store_parallel_scans;
+
+typedef struct half {
+  read_ctx c; /* a copy: the other thread writes its own (rows, last_w) on every row */
+  cofi_store *reader;
+  int64_t lo, hi;
+  size_t last_w;
+  uint64_t rows; /* read, kept or not */
+  size_t n, cap;
+  uint32_t *up, *ip; /* [n] key-table positions */
+  float *v;
+  int64_t *ts;       /* 0 when unknown (all_time then false) */
+  bool all_time;
+  int rc;
+  cofi_diag d;
+} half;
+
+static int half_row(void *ctx, const cofi__store_row *r) {
+  half *h = ctx;
+  int64_t up, ip;
+  float v;
+  bool keep;
+  int rc = weigh(&h->c, &h->last_w, r, &h->d, &up, &ip, &v, &keep);
+  if (rc) return rc;
+  h->rows++;
+  if (!keep) return COFI_OK;
+  if (h->n == h->cap) {
+    size_t cap = h->cap ? h->cap * 2 : 65536;
+    uint32_t *a = cofi__realloc(h->up, cap * sizeof *a);
+    if (!a) return COFI_ERR_NOMEM;
+    h->up = a;
+    if (!(a = cofi__realloc(h->ip, cap * sizeof *a))) return COFI_ERR_NOMEM;
+    h->ip = a;
+    float *f = cofi__realloc(h->v, cap * sizeof *f);
+    if (!f) return COFI_ERR_NOMEM;
+    h->v = f;
+    int64_t *t = cofi__realloc(h->ts, cap * sizeof *t);
+    if (!t) return COFI_ERR_NOMEM;
+    h->ts = t;
+    h->cap = cap;
+  }
+  h->up[h->n] = (uint32_t)up;
+  h->ip[h->n] = (uint32_t)ip;
+  h->v[h->n] = v;
+  h->ts[h->n] = r->has_ts ? r->ts : 0;
+  if (!r->has_ts) h->all_time = false;
+  h->n++;
+  return COFI_OK;
+}
+
+static void *half_main(void *arg) {
+  half *h = arg;
+  cofi_store *r = h->reader;
+  h->rc = r->ops->begin(r, false, &h->d);
+  if (h->rc) return NULL;
+  h->rc = r->ops->scan_range(r, h->lo, h->hi, half_row, h, &h->d);
+  if (h->rc == COFI_ERR_NOMEM) h->rc = cofi__fail(&h->d, h->rc, "", 0, "out of memory");
+  if (h->rc) r->ops->rollback(r);
+  else h->rc = r->ops->commit(r, &h->d);
+  return NULL;
+}
+
+static void half_free(half *h) {
+  cofi__free(h->up);
+  cofi__free(h->ip);
+  cofi__free(h->v);
+  cofi__free(h->ts);
+  cofi_store_close(h->reader);
+}
+
+/* All events into c->ds: in two halves at once when the back end and the
+ * size allow, else in one scan. */
+static int scan_all(cofi_store *s, read_ctx *c, cofi_diag *d) {
+  const cofi__store_ops *ops = s->ops;
+  int64_t lo = 0, hi = 0;
+  int rc;
+  if (!ops->open_reader || (rc = ops->seq_bounds(s, &lo, &hi, d)) ||
+      (uint64_t)(hi - lo) < cofi__store_parallel_min)
+    return ops->scan_rows(s, read_row, c, d);
+  half h;
+  memset(&h, 0, sizeof h);
+  h.c = *c;
+  h.lo = lo + (hi - lo) / 2;
+  h.hi = hi;
+  h.all_time = true;
+  pthread_t th;
+  if (ops->open_reader(s, &h.reader, &h.d) || pthread_create(&th, NULL, half_main, &h)) {
+    half_free(&h); /* cannot run in parallel: one scan */
+    return ops->scan_rows(s, read_row, c, d);
+  }
+  rc = ops->scan_range(s, lo - 1, h.lo, read_row, c, d);
+  pthread_join(th, NULL);
+  uint64_t mine = 0;
+  if (!rc && !h.rc) rc = ops->count_range(s, h.lo, h.hi, &mine, d);
+  if (!rc && h.rc) { /* its error, unless a later snapshot explains it */
+    if ((rc = ops->count_range(s, h.lo, h.hi, &mine, d))) goto done;
+    h.rows = UINT64_MAX;
+  }
+  if (rc) goto done;
+  if (h.rows != mine) { /* rows deleted since this snapshot: read that half here */
+    rc = ops->scan_range(s, h.lo, h.hi, read_row, c, d);
+    goto done;
+  }
+  c->rows += h.rows;
+  if (!h.all_time) c->all_time = false;
+  __atomic_add_fetch(&cofi__store_parallel_scans, 1, __ATOMIC_RELAXED);
+  for (size_t k = 0; k < h.n && !rc; k++)
+    rc = append_row(c, h.up[k], h.ip[k], h.v[k], true, h.ts[k]);
+done:
+  half_free(&h);
+  return rc;
 }
 
 static int read_item(void *ctx, int64_t key, const cofi_store_item *it) {
@@ -1122,7 +1274,7 @@ int cofi_store_read_dataset(cofi_store *s, const cofi_read_options *opt, cofi_da
   if ((rc = load_keys(s, COFI__ITEMS, &c.items, diag))) goto done;
   c.meta = cofi__calloc(c.items.n ? c.items.n : 1, sizeof *c.meta);
   if (!c.meta) { rc = cofi__fail(diag, COFI_ERR_NOMEM, "", 0, "out of memory"); goto done; }
-  if ((rc = s->ops->scan_rows(s, read_row, &c, diag))) goto done;
+  if ((rc = scan_all(s, &c, diag))) goto done;
   if ((rc = s->ops->scan_items(s, read_item, &c, diag))) {
     if (rc == COFI_ERR_NOMEM) rc = cofi__fail(diag, rc, "", 0, "out of memory");
     goto done;

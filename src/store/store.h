@@ -77,6 +77,16 @@ typedef struct cofi__store_ops {
   int (*scan_items)(cofi_store *s, cofi__item_fn fn, void *ctx, cofi_diag *d);
   int (*scan_rows)(cofi_store *s, cofi__row_fn fn, void *ctx, cofi_diag *d);
   int (*count)(cofi_store *s, cofi_store_counts *out, cofi_diag *d);
+  /* Parallel training scans (optional: NULL when the back end has none).
+   * A second read-only connection to the same database (its own
+   * cofi_store, closed with cofi_store_close); the smallest and largest
+   * seq (0 and 0 when empty); and scanning or counting the events with
+   * lo < seq <= hi, in seq order. */
+  int (*open_reader)(cofi_store *s, cofi_store **out, cofi_diag *d);
+  int (*seq_bounds)(cofi_store *s, int64_t *lo, int64_t *hi, cofi_diag *d);
+  int (*scan_range)(cofi_store *s, int64_t lo, int64_t hi, cofi__row_fn fn, void *ctx,
+                    cofi_diag *d);
+  int (*count_range)(cofi_store *s, int64_t lo, int64_t hi, uint64_t *n, cofi_diag *d);
 } cofi__store_ops;
 
 struct cofi_store {
@@ -89,6 +99,13 @@ struct cofi_store {
  * or the whole URL (PostgreSQL). */
 int cofi__sqlite_open(cofi_store *s, const char *target, cofi_diag *d);
 int cofi__pg_open(cofi_store *s, const char *target, cofi_diag *d);
+
+/* Stores with at least this many events (by seq range) are read for
+ * training in two halves at once when the back end can (store.c); tests
+ * lower it to cover that path on small stores. */
+extern uint64_t cofi__store_parallel_min;
+/* How many reads used the two halves (for the tests). */
+extern uint64_t cofi__store_parallel_scans;
 
 /* ---- checks shared by the layers (store.c) ----------------------------- */
 /* NULL when s[0..n) is valid UTF-8 without NUL bytes, else what is wrong. */
