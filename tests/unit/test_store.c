@@ -726,6 +726,102 @@ static void test_parallel_scan(void **state) {
   cofi_store_close(s);
 }
 
+/* Every allocation of the library failing in turn: each call returns
+ * COFI_OK or COFI_ERR_NOMEM with a message, a failed write writes nothing,
+ * and nothing leaks (the sanitizer build checks). */
+typedef int (*oom_call)(cofi_store *s, cofi_diag *d);
+
+static int oom_append(cofi_store *s, cofi_diag *d) {
+  cofi_store_event e[] = {ev("m1", "i1", "like", 1, 7, 1), ev("m2", "new-item", NULL, 2, 0, 0)};
+  return cofi_store_append_events(s, e, 2, d);
+}
+static int oom_history(cofi_store *s, cofi_diag *d) {
+  cofi_store_event *h = NULL;
+  size_t n;
+  int rc = cofi_store_history(s, S("u1"), 0, &h, &n, d);
+  cofi_store_events_free(h);
+  return rc;
+}
+static int oom_get_item(cofi_store *s, cofi_diag *d) {
+  cofi_store_item *it = NULL;
+  int rc = cofi_store_get_item(s, S("42"), &it, d);
+  cofi_store_item_free(it);
+  return rc;
+}
+static int oom_get_user(cofi_store *s, cofi_diag *d) {
+  cofi_store_user *u = NULL;
+  int rc = cofi_store_get_user(s, S("u1"), &u, d);
+  cofi_store_user_free(u);
+  return rc;
+}
+static int oom_read(cofi_store *s, cofi_diag *d) {
+  cofi_dataset *ds = NULL;
+  int rc = cofi_store_read_dataset(s, NULL, &ds, d);
+  cofi_dataset_free(ds);
+  return rc;
+}
+static int oom_scan(cofi_store *s, cofi_diag *d) {
+  scanned sc = {0};
+  return cofi_store_scan_events(s, collect, &sc, d);
+}
+static cofi_dataset *oom_ds;
+static int oom_import(cofi_store *s, cofi_diag *d) {
+  return cofi_store_import_dataset(s, oom_ds, NULL, d);
+}
+
+static void test_out_of_memory(void **state) {
+  fixture *f = *state;
+  char *log = tu_write_file(f->dir, "log.csv", S("user_id,item_id,value\nu1,42,1\nu2,7,2\n"));
+  char *items = tu_write_file(f->dir, "items.csv", S("item_id,title,genres\n42,Answer,A|B\n"));
+  cofi_diag d = {0};
+  assert_int_equal(cofi_dataset_read(log, NULL, &oom_ds, &d), COFI_OK);
+  assert_int_equal(cofi_dataset_read_items(oom_ds, items, NULL, &d), COFI_OK);
+  cofi_store *s = open_ok(f);
+  assert_int_equal(cofi_store_import_dataset(s, oom_ds, NULL, &d), COFI_OK);
+  cofi_store_user u = {"u1", 2, "[\"a\"]", 5};
+  assert_int_equal(cofi_store_put_user(s, &u, &d), COFI_OK);
+  const struct {
+    const char *name;
+    oom_call call;
+    bool writes;
+  } calls[] = {{"append", oom_append, true},   {"history", oom_history, false},
+               {"get_item", oom_get_item, false}, {"get_user", oom_get_user, false},
+               {"read_dataset", oom_read, false}, {"scan", oom_scan, false},
+               {"import", oom_import, true}};
+  uint64_t saved = cofi__store_parallel_min;
+  cofi__store_parallel_min = 2; /* the parallel read too, on SQLite */
+  for (size_t c = 0; c < sizeof calls / sizeof calls[0]; c++) {
+    for (uint64_t n = 1;; n++) {
+      cofi_store_counts before = counts(s);
+      memset(&d, 0, sizeof d);
+      cofi__alloc_fail_after(n);
+      int rc = calls[c].call(s, &d);
+      cofi__alloc_fail_after(0);
+      if (rc != COFI_OK && rc != COFI_ERR_NOMEM)
+        fail_msg("%s: allocation %llu failing gave %d (%s)", calls[c].name,
+                 (unsigned long long)n, rc, d.message);
+      if (rc == COFI_OK) {
+        if (n == 1) fail_msg("%s: no allocation failure reached it", calls[c].name);
+        break;
+      }
+      if (!d.message[0]) fail_msg("%s: NOMEM without a message", calls[c].name);
+      if (calls[c].writes) {
+        cofi_store_counts after = counts(s);
+        assert_int_equal(after.events, before.events);
+        assert_int_equal(after.users, before.users);
+        assert_int_equal(after.items, before.items);
+      }
+      if (n > 10000) fail_msg("%s: still failing after %llu", calls[c].name, (unsigned long long)n);
+    }
+  }
+  cofi__store_parallel_min = saved;
+  cofi_store_close(s);
+  cofi_dataset_free(oom_ds);
+  oom_ds = NULL;
+  free(log);
+  free(items);
+}
+
 static void test_empty_store(void **state) {
   fixture *f = *state;
   cofi_store *s = open_ok(f);
@@ -773,6 +869,7 @@ static void test_movielens_equals_csv(void **state) {
     cmocka_unit_test_setup_teardown(test_dataset_equals_csv, setup_fn, teardown),           \
     cmocka_unit_test_setup_teardown(test_empty_store, setup_fn, teardown),                  \
     cmocka_unit_test_setup_teardown(test_parallel_scan, setup_fn, teardown),                \
+    cmocka_unit_test_setup_teardown(test_out_of_memory, setup_fn, teardown),                \
     cmocka_unit_test_setup_teardown(test_movielens_equals_csv, setup_fn, teardown),         \
   }
 
