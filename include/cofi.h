@@ -594,9 +594,10 @@ const char *cofi_store_backend(const cofi_store *s);
 /* One event. On append: user, item, optional event type (NULL: untyped,
  * weight 1 when training), value (finite, >= 0), optional timestamp (unix
  * seconds; has_timestamp 0: unknown). seq and title are ignored. Read back
- * (history, scan): every field set; seq is the insertion sequence (strictly
- * increasing in commit order within one store); title is the item's title
- * (history only; NULL when the item has none). */
+ * (history, scan): every field set; seq is the insertion sequence (a later
+ * append gets a larger seq, and a seq is never reused; with concurrent
+ * writers on PostgreSQL it follows insertion, not commit, order); title is
+ * the item's title (history only; NULL when the item has none). */
 typedef struct cofi_store_event {
   const char *user_id;
   size_t user_len;
