@@ -26,7 +26,7 @@ enum {
   Q_PUT_USER, Q_GET_USER, Q_DEL_EVENTS, Q_DEL_USER,
   Q_PUT_ITEM, Q_GET_ITEM, Q_HIDE_ITEM, Q_HISTORY,
   Q_SCAN_USERS, Q_SCAN_ITEMKEYS, Q_SCAN_ITEMS, Q_SCAN_EVENTS, Q_COUNT,
-  Q_SEQ_BOUNDS, Q_SCAN_RANGE, Q_COUNT_RANGE,
+  Q_SEQ_BOUNDS, Q_SCAN_RANGE, Q_COUNT_RANGE, Q_EV_INS_MANY,
   Q_N
 };
 
@@ -69,7 +69,12 @@ static const char *const sql[Q_N] = {
     [Q_SCAN_RANGE] = "SELECT seq, ukey, ikey, event, value, ts FROM cofi_events "
                      "WHERE seq > ?1 AND seq <= ?2 ORDER BY seq",
     [Q_COUNT_RANGE] = "SELECT count(*) FROM cofi_events WHERE seq > ?1 AND seq <= ?2",
+    [Q_EV_INS_MANY] = NULL, /* built by prepare_all: EV_PER_INSERT rows per statement */
 };
+
+/* Events per INSERT statement on the bulk path: one statement execution
+ * (cursor opened and closed, mutexes taken) for many rows. */
+#define EV_PER_INSERT 64
 
 /* Version 1 of the schema (docs/store.md). */
 static const char schema_v1[] =
@@ -199,6 +204,16 @@ static int lite_migrate(cofi_store *s, uint32_t v, cofi_diag *d) {
 }
 
 static int prepare_all(cofi_store *s, cofi_diag *d) {
+  if (!L(s)->st[Q_EV_INS_MANY]) {
+    char text[64 + EV_PER_INSERT * 24];
+    size_t o = (size_t)snprintf(text, sizeof text,
+                                "INSERT INTO cofi_events(ukey, ikey, event, value, ts) VALUES ");
+    for (int r = 0; r < EV_PER_INSERT; r++)
+      o += (size_t)snprintf(text + o, sizeof text - o, "%s(?,?,?,?,?)", r ? "," : "");
+    int src = sqlite3_prepare_v3(L(s)->db, text, -1, SQLITE_PREPARE_PERSISTENT,
+                                 &L(s)->st[Q_EV_INS_MANY], NULL);
+    if (src) return fail_db(s, "preparing statements", src, d);
+  }
   for (int q = 0; q < Q_N; q++) {
     if (L(s)->st[q]) continue;
     int src = sqlite3_prepare_v3(L(s)->db, sql[q], -1, SQLITE_PREPARE_PERSISTENT, &L(s)->st[q],
@@ -241,20 +256,32 @@ static int lite_keys(cofi_store *s, int table, size_t n, const char *const *ids,
   return COFI_OK;
 }
 
+/* Binds row r to the parameters first..first+4 of st. */
+static void bind_row(sqlite3_stmt *st, int first, const cofi__store_row *r) {
+  sqlite3_bind_int64(st, first, r->user);
+  sqlite3_bind_int64(st, first + 1, r->item);
+  if (r->event) sqlite3_bind_text(st, first + 2, r->event, (int)r->event_len, SQLITE_STATIC);
+  else sqlite3_bind_null(st, first + 2);
+  sqlite3_bind_double(st, first + 3, r->value);
+  if (r->has_ts) sqlite3_bind_int64(st, first + 4, r->ts);
+  else sqlite3_bind_null(st, first + 4);
+}
+
 static int lite_insert_rows(cofi_store *s, const cofi__store_row *rows, size_t n, cofi_diag *d) {
+  size_t i = 0;
+  sqlite3_stmt *many = L(s)->st[Q_EV_INS_MANY];
+  for (; i + EV_PER_INSERT <= n; i += EV_PER_INSERT) {
+    for (int r = 0; r < EV_PER_INSERT; r++) bind_row(many, 1 + 5 * r, &rows[i + (size_t)r]);
+    int src = sqlite3_step(many);
+    sqlite3_reset(many);
+    if (src != SQLITE_DONE) return fail_db(s, "adding events", src, d);
+  }
   sqlite3_stmt *st = stmt(s, Q_EV_INS);
-  for (size_t i = 0; i < n; i++) {
-    const cofi__store_row *r = &rows[i];
-    sqlite3_bind_int64(st, 1, r->user);
-    sqlite3_bind_int64(st, 2, r->item);
-    if (r->event) sqlite3_bind_text(st, 3, r->event, (int)r->event_len, SQLITE_STATIC);
-    else sqlite3_bind_null(st, 3);
-    sqlite3_bind_double(st, 4, r->value);
-    if (r->has_ts) sqlite3_bind_int64(st, 5, r->ts);
-    else sqlite3_bind_null(st, 5);
+  for (; i < n; i++) {
+    bind_row(st, 1, &rows[i]);
     int src = sqlite3_step(st);
     sqlite3_reset(st);
-    if (src != SQLITE_DONE) return fail_db(s, "adding an event", src, d);
+    if (src != SQLITE_DONE) return fail_db(s, "adding events", src, d);
   }
   return COFI_OK;
 }
