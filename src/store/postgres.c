@@ -81,8 +81,8 @@ static const char schema_v1[] =
     "  fields text NOT NULL DEFAULT '{}');"
     "CREATE TABLE cofi_events ("
     "  seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
-    "  ukey bigint NOT NULL REFERENCES cofi_users(ukey),"
-    "  ikey bigint NOT NULL REFERENCES cofi_items(ikey),"
+    "  ukey bigint NOT NULL CONSTRAINT cofi_events_user_fk REFERENCES cofi_users(ukey),"
+    "  ikey bigint NOT NULL CONSTRAINT cofi_events_item_fk REFERENCES cofi_items(ikey),"
     "  event text,"
     "  value double precision NOT NULL CHECK (value >= 0 AND value < 'Infinity'),"
     "  ts bigint);"
@@ -91,6 +91,7 @@ static const char schema_v1[] =
 typedef struct pg {
   PGconn *conn;
   bool prepared[P_N];
+  bool fk_dropped; /* inside a bulk load */
 } pg;
 
 #define G(s) ((pg *)(s)->impl)
@@ -401,8 +402,36 @@ static int pg_insert_rows(cofi_store *s, const cofi__store_row *rows, size_t n, 
   return rc;
 }
 
-static int pg_bulk_begin(cofi_store *s, cofi_diag *d) { return COFI_OK; }
+/* A foreign key costs two lookups per inserted event (two thirds of a
+ * 2M-row import's time). A bulk load drops both keys inside its
+ * transaction and adds them back at the end, which checks every row once
+ * with a join; the transaction holds the events table exclusively until
+ * it commits. A role that may not alter the table keeps the keys (the
+ * savepoint undoes the attempt). */
+static int pg_bulk_begin(cofi_store *s, cofi_diag *d) {
+  G(s)->fk_dropped = false;
+  int rc = exec_sql(s, "SAVEPOINT cofi_bulk", "bulk load", d);
+  if (rc) return rc;
+  if (exec_sql(s,
+               "ALTER TABLE cofi_events DROP CONSTRAINT cofi_events_user_fk, "
+               "DROP CONSTRAINT cofi_events_item_fk",
+               "bulk load", NULL) == COFI_OK) {
+    G(s)->fk_dropped = true;
+    return exec_sql(s, "RELEASE SAVEPOINT cofi_bulk", "bulk load", d);
+  }
+  return exec_sql(s, "ROLLBACK TO SAVEPOINT cofi_bulk", "bulk load", d);
+}
+
 static int pg_bulk_end(cofi_store *s, cofi_diag *d) {
+  if (G(s)->fk_dropped) {
+    G(s)->fk_dropped = false;
+    int rc = exec_sql(s,
+                      "ALTER TABLE cofi_events "
+                      "ADD CONSTRAINT cofi_events_user_fk FOREIGN KEY (ukey) REFERENCES cofi_users(ukey), "
+                      "ADD CONSTRAINT cofi_events_item_fk FOREIGN KEY (ikey) REFERENCES cofi_items(ikey)",
+                      "checking the events' users and items", d);
+    if (rc) return rc;
+  }
   /* Fresh statistics for the planner after a large load. */
   return exec_sql(s, "ANALYZE cofi_events", "analyzing the events", d);
 }

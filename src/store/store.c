@@ -822,7 +822,8 @@ int cofi_store_import_dataset(cofi_store *s, const cofi_dataset *ds, uint64_t *n
   if ((rc = map_keys(s, COFI__USERS, &ds->users, ukeys, diag))) goto fail;
   if ((rc = map_keys(s, COFI__ITEMS, &ds->items, ikeys, diag))) goto fail;
   if (ds->meta.n_fields && (rc = import_items(s, ds, diag))) goto fail;
-  if ((rc = s->ops->bulk_begin(s, diag))) goto fail;
+  const bool bulk = ds->n >= cofi__store_bulk_min;
+  if (bulk && (rc = s->ops->bulk_begin(s, diag))) goto fail;
   for (size_t at = 0; at < ds->n; at += CHUNK) {
     size_t n = ds->n - at < CHUNK ? ds->n - at : CHUNK;
     for (size_t k = 0; k < n; k++) {
@@ -832,7 +833,7 @@ int cofi_store_import_dataset(cofi_store *s, const cofi_dataset *ds, uint64_t *n
     }
     if ((rc = s->ops->insert_rows(s, rows, n, diag))) goto fail;
   }
-  if ((rc = s->ops->bulk_end(s, diag))) goto fail;
+  if (bulk && (rc = s->ops->bulk_end(s, diag))) goto fail;
   if ((rc = s->ops->commit(s, diag))) goto fail;
   if (n_events) *n_events = ds->n;
   goto done;
@@ -996,6 +997,7 @@ static int read_row(void *ctx, const cofi__store_row *r) {
  * count means none was. Otherwise the half is read again here.
  */
 uint64_t cofi__store_parallel_min = 2000000;
+uint64_t cofi__store_bulk_min = 100000;
 uint64_t cofi__store_parallel_scans;
 
 typedef struct half {

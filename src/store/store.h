@@ -54,8 +54,9 @@ typedef struct cofi__store_ops {
               const size_t *lens, bool create, int64_t *keys, cofi_diag *d);
   int (*insert_rows)(cofi_store *s, const cofi__store_row *rows, size_t n,
                      cofi_diag *d);
-  /* Bulk loading: before and after many insert_rows in one transaction
-   * (e.g. drop and rebuild the history index). */
+  /* Bulk loading: before and after many insert_rows (at least
+   * cofi__store_bulk_min) in one transaction; PostgreSQL sets its foreign
+   * keys aside and checks them once at the end. */
   int (*bulk_begin)(cofi_store *s, cofi_diag *d);
   int (*bulk_end)(cofi_store *s, cofi_diag *d);
   int (*put_user)(cofi_store *s, const cofi_store_user *u, cofi_diag *d);
@@ -104,6 +105,9 @@ int cofi__pg_open(cofi_store *s, const char *target, cofi_diag *d);
  * training in two halves at once when the back end can (store.c); tests
  * lower it to cover that path on small stores. */
 extern uint64_t cofi__store_parallel_min;
+/* Imports of at least this many events take the bulk path (bulk_begin,
+ * bulk_end); tests lower it. */
+extern uint64_t cofi__store_bulk_min;
 /* How many reads used the two halves (for the tests). */
 extern uint64_t cofi__store_parallel_scans;
 

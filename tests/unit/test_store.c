@@ -849,6 +849,9 @@ static void test_movielens_equals_csv(void **state) {
   cofi_store *s = open_ok(f);
   cofi_store_counts c = counts(s);
   assert_int_equal(c.events, 48580);
+  if (f->backend == PG) /* the foreign keys are back after the bulk load */
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM pg_constraint WHERE conname IN "
+                                "('cofi_events_user_fk', 'cofi_events_item_fk')"), 2);
   cofi_store_close(s);
   free(ratings);
   free(movies);
@@ -884,6 +887,9 @@ int main(int argc, char **argv) {
     perror("test_store: running tests/store/with_postgres.sh");
     return 1;
   }
+  /* Every import takes the bulk path (PostgreSQL: foreign keys set aside
+   * and checked at the end). */
+  cofi__store_bulk_min = 1;
   const struct CMUnitTest sqlite_tests[] = CASES(setup_sqlite);
   const struct CMUnitTest pg_tests[] = CASES(setup_pg);
   int failed = cmocka_run_group_tests_name("store_sqlite", sqlite_tests, NULL, NULL);
