@@ -17,7 +17,7 @@
 FROM debian:bookworm-slim AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential cmake pkg-config \
-      libopenblas-dev libmicrohttpd-dev libjansson-dev \
+      libopenblas-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev libpq-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt LICENSE README.md CHANGELOG.md ./
@@ -40,7 +40,7 @@ RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCOFI_NATIVE=OFF \
 FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libopenblas0-pthread libgomp1 \
-      libmicrohttpd12 libjansson4 \
+      libmicrohttpd12 libjansson4 libsqlite3-0 libpq5 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --no-create-home cofi \
  && mkdir -p /opt/ml/model

@@ -58,7 +58,8 @@ const char *cofi_version(void);
   X(ERR_CORRUPT, -8, "model file is corrupted")                               \
   X(ERR_NOT_FOUND, -9, "not found")                                           \
   X(ERR_NUMERIC, -10, "numerical failure (NaN or infinity)")                  \
-  X(ERR_CANCELLED, -11, "cancelled")
+  X(ERR_CANCELLED, -11, "cancelled")                                          \
+  X(ERR_STORE, -12, "the store (database) failed or is unreachable")
 
 typedef enum cofi_error {
 #define COFI__ENUM(name, code, msg) COFI_##name = code,
@@ -634,6 +635,186 @@ int cofi_dataset_from_csr(uint32_t n_rows, uint32_t n_cols, const uint64_t *indp
                           const uint32_t *indices, const float *values,
                           cofi_dataset **out, cofi_diag *diag);
 /* COFI-ARRAYS-API-END */
+
+/* ---- the store (src/store/) -------------------------------------------- */
+/* COFI-STORE-API-BEGIN */
+/*
+ * Users, items and events in a database: SQLite (embedded, a file) or
+ * PostgreSQL (shared by several servers), behind one interface. A URL picks
+ * the back end:
+ *   sqlite:PATH                 a file, created on first use (WAL mode)
+ *   postgresql://... postgres://...   a libpq connection URI
+ * The schema (docs/store.md) is created and migrated on open; its version is
+ * recorded in the table cofi_schema_version. Events are never updated in
+ * place: an event is appended, and removed only with its user.
+ *
+ * Durability: a call that returns COFI_OK has committed. SQLite runs with
+ * synchronous=FULL (the commit survives kill -9 and power loss); PostgreSQL
+ * commits with the server's settings (default synchronous_commit=on: the
+ * same). See docs/store.md.
+ *
+ * Threads: a cofi_store is one connection; use it from one thread at a
+ * time (open one per thread). Several processes may open the same store.
+ *
+ * Errors: COFI_ERR_INVALID (a bad argument, named in diag: "event 3:
+ * user_id: ..."), COFI_ERR_NOT_FOUND, COFI_ERR_STORE (the database failed,
+ * is unreachable, or is full; nothing was written), COFI_ERR_CORRUPT (a row
+ * read back breaks the schema's rules; diag names table and row),
+ * COFI_ERR_VERSION (the store's schema is newer than this library),
+ * COFI_ERR_NOMEM. A failed write leaves the store as it was.
+ *
+ * Strings: IDs are 1..COFI_STORE_MAX_ID bytes of valid UTF-8 without NUL
+ * bytes; event types 1..COFI_STORE_MAX_EVENT bytes, the same rules. Every
+ * string passed in has an explicit length; strings handed back are also
+ * NUL-terminated.
+ */
+typedef struct cofi_store cofi_store;
+
+#define COFI_STORE_MAX_ID 256
+#define COFI_STORE_MAX_EVENT 64
+/* Largest title, JSON text (labels, categories, fields): 64 KiB. */
+#define COFI_STORE_MAX_TEXT 65536
+/* The schema version this library creates and reads. */
+#define COFI_STORE_SCHEMA_VERSION 1
+
+/* Opens (creating or migrating the schema when needed). Errors:
+ * COFI_ERR_INVALID (unknown URL scheme, empty path), COFI_ERR_STORE (cannot
+ * open or connect), COFI_ERR_VERSION, COFI_ERR_NOMEM. */
+int cofi_store_open(const char *url, cofi_store **out, cofi_diag *diag);
+void cofi_store_close(cofi_store *s);
+/* "sqlite" or "postgresql". */
+const char *cofi_store_backend(const cofi_store *s);
+
+/* One event. On append: user, item, optional event type (NULL: untyped,
+ * weight 1 when training), value (finite, >= 0), optional timestamp (unix
+ * seconds; has_timestamp 0: unknown). seq and title are ignored. Read back
+ * (history, scan): every field set; seq is the insertion sequence (a later
+ * append gets a larger seq, and a seq is never reused; with concurrent
+ * writers on PostgreSQL it follows insertion, not commit, order); title is
+ * the item's title (history only; NULL when the item has none). */
+typedef struct cofi_store_event {
+  const char *user_id;
+  size_t user_len;
+  const char *item_id;
+  size_t item_len;
+  const char *event; /* NULL: untyped */
+  size_t event_len;
+  double value;
+  int64_t timestamp;
+  int has_timestamp;
+  uint64_t seq;
+  const char *title;
+  size_t title_len;
+} cofi_store_event;
+
+/* Checks one event as append would, without a store: COFI_OK or
+ * COFI_ERR_INVALID with diag naming the field ("user_id: empty ID").
+ * For servers that validate requests before batching them. */
+int cofi_store_check_event(const cofi_store_event *ev, cofi_diag *diag);
+
+/* Appends n events (1 <= n) in one transaction: all or nothing. Every
+ * event is checked first; the first bad one fails the call with
+ * COFI_ERR_INVALID and "event <index>: <field>: <problem>" (0-based index).
+ * Users and items not yet known are created (items without a title). */
+int cofi_store_append_events(cofi_store *s, const cofi_store_event *events,
+                             size_t n, cofi_diag *diag);
+
+/* A user's events, newest first (timestamp descending, unknown times
+ * last, then seq descending), at most limit (0: all). *out is one
+ * allocation (free with cofi_store_events_free) holding the array and its
+ * strings; *n_out may be 0. COFI_ERR_NOT_FOUND when the user is unknown. */
+int cofi_store_history(cofi_store *s, const char *user_id, size_t len,
+                       uint32_t limit, cofi_store_event **out, size_t *n_out,
+                       cofi_diag *diag);
+void cofi_store_events_free(cofi_store_event *events);
+
+/* Every event in insertion order (seq ascending), from one consistent
+ * snapshot; title is NULL. fn returns 0 to continue; anything else stops
+ * the scan, which then returns COFI_ERR_CANCELLED. The event's strings are
+ * borrowed for the duration of the call. */
+typedef int (*cofi_store_event_fn)(const cofi_store_event *ev, void *ctx);
+int cofi_store_scan_events(cofi_store *s, cofi_store_event_fn fn, void *ctx,
+                           cofi_diag *diag);
+
+/* Users: an ID and labels (a JSON array of strings; NULL: []). put
+ * inserts or replaces the labels. */
+typedef struct cofi_store_user {
+  const char *id;
+  size_t id_len;
+  const char *labels; /* JSON array of strings */
+  size_t labels_len;
+} cofi_store_user;
+
+int cofi_store_put_user(cofi_store *s, const cofi_store_user *user,
+                        cofi_diag *diag);
+/* *out: one allocation, free with cofi_store_user_free. NOT_FOUND. */
+int cofi_store_get_user(cofi_store *s, const char *id, size_t len,
+                        cofi_store_user **out, cofi_diag *diag);
+void cofi_store_user_free(cofi_store_user *user);
+/* Deletes the user and every event of theirs in one transaction (the
+ * right to be forgotten; a model trained before still holds them until
+ * the next training). n_events (may be NULL): events removed. NOT_FOUND. */
+int cofi_store_delete_user(cofi_store *s, const char *id, size_t len,
+                           uint64_t *n_events, cofi_diag *diag);
+
+/* Items: title (NULL: none), categories (JSON array of strings; NULL: []),
+ * hidden (not to be recommended; its events are kept), timestamp (e.g.
+ * publication time; has_timestamp 0: none), fields (a JSON object of any
+ * further attributes; NULL: {}). put inserts or replaces all of them. */
+typedef struct cofi_store_item {
+  const char *id;
+  size_t id_len;
+  const char *title;
+  size_t title_len;
+  const char *categories;
+  size_t categories_len;
+  int hidden;
+  int64_t timestamp;
+  int has_timestamp;
+  const char *fields;
+  size_t fields_len;
+} cofi_store_item;
+
+int cofi_store_put_item(cofi_store *s, const cofi_store_item *item,
+                        cofi_diag *diag);
+/* *out: one allocation, free with cofi_store_item_free. NOT_FOUND. */
+int cofi_store_get_item(cofi_store *s, const char *id, size_t len,
+                        cofi_store_item **out, cofi_diag *diag);
+void cofi_store_item_free(cofi_store_item *item);
+/* Sets the hidden flag (1: hide, 0: show again). NOT_FOUND. */
+int cofi_store_hide_item(cofi_store *s, const char *id, size_t len, int hidden,
+                         cofi_diag *diag);
+
+typedef struct cofi_store_counts {
+  uint64_t users, items, events;
+  uint64_t hidden_items;
+} cofi_store_counts;
+int cofi_store_count(cofi_store *s, cofi_store_counts *out, cofi_diag *diag);
+
+/* Bulk load: every interaction of ds (input order) becomes an untyped
+ * event whose value is the dataset's value (already weighted, filtered and
+ * binarized as the reading options said), with its timestamp when ds has
+ * time; with item metadata, each item with interactions is stored with
+ * its title (the title field), categories (a field named "categories" or
+ * "genres", split on '|') and every field but the title in `fields`. One
+ * transaction: all or nothing. n_events (may be NULL): events written. */
+int cofi_store_import_dataset(cofi_store *s, const cofi_dataset *ds,
+                              uint64_t *n_events, cofi_diag *diag);
+
+/* The store's events as a dataset, as cofi_dataset_read builds one from
+ * the same log: events in insertion order; value = stored value times the
+ * weight of its event type (opt->event_weights, NULL: watch=1, like=2,
+ * complete=3; untyped: 1; a type missing from the table is
+ * COFI_ERR_INVALID naming it); rows below opt->min_value dropped (when
+ * has_min_value) and, with COFI_FORMAT_MOVIELENS, the kept ones set to 1;
+ * IDs interned in order of first appearance; time kept when every event
+ * has one. Item metadata: when any item has a title or fields, the fields
+ * "title" then the fields' keys in order of first appearance. opt may be
+ * NULL (defaults). Column options of opt are ignored. COFI_ERR_EMPTY when
+ * no event is left. */
+int cofi_store_read_dataset(cofi_store *s, const cofi_read_options *opt,
+                            cofi_dataset **out, cofi_diag *diag);
+/* COFI-STORE-API-END */
 
 #ifdef __cplusplus
 }

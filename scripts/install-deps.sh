@@ -15,6 +15,8 @@ packages=(
   # the Python package (python/, tests/e2e/python.sh): Debian's Python only
   python3-dev python3-numpy python3-scipy python3-pytest python3-venv
   python3-pip python3-setuptools python3-wheel
+  libsqlite3-dev libpq-dev  # the store's back ends (src/store/)
+  postgresql             # the store tests start a real server (initdb, pg_ctl)
 )
 # Optional tools, installed with --dev: fuzzing, benchmarks, profiling.
 dev_packages=(clang libclang-rt-14-dev wrk hyperfine valgrind)

@@ -36,6 +36,8 @@ int cmd_eval(int argc, char **argv);
 int cmd_split(int argc, char **argv);
 int cmd_tune(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_import(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 
 /* Exit code for a library error code. */
 int cli_exit_for(int code);
@@ -118,6 +120,13 @@ int cli_check_output(const char *cmd, const char *flag, const char *out,
 /* Opens a model file, or reads one from standard input for "-"; prints
  * errors and returns an exit code. */
 int cli_open_model(const char *cmd, const char *path, cofi_model **out);
+/* ---- the store (store_common.c) ---------------------------------------- */
+/* Opens a store; prints the error. */
+int cli_store_open(const char *cmd, const char *url, cofi_store **out);
+/* The store's events as a dataset, read with o's options (event weights,
+ * --min-value, --format) and, with --items, that file's metadata. */
+int cli_load_store_dataset(const char *cmd, const char *url, const cli_data_opts *o,
+                           cofi_dataset **out);
 
 /* ---- training options (train, eval, tune) ------------------------------ */
 /* Consumes one of --factors, --regularization, --alpha, --iterations,

@@ -9,6 +9,7 @@
 
 static void usage(void) {
   puts("usage: cofi train DATA -o MODEL [options]\n"
+       "       cofi train --store URL -o MODEL [options]   (from a store: sqlite:PATH, postgresql://...)\n"
        "\n"
        "data:     --format csv|movielens  --user-col C  --item-col C  --value-col C\n"
        "          --event-col C  --time-col C  --delimiter X|tab\n"
@@ -34,11 +35,12 @@ int cmd_train(int argc, char **argv) {
   cli_data_opts data;
   cli_data_opts_init(&data);
   cofi_params p = cofi_params_default();
-  const char *in = NULL, *out = NULL, *v;
+  const char *in = NULL, *out = NULL, *store = NULL, *v;
   bool quiet = false, json = false;
   while (!cli_args_done(&a)) {
     if (cli_flag(&a, "--help") || cli_flag(&a, "-h")) { usage(); return CLI_EXIT_OK; }
     if (cli_opt(&a, "-o", &v) || cli_opt(&a, "--output", &v)) out = v;
+    else if (cli_opt(&a, "--store", &v)) store = v;
     else if (cli_flag(&a, "--quiet") || cli_flag(&a, "-q")) quiet = true;
     else if (cli_flag(&a, "--loss")) p.compute_loss = 1;
     else if (cli_flag(&a, "--json")) json = true;
@@ -47,7 +49,8 @@ int cmd_train(int argc, char **argv) {
     else return cli_unknown(&a);
   }
   if (a.failed) return CLI_EXIT_USAGE;
-  if (!in) return cli_usage_error("train", "missing the DATA file (see cofi train --help)");
+  if (in && store) return cli_usage_error("train", "give either DATA or --store URL, not both");
+  if (!in && !store) return cli_usage_error("train", "missing the DATA file (see cofi train --help)");
   if (!out) return cli_usage_error("train", "missing -o MODEL (where to write the model)");
   cofi_diag d = {0};
   if (cofi_params_check(&p, &d)) return cli_usage_error("train", "%s", d.message);
@@ -62,7 +65,8 @@ int cmd_train(int argc, char **argv) {
   double t0 = cli_now();
   cofi_dataset *ds = NULL;
   data.quiet = quiet;
-  rc = cli_load_dataset("train", in, &data, &ds);
+  rc = store ? cli_load_store_dataset("train", store, &data, &ds)
+             : cli_load_dataset("train", in, &data, &ds);
   if (rc) return rc;
   double t_read = cli_now() - t0;
   if (!quiet)
@@ -104,7 +108,7 @@ int cmd_train(int argc, char **argv) {
     printf("{\"model\": ");
     cli_json_cstring(stdout, out);
     printf(", \"data\": ");
-    cli_json_cstring(stdout, cli_display_name(in));
+    cli_json_cstring(stdout, store ? store : cli_display_name(in));
     printf(", \"users\": %u, \"items\": %u, \"interactions\": %zu, \"pairs\": %llu, "
            "\"params\": ", info.n_users, info.n_items, n_rows, (unsigned long long)info.nnz);
     cli_json_params(stdout, &info.params);

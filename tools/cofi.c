@@ -22,6 +22,8 @@ static const command commands[] = {
     {"eval", cmd_eval, "evaluate ALS against baselines on a protocol"},
     {"tune", cmd_tune, "search training parameters on the validation split"},
     {"serve", cmd_serve, "serve a model over HTTP (SageMaker-compatible)"},
+    {"import", cmd_import, "load an interaction log into a store (SQLite, PostgreSQL)"},
+    {"export", cmd_export, "write a store's events as a log"},
 };
 
 static void usage(FILE *f) {

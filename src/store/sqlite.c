@@ -1,0 +1,676 @@
+/*
+ * sqlite.c — the SQLite back end of the store (sqlite:PATH).
+ *
+ * One connection per cofi_store, statements prepared once at open and
+ * reset after each use. The file is created on first use. Settings:
+ *   journal_mode=WAL   readers never block the writer, one writer at a time
+ *   synchronous=FULL   a commit is fsynced into the WAL before it returns:
+ *                      acknowledged = on disk (kill -9 and power loss)
+ *   busy_timeout=10s   a second writer process waits instead of failing
+ * Tables are STRICT (SQLite checks column types on every write) and every
+ * row read back is checked again. Foreign keys are declared but not
+ * enforced by SQLite (that would cost two lookups per event); the library
+ * creates users and items before their events, deletes events with their
+ * user, and refuses a dangling key when it reads one.
+ */
+#include "store.h"
+
+#include <math.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+
+enum {
+  Q_BEGIN_W, Q_BEGIN_R, Q_COMMIT, Q_ROLLBACK,
+  Q_UKEY, Q_UINS, Q_IKEY, Q_IINS, Q_EV_INS,
+  Q_PUT_USER, Q_GET_USER, Q_DEL_EVENTS, Q_DEL_USER,
+  Q_PUT_ITEM, Q_GET_ITEM, Q_HIDE_ITEM, Q_HISTORY,
+  Q_SCAN_USERS, Q_SCAN_ITEMKEYS, Q_SCAN_ITEMS, Q_SCAN_EVENTS, Q_COUNT,
+  Q_SEQ_BOUNDS, Q_SCAN_RANGE, Q_COUNT_RANGE, Q_EV_INS_MANY,
+  Q_N
+};
+
+static const char *const sql[Q_N] = {
+    [Q_BEGIN_W] = "BEGIN IMMEDIATE",
+    [Q_BEGIN_R] = "BEGIN",
+    [Q_COMMIT] = "COMMIT",
+    [Q_ROLLBACK] = "ROLLBACK",
+    [Q_UKEY] = "SELECT ukey FROM cofi_users WHERE id = ?1",
+    [Q_UINS] = "INSERT INTO cofi_users(id) VALUES (?1)",
+    [Q_IKEY] = "SELECT ikey FROM cofi_items WHERE id = ?1",
+    [Q_IINS] = "INSERT INTO cofi_items(id) VALUES (?1)",
+    [Q_EV_INS] = "INSERT INTO cofi_events(ukey, ikey, event, value, ts) VALUES (?1, ?2, ?3, ?4, ?5)",
+    [Q_PUT_USER] = "INSERT INTO cofi_users(id, labels) VALUES (?1, ?2) "
+                   "ON CONFLICT(id) DO UPDATE SET labels = excluded.labels",
+    [Q_GET_USER] = "SELECT labels FROM cofi_users WHERE id = ?1",
+    [Q_DEL_EVENTS] = "DELETE FROM cofi_events WHERE ukey = ?1",
+    [Q_DEL_USER] = "DELETE FROM cofi_users WHERE ukey = ?1",
+    [Q_PUT_ITEM] = "INSERT INTO cofi_items(id, title, categories, hidden, ts, fields) "
+                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(id) DO UPDATE SET "
+                   "title = excluded.title, categories = excluded.categories, "
+                   "hidden = excluded.hidden, ts = excluded.ts, fields = excluded.fields",
+    [Q_GET_ITEM] = "SELECT ikey, id, title, categories, hidden, ts, fields FROM cofi_items "
+                   "WHERE id = ?1",
+    [Q_HIDE_ITEM] = "UPDATE cofi_items SET hidden = ?2 WHERE id = ?1",
+    /* NULL times sort lowest in SQLite, so last when descending; the
+     * index (ukey, ts, seq) is walked backwards. */
+    [Q_HISTORY] = "SELECT e.seq, i.id, e.event, e.value, e.ts, i.title FROM cofi_events e "
+                  "JOIN cofi_items i ON i.ikey = e.ikey WHERE e.ukey = ?1 "
+                  "ORDER BY e.ts DESC, e.seq DESC LIMIT ?2",
+    [Q_SCAN_USERS] = "SELECT ukey, id FROM cofi_users ORDER BY ukey",
+    [Q_SCAN_ITEMKEYS] = "SELECT ikey, id FROM cofi_items ORDER BY ikey",
+    [Q_SCAN_ITEMS] = "SELECT ikey, id, title, categories, hidden, ts, fields FROM cofi_items "
+                     "ORDER BY ikey",
+    [Q_SCAN_EVENTS] = "SELECT seq, ukey, ikey, event, value, ts FROM cofi_events ORDER BY seq",
+    [Q_COUNT] = "SELECT (SELECT count(*) FROM cofi_users), (SELECT count(*) FROM cofi_items), "
+                "(SELECT count(*) FROM cofi_events), "
+                "(SELECT count(*) FROM cofi_items WHERE hidden <> 0)",
+    [Q_SEQ_BOUNDS] = "SELECT coalesce(min(seq), 0), coalesce(max(seq), 0) FROM cofi_events",
+    [Q_SCAN_RANGE] = "SELECT seq, ukey, ikey, event, value, ts FROM cofi_events "
+                     "WHERE seq > ?1 AND seq <= ?2 ORDER BY seq",
+    [Q_COUNT_RANGE] = "SELECT count(*) FROM cofi_events WHERE seq > ?1 AND seq <= ?2",
+    [Q_EV_INS_MANY] = NULL, /* built by prepare_all: EV_PER_INSERT rows per statement */
+};
+
+/* Events per INSERT statement on the bulk path: one statement execution
+ * (cursor opened and closed, mutexes taken) for many rows. */
+#define EV_PER_INSERT 64
+
+/* Version 1 of the schema (docs/store.md). */
+static const char schema_v1[] =
+    "CREATE TABLE cofi_users ("
+    "  ukey INTEGER PRIMARY KEY,"
+    "  id TEXT NOT NULL UNIQUE,"
+    "  labels TEXT NOT NULL DEFAULT '[]') STRICT;"
+    "CREATE TABLE cofi_items ("
+    "  ikey INTEGER PRIMARY KEY,"
+    "  id TEXT NOT NULL UNIQUE,"
+    "  title TEXT,"
+    "  categories TEXT NOT NULL DEFAULT '[]',"
+    "  hidden INTEGER NOT NULL DEFAULT 0,"
+    "  ts INTEGER,"
+    "  fields TEXT NOT NULL DEFAULT '{}') STRICT;"
+    "CREATE TABLE cofi_events ("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  ukey INTEGER NOT NULL REFERENCES cofi_users(ukey),"
+    "  ikey INTEGER NOT NULL REFERENCES cofi_items(ikey),"
+    "  event TEXT,"
+    "  value REAL NOT NULL,"
+    "  ts INTEGER) STRICT;"
+    "CREATE INDEX cofi_events_user ON cofi_events(ukey, ts, seq);";
+
+typedef struct lite {
+  sqlite3 *db;
+  char *path; /* for a second connection (open_reader) */
+  sqlite3_stmt *st[Q_N];
+  bool prepared; /* all of st[], not only the transaction statements */
+} lite;
+
+#define L(s) ((lite *)(s)->impl)
+
+static int fail_db(cofi_store *s, const char *what, int src, cofi_diag *d) {
+  lite *l = L(s);
+  int code = COFI_ERR_STORE;
+  int prim = src & 0xff;
+  if (prim == SQLITE_NOMEM) code = COFI_ERR_NOMEM;
+  else if (prim == SQLITE_CORRUPT || prim == SQLITE_NOTADB) code = COFI_ERR_CORRUPT;
+  const char *msg = l && l->db ? sqlite3_errmsg(l->db) : sqlite3_errstr(src);
+  return cofi__fail(d, code, s->where, 0, "sqlite: %s: %s", what, msg);
+}
+
+static int exec(cofi_store *s, const char *what, const char *text, cofi_diag *d) {
+  int rc = sqlite3_exec(L(s)->db, text, NULL, NULL, NULL);
+  return rc == SQLITE_OK ? COFI_OK : fail_db(s, what, rc, d);
+}
+
+/* The prepared statement q, reset and unbound. */
+static sqlite3_stmt *stmt(cofi_store *s, int q) {
+  sqlite3_stmt *st = L(s)->st[q];
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  return st;
+}
+
+/* Runs a statement that returns no rows. */
+static int run(cofi_store *s, sqlite3_stmt *st, const char *what, cofi_diag *d) {
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  return rc == SQLITE_DONE || rc == SQLITE_ROW ? COFI_OK : fail_db(s, what, rc, d);
+}
+
+static void lite_close(cofi_store *s) {
+  lite *l = L(s);
+  if (!l) return;
+  for (int q = 0; q < Q_N; q++) sqlite3_finalize(l->st[q]);
+  sqlite3_close(l->db);
+  cofi__free(l->path);
+  cofi__free(l);
+  s->impl = NULL;
+}
+
+static int lite_begin(cofi_store *s, bool write, cofi_diag *d) {
+  return run(s, stmt(s, write ? Q_BEGIN_W : Q_BEGIN_R), "begin", d);
+}
+
+static int prepare_all(cofi_store *s, cofi_diag *d);
+
+/* The statements on the tables are prepared after the first commit, which
+ * is the one of the schema migration at open. */
+static int lite_commit(cofi_store *s, cofi_diag *d) {
+  int rc = run(s, stmt(s, Q_COMMIT), "commit", d);
+  if (!rc && !L(s)->prepared) rc = prepare_all(s, d);
+  return rc;
+}
+
+static void lite_rollback(cofi_store *s) {
+  if (!sqlite3_get_autocommit(L(s)->db)) run(s, stmt(s, Q_ROLLBACK), "rollback", NULL);
+}
+
+static int lite_schema_version(cofi_store *s, uint32_t *v, cofi_diag *d) {
+  int rc = exec(s, "creating cofi_schema_version",
+                "CREATE TABLE IF NOT EXISTS cofi_schema_version ("
+                "  version INTEGER PRIMARY KEY,"
+                "  applied_at INTEGER NOT NULL DEFAULT (unixepoch()))",
+                d);
+  if (rc) return rc;
+  sqlite3_stmt *st;
+  int src = sqlite3_prepare_v2(L(s)->db, "SELECT max(version) FROM cofi_schema_version", -1, &st,
+                               NULL);
+  if (src) return fail_db(s, "reading the schema version", src, d);
+  src = sqlite3_step(st);
+  if (src != SQLITE_ROW) {
+    rc = fail_db(s, "reading the schema version", src, d);
+  } else {
+    int type = sqlite3_column_type(st, 0);
+    sqlite3_int64 x = sqlite3_column_int64(st, 0);
+    if (type == SQLITE_NULL) *v = 0;
+    else if (type != SQLITE_INTEGER || x < 1 || x > UINT32_MAX)
+      rc = cofi__fail(d, COFI_ERR_CORRUPT, s->where, 0,
+                      "table cofi_schema_version holds a bad version");
+    else *v = (uint32_t)x;
+  }
+  sqlite3_finalize(st);
+  return rc;
+}
+
+static int lite_migrate(cofi_store *s, uint32_t v, cofi_diag *d) {
+  int rc = COFI_OK;
+  if (v == 1) rc = exec(s, "creating the schema (version 1)", schema_v1, d);
+  if (rc) return rc;
+  char q[160];
+  snprintf(q, sizeof q,
+           "INSERT INTO cofi_schema_version(version) VALUES (%u)", v);
+  return exec(s, "recording the schema version", q, d);
+}
+
+static int prepare_all(cofi_store *s, cofi_diag *d) {
+  if (!L(s)->st[Q_EV_INS_MANY]) {
+    char text[64 + EV_PER_INSERT * 24];
+    size_t o = (size_t)snprintf(text, sizeof text,
+                                "INSERT INTO cofi_events(ukey, ikey, event, value, ts) VALUES ");
+    for (int r = 0; r < EV_PER_INSERT; r++)
+      o += (size_t)snprintf(text + o, sizeof text - o, "%s(?,?,?,?,?)", r ? "," : "");
+    int src = sqlite3_prepare_v3(L(s)->db, text, -1, SQLITE_PREPARE_PERSISTENT,
+                                 &L(s)->st[Q_EV_INS_MANY], NULL);
+    if (src) return fail_db(s, "preparing statements", src, d);
+  }
+  for (int q = 0; q < Q_N; q++) {
+    if (L(s)->st[q]) continue;
+    int src = sqlite3_prepare_v3(L(s)->db, sql[q], -1, SQLITE_PREPARE_PERSISTENT, &L(s)->st[q],
+                                 NULL);
+    if (src) return fail_db(s, "preparing statements", src, d);
+  }
+  L(s)->prepared = true;
+  return COFI_OK;
+}
+
+static int lite_keys(cofi_store *s, int table, size_t n, const char *const *ids,
+                     const size_t *lens, bool create, int64_t *keys, cofi_diag *d) {
+  const int qk = table == COFI__USERS ? Q_UKEY : Q_IKEY;
+  const int qi = table == COFI__USERS ? Q_UINS : Q_IINS;
+  sqlite3_stmt *sk = stmt(s, qk), *si = stmt(s, qi);
+  for (size_t i = 0; i < n; i++) {
+    /* Events of one request often repeat their user. */
+    if (i && lens[i] == lens[i - 1] && !memcmp(ids[i], ids[i - 1], lens[i])) {
+      keys[i] = keys[i - 1];
+      continue;
+    }
+    sqlite3_bind_text(sk, 1, ids[i], (int)lens[i], SQLITE_STATIC);
+    int src = sqlite3_step(sk);
+    if (src == SQLITE_ROW) {
+      keys[i] = sqlite3_column_int64(sk, 0);
+      sqlite3_reset(sk);
+      continue;
+    }
+    sqlite3_reset(sk);
+    if (src != SQLITE_DONE) return fail_db(s, "looking up a key", src, d);
+    if (!create) {
+      keys[i] = -1;
+      continue;
+    }
+    sqlite3_bind_text(si, 1, ids[i], (int)lens[i], SQLITE_STATIC);
+    int rc = run(s, si, table == COFI__USERS ? "adding a user" : "adding an item", d);
+    if (rc) return rc;
+    keys[i] = sqlite3_last_insert_rowid(L(s)->db);
+  }
+  return COFI_OK;
+}
+
+/* Binds row r to the parameters first..first+4 of st. */
+static void bind_row(sqlite3_stmt *st, int first, const cofi__store_row *r) {
+  sqlite3_bind_int64(st, first, r->user);
+  sqlite3_bind_int64(st, first + 1, r->item);
+  if (r->event) sqlite3_bind_text(st, first + 2, r->event, (int)r->event_len, SQLITE_STATIC);
+  else sqlite3_bind_null(st, first + 2);
+  sqlite3_bind_double(st, first + 3, r->value);
+  if (r->has_ts) sqlite3_bind_int64(st, first + 4, r->ts);
+  else sqlite3_bind_null(st, first + 4);
+}
+
+static int lite_insert_rows(cofi_store *s, const cofi__store_row *rows, size_t n, cofi_diag *d) {
+  size_t i = 0;
+  sqlite3_stmt *many = L(s)->st[Q_EV_INS_MANY];
+  for (; i + EV_PER_INSERT <= n; i += EV_PER_INSERT) {
+    for (int r = 0; r < EV_PER_INSERT; r++) bind_row(many, 1 + 5 * r, &rows[i + (size_t)r]);
+    int src = sqlite3_step(many);
+    sqlite3_reset(many);
+    if (src != SQLITE_DONE) return fail_db(s, "adding events", src, d);
+  }
+  sqlite3_stmt *st = stmt(s, Q_EV_INS);
+  for (; i < n; i++) {
+    bind_row(st, 1, &rows[i]);
+    int src = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (src != SQLITE_DONE) return fail_db(s, "adding events", src, d);
+  }
+  return COFI_OK;
+}
+
+static int lite_bulk_begin(cofi_store *s, cofi_diag *d) { return COFI_OK; }
+static int lite_bulk_end(cofi_store *s, cofi_diag *d) { return COFI_OK; }
+
+static void bind_opt_text(sqlite3_stmt *st, int i, const char *p, size_t n, const char *dflt) {
+  if (p) sqlite3_bind_text(st, i, p, (int)n, SQLITE_STATIC);
+  else if (dflt) sqlite3_bind_text(st, i, dflt, -1, SQLITE_STATIC);
+  else sqlite3_bind_null(st, i);
+}
+
+static int lite_put_user(cofi_store *s, const cofi_store_user *u, cofi_diag *d) {
+  sqlite3_stmt *st = stmt(s, Q_PUT_USER);
+  sqlite3_bind_text(st, 1, u->id, (int)u->id_len, SQLITE_STATIC);
+  bind_opt_text(st, 2, u->labels, u->labels_len, "[]");
+  return run(s, st, "writing a user", d);
+}
+
+/* Column c of a row as text (NULL when SQL NULL); a non-text value is a
+ * broken row. */
+static int col_text(cofi_store *s, sqlite3_stmt *st, int c, const char *table, int64_t row,
+                    bool nullable, const char **p, size_t *n, cofi_diag *d) {
+  int type = sqlite3_column_type(st, c);
+  if (type == SQLITE_NULL && nullable) {
+    *p = NULL;
+    *n = 0;
+    return COFI_OK;
+  }
+  if (type != SQLITE_TEXT)
+    return cofi__fail(d, COFI_ERR_CORRUPT, s->where, 0, "table %s, row %lld: column %s is not text",
+                      table, (long long)row, sqlite3_column_name(st, c));
+  *p = (const char *)sqlite3_column_text(st, c);
+  *n = (size_t)sqlite3_column_bytes(st, c);
+  if (!*p) return COFI_ERR_NOMEM;
+  return COFI_OK;
+}
+
+static int col_int(cofi_store *s, sqlite3_stmt *st, int c, const char *table, int64_t row,
+                   bool nullable, int64_t *v, bool *present, cofi_diag *d) {
+  int type = sqlite3_column_type(st, c);
+  if (present) *present = type != SQLITE_NULL;
+  if (type == SQLITE_NULL && nullable) {
+    *v = 0;
+    return COFI_OK;
+  }
+  if (type != SQLITE_INTEGER)
+    return cofi__fail(d, COFI_ERR_CORRUPT, s->where, 0,
+                      "table %s, row %lld: column %s is not an integer", table, (long long)row,
+                      sqlite3_column_name(st, c));
+  *v = sqlite3_column_int64(st, c);
+  return COFI_OK;
+}
+
+static int lite_get_user(cofi_store *s, const char *id, size_t len, char **labels,
+                         size_t *labels_len, cofi_diag *d) {
+  sqlite3_stmt *st = stmt(s, Q_GET_USER);
+  sqlite3_bind_text(st, 1, id, (int)len, SQLITE_STATIC);
+  int src = sqlite3_step(st);
+  int rc = COFI_OK;
+  if (src == SQLITE_DONE) rc = COFI_ERR_NOT_FOUND;
+  else if (src != SQLITE_ROW) rc = fail_db(s, "reading a user", src, d);
+  else {
+    const char *p = NULL;
+    size_t n = 0;
+    if (!(rc = col_text(s, st, 0, "cofi_users", 0, false, &p, &n, d))) {
+      *labels = cofi__malloc(n + 1);
+      if (!*labels) rc = cofi__fail(d, COFI_ERR_NOMEM, "", 0, "out of memory");
+      else {
+        memcpy(*labels, p, n);
+        (*labels)[n] = 0;
+        *labels_len = n;
+      }
+    }
+  }
+  sqlite3_reset(st);
+  return rc;
+}
+
+static int lite_delete_user(cofi_store *s, int64_t key, uint64_t *n_events, cofi_diag *d) {
+  sqlite3_stmt *st = stmt(s, Q_DEL_EVENTS);
+  sqlite3_bind_int64(st, 1, key);
+  int rc = run(s, st, "deleting a user's events", d);
+  if (rc) return rc;
+  *n_events = (uint64_t)sqlite3_changes64(L(s)->db);
+  st = stmt(s, Q_DEL_USER);
+  sqlite3_bind_int64(st, 1, key);
+  return run(s, st, "deleting a user", d);
+}
+
+static int lite_put_item(cofi_store *s, const cofi_store_item *it, cofi_diag *d) {
+  sqlite3_stmt *st = stmt(s, Q_PUT_ITEM);
+  sqlite3_bind_text(st, 1, it->id, (int)it->id_len, SQLITE_STATIC);
+  bind_opt_text(st, 2, it->title, it->title_len, NULL);
+  bind_opt_text(st, 3, it->categories, it->categories_len, "[]");
+  sqlite3_bind_int(st, 4, it->hidden != 0);
+  if (it->has_timestamp) sqlite3_bind_int64(st, 5, it->timestamp);
+  else sqlite3_bind_null(st, 5);
+  bind_opt_text(st, 6, it->fields, it->fields_len, "{}");
+  return run(s, st, "writing an item", d);
+}
+
+/* The item in the current row of st (columns as in Q_GET_ITEM). */
+static int row_item(cofi_store *s, sqlite3_stmt *st, int64_t *key, cofi_store_item *it,
+                    cofi_diag *d) {
+  memset(it, 0, sizeof *it);
+  int rc;
+  int64_t hidden = 0;
+  bool has_ts = false;
+  if ((rc = col_int(s, st, 0, "cofi_items", 0, false, key, NULL, d))) return rc;
+  if ((rc = col_text(s, st, 1, "cofi_items", *key, false, &it->id, &it->id_len, d)) ||
+      (rc = col_text(s, st, 2, "cofi_items", *key, true, &it->title, &it->title_len, d)) ||
+      (rc = col_text(s, st, 3, "cofi_items", *key, false, &it->categories, &it->categories_len,
+                     d)) ||
+      (rc = col_int(s, st, 4, "cofi_items", *key, false, &hidden, NULL, d)) ||
+      (rc = col_int(s, st, 5, "cofi_items", *key, true, &it->timestamp, &has_ts, d)) ||
+      (rc = col_text(s, st, 6, "cofi_items", *key, false, &it->fields, &it->fields_len, d)))
+    return rc;
+  it->hidden = hidden != 0;
+  it->has_timestamp = has_ts;
+  return cofi__store_check_row(s, "cofi_items", (uint64_t)*key, "id", it->id, it->id_len, d);
+}
+
+static int lite_get_item(cofi_store *s, const char *id, size_t len, cofi__item_fn fn, void *ctx,
+                         cofi_diag *d) {
+  sqlite3_stmt *st = stmt(s, Q_GET_ITEM);
+  sqlite3_bind_text(st, 1, id, (int)len, SQLITE_STATIC);
+  int src = sqlite3_step(st);
+  int rc;
+  if (src == SQLITE_DONE) rc = COFI_ERR_NOT_FOUND;
+  else if (src != SQLITE_ROW) rc = fail_db(s, "reading an item", src, d);
+  else {
+    cofi_store_item it;
+    int64_t key;
+    rc = row_item(s, st, &key, &it, d);
+    if (!rc) rc = fn(ctx, key, &it);
+  }
+  sqlite3_reset(st);
+  return rc;
+}
+
+static int lite_hide_item(cofi_store *s, const char *id, size_t len, int hidden, cofi_diag *d) {
+  sqlite3_stmt *st = stmt(s, Q_HIDE_ITEM);
+  sqlite3_bind_text(st, 1, id, (int)len, SQLITE_STATIC);
+  sqlite3_bind_int(st, 2, hidden);
+  int rc = run(s, st, "hiding an item", d);
+  if (!rc && sqlite3_changes64(L(s)->db) == 0) rc = COFI_ERR_NOT_FOUND;
+  return rc;
+}
+
+/* The event row of st: seq, ukey, ikey, event, value, ts. STRICT tables
+ * guarantee the types of the NOT NULL columns (SQLite refuses any other
+ * on write, and versions that do not know STRICT cannot write the file),
+ * so only the nullable ones are asked their type: this is the training
+ * scan's inner loop. */
+static int row_event(cofi_store *s, sqlite3_stmt *st, cofi__store_row *r, cofi_diag *d) {
+  r->seq = (uint64_t)sqlite3_column_int64(st, 0);
+  r->user = sqlite3_column_int64(st, 1);
+  r->item = sqlite3_column_int64(st, 2);
+  r->value = sqlite3_column_double(st, 4);
+  int type = sqlite3_column_type(st, 3);
+  if (type == SQLITE_NULL) {
+    r->event = NULL;
+    r->event_len = 0;
+  } else {
+    int rc = col_text(s, st, 3, "cofi_events", (int64_t)r->seq, true, &r->event, &r->event_len, d);
+    if (rc) return rc;
+  }
+  type = sqlite3_column_type(st, 5);
+  r->has_ts = type != SQLITE_NULL;
+  r->ts = r->has_ts ? sqlite3_column_int64(st, 5) : 0;
+  if (r->has_ts && type != SQLITE_INTEGER)
+    return cofi__fail(d, COFI_ERR_CORRUPT, s->where, 0,
+                      "table cofi_events, row %llu: column ts is not an integer",
+                      (unsigned long long)r->seq);
+  return COFI_OK;
+}
+
+static int lite_history(cofi_store *s, int64_t user, uint32_t limit, cofi__hist_fn fn,
+                        void *ctx, cofi_diag *d) {
+  sqlite3_stmt *st = stmt(s, Q_HISTORY);
+  sqlite3_bind_int64(st, 1, user);
+  sqlite3_bind_int64(st, 2, limit ? (sqlite3_int64)limit : -1);
+  int src, rc = COFI_OK;
+  while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+    int64_t seq = 0;
+    cofi_store_event ev = {0};
+    bool has_ts = false;
+    if ((rc = col_int(s, st, 0, "cofi_events", 0, false, &seq, NULL, d)) ||
+        (rc = col_text(s, st, 1, "cofi_items", seq, false, &ev.item_id, &ev.item_len, d)) ||
+        (rc = col_text(s, st, 2, "cofi_events", seq, true, &ev.event, &ev.event_len, d)) ||
+        (rc = col_int(s, st, 4, "cofi_events", seq, true, &ev.timestamp, &has_ts, d)) ||
+        (rc = col_text(s, st, 5, "cofi_items", seq, true, &ev.title, &ev.title_len, d)))
+      break;
+    ev.seq = (uint64_t)seq;
+    ev.has_timestamp = has_ts;
+    ev.value = sqlite3_column_double(st, 3);
+    if ((rc = fn(ctx, &ev))) break;
+  }
+  if (!rc && src != SQLITE_DONE) rc = fail_db(s, "reading a history", src, d);
+  sqlite3_reset(st);
+  return rc;
+}
+
+static int lite_scan_keys(cofi_store *s, int table, cofi__key_fn fn, void *ctx, cofi_diag *d) {
+  sqlite3_stmt *st = stmt(s, table == COFI__USERS ? Q_SCAN_USERS : Q_SCAN_ITEMKEYS);
+  const char *name = table == COFI__USERS ? "cofi_users" : "cofi_items";
+  int src, rc = COFI_OK;
+  while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+    int64_t key = 0;
+    const char *id = NULL;
+    size_t len = 0;
+    if ((rc = col_int(s, st, 0, name, 0, false, &key, NULL, d)) ||
+        (rc = col_text(s, st, 1, name, key, false, &id, &len, d)) ||
+        (rc = fn(ctx, key, id, len)))
+      break;
+  }
+  if (!rc && src != SQLITE_DONE) rc = fail_db(s, "reading keys", src, d);
+  sqlite3_reset(st);
+  return rc;
+}
+
+static int lite_scan_items(cofi_store *s, cofi__item_fn fn, void *ctx, cofi_diag *d) {
+  sqlite3_stmt *st = stmt(s, Q_SCAN_ITEMS);
+  int src, rc = COFI_OK;
+  while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+    cofi_store_item it;
+    int64_t key;
+    if ((rc = row_item(s, st, &key, &it, d)) || (rc = fn(ctx, key, &it))) break;
+  }
+  if (!rc && src != SQLITE_DONE) rc = fail_db(s, "reading items", src, d);
+  sqlite3_reset(st);
+  return rc;
+}
+
+static int scan_stmt(cofi_store *s, sqlite3_stmt *st, cofi__row_fn fn, void *ctx, cofi_diag *d) {
+  int src, rc = COFI_OK;
+  while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+    cofi__store_row r;
+    if ((rc = row_event(s, st, &r, d)) || (rc = fn(ctx, &r))) break;
+  }
+  if (!rc && src != SQLITE_DONE) rc = fail_db(s, "reading events", src, d);
+  sqlite3_reset(st);
+  return rc;
+}
+
+static int lite_scan_rows(cofi_store *s, cofi__row_fn fn, void *ctx, cofi_diag *d) {
+  return scan_stmt(s, stmt(s, Q_SCAN_EVENTS), fn, ctx, d);
+}
+
+static int lite_scan_range(cofi_store *s, int64_t lo, int64_t hi, cofi__row_fn fn, void *ctx,
+                           cofi_diag *d) {
+  sqlite3_stmt *st = stmt(s, Q_SCAN_RANGE);
+  sqlite3_bind_int64(st, 1, lo);
+  sqlite3_bind_int64(st, 2, hi);
+  return scan_stmt(s, st, fn, ctx, d);
+}
+
+static int lite_count_range(cofi_store *s, int64_t lo, int64_t hi, uint64_t *n, cofi_diag *d) {
+  sqlite3_stmt *st = stmt(s, Q_COUNT_RANGE);
+  sqlite3_bind_int64(st, 1, lo);
+  sqlite3_bind_int64(st, 2, hi);
+  int src = sqlite3_step(st);
+  int rc = src == SQLITE_ROW ? COFI_OK : fail_db(s, "counting events", src, d);
+  if (!rc) *n = (uint64_t)sqlite3_column_int64(st, 0);
+  sqlite3_reset(st);
+  return rc;
+}
+
+static int lite_seq_bounds(cofi_store *s, int64_t *lo, int64_t *hi, cofi_diag *d) {
+  sqlite3_stmt *st = stmt(s, Q_SEQ_BOUNDS);
+  int src = sqlite3_step(st);
+  int rc = src == SQLITE_ROW ? COFI_OK : fail_db(s, "reading the event range", src, d);
+  if (!rc) {
+    *lo = sqlite3_column_int64(st, 0);
+    *hi = sqlite3_column_int64(st, 1);
+  }
+  sqlite3_reset(st);
+  return rc;
+}
+
+static int lite_open_reader(cofi_store *s, cofi_store **out, cofi_diag *d);
+
+static int lite_count(cofi_store *s, cofi_store_counts *out, cofi_diag *d) {
+  sqlite3_stmt *st = stmt(s, Q_COUNT);
+  int src = sqlite3_step(st);
+  if (src != SQLITE_ROW) {
+    int rc = fail_db(s, "counting", src, d);
+    sqlite3_reset(st);
+    return rc;
+  }
+  out->users = (uint64_t)sqlite3_column_int64(st, 0);
+  out->items = (uint64_t)sqlite3_column_int64(st, 1);
+  out->events = (uint64_t)sqlite3_column_int64(st, 2);
+  out->hidden_items = (uint64_t)sqlite3_column_int64(st, 3);
+  sqlite3_reset(st);
+  return COFI_OK;
+}
+
+static const cofi__store_ops lite_ops = {
+    .name = "sqlite",
+    .close = lite_close,
+    .begin = lite_begin,
+    .commit = lite_commit,
+    .rollback = lite_rollback,
+    .schema_version = lite_schema_version,
+    .migrate = lite_migrate,
+    .keys = lite_keys,
+    .insert_rows = lite_insert_rows,
+    .bulk_begin = lite_bulk_begin,
+    .bulk_end = lite_bulk_end,
+    .put_user = lite_put_user,
+    .get_user = lite_get_user,
+    .delete_user = lite_delete_user,
+    .put_item = lite_put_item,
+    .get_item = lite_get_item,
+    .hide_item = lite_hide_item,
+    .history = lite_history,
+    .scan_keys = lite_scan_keys,
+    .scan_items = lite_scan_items,
+    .scan_rows = lite_scan_rows,
+    .count = lite_count,
+    .open_reader = lite_open_reader,
+    .seq_bounds = lite_seq_bounds,
+    .scan_range = lite_scan_range,
+    .count_range = lite_count_range,
+};
+
+/* A setting whose answer must be checked (journal_mode answers the mode
+ * it got, which is not WAL on a file system without shared memory). */
+static int pragma_expect(cofi_store *s, const char *text, const char *want, cofi_diag *d) {
+  sqlite3_stmt *st;
+  int src = sqlite3_prepare_v2(L(s)->db, text, -1, &st, NULL);
+  if (src) return fail_db(s, text, src, d);
+  src = sqlite3_step(st);
+  int rc = COFI_OK;
+  if (src != SQLITE_ROW) rc = fail_db(s, text, src, d);
+  else {
+    const char *got = (const char *)sqlite3_column_text(st, 0);
+    if (!got || strcmp(got, want))
+      rc = cofi__fail(d, COFI_ERR_STORE, s->where, 0, "sqlite: %s answered '%s', not '%s'", text,
+                      got ? got : "", want);
+  }
+  sqlite3_finalize(st);
+  return rc;
+}
+
+int cofi__sqlite_open(cofi_store *s, const char *path, cofi_diag *d) {
+  lite *l = cofi__calloc(1, sizeof *l);
+  if (!l) return cofi__fail(d, COFI_ERR_NOMEM, "", 0, "out of memory");
+  s->impl = l;
+  s->ops = &lite_ops;
+  int src = sqlite3_open_v2(path, &l->db,
+                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+  if (src) return fail_db(s, "cannot open the database", src, d);
+  sqlite3_extended_result_codes(l->db, 1);
+  sqlite3_busy_timeout(l->db, 10000);
+  size_t plen = strlen(path);
+  l->path = cofi__malloc(plen + 1);
+  if (!l->path) return cofi__fail(d, COFI_ERR_NOMEM, "", 0, "out of memory");
+  memcpy(l->path, path, plen + 1);
+  int rc;
+  if ((rc = pragma_expect(s, "PRAGMA journal_mode=WAL", "wal", d))) return rc;
+  if ((rc = exec(s, "setting synchronous=FULL", "PRAGMA synchronous=FULL", d))) return rc;
+  if ((rc = exec(s, "setting the cache size", "PRAGMA cache_size=-65536", d))) return rc;
+  /* Reads through a memory map (up to 2 GB of the file): a training scan
+   * then copies no page out of the kernel. Writes still go through the
+   * WAL as usual. */
+  if ((rc = exec(s, "setting mmap_size", "PRAGMA mmap_size=2147418112", d))) return rc;
+  for (int q = Q_BEGIN_W; q <= Q_ROLLBACK; q++) {
+    src = sqlite3_prepare_v3(l->db, sql[q], -1, SQLITE_PREPARE_PERSISTENT, &l->st[q], NULL);
+    if (src) return fail_db(s, "preparing statements", src, d);
+  }
+  return COFI_OK;
+}
+
+/* The schema exists (the first connection migrated it): prepare all. */
+static int lite_open_reader(cofi_store *s, cofi_store **out, cofi_diag *d) {
+  *out = NULL;
+  cofi_store *r = cofi__calloc(1, sizeof *r);
+  if (!r) return cofi__fail(d, COFI_ERR_NOMEM, "", 0, "out of memory");
+  memcpy(r->where, s->where, sizeof r->where);
+  int rc = cofi__sqlite_open(r, L(s)->path, d);
+  if (!rc) rc = prepare_all(r, d);
+  if (rc) {
+    cofi_store_close(r);
+    return rc;
+  }
+  *out = r;
+  return COFI_OK;
+}
