@@ -679,7 +679,9 @@ typedef struct cofi_store cofi_store;
 
 /* Opens (creating or migrating the schema when needed). Errors:
  * COFI_ERR_INVALID (unknown URL scheme, empty path), COFI_ERR_STORE (cannot
- * open or connect), COFI_ERR_VERSION, COFI_ERR_NOMEM. */
+ * open or connect; a PostgreSQL URL without connect_timeout waits at most
+ * 10 s), COFI_ERR_CORRUPT (an SQLite file that is not a database),
+ * COFI_ERR_VERSION, COFI_ERR_NOMEM. */
 int cofi_store_open(const char *url, cofi_store **out, cofi_diag *diag);
 void cofi_store_close(cofi_store *s);
 /* "sqlite" or "postgresql". */
@@ -797,7 +799,10 @@ int cofi_store_count(cofi_store *s, cofi_store_counts *out, cofi_diag *diag);
  * time; with item metadata, each item with interactions is stored with
  * its title (the title field), categories (a field named "categories" or
  * "genres", split on '|') and every field but the title in `fields`. One
- * transaction: all or nothing. n_events (may be NULL): events written. */
+ * transaction: all or nothing. On PostgreSQL an import of 100,000 events
+ * or more holds the events table exclusively until it commits (its foreign
+ * keys are checked once at the end; docs/store.md). n_events (may be
+ * NULL): events written. */
 int cofi_store_import_dataset(cofi_store *s, const cofi_dataset *ds,
                               uint64_t *n_events, cofi_diag *diag);
 
