@@ -25,11 +25,17 @@ fi
 if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}" > /dev/null
 fi
-mkdir -p "$out"
+mkdir -p "$out/include"
+# cofi.h includes the version header that CMake generates from project(VERSION).
+v=$(sed -n 's/^project(cofi VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt)
+IFS=. read -r vmaj vmin vpat <<<"$v"
+sed -e "s/@PROJECT_VERSION_MAJOR@/$vmaj/; s/@PROJECT_VERSION_MINOR@/$vmin/" \
+    -e "s/@PROJECT_VERSION_PATCH@/$vpat/; s/@PROJECT_VERSION@/$v/" \
+    include/cofi_version.h.in >"$out/include/cofi_version.h"
 # The project's warning flags (CMakeLists.txt); -Wno-psabi as for generic.c there.
 flags=(-std=c11 -D_GNU_SOURCE -O3 -g -Wall -Wextra -Wshadow -Wstrict-prototypes -Wvla
        -Wno-unused-parameter -fno-strict-aliasing -Wno-psabi -Werror
-       -Iinclude -Isrc -Itests/unit)
+       -Iinclude -I"$out/include" -Isrc -Itests/unit)
 aarch64-linux-gnu-gcc "${flags[@]}" src/kernels/reference.c src/kernels/generic.c \
   src/kernels/kernels.c src/kernels/avx2.c src/kernels/avx512.c \
   tests/unit/test_kernels.c tests/unit/testutil.c \
