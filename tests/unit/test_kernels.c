@@ -296,6 +296,42 @@ static void gemm_matches(void **s) {
       }
 }
 
+/* The promise docs/performance.md makes about sets: the optimized sets
+ * (generic, avx2, avx512) sum each entry of gemm and syrk_acc in the same
+ * order with fused multiply-adds, so they agree bit for bit (the batch
+ * scores and the training Gram matrix do not depend on the set). */
+static void products_agree_across_sets(void **s) {
+  (void)s;
+  const char *sets[] = {"generic", "avx2", "avx512"};
+  const uint32_t m = 24, nn = 80, kp = 80;
+  const size_t kd = 100, lda = m + 8, ldb = nn + 16, ldc = nn + 32;
+  float *At = falloc(kd * lda + 1), *Bt = falloc(kd * ldb + 1);
+  float *G = falloc(kd * kp), *H = falloc(kd * kp), *A0 = falloc(kp * kp);
+  float *C[3], *A[3];
+  bool have[3];
+  for (int i = 0; i < 3; i++) {
+    const cofi__kernels *t = cofi__kernels_named(sets[i]);
+    have[i] = t != NULL;
+    C[i] = falloc(m * ldc);
+    A[i] = falloc(kp * kp);
+    if (!t) continue;
+    t->gemm(At, lda, Bt, ldb, kd, m, nn, C[i], ldc);
+    memcpy(A[i], A0, kp * kp * sizeof *A0);
+    t->syrk_acc(G, H, kd, kp, 0, kp, A[i], kp);
+  }
+  for (int i = 1; i < 3; i++) {
+    if (!have[i] || !have[0]) continue;
+    for (uint32_t r = 0; r < m; r++)
+      if (memcmp(C[i] + r * ldc, C[0] + r * ldc, nn * sizeof(float)))
+        fail_msg("gemm: %s and %s differ in row %u", sets[i], sets[0], r);
+    for (uint32_t r = 0; r < kp; r++)
+      if (memcmp(A[i] + r * kp + r, A[0] + r * kp + r, (kp - r) * sizeof(float)))
+        fail_msg("syrk_acc: %s and %s differ in row %u", sets[i], sets[0], r);
+  }
+  for (int i = 0; i < 3; i++) { free(C[i]); free(A[i]); }
+  free(At); free(Bt); free(G); free(H); free(A0);
+}
+
 static void first_above_matches(void **s) {
   (void)s;
   float x[300];
@@ -413,6 +449,7 @@ int main(void) {
       cmocka_unit_test(gather_copies_and_pads),
       cmocka_unit_test(syrk_acc_matches),
       cmocka_unit_test(gemm_matches),
+      cmocka_unit_test(products_agree_across_sets),
       cmocka_unit_test(first_above_matches),
       cmocka_unit_test(cholesky_factors_and_solves),
       cmocka_unit_test(cholesky_refuses_indefinite),
