@@ -19,7 +19,7 @@ function h(spec, attrs, ...kids) {
     if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
     else el.setAttribute(k, v === true ? "" : String(v));
   }
-  for (const kid of kids.flat()) {
+  for (const kid of kids.flat(Infinity)) {
     if (kid === undefined || kid === null || kid === false) continue;
     el.append(kid instanceof Node ? kid : document.createTextNode(String(kid)));
   }
@@ -73,7 +73,7 @@ function scoredItems(list) {
     h("tbody", {}, list.map((r, i) => h("tr", {},
       h("td.num", {}, i + 1),
       h("td", {}, itemLink(r.item_id, r.title),
-        r.because && r.because.length ? h("div.because", {}, "because of ",
+        r.because && r.because.length ? h("div.because", {}, "because you liked ",
           r.because.map((b, j) => [j ? ", " : "", itemLink(b.item_id, b.title),
             ` (${fmt(b.contribution)})`])) : null),
       h("td.num", {}, fmt(r.score))))));
@@ -130,16 +130,26 @@ async function pageUser(id) {
   ]);
   const recCard = card("Recommendations",
     recs.status === "fulfilled" ? scoredItems(recs.value.recommendations) : failure(recs.reason));
-  const histCard = card("History", hist.status === "fulfilled"
-    ? (hist.value.events && hist.value.events.length
-      ? h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "Item"), h("th", {}, "Event"), h("th", {}, "Value"))),
-        h("tbody", {}, hist.value.events.map((ev) => h("tr", {},
-          h("td", {}, itemLink(ev.item_id, ev.title)), h("td", {}, ev.event || ev.timestamp || ""),
-          h("td.num", {}, ev.value === undefined ? "" : fmt(ev.value, 1))))))
-      : h("p.muted", {}, "No history."))
-    : failure(hist.reason));
-  if (hist.status === "fulfilled" && hist.value.source)
-    histCard.append(h("p.muted", {}, `from the ${hist.value.source}`));
+  let histBody;
+  if (hist.status !== "fulfilled") histBody = failure(hist.reason);
+  else if (!hist.value.events || !hist.value.events.length) histBody = h("p.muted", {}, "No history.");
+  else {
+    const evs = hist.value.events;
+    const hasEvent = evs.some((ev) => ev.event || ev.timestamp);
+    histBody = h("table", {},
+      h("thead", {}, h("tr", {}, h("th", {}, "Item"), hasEvent ? h("th", {}, "Event") : null, h("th", {}, "Value"))),
+      h("tbody", {}, evs.map((ev) => h("tr", {},
+        h("td", {}, itemLink(ev.item_id, ev.title)),
+        hasEvent ? h("td", {}, [ev.event, ev.timestamp].filter(Boolean).join(" ")) : null,
+        h("td.num", {}, ev.value === undefined ? "" : fmt(ev.value, 1))))));
+  }
+  const histCard = card("History", histBody);
+  if (hist.status === "fulfilled" && hist.value.source) {
+    const total = hist.value.total;
+    const shown = (hist.value.events || []).length;
+    histCard.append(h("p.muted", {}, `from the ${hist.value.source}` +
+      (typeof total === "number" && total > shown ? ` (${shown} of ${int(total)} shown)` : "")));
+  }
   const simCard = card("Similar users", sim.status === "fulfilled"
     ? h("ul.plain", {}, sim.value.similar.map((s) => h("li", {}, userLink(s.user_id), h("span.muted", {}, fmt(s.score)))))
     : failure(sim.reason));
@@ -156,8 +166,10 @@ async function pageItem(id) {
   if (meta.status === "fulfilled") {
     const m = meta.value;
     title = m.title || id;
+    const label = (k) => (k === "interactions" ? "users who interacted" : k.replace(/_/g, " "));
     metaCard = card("Item", h("dl.kv", {}, Object.entries(m).map(([k, v]) =>
-      [h("dt", {}, k), h("dd", {}, typeof v === "object" ? JSON.stringify(v) : String(v))])));
+      [h("dt", {}, label(k)), h("dd", {}, typeof v === "number" ? int(v)
+        : typeof v === "object" ? JSON.stringify(v) : String(v))])));
   } else {
     metaCard = card("Item", failure(meta.reason));
   }
@@ -216,6 +228,8 @@ function parseMetrics(text) {
   let total = 0;
   const buckets = new Map(); // le -> cumulative count over all routes
   for (const line of text.split("\n")) {
+    // The dashboard's own polling (/metrics, /feedback, its files) is left out.
+    if (/route="(\/metrics|\/feedback|\/ui[^"]*)"/.test(line)) continue;
     if (line.startsWith("cofi_requests_total{")) total += Number(line.slice(line.lastIndexOf(" ") + 1));
     else if (line.startsWith("cofi_request_duration_seconds_bucket{")) {
       const m = /le="([^"]+)"\}\s+(\S+)/.exec(line);
@@ -276,6 +290,7 @@ async function pageLive() {
   const events = h("div", {});
   show(h("h1", {}, "Live"), h("div.grid", {},
     card("Requests per second", rate), card("Latency (p50, p99)", lat), card("Latest feedback", events)));
+  let feedback = true; // until the server says it has no store (404)
   const tick = async () => {
     try {
       samples.push(parseMetrics(await getText("metrics")));
@@ -293,6 +308,7 @@ async function pageLive() {
       lat.replaceChildren(chart(p99.length ? p99 : p50, "latency p99 in milliseconds", "ms"),
         h("p.legend", {}, p50.length ? `p50 ≤ ${fmt(p50[p50.length - 1].y, 2)} ms, p99 ≤ ${fmt(p99[p99.length - 1].y, 2)} ms (bucket bounds)` : "no requests yet"));
     } catch (e) { rate.replaceChildren(failure(e)); }
+    if (!feedback) return;
     try {
       const f = await get("feedback?limit=10");
       events.replaceChildren(f.events && f.events.length
@@ -300,6 +316,7 @@ async function pageLive() {
           itemLink(ev.item_id, ev.title)], h("span.muted", {}, ev.timestamp || ""))))
         : h("p.muted", {}, "No events yet."));
     } catch (e) {
+      if (e.status === 404) feedback = false;
       events.replaceChildren(h("p.muted", {}, e.status === 404 ? "No store attached: start cofi serve with --store." : e.message));
     }
   };
