@@ -69,7 +69,7 @@ const userLink = (id) => h("a", { href: `#/user/${enc(id)}` }, id);
 function scoredItems(list) {
   if (!list || !list.length) return h("p.muted", {}, "Nothing to show.");
   return h("table", {},
-    h("thead", {}, h("tr", {}, h("th", {}, "#"), h("th", {}, "Item"), h("th", {}, "Score"))),
+    h("thead", {}, h("tr", {}, h("th.num", {}, "#"), h("th", {}, "Item"), h("th.num", {}, "Score"))),
     h("tbody", {}, list.map((r, i) => h("tr", {},
       h("td.num", {}, i + 1),
       h("td", {}, itemLink(r.item_id, r.title),
@@ -137,7 +137,7 @@ async function pageUser(id) {
     const evs = hist.value.events;
     const hasEvent = evs.some((ev) => ev.event || ev.timestamp);
     histBody = h("table", {},
-      h("thead", {}, h("tr", {}, h("th", {}, "Item"), hasEvent ? h("th", {}, "Event") : null, h("th", {}, "Value"))),
+      h("thead", {}, h("tr", {}, h("th", {}, "Item"), hasEvent ? h("th", {}, "Event") : null, h("th.num", {}, "Value"))),
       h("tbody", {}, evs.map((ev) => h("tr", {},
         h("td", {}, itemLink(ev.item_id, ev.title)),
         hasEvent ? h("td", {}, [ev.event, ev.timestamp].filter(Boolean).join(" ")) : null,
@@ -252,14 +252,17 @@ function quantile(a, b, q) {
   return les.length ? les[les.length - 1] : null;
 }
 
-function chart(points, label, unit) {
-  const w = 600, hgt = 180, pad = 30;
+/* A line chart of one or more series ({name, points: [{x, y}]}), scaled to the largest y. */
+function chart(series, label, unit) {
+  if (!series.length || !("points" in series[0])) series = [{ name: "", points: series }];
+  const w = 320, hgt = 120, pad = 14;
   const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
   svg.setAttribute("viewBox", `0 0 ${w} ${hgt}`);
   svg.setAttribute("class", "chart");
   svg.setAttribute("role", "img");
   svg.setAttribute("aria-label", label);
-  const max = Math.max(1e-9, ...points.map((p) => p.y));
+  const all = series.flatMap((s) => s.points);
+  const max = Math.max(1e-9, ...all.map((p) => p.y));
   const axis = document.createElementNS(svg.namespaceURI, "line");
   Object.entries({ x1: pad, y1: hgt - pad, x2: w, y2: hgt - pad, class: "axis" }).forEach(([k, v]) => axis.setAttribute(k, v));
   svg.append(axis);
@@ -267,8 +270,10 @@ function chart(points, label, unit) {
   text.setAttribute("x", 2); text.setAttribute("y", 12);
   text.textContent = `${+max.toPrecision(3)} ${unit}`;
   svg.append(text);
-  if (points.length > 1) {
-    const t0 = points[0].x, t1 = points[points.length - 1].x;
+  const t0 = Math.min(...all.map((p) => p.x)), t1 = Math.max(...all.map((p) => p.x));
+  series.forEach((s, k) => {
+    const points = s.points;
+    if (points.length < 2) return;
     const path = points.map((p, i) => {
       const x = pad + ((p.x - t0) / Math.max(1e-9, t1 - t0)) * (w - pad);
       const y = hgt - pad - (p.y / max) * (hgt - 2 * pad);
@@ -276,11 +281,18 @@ function chart(points, label, unit) {
     }).join(" ");
     const line = document.createElementNS(svg.namespaceURI, "path");
     line.setAttribute("d", path);
-    line.setAttribute("fill", "none");
-    line.setAttribute("stroke", "#2a5bd7");
-    line.setAttribute("stroke-width", "2");
+    line.setAttribute("class", `series s${k}`);
     svg.append(line);
-  }
+    if (s.name) {
+      const tag = document.createElementNS(svg.namespaceURI, "text");
+      tag.setAttribute("x", w - 2);
+      tag.setAttribute("y", 12 + 12 * k);
+      tag.setAttribute("text-anchor", "end");
+      tag.setAttribute("class", `s${k}`);
+      tag.textContent = s.name;
+      svg.append(tag);
+    }
+  });
   return svg;
 }
 
@@ -305,7 +317,8 @@ async function pageLive() {
       }
       if (pts.length) rate.replaceChildren(chart(pts, "requests per second", "req/s"),
         h("p.legend", {}, `now ${fmt(pts[pts.length - 1].y, 1)} req/s`));
-      lat.replaceChildren(chart(p99.length ? p99 : p50, "latency p99 in milliseconds", "ms"),
+      lat.replaceChildren(chart([{ name: "p50", points: p50 }, { name: "p99", points: p99 }],
+        "latency p50 and p99 in milliseconds", "ms"),
         h("p.legend", {}, p50.length ? `p50 ≤ ${fmt(p50[p50.length - 1].y, 2)} ms, p99 ≤ ${fmt(p99[p99.length - 1].y, 2)} ms (bucket bounds)` : "no requests yet"));
     } catch (e) { rate.replaceChildren(failure(e)); }
     if (!feedback) return;
