@@ -227,7 +227,12 @@ const samples = [];
 function parseMetrics(text) {
   let total = 0;
   const buckets = new Map(); // le -> cumulative count over all routes
+  const routes = new Map(); // route -> requests since start
   for (const line of text.split("\n")) {
+    if (line.startsWith("cofi_requests_total{")) {
+      const m = /route="([^"]*)"/.exec(line);
+      if (m) routes.set(m[1], (routes.get(m[1]) || 0) + Number(line.slice(line.lastIndexOf(" ") + 1)));
+    }
     // The dashboard's own polling (/metrics, /feedback, its files) is left out.
     if (/route="(\/metrics|\/feedback|\/ui[^"]*)"/.test(line)) continue;
     if (line.startsWith("cofi_requests_total{")) total += Number(line.slice(line.lastIndexOf(" ") + 1));
@@ -236,7 +241,7 @@ function parseMetrics(text) {
       if (m) buckets.set(m[1], (buckets.get(m[1]) || 0) + Number(m[2]));
     }
   }
-  return { t: Date.now() / 1000, total, buckets };
+  return { t: Date.now() / 1000, total, buckets, routes };
 }
 
 /* The q-quantile (seconds) of the requests between two samples, from the histogram. */
@@ -300,8 +305,10 @@ async function pageLive() {
   const rate = h("div", {}, h("p.muted", {}, "Collecting…"));
   const lat = h("div", {});
   const events = h("div", {});
+  const totals = h("div", {});
   show(h("h1", {}, "Live"), h("div.grid", {},
-    card("Requests per second", rate), card("Latency (p50, p99)", lat), card("Latest feedback", events)));
+    card("Requests per second", rate), card("Latency (p50, p99)", lat),
+    card("Since start", totals), card("Latest feedback", events)));
   let feedback = true; // until the server says it has no store (404)
   const tick = async () => {
     try {
@@ -320,6 +327,15 @@ async function pageLive() {
       lat.replaceChildren(chart([{ name: "p50", points: p50 }, { name: "p99", points: p99 }],
         "latency p50 and p99 in milliseconds", "ms"),
         h("p.legend", {}, p50.length ? `p50 ≤ ${fmt(p50[p50.length - 1].y, 2)} ms, p99 ≤ ${fmt(p99[p99.length - 1].y, 2)} ms (bucket bounds)` : "no requests yet"));
+      const last = samples[samples.length - 1];
+      const none = { buckets: new Map() };
+      const a50 = quantile(none, last, 0.5), a99 = quantile(none, last, 0.99);
+      totals.replaceChildren(
+        h("p.legend", {}, `${int(last.total)} requests (the dashboard's own not counted)` +
+          (a50 !== null ? `, p50 ≤ ${fmt(a50 * 1000, 2)} ms, p99 ≤ ${fmt(a99 * 1000, 2)} ms` : "")),
+        h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "Route"), h("th.num", {}, "Requests"))),
+          h("tbody", {}, [...last.routes].sort((x, y) => y[1] - x[1]).map(([route, n]) =>
+            h("tr", {}, h("td", {}, route), h("td.num", {}, int(n)))))));
     } catch (e) { rate.replaceChildren(failure(e)); }
     if (!feedback) return;
     try {

@@ -138,6 +138,10 @@ page live "#/live" 8000
 grep -q '<path d="M' "$T/live.html" || fail "live: the chart has no data"
 grep -q 'now [0-9.]* req/s' "$T/live.html" || fail "live: no request rate"
 grep -q 'p50 ≤' "$T/live.html" || fail "live: no latency"
+nrec=$(curl -s "$U/metrics" | awk '/^cofi_requests_total\{route="\/recommend",/ {n += $2} END {print n}')
+[ "$nrec" -ge 30 ] || fail "/metrics counts $nrec requests to /recommend"
+grep -q "<td>/recommend</td><td class=\"num\">$nrec</td>" "$T/live.html" \
+  || fail "live: the $nrec requests to /recommend are not counted"
 
 # Phone width: the user page still renders (one column).
 chrome "$T/phone.log" --virtual-time-budget=6000 --hide-scrollbars --window-size=390,844 \
