@@ -67,6 +67,7 @@ page() {
   c=$(grep -h "CONSOLE" "$T/$name.dom.log" "$T/$name.png.log")
   [ -z "$c" ] || fail "$name ($frag): console messages: $c"
   grep -q '<main' "$T/$name.html" || fail "$name: no <main> in the DOM"
+  grep -q '\[object ' "$T/$name.html" && fail "$name: an object rendered as text ([object ...])"
   grep -q 'Something went wrong\|class="error"' "$T/$name.html" \
     && fail "$name: the page shows an error: $(grep -o 'class="error"[^<]*<' "$T/$name.html" | head -3)"
   local size
