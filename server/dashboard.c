@@ -99,7 +99,7 @@ static int cmp_u32(const void *a, const void *b) {
 void srv_h_explain(srv_req *r) {
   static const char takes[] = "user_id or liked, item_id, n";
   srv_param ps[SRV_MAX_PARAMS];
-  size_t np, n_liked = 0;
+  size_t np, n_liked = 0, n_order = 0;
   srv_error err;
   srv_span user = {0}, item = {0};
   bool has_user = false, has_item = false, has_liked = false, has_n = false;
@@ -169,7 +169,7 @@ void srv_h_explain(srv_req *r) {
     uint32_t *ids = r->th->items;
     for (size_t i = 0; i < n_liked; i++) {
       int64_t x = cofi_model_find_item(sm->m, liked[i].p, liked[i].len);
-      if (x >= 0) ids[hist++] = (uint32_t)x;
+      if (x >= 0) r->th->order[n_order++] = ids[hist++] = (uint32_t)x;
     }
     if (!hist) {
       srv_fail(&err, 404, "unknown_items",
@@ -210,11 +210,17 @@ void srv_h_explain(srv_req *r) {
     srv_buf_lit(b, "{\"user_id\":");
     srv_buf_json_str(b, id, len);
   } else {
+    /* The known liked items in request order, each once. */
     srv_buf_lit(b, "{\"liked\":[");
-    for (size_t i = 0; i < hist; i++) {
-      if (i) srv_buf_putc(b, ',');
+    memset(r->th->printed, 0, hist * sizeof *r->th->printed);
+    for (size_t i = 0, w = 0; i < n_order; i++) {
+      const uint32_t *at = bsearch(&r->th->order[i], r->th->items, hist, sizeof *r->th->items, cmp_u32);
+      size_t slot = (size_t)(at - r->th->items);
+      if (r->th->printed[slot]) continue;
+      r->th->printed[slot] = true;
+      if (w++) srv_buf_putc(b, ',');
       size_t len;
-      const char *id = cofi_model_item_id(sm->m, r->th->items[i], &len);
+      const char *id = cofi_model_item_id(sm->m, r->th->order[i], &len);
       srv_buf_json_str(b, id, len);
     }
     srv_buf_putc(b, ']');
