@@ -7,10 +7,12 @@
 # --virtual-time-budget (the page's timers and fetches run to completion
 # before the dump, with no sleeps to tune), and --enable-logging=stderr
 # --v=0, where every console message and uncaught exception appears as an
-# "INFO:CONSOLE" line: any such line fails the test. This needs nothing but
+# "INFO:CONSOLE" line: any such line fails the test. This part needs nothing but
 # the chromium package (no WebDriver, no Node); what it cannot do is click,
-# so the Try it page is driven by its URL (#/try?liked=a,b,c, which is what
-# picking items writes) and title search is checked through its API.
+# so the pages are loaded by their URLs (#/try?liked=a,b,c is what picking
+# items writes); then ui_try_click.py (Python's standard library speaking
+# the DevTools protocol over --remote-debugging-pipe: no WebDriver, no
+# Node) types searches into Try it and clicks Pick, as a person would.
 #
 # Checks: every page loads with no console message; the User page of user 1
 # shows /recommend's 10 titles and at least one "because" explanation; Try
@@ -132,6 +134,14 @@ got=$(grep -o 'href="#/item/[^"]*">[^<]*</a></td>\|href="#/item/[^"]*">[^<]*</a>
 $got
 but /recommend_cold answers
 $want"
+
+# Try it by hand: type three searches, click Pick on the first result of
+# each (DevTools protocol over a pipe, ui_try_click.py); the URL must hold
+# the picks and the page /recommend_cold's answer, with no console message
+# (there, network errors such as a 404 count too).
+clicked=$(python3 "$(dirname "$0")/ui_try_click.py" "$U" "$T/profile-click" "pulp fiction" "shawshank" \
+  "silence of the" 2>&1) || fail "Try it by hand: $clicked"
+[ "$clicked" = "296,318,593" ] || fail "Try it by hand picked $clicked, expected 296,318,593"
 
 # Live: some traffic, then the chart has a line and a rate.
 for _ in $(seq 30); do curl -s -o /dev/null "$U/recommend?user_id=$((RANDOM % 600 + 1))&k=10"; done
