@@ -5,8 +5,8 @@ Headless Chromium is controlled through the DevTools protocol over
 --remote-debugging-pipe (file descriptors 3 and 4, JSON messages ended by
 NUL): the Python standard library is enough, no WebDriver or Node. It types
 three title searches into the search box (Input.insertText: real input
-events), clicks the first result's Pick button each time (real mouse events
-at the button's position), and then checks that the URL holds the picks and
+events), picks the first result each time (real mouse clicks at the Pick
+button's position; the last one with the keyboard: Tab, then Enter), and then checks that the URL holds the picks and
 that the page lists exactly what /recommend_cold answers for them, in
 order. Any console message, uncaught exception or error log entry fails.
 
@@ -92,6 +92,15 @@ class Browser:
             time.sleep(0.05)
         fail("timed out waiting for " + what)
 
+    def key(self, name, code, text=None):
+        down = {"type": "keyDown" if text else "rawKeyDown", "key": name, "code": name,
+                "windowsVirtualKeyCode": code, "nativeVirtualKeyCode": code}
+        if text:
+            down["text"] = text
+        self.call("Input.dispatchKeyEvent", down)
+        self.call("Input.dispatchKeyEvent", {"type": "keyUp", "key": name, "code": name,
+                                             "windowsVirtualKeyCode": code, "nativeVirtualKeyCode": code})
+
     def problems(self):
         out = []
         for e in self.events:
@@ -135,14 +144,27 @@ def main():
             # The item the button picks: the search API's first answer (the list is in its order).
             first = json.load(urllib.request.urlopen(
                 f"{base}/items?search={urllib.parse.quote(q)}&k=15"))["items"][0]["item_id"]
-            for kind in ("mousePressed", "mouseReleased"):
-                b.call("Input.dispatchMouseEvent", {"type": kind, "x": box[0], "y": box[1],
-                                                    "button": "left", "clickCount": 1})
+            if len(picked) < len(queries) - 1:
+                for kind in ("mousePressed", "mouseReleased"):
+                    b.call("Input.dispatchMouseEvent", {"type": kind, "x": box[0], "y": box[1],
+                                                        "button": "left", "clickCount": 1})
+            else:
+                # The last pick with the keyboard: Tab from the search box
+                # reaches the first Pick button, Enter presses it.
+                b.key("Tab", 9)
+                if not b.eval("document.activeElement === document.querySelector("
+                              "'ul[aria-label=\"Search results\"] button:not([disabled])')"):
+                    fail("Tab from the search box does not reach the first Pick button")
+                b.key("Enter", 13, "\r")
             picked.append(first)
             want = "#/try?liked=" + ",".join(urllib.parse.quote(p, safe="") for p in picked)
             b.wait(f"location.hash === {json.dumps(want)}", f"the URL to become {want}")
-            b.wait("!!document.querySelector('main table') || !!document.querySelector('main .error')",
-                   "recommendations after picking " + first)
+            # The hash changes at once, the page re-renders on hashchange:
+            # wait for the new page (its chips) before typing again.
+            b.wait(f"document.querySelectorAll('.chip').length === {len(picked)} && "
+                   "document.activeElement === document.querySelector('main input[type=search]') && "
+                   "(!!document.querySelector('main table') || !!document.querySelector('main .error'))",
+                   "the page with recommendations after picking " + first)
         answer = json.load(urllib.request.urlopen(
             f"{base}/recommend_cold?liked={','.join(urllib.parse.quote(p, safe='') for p in picked)}&k=10"))
         want = [r.get("title") or r["item_id"] for r in answer["recommendations"]]
