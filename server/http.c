@@ -72,6 +72,9 @@ static _Thread_local bool tls_closing;
 static const char nomem_body[] =
     "{\"error\":{\"code\":\"out_of_memory\",\"message\":\"the server is out of memory; retry later\"}}";
 static const char mime_json[] = "application/json";
+static const char ui_csp[] =
+    "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'";
 
 uint64_t srv_now_ns(void) {
   struct timespec ts;
@@ -321,6 +324,15 @@ static enum MHD_Result send_out(cofi_server *s, struct MHD_Connection *c, srv_co
   bool ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                                     r->content_type ? r->content_type : mime_json) == MHD_YES;
   if (r->allow) ok = ok && MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow) == MHD_YES;
+  if (r->location)
+    ok = ok && MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, r->location) == MHD_YES;
+  if (r->ui_headers) {
+    /* The dashboard loads nothing but its own files and this API. */
+    ok = ok && MHD_add_response_header(resp, "Content-Security-Policy", ui_csp) == MHD_YES &&
+         MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff") == MHD_YES &&
+         MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache") == MHD_YES &&
+         MHD_add_response_header(resp, "Referrer-Policy", "no-referrer") == MHD_YES;
+  }
   if (r->www_authenticate)
     ok = ok && MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
                                        r->www_authenticate) == MHD_YES;

@@ -161,5 +161,10 @@ const char *const srv_route_names[SRV_N_ROUTES] = {
     [SRV_R_OPENAPI] = "/openapi.json",
     [SRV_R_DOCS] = "/docs",
     [SRV_R_ADMIN_RELOAD] = "/admin/reload",
+    [SRV_R_EXPLAIN] = "/explain",
+    [SRV_R_ITEM_SEARCH] = "/items",
+    [SRV_R_USERS] = "/users/{id}",
+    [SRV_R_UI] = "/ui/{file}",
+    [SRV_R_UI_REDIRECT] = "/ui",
     [SRV_R_OTHER] = "other",
 };

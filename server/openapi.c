@@ -61,7 +61,8 @@ static const char openapi_template[] = JSON({
           {"$ref": "#/components/parameters/liked"},
           {"$ref": "#/components/parameters/k"},
           {"$ref": "#/components/parameters/filter_seen"},
-          {"$ref": "#/components/parameters/exclude"}
+          {"$ref": "#/components/parameters/exclude"},
+          {"$ref": "#/components/parameters/explain"}
         ],
         "responses": {
           "200": {"description": "Recommendations, best first.", "content": {"application/json": {"schema": {"oneOf": [{"$ref": "#/components/schemas/Recommendations"}, {"$ref": "#/components/schemas/ColdStartRecommendations"}]}}}},
@@ -78,7 +79,8 @@ static const char openapi_template[] = JSON({
         "parameters": [
           {"$ref": "#/components/parameters/liked_required"},
           {"$ref": "#/components/parameters/k"},
-          {"$ref": "#/components/parameters/exclude"}
+          {"$ref": "#/components/parameters/exclude"},
+          {"$ref": "#/components/parameters/explain"}
         ],
         "responses": {
           "200": {"description": "Recommendations, best first; liked IDs the model does not know are listed under unknown.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ColdStartRecommendations"}}}},
@@ -168,6 +170,81 @@ static const char openapi_template[] = JSON({
         }
       }
     },
+    "/explain": {
+      "get": {
+        "summary": "Why an item is recommended: its score split into the contributions of the history items",
+        "description": "The exact decomposition of the score through the user's weighted least-squares solve (Hu, Koren and Volinsky 2008, section 5): one contribution per history item, largest first; they sum to score. Give user_id for a known user or liked for a new one.",
+        "operationId": "explain",
+        "parameters": [
+          {"$ref": "#/components/parameters/user_id"},
+          {"$ref": "#/components/parameters/liked"},
+          {"name": "item_id", "in": "query", "required": true, "description": "The item to explain.", "schema": {"type": "string"}, "example": "296"},
+          {"name": "n", "in": "query", "description": "List only the n largest contributions (the rest summed in others). Default: all.", "schema": {"type": "integer", "minimum": 1}}
+        ],
+        "responses": {
+          "200": {"description": "The explanation.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Explanation"}}}},
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "404": {"$ref": "#/components/responses/NotFound"},
+          "503": {"$ref": "#/components/responses/Unavailable"}
+        }
+      }
+    },
+    "/items": {
+      "get": {
+        "summary": "Search items by title (case-insensitive prefix and substring)",
+        "description": "Matches rank: the item whose ID is the search, then titles starting with it, then titles with a word starting with it, then any substring; ties by how many users had the item. Case-insensitive for ASCII letters. Without titles the item IDs are searched.",
+        "operationId": "itemSearch",
+        "parameters": [
+          {"name": "search", "in": "query", "required": true, "description": "1 to 200 bytes.", "schema": {"type": "string"}, "example": "matrix"},
+          {"$ref": "#/components/parameters/k"}
+        ],
+        "responses": {
+          "200": {"description": "The best k matches and how many items match.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ItemSearch"}}}},
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "503": {"$ref": "#/components/responses/Unavailable"}
+        }
+      }
+    },
+    "/users/{id}/history": {
+      "get": {
+        "summary": "A user's history: the items they had in training, largest values first",
+        "description": "From the model's training matrix (source model); with a store attached, from the store (source store).",
+        "operationId": "userHistory",
+        "parameters": [
+          {"name": "id", "in": "path", "required": true, "description": "The user ID, percent-encoded.", "schema": {"type": "string"}, "example": "1"},
+          {"name": "limit", "in": "query", "description": "At most this many events (1 to 100000).", "schema": {"type": "integer", "minimum": 1, "maximum": 100000, "default": 50}}
+        ],
+        "responses": {
+          "200": {"description": "The history.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/History"}}}},
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "404": {"$ref": "#/components/responses/NotFound"},
+          "503": {"$ref": "#/components/responses/Unavailable"}
+        }
+      }
+    },
+    "/ui/{file}": {
+      "get": {
+        "summary": "The dashboard (HTML, JavaScript, CSS compiled into the server)",
+        "description": "Open /ui/ in a browser. Pages: #/model, #/user/ID, #/item/ID, #/try?liked=a,b,c, #/live. Served with Content-Security-Policy default-src 'self'.",
+        "operationId": "ui",
+        "parameters": [
+          {"name": "file", "in": "path", "required": true, "description": "Empty for index.html.", "schema": {"type": "string"}, "example": "index.html"}
+        ],
+        "responses": {
+          "200": {"description": "The file.", "content": {"text/html": {"schema": {"type": "string"}}}},
+          "404": {"$ref": "#/components/responses/NotFound"}
+        }
+      }
+    },
+    "/ui": {
+      "get": {
+        "summary": "Redirects to /ui/",
+        "operationId": "uiRedirect",
+        "responses": {
+          "301": {"description": "Location: ui/ (relative)."}
+        }
+      }
+    },
     "/metrics": {
       "get": {
         "summary": "Prometheus metrics: requests by route and status, latency histograms, model info",
@@ -220,7 +297,8 @@ static const char openapi_template[] = JSON({
       "liked_required": {"name": "liked", "in": "query", "required": true, "description": "Comma-separated IDs of items the user liked (backslash escapes a comma or backslash inside an ID). May be repeated.", "schema": {"type": "string"}, "example": "296,318,593"},
       "k": {"name": "k", "in": "query", "description": "How many results.", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 10}},
       "filter_seen": {"name": "filter_seen", "in": "query", "description": "Leave out the user's training items.", "schema": {"type": "boolean", "default": true}},
-      "exclude": {"name": "exclude", "in": "query", "description": "Comma-separated item IDs never to return (unknown IDs are ignored). May be repeated.", "schema": {"type": "string"}}
+      "exclude": {"name": "exclude", "in": "query", "description": "Comma-separated item IDs never to return (unknown IDs are ignored). May be repeated.", "schema": {"type": "string"}},
+      "explain": {"name": "explain", "in": "query", "description": "Add to each recommendation \"because\": the 3 history items that contribute most to its score (as in GET /explain). Costs one factorization per request plus one solve per item; nothing when off.", "schema": {"type": "boolean", "default": false}}
     },
     "responses": {
       "BadRequest": {"description": "Malformed parameters or body (codes: invalid_k, invalid_id, invalid_json, invalid_type, missing_parameter, unknown_parameter, unknown_field, too_many_ids, batch_too_large, invalid_encoding, ...).", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
@@ -231,17 +309,21 @@ static const char openapi_template[] = JSON({
     "schemas": {
       "Status": {"type": "object", "properties": {"status": {"type": "string", "enum": ["ok"]}}, "required": ["status"]},
       "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {"code": {"type": "string", "description": "Stable code word."}, "message": {"type": "string", "description": "For people; quotes at most 48 bytes of input."}}}}},
-      "ScoredItem": {"type": "object", "required": ["item_id", "score"], "properties": {"item_id": {"type": "string"}, "score": {"type": "number"}, "title": {"type": "string", "description": "When the model has item titles."}}},
+      "ScoredItem": {"type": "object", "required": ["item_id", "score"], "properties": {"item_id": {"type": "string"}, "score": {"type": "number"}, "title": {"type": "string", "description": "When the model has item titles."}, "because": {"type": "array", "description": "With explain=1: the 3 history items contributing most to the score, largest first.", "items": {"$ref": "#/components/schemas/Contribution"}}}},
+      "Contribution": {"type": "object", "required": ["item_id", "contribution"], "properties": {"item_id": {"type": "string"}, "title": {"type": "string"}, "contribution": {"type": "number", "description": "This history item's share of the score (may be negative)."}}},
+      "Explanation": {"type": "object", "required": ["item_id", "score", "history", "because", "others"], "properties": {"user_id": {"type": "string"}, "liked": {"type": "array", "items": {"type": "string"}, "description": "Cold start: the liked items the model knows."}, "item_id": {"type": "string"}, "title": {"type": "string"}, "score": {"type": "number", "description": "The score of the user vector recalculated from the history (for a known user it can differ from /recommend's score by the training's last half step)."}, "history": {"type": "integer", "description": "History items (contributions in all)."}, "because": {"type": "array", "items": {"$ref": "#/components/schemas/Contribution"}}, "others": {"type": "number", "description": "The sum of the contributions not listed (0 without n): because + others = score."}}},
+      "ItemSearch": {"type": "object", "required": ["search", "matches", "items"], "properties": {"search": {"type": "string"}, "matches": {"type": "integer", "description": "Items matching in all."}, "items": {"type": "array", "items": {"type": "object", "properties": {"item_id": {"type": "string"}, "title": {"type": "string"}, "interactions": {"type": "integer"}}}}}},
+      "History": {"type": "object", "required": ["user_id", "source", "events"], "properties": {"user_id": {"type": "string"}, "source": {"type": "string", "enum": ["model", "store"]}, "total": {"type": "integer"}, "events": {"type": "array", "items": {"type": "object", "properties": {"item_id": {"type": "string"}, "title": {"type": "string"}, "value": {"type": "number"}}}}}},
       "Recommendations": {"type": "object", "required": ["user_id", "recommendations"], "properties": {"user_id": {"type": "string"}, "recommendations": {"type": "array", "items": {"$ref": "#/components/schemas/ScoredItem"}}}},
       "ColdStartRecommendations": {"type": "object", "required": ["liked", "unknown", "recommendations"], "properties": {"liked": {"type": "array", "items": {"type": "string"}, "description": "The liked IDs the model knows (used for the fold-in)."}, "unknown": {"type": "array", "items": {"type": "string"}, "description": "Liked IDs the model does not know (ignored)."}, "recommendations": {"type": "array", "items": {"$ref": "#/components/schemas/ScoredItem"}}}},
-      "RecommendRequest": {"type": "object", "additionalProperties": false, "properties": {"user_id": {"oneOf": [{"type": "string"}, {"type": "integer"}]}, "liked": {"type": "array", "minItems": 1, "maxItems": 1000, "items": {"oneOf": [{"type": "string"}, {"type": "integer"}]}}, "k": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 5}, "filter_seen": {"type": "boolean", "default": true}, "exclude": {"type": "array", "maxItems": 1000, "items": {"oneOf": [{"type": "string"}, {"type": "integer"}]}}}, "description": "Exactly one of user_id and liked."},
+      "RecommendRequest": {"type": "object", "additionalProperties": false, "properties": {"user_id": {"oneOf": [{"type": "string"}, {"type": "integer"}]}, "liked": {"type": "array", "minItems": 1, "maxItems": 1000, "items": {"oneOf": [{"type": "string"}, {"type": "integer"}]}}, "k": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 5}, "filter_seen": {"type": "boolean", "default": true}, "explain": {"type": "boolean", "default": false, "description": "Add \"because\" to each recommendation."}, "exclude": {"type": "array", "maxItems": 1000, "items": {"oneOf": [{"type": "string"}, {"type": "integer"}]}}}, "description": "Exactly one of user_id and liked."},
       "BatchRequest": {"type": "object", "additionalProperties": false, "required": ["users"], "properties": {"users": {"type": "array", "minItems": 1, "maxItems": 1000, "items": {"oneOf": [{"type": "string"}, {"type": "integer"}]}}, "k": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 10}, "filter_seen": {"type": "boolean", "default": true}}},
       "BatchResults": {"type": "object", "required": ["results"], "properties": {"results": {"type": "array", "items": {"oneOf": [{"$ref": "#/components/schemas/Recommendations"}, {"type": "object", "required": ["user_id", "error"], "properties": {"user_id": {"type": "string"}, "error": {"type": "object", "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}}]}}}},
       "SimilarItems": {"type": "object", "required": ["item_id", "similar"], "properties": {"item_id": {"type": "string"}, "similar": {"type": "array", "items": {"$ref": "#/components/schemas/ScoredItem"}}}},
       "SimilarUsers": {"type": "object", "required": ["user_id", "similar"], "properties": {"user_id": {"type": "string"}, "similar": {"type": "array", "items": {"type": "object", "properties": {"user_id": {"type": "string"}, "score": {"type": "number"}}}}}},
-      "Item": {"type": "object", "required": ["item_id"], "properties": {"item_id": {"type": "string"}}, "additionalProperties": {"type": "string"}, "description": "item_id plus every column of the items file (e.g. title, genres)."},
+      "Item": {"type": "object", "required": ["item_id"], "properties": {"item_id": {"type": "string"}}, "additionalProperties": {"type": "string"}, "description": "item_id plus every column of the items file (e.g. title, genres), and interactions: how many users had the item in training (an integer)."},
       "ModelInfo": {"type": "object", "properties": {"path": {"type": "string"}, "generation": {"type": "integer"}, "users": {"type": "integer"}, "items": {"type": "integer"}, "factors": {"type": "integer"}, "interactions": {"type": "integer"}, "trained_at": {"type": "string", "format": "date-time", "nullable": true, "description": "null when the file's creation time is no date of the years 1970-9999."}, "loaded_at": {"type": "string", "format": "date-time", "nullable": true}, "train_seconds": {"type": "number"}, "train_loss": {"type": "number", "nullable": true}, "file_bytes": {"type": "integer"}, "checksum": {"type": "string"}, "storage": {"type": "string", "enum": ["mapped", "private"], "description": "mapped: the file is mapped under a read lease; private: read into memory (no lease, or the file was rewritten in place)."}, "cofi_version": {"type": "string"}, "item_fields": {"type": "array", "items": {"type": "string"}}, "params": {"type": "object"}}},
-      "Health": {"type": "object", "properties": {"status": {"type": "string"}, "model": {"$ref": "#/components/schemas/ModelInfo"}, "reloads": {"type": "object", "properties": {"succeeded": {"type": "integer"}, "failed": {"type": "integer"}, "last_error": {"type": "string", "nullable": true}}}, "server": {"type": "object"}}}
+      "Health": {"type": "object", "properties": {"status": {"type": "string"}, "model": {"$ref": "#/components/schemas/ModelInfo"}, "reloads": {"type": "object", "properties": {"succeeded": {"type": "integer"}, "failed": {"type": "integer"}, "last_error": {"type": "string", "nullable": true}}}, "server": {"type": "object", "properties": {"version": {"type": "string"}, "kernel_set": {"type": "string", "enum": ["avx512", "avx2", "generic", "reference"]}, "threads": {"type": "integer"}, "uptime_seconds": {"type": "number"}, "in_flight": {"type": "integer"}, "max_k": {"type": "integer"}, "max_body": {"type": "integer"}}}}}
     }
   }
 });

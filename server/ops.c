@@ -153,9 +153,9 @@ void srv_h_health(srv_req *r) {
   else
     srv_buf_lit(b, "null");
   pthread_mutex_unlock(&s->status_lock);
-  srv_buf_printf(b, "},\"server\":{\"version\":\"%s\",\"threads\":%u,\"uptime_seconds\":%.0f,"
-                    "\"in_flight\":%d,\"max_k\":%u,\"max_body\":%zu}}",
-                 COFI_VERSION, s->threads, (double)time(NULL) - s->started_unix,
+  srv_buf_printf(b, "},\"server\":{\"version\":\"%s\",\"kernel_set\":\"%s\",\"threads\":%u,"
+                    "\"uptime_seconds\":%.0f,\"in_flight\":%d,\"max_k\":%u,\"max_body\":%zu}}",
+                 COFI_VERSION, cofi_kernel_set(), s->threads, (double)time(NULL) - s->started_unix,
                  atomic_load(&s->in_flight), s->cfg.max_k, s->cfg.max_body);
 }
 

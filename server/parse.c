@@ -174,12 +174,14 @@ static bool unknown_param(srv_error *err, srv_span key, const char *takes) {
 bool srv_rec_query_from_params(srv_param *ps, size_t n, const srv_limits *lim,
                                uint32_t default_k, bool cold_only,
                                srv_rec_query *q, srv_error *err) {
-  const char *takes = cold_only ? "liked, k, exclude" : "user_id, liked, k, filter_seen, exclude";
-  bool has_k = false, has_fs = false;
+  const char *takes = cold_only ? "liked, k, exclude, explain"
+                                : "user_id, liked, k, filter_seen, exclude, explain";
+  bool has_k = false, has_fs = false, has_ex = false;
   q->has_user = q->has_liked = false;
   q->n_liked = q->n_exclude = 0;
   q->k = default_k;
   q->filter_seen = true;
+  q->explain = false;
   for (size_t i = 0; i < n; i++) {
     srv_span key = ps[i].key, val = ps[i].val;
     /* The values live in the request's writable copy of its query string,
@@ -207,6 +209,10 @@ bool srv_rec_query_from_params(srv_param *ps, size_t n, const srv_limits *lim,
       if (has_fs) return duplicate(err, key);
       has_fs = true;
       if (!srv_parse_bool(val.p, val.len, "filter_seen", &q->filter_seen, err)) return false;
+    } else if (srv_span_eq(key, "explain")) {
+      if (has_ex) return duplicate(err, key);
+      has_ex = true;
+      if (!srv_parse_bool(val.p, val.len, "explain", &q->explain, err)) return false;
     } else {
       return unknown_param(err, key, takes);
     }
@@ -362,12 +368,15 @@ static bool json_known_fields(json_t *root, const char *const *known, const char
 bool srv_rec_query_from_json(json_t *root, const srv_limits *lim,
                              uint32_t default_k, srv_rec_query *q,
                              srv_error *err) {
-  static const char *const known[] = {"user_id", "liked", "k", "filter_seen", "exclude", NULL};
+  static const char *const known[] = {"user_id", "liked", "k", "filter_seen", "exclude",
+                                      "explain", NULL};
   q->has_user = q->has_liked = false;
   q->n_liked = q->n_exclude = 0;
   q->k = default_k;
   q->filter_seen = true;
-  if (!json_known_fields(root, known, "user_id or liked, and k, filter_seen, exclude", err))
+  q->explain = false;
+  if (!json_known_fields(root, known, "user_id or liked, and k, filter_seen, exclude, explain",
+                         err))
     return false;
   json_t *v;
   if ((v = json_object_get(root, "user_id"))) {
@@ -387,6 +396,12 @@ bool srv_rec_query_from_json(json_t *root, const srv_limits *lim,
       return srv_fail(err, 400, "invalid_type", "filter_seen must be true or false, got %s",
                       json_type_name(v));
     q->filter_seen = json_is_true(v);
+  }
+  if ((v = json_object_get(root, "explain"))) {
+    if (!json_is_boolean(v))
+      return srv_fail(err, 400, "invalid_type", "explain must be true or false, got %s",
+                      json_type_name(v));
+    q->explain = json_is_true(v);
   }
   if (q->has_user && q->has_liked)
     return srv_fail(err, 400, "invalid_parameter",

@@ -14,10 +14,14 @@
  *   cold start (liked)         {"liked": [ID...], "unknown": [ID...],
  *                                "recommendations": [ITEM...]}
  *   ITEM                       {"item_id": ID, "score": S, "title": T}
- *                              (title when the model has titles)
+ *                              (title when the model has titles; with
+ *                              explain=1 also "because": [{"item_id",
+ *                              "title", "contribution"}], the 3 history
+ *                              items contributing most to the score)
  *   /similar_items             {"item_id": ID, "similar": [ITEM...]}
  *   /similar_users             {"user_id": ID, "similar": [{"user_id", "score"}]}
- *   /items/{id}                {"item_id": ID, <field>: <value>...}
+ *   /items/{id}                {"item_id": ID, <field>: <value>...,
+ *                                "interactions": users who had it in training}
  *   /recommend/batch           {"results": [answer or {"user_id", "error"}...]}
  */
 #include "srv.h"
@@ -27,7 +31,10 @@
 
 /* ---- writing answers ----------------------------------------------------- */
 
-static void write_items(srv_buf *b, const srv_model *sm, const cofi_scored *top, size_t n) {
+/* With an explainer (explain=1), each item also gets its "because"; the
+ * plain path does no explaining work. Fails only in cofi_explain. */
+static int write_items(srv_buf *b, const srv_model *sm, const cofi_scored *top, size_t n,
+                       cofi_explainer *e) {
   const size_t *off = sm->item_json_off;
   srv_buf_putc(b, '[');
   for (size_t i = 0; i < n; i++) {
@@ -38,9 +45,18 @@ static void write_items(srv_buf *b, const srv_model *sm, const cofi_scored *top,
     srv_buf_lit(b, ",\"score\":");
     srv_buf_float(b, top[i].score);
     srv_buf_put(b, sm->item_json + off[2 * it + 1], off[2 * it + 2] - off[2 * it + 1]);
+    if (e) {
+      cofi_contribution why[SRV_BECAUSE];
+      size_t nw = 0;
+      int rc = cofi_explain(e, top[i].index, SRV_BECAUSE, why, &nw, NULL);
+      if (rc != COFI_OK) return rc;
+      srv_buf_lit(b, ",\"because\":");
+      srv_write_because(b, sm, why, nw);
+    }
     srv_buf_putc(b, '}');
   }
   srv_buf_putc(b, ']');
+  return COFI_OK;
 }
 
 static void write_user_id(srv_buf *b, const srv_model *sm, uint32_t u) {
@@ -98,11 +114,19 @@ static bool answer_recommend(srv_thread *th, const srv_model *sm, const srv_rec_
                       "or {\"liked\": [\"ID1\", \"ID2\"]}",
                       SRV_ECHO(q->user.p, q->user.len));
     rc = cofi_recommend_user(sm->m, th->ws, (uint32_t)u, &opt, th->top, &n);
+    cofi_explainer *e = NULL;
+    if (rc == COFI_OK && q->explain && n) rc = cofi_explainer_new_user(sm->m, (uint32_t)u, &e);
     if (rc != COFI_OK) return library_error(err, rc);
+    size_t mark = b->len;
     srv_buf_lit(b, "{\"user_id\":");
     write_user_id(b, sm, (uint32_t)u);
     srv_buf_lit(b, ",\"recommendations\":");
-    write_items(b, sm, th->top, n);
+    rc = write_items(b, sm, th->top, n, e);
+    cofi_explainer_free(e);
+    if (rc != COFI_OK) {
+      if (!b->oom) b->len = mark;
+      return library_error(err, rc);
+    }
     srv_buf_putc(b, '}');
     return true;
   }
@@ -135,7 +159,11 @@ static bool answer_recommend(srv_thread *th, const srv_model *sm, const srv_rec_
   rc = cofi_fold_in(sm->m, th->ws, th->items, NULL, n_known, th->vec);
   if (rc == COFI_OK)
     rc = cofi_recommend_vector(sm->m, th->ws, th->vec, th->items, n_known, &opt, th->top, &n);
+  cofi_explainer *e = NULL;
+  if (rc == COFI_OK && q->explain && n)
+    rc = cofi_explainer_new_history(sm->m, th->items, NULL, n_known, &e);
   if (rc != COFI_OK) return library_error(err, rc);
+  size_t mark = b->len;
   /* The known liked items in request order, each once. */
   srv_buf_lit(b, "{\"liked\":[");
   memset(th->printed, 0, n_known * sizeof *th->printed);
@@ -156,7 +184,12 @@ static bool answer_recommend(srv_thread *th, const srv_model *sm, const srv_rec_
     srv_buf_json_str(b, q->liked[i].p, q->liked[i].len);
   }
   srv_buf_lit(b, "],\"recommendations\":");
-  write_items(b, sm, th->top, n);
+  rc = write_items(b, sm, th->top, n, e);
+  cofi_explainer_free(e);
+  if (rc != COFI_OK) {
+    if (!b->oom) b->len = mark;
+    return library_error(err, rc);
+  }
   srv_buf_putc(b, '}');
   return true;
 }
@@ -278,7 +311,7 @@ static void similar(srv_req *r, bool items) {
     srv_buf_lit(b, "{\"item_id\":");
     write_item_id(b, sm, (uint32_t)idx);
     srv_buf_lit(b, ",\"similar\":");
-    write_items(b, sm, r->th->top, got);
+    write_items(b, sm, r->th->top, got, NULL);
   } else {
     srv_buf_lit(b, "{\"user_id\":");
     write_user_id(b, sm, (uint32_t)idx);
@@ -327,5 +360,7 @@ void srv_h_items(srv_req *r) {
     srv_buf_putc(b, ':');
     srv_buf_json_str(b, val, vlen);
   }
+  srv_buf_lit(b, ",\"interactions\":");
+  srv_buf_u64(b, sm->item_users[it]);
   srv_buf_putc(b, '}');
 }

@@ -36,6 +36,11 @@ const srv_route srv_routes[] = {
     {SRV_R_DOCS, "/docs", false, GET_HEAD, GH, false, false, srv_h_docs},
     {SRV_R_ADMIN_RELOAD, "/admin/reload", false, SRV_POST, "POST", true, false,
      srv_h_admin_reload},
+    {SRV_R_EXPLAIN, "/explain", false, GET_HEAD, GH, false, true, srv_h_explain},
+    {SRV_R_ITEM_SEARCH, "/items", false, GET_HEAD, GH, false, true, srv_h_item_search},
+    {SRV_R_USERS, "/users/", true, GET_HEAD, GH, false, true, srv_h_users},
+    {SRV_R_UI, "/ui/", true, GET_HEAD, GH, false, false, srv_h_ui},
+    {SRV_R_UI_REDIRECT, "/ui", false, GET_HEAD, GH, false, false, srv_h_ui_redirect},
 };
 const size_t srv_n_routes = sizeof srv_routes / sizeof srv_routes[0];
 

@@ -11,6 +11,8 @@
  *               dispatch through the route table, the access log
  *   routes.c    the route table: path, methods, body, handler
  *   queries.c   the endpoints that ask the model (recommend, similar, items)
+ *   dashboard.c what the dashboard (/ui/) needs: /explain, title search
+ *               (/items?search=), a user's history, the static files
  *   ops.c       the operations endpoints: ping, health, metrics, openapi,
  *               docs, admin/reload
  *   request.c   what handlers use to read the model and answer errors
@@ -167,6 +169,7 @@ typedef struct srv_rec_query {
   size_t n_exclude;
   uint32_t k;
   bool filter_seen;
+  bool explain; /* each recommendation gets "because" (explain=1) */
 } srv_rec_query;
 
 /* GET /recommend (cold_only false) and /recommend_cold (true): parameters
@@ -301,6 +304,13 @@ typedef struct srv_model {
   size_t *item_json_off; /* [2 * n_items + 1] */
   char *user_json;       /* `"..."`, the quoted user IDs */
   size_t *user_json_off; /* [n_users + 1] */
+  /* The title index (GET /items?search=): every item's title (its ID when
+   * the model has no titles), ASCII-lowercased, each followed by a NUL, in
+   * one buffer scanned with memmem; item i's text starts at
+   * title_lc[title_off[i]] (title_off[n_items] is the end). */
+  char *title_lc;
+  size_t *title_off;     /* [n_items + 1] */
+  uint32_t *item_users;  /* [n_items] users who interacted in training */
 } srv_model;
 
 /* Opens path, validates it and precomputes the JSON fragments. With
@@ -385,6 +395,11 @@ typedef enum srv_route_id {
   SRV_R_OPENAPI,
   SRV_R_DOCS,
   SRV_R_ADMIN_RELOAD,
+  SRV_R_EXPLAIN,
+  SRV_R_ITEM_SEARCH,
+  SRV_R_USERS,
+  SRV_R_UI,
+  SRV_R_UI_REDIRECT,
   SRV_R_OTHER, /* no route matched */
   SRV_N_ROUTES
 } srv_route_id;
@@ -412,7 +427,7 @@ const srv_route *srv_route_find(const char *path, size_t len);
 
 /* Status codes tracked one by one; others count as "other". */
 #define SRV_STATUS_LIST(X)                                                    \
-  X(200) X(400) X(401) X(403) X(404) X(405) X(413) X(414) X(415) X(431)       \
+  X(200) X(301) X(400) X(401) X(403) X(404) X(405) X(413) X(414) X(415) X(431)       \
   X(500) X(501) X(503)
 enum {
 #define SRV_STATUS_ENUM(c) SRV_S_##c,
@@ -491,6 +506,8 @@ typedef struct srv_req {
   const char *content_type;
   const char *allow;
   const char *www_authenticate;
+  const char *location;      /* a redirect's target */
+  bool ui_headers;           /* the dashboard's: CSP, nosniff, no-cache */
   /* A response prepared once at start (ping, docs, openapi): sent as is. */
   void *static_response;
 } srv_req;
@@ -516,6 +533,24 @@ void srv_h_recommend_batch(srv_req *r);
 void srv_h_similar_items(srv_req *r);
 void srv_h_similar_users(srv_req *r);
 void srv_h_items(srv_req *r);
+
+/* dashboard.c: what the dashboard needs besides the above. */
+void srv_h_explain(srv_req *r);
+void srv_h_item_search(srv_req *r);
+void srv_h_users(srv_req *r);
+void srv_h_ui(srv_req *r);
+void srv_h_ui_redirect(srv_req *r);
+/* GET /users/{id}/history from the model's training matrix: {"user_id",
+ * "source": "model", "total", "events": [{"item_id", "title", "value"}]},
+ * the largest values first, at most limit. srv_h_users parses the path
+ * and the limit and calls this; a store-backed history takes over there
+ * when a store is attached (same shape, "source": "store"). */
+void srv_user_history_model(srv_req *r, srv_span user, uint32_t limit);
+/* Writes [{"item_id", "title", "contribution"}...] for c[0..n) (title
+ * when the model has titles): the "because" of explained answers. */
+void srv_write_because(srv_buf *b, const srv_model *sm, const cofi_contribution *c, size_t n);
+/* Contributions shown per recommendation with explain=1. */
+#define SRV_BECAUSE 3
 
 /* ops.c: operations. */
 void srv_h_ping(srv_req *r);

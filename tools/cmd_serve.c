@@ -52,7 +52,8 @@ static const char usage_text[] =
     "\n"
     "Signals: SIGHUP reloads MODEL (a bad file leaves the old model serving);\n"
     "SIGTERM/SIGINT stop accepting, finish in-flight requests and exit 0.\n"
-    "API reference: GET /docs or /openapi.json on the running server, docs/serving.md.\n";
+    "API reference: GET /docs or /openapi.json on the running server, docs/serving.md.\n"
+    "Dashboard: /ui/ on the running server (model, users, items, try it, live).\n";
 
 /* BYTES with an optional K, M or G suffix (powers of 1024, "KiB"/"KB"
  * spellings too). */

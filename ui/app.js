@@ -19,7 +19,7 @@ function h(spec, attrs, ...kids) {
     if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
     else el.setAttribute(k, v === true ? "" : String(v));
   }
-  for (const kid of kids.flat()) {
+  for (const kid of kids.flat(Infinity)) {
     if (kid === undefined || kid === null || kid === false) continue;
     el.append(kid instanceof Node ? kid : document.createTextNode(String(kid)));
   }
@@ -69,11 +69,11 @@ const userLink = (id) => h("a", { href: `#/user/${enc(id)}` }, id);
 function scoredItems(list) {
   if (!list || !list.length) return h("p.muted", {}, "Nothing to show.");
   return h("table", {},
-    h("thead", {}, h("tr", {}, h("th", {}, "#"), h("th", {}, "Item"), h("th", {}, "Score"))),
+    h("thead", {}, h("tr", {}, h("th.num", {}, "#"), h("th", {}, "Item"), h("th.num", {}, "Score"))),
     h("tbody", {}, list.map((r, i) => h("tr", {},
       h("td.num", {}, i + 1),
       h("td", {}, itemLink(r.item_id, r.title),
-        r.because && r.because.length ? h("div.because", {}, "because of ",
+        r.because && r.because.length ? h("div.because", {}, "because you liked ",
           r.because.map((b, j) => [j ? ", " : "", itemLink(b.item_id, b.title),
             ` (${fmt(b.contribution)})`])) : null),
       h("td.num", {}, fmt(r.score))))));
@@ -130,16 +130,26 @@ async function pageUser(id) {
   ]);
   const recCard = card("Recommendations",
     recs.status === "fulfilled" ? scoredItems(recs.value.recommendations) : failure(recs.reason));
-  const histCard = card("History", hist.status === "fulfilled"
-    ? (hist.value.events && hist.value.events.length
-      ? h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "Item"), h("th", {}, "Event"), h("th", {}, "Value"))),
-        h("tbody", {}, hist.value.events.map((ev) => h("tr", {},
-          h("td", {}, itemLink(ev.item_id, ev.title)), h("td", {}, ev.event || ev.timestamp || ""),
-          h("td.num", {}, ev.value === undefined ? "" : fmt(ev.value, 1))))))
-      : h("p.muted", {}, "No history."))
-    : failure(hist.reason));
-  if (hist.status === "fulfilled" && hist.value.source)
-    histCard.append(h("p.muted", {}, `from the ${hist.value.source}`));
+  let histBody;
+  if (hist.status !== "fulfilled") histBody = failure(hist.reason);
+  else if (!hist.value.events || !hist.value.events.length) histBody = h("p.muted", {}, "No history.");
+  else {
+    const evs = hist.value.events;
+    const hasEvent = evs.some((ev) => ev.event || ev.timestamp);
+    histBody = h("table", {},
+      h("thead", {}, h("tr", {}, h("th", {}, "Item"), hasEvent ? h("th", {}, "Event") : null, h("th.num", {}, "Value"))),
+      h("tbody", {}, evs.map((ev) => h("tr", {},
+        h("td", {}, itemLink(ev.item_id, ev.title)),
+        hasEvent ? h("td", {}, [ev.event, ev.timestamp].filter(Boolean).join(" ")) : null,
+        h("td.num", {}, ev.value === undefined ? "" : fmt(ev.value, 1))))));
+  }
+  const histCard = card("History", histBody);
+  if (hist.status === "fulfilled" && hist.value.source) {
+    const total = hist.value.total;
+    const shown = (hist.value.events || []).length;
+    histCard.append(h("p.muted", {}, `from the ${hist.value.source}` +
+      (typeof total === "number" && total > shown ? ` (${shown} of ${int(total)} shown)` : "")));
+  }
   const simCard = card("Similar users", sim.status === "fulfilled"
     ? h("ul.plain", {}, sim.value.similar.map((s) => h("li", {}, userLink(s.user_id), h("span.muted", {}, fmt(s.score)))))
     : failure(sim.reason));
@@ -156,8 +166,10 @@ async function pageItem(id) {
   if (meta.status === "fulfilled") {
     const m = meta.value;
     title = m.title || id;
+    const label = (k) => (k === "interactions" ? "users who interacted" : k.replace(/_/g, " "));
     metaCard = card("Item", h("dl.kv", {}, Object.entries(m).map(([k, v]) =>
-      [h("dt", {}, k), h("dd", {}, typeof v === "object" ? JSON.stringify(v) : String(v))])));
+      [h("dt", {}, label(k)), h("dd", {}, typeof v === "number" ? int(v)
+        : typeof v === "object" ? JSON.stringify(v) : String(v))])));
   } else {
     metaCard = card("Item", failure(meta.reason));
   }
@@ -215,14 +227,21 @@ const samples = [];
 function parseMetrics(text) {
   let total = 0;
   const buckets = new Map(); // le -> cumulative count over all routes
+  const routes = new Map(); // route -> requests since start
   for (const line of text.split("\n")) {
+    if (line.startsWith("cofi_requests_total{")) {
+      const m = /route="([^"]*)"/.exec(line);
+      if (m) routes.set(m[1], (routes.get(m[1]) || 0) + Number(line.slice(line.lastIndexOf(" ") + 1)));
+    }
+    // The dashboard's own polling (/metrics, /feedback, its files) is left out.
+    if (/route="(\/metrics|\/feedback|\/ui[^"]*)"/.test(line)) continue;
     if (line.startsWith("cofi_requests_total{")) total += Number(line.slice(line.lastIndexOf(" ") + 1));
     else if (line.startsWith("cofi_request_duration_seconds_bucket{")) {
       const m = /le="([^"]+)"\}\s+(\S+)/.exec(line);
       if (m) buckets.set(m[1], (buckets.get(m[1]) || 0) + Number(m[2]));
     }
   }
-  return { t: Date.now() / 1000, total, buckets };
+  return { t: Date.now() / 1000, total, buckets, routes };
 }
 
 /* The q-quantile (seconds) of the requests between two samples, from the histogram. */
@@ -238,14 +257,17 @@ function quantile(a, b, q) {
   return les.length ? les[les.length - 1] : null;
 }
 
-function chart(points, label, unit) {
-  const w = 600, hgt = 180, pad = 30;
+/* A line chart of one or more series ({name, points: [{x, y}]}), scaled to the largest y. */
+function chart(series, label, unit) {
+  if (!series.length || !("points" in series[0])) series = [{ name: "", points: series }];
+  const w = 320, hgt = 120, pad = 14;
   const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
   svg.setAttribute("viewBox", `0 0 ${w} ${hgt}`);
   svg.setAttribute("class", "chart");
   svg.setAttribute("role", "img");
   svg.setAttribute("aria-label", label);
-  const max = Math.max(1e-9, ...points.map((p) => p.y));
+  const all = series.flatMap((s) => s.points);
+  const max = Math.max(1e-9, ...all.map((p) => p.y));
   const axis = document.createElementNS(svg.namespaceURI, "line");
   Object.entries({ x1: pad, y1: hgt - pad, x2: w, y2: hgt - pad, class: "axis" }).forEach(([k, v]) => axis.setAttribute(k, v));
   svg.append(axis);
@@ -253,8 +275,10 @@ function chart(points, label, unit) {
   text.setAttribute("x", 2); text.setAttribute("y", 12);
   text.textContent = `${+max.toPrecision(3)} ${unit}`;
   svg.append(text);
-  if (points.length > 1) {
-    const t0 = points[0].x, t1 = points[points.length - 1].x;
+  const t0 = Math.min(...all.map((p) => p.x)), t1 = Math.max(...all.map((p) => p.x));
+  series.forEach((s, k) => {
+    const points = s.points;
+    if (points.length < 2) return;
     const path = points.map((p, i) => {
       const x = pad + ((p.x - t0) / Math.max(1e-9, t1 - t0)) * (w - pad);
       const y = hgt - pad - (p.y / max) * (hgt - 2 * pad);
@@ -262,11 +286,18 @@ function chart(points, label, unit) {
     }).join(" ");
     const line = document.createElementNS(svg.namespaceURI, "path");
     line.setAttribute("d", path);
-    line.setAttribute("fill", "none");
-    line.setAttribute("stroke", "#2a5bd7");
-    line.setAttribute("stroke-width", "2");
+    line.setAttribute("class", `series s${k}`);
     svg.append(line);
-  }
+    if (s.name) {
+      const tag = document.createElementNS(svg.namespaceURI, "text");
+      tag.setAttribute("x", w - 2);
+      tag.setAttribute("y", 12 + 12 * k);
+      tag.setAttribute("text-anchor", "end");
+      tag.setAttribute("class", `s${k}`);
+      tag.textContent = s.name;
+      svg.append(tag);
+    }
+  });
   return svg;
 }
 
@@ -274,8 +305,11 @@ async function pageLive() {
   const rate = h("div", {}, h("p.muted", {}, "Collecting…"));
   const lat = h("div", {});
   const events = h("div", {});
+  const totals = h("div", {});
   show(h("h1", {}, "Live"), h("div.grid", {},
-    card("Requests per second", rate), card("Latency (p50, p99)", lat), card("Latest feedback", events)));
+    card("Requests per second", rate), card("Latency (p50, p99)", lat),
+    card("Since start", totals), card("Latest feedback", events)));
+  let feedback = true; // until the server says it has no store (404)
   const tick = async () => {
     try {
       samples.push(parseMetrics(await getText("metrics")));
@@ -290,9 +324,20 @@ async function pageLive() {
       }
       if (pts.length) rate.replaceChildren(chart(pts, "requests per second", "req/s"),
         h("p.legend", {}, `now ${fmt(pts[pts.length - 1].y, 1)} req/s`));
-      lat.replaceChildren(chart(p99.length ? p99 : p50, "latency p99 in milliseconds", "ms"),
+      lat.replaceChildren(chart([{ name: "p50", points: p50 }, { name: "p99", points: p99 }],
+        "latency p50 and p99 in milliseconds", "ms"),
         h("p.legend", {}, p50.length ? `p50 ≤ ${fmt(p50[p50.length - 1].y, 2)} ms, p99 ≤ ${fmt(p99[p99.length - 1].y, 2)} ms (bucket bounds)` : "no requests yet"));
+      const last = samples[samples.length - 1];
+      const none = { buckets: new Map() };
+      const a50 = quantile(none, last, 0.5), a99 = quantile(none, last, 0.99);
+      totals.replaceChildren(
+        h("p.legend", {}, `${int(last.total)} requests (the dashboard's own not counted)` +
+          (a50 !== null ? `, p50 ≤ ${fmt(a50 * 1000, 2)} ms, p99 ≤ ${fmt(a99 * 1000, 2)} ms` : "")),
+        h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "Route"), h("th.num", {}, "Requests"))),
+          h("tbody", {}, [...last.routes].sort((x, y) => y[1] - x[1]).map(([route, n]) =>
+            h("tr", {}, h("td", {}, route), h("td.num", {}, int(n)))))));
     } catch (e) { rate.replaceChildren(failure(e)); }
+    if (!feedback) return;
     try {
       const f = await get("feedback?limit=10");
       events.replaceChildren(f.events && f.events.length
@@ -300,6 +345,7 @@ async function pageLive() {
           itemLink(ev.item_id, ev.title)], h("span.muted", {}, ev.timestamp || ""))))
         : h("p.muted", {}, "No events yet."));
     } catch (e) {
+      if (e.status === 404) feedback = false;
       events.replaceChildren(h("p.muted", {}, e.status === 404 ? "No store attached: start cofi serve with --store." : e.message));
     }
   };
