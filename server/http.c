@@ -339,6 +339,8 @@ static unsigned method_bit(const char *m) {
   if (!strcmp(m, MHD_HTTP_METHOD_GET)) return SRV_GET;
   if (!strcmp(m, MHD_HTTP_METHOD_HEAD)) return SRV_HEAD;
   if (!strcmp(m, MHD_HTTP_METHOD_POST)) return SRV_POST;
+  if (!strcmp(m, MHD_HTTP_METHOD_PUT)) return SRV_PUT;
+  if (!strcmp(m, MHD_HTTP_METHOD_DELETE)) return SRV_DELETE;
   return 0;
 }
 

@@ -369,6 +369,8 @@ enum {
   SRV_GET = 1,
   SRV_HEAD = 2,
   SRV_POST = 4,
+  SRV_PUT = 8,
+  SRV_DELETE = 16,
 };
 
 typedef enum srv_route_id {
@@ -385,6 +387,8 @@ typedef enum srv_route_id {
   SRV_R_OPENAPI,
   SRV_R_DOCS,
   SRV_R_ADMIN_RELOAD,
+  SRV_R_FEEDBACK, /* store_routes.c */
+  SRV_R_USERS,
   SRV_R_OTHER, /* no route matched */
   SRV_N_ROUTES
 } srv_route_id;
@@ -395,7 +399,7 @@ typedef struct srv_route {
   srv_route_id id;
   const char *path;    /* exact path, or a prefix when prefix is true */
   bool prefix;         /* "/items/" + ID */
-  unsigned methods;    /* SRV_GET | SRV_HEAD | SRV_POST */
+  unsigned methods;    /* SRV_GET | SRV_HEAD | SRV_POST | SRV_PUT | SRV_DELETE */
   const char *allow;   /* the Allow header for a 405 */
   bool body;           /* reads a request body */
   bool needs_model;    /* 503 model_unavailable while no model is served */
@@ -477,7 +481,7 @@ typedef struct srv_req {
   srv_limits lim;
   srv_thread *th;
   struct MHD_Connection *conn;
-  unsigned method;      /* SRV_GET, SRV_HEAD or SRV_POST */
+  unsigned method;      /* one of SRV_GET ... SRV_DELETE */
   srv_span path;        /* decoded */
   srv_span route_arg;   /* decoded rest of a prefix route ("/items/ID") */
   char *query;          /* raw query string (after '?'), writable */
@@ -517,6 +521,13 @@ void srv_h_similar_items(srv_req *r);
 void srv_h_similar_users(srv_req *r);
 void srv_h_items(srv_req *r);
 
+/* store_routes.c: the store routes (docs/serving.md). /items/{id} takes
+ * GET (from the store when there is one, else the model: srv_h_items),
+ * PUT and DELETE; /users/{id} PUT and DELETE, /users/{id}/history GET. */
+void srv_h_feedback(srv_req *r);
+void srv_h_items_route(srv_req *r);
+void srv_h_users(srv_req *r);
+
 /* ops.c: operations. */
 void srv_h_ping(srv_req *r);
 void srv_h_health(srv_req *r);
@@ -537,6 +548,34 @@ void srv_ops_free(cofi_server *s);
 char *srv_openapi_json(const cofi_server_config *cfg, cofi_diag *diag);
 /* The /docs page (static, self-contained HTML). */
 extern const char srv_docs_html[];
+
+/* ---- the store behind the server (writer.c) ----------------------------- */
+
+/* The attached store: one writer thread that owns a connection for writes
+ * and commits everything queued in one transaction (group commit), and one
+ * mutex-protected connection for reads. A connection that failed with
+ * COFI_ERR_STORE is reopened on its next use. */
+typedef struct srv_store srv_store;
+
+/* Opens both connections and starts the writer. */
+int srv_store_start(const char *url, srv_store **out, cofi_diag *diag);
+/* Commits what is queued, stops the writer, closes. Accepts NULL. */
+void srv_store_stop(srv_store *st);
+
+/* Appends n checked events: queued, committed with whatever else is
+ * queued, then returns the transaction's result. Blocks the caller. */
+int srv_store_append(srv_store *st, const cofi_store_event *ev, size_t n, cofi_diag *diag);
+/* Any other write, run by the writer thread on its connection. */
+typedef int (*srv_store_op)(cofi_store *s, void *arg, cofi_diag *diag);
+int srv_store_write(srv_store *st, srv_store_op op, void *arg, cofi_diag *diag);
+/* A read on the read connection (under its mutex). */
+int srv_store_read(srv_store *st, srv_store_op op, void *arg, cofi_diag *diag);
+
+/* Prometheus text for the store (events accepted, rejected, commit
+ * latency, batch sizes). */
+void srv_store_metrics_write(srv_store *st, srv_buf *b);
+/* Events refused before reaching the writer (bad input). */
+void srv_store_count_rejected(srv_store *st, uint64_t n);
 
 /* ---- the server object ------------------------------------------------- */
 
@@ -572,6 +611,8 @@ struct cofi_server {
   char *openapi; /* ops.c */
   struct MHD_Response *r_ping, *r_openapi, *r_docs; /* ops.c */
   struct MHD_Response *r_nomem;                     /* http.c */
+
+  srv_store *store; /* NULL: no --store (writer.c) */
 };
 
 /* ---- signals (signals.c) ----------------------------------------------- */
