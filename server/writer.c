@@ -210,10 +210,16 @@ int srv_store_write(srv_store *st, srv_store_op op, void *arg, cofi_diag *diag) 
 
 int srv_store_read(srv_store *st, srv_store_op op, void *arg, cofi_diag *diag) {
   pthread_mutex_lock(&st->rmu);
-  int rc = ensure_open(st, &st->r, diag);
-  if (rc == COFI_OK) {
-    rc = op(st->r, arg, diag);
-    after(&st->r, rc);
+  int rc = COFI_ERR_STORE;
+  /* A read is retried once on a fresh connection: an idle connection to a
+   * PostgreSQL server that restarted is found dead only when used. (Writes
+   * are not retried: a commit whose answer was lost may have happened.) */
+  for (int attempt = 0; attempt < 2 && rc == COFI_ERR_STORE; attempt++) {
+    rc = ensure_open(st, &st->r, diag);
+    if (rc == COFI_OK) {
+      rc = op(st->r, arg, diag);
+      after(&st->r, rc);
+    }
   }
   pthread_mutex_unlock(&st->rmu);
   return rc;

@@ -29,7 +29,7 @@ core_flow() { # $1 = store URL, $2 = label
   local S=$1 name=$2
   "$COFI" import "$T/data.tsv" --items "$T/items.tsv" --store "$S" >"$T/imp.log" 2>&1 ||
     fail "$name: import: $(cat "$T/imp.log")"
-  start_server "$T/$name.log" "$T/a.cofi" --store "$S"
+  start_server "$T/$name.log" "$T/a.cofi" --store "$S" --port 0
   post 200 '.accepted == 1' '{"user_id":"1","item_id":"i1","event":"like"}'
   post 200 '.accepted == 1' '{"user_id":7,"item_id":3,"event":"watch","value":2.5}'
   post 200 '.accepted == 3' '{"events":[
@@ -95,7 +95,7 @@ core_flow() { # $1 = store URL, $2 = label
 core_flow "sqlite:$T/s.db" sqlite
 
 # without --store: the store routes say so
-start_server "$T/plain.log" "$T/a.cofi"
+start_server "$T/plain.log" "$T/a.cofi" --port 0
 err 404 store_disabled -X POST -d '{"user_id":"1","item_id":"i1","event":"like"}' "$U/feedback"
 err 404 store_disabled "$U/users/1/history"
 ok 200 '.item_id == "i1"' "$U/items/i1"
@@ -103,7 +103,7 @@ err 404 store_disabled -X DELETE "$U/items/i1"
 stop_server
 
 # no model yet: the store routes work, the personalized ones say 503
-start_server "$T/nomodel.log" --store "sqlite:$T/s.db"
+start_server "$T/nomodel.log" --store "sqlite:$T/s.db" --port 0
 err 503 model_unavailable "$U/recommend?user_id=1"
 post 200 '.accepted == 1' '{"user_id":"nm","item_id":"i1","event":"watch"}'
 ok 200 '.events[0].item_id == "i1"' "$U/users/nm/history"
@@ -118,7 +118,7 @@ kill -0 $p 2>/dev/null && fail "serve --store on 0.0.0.0 without a token is runn
 wait $p && fail "serve --store on 0.0.0.0 without a token exited 0"
 grep -q "API token" "$T/open.log" || fail "the refusal does not mention the token: $(cat "$T/open.log")"
 echo "s3cret-token" >"$T/token"
-start_server "$T/tok.log" "$T/a.cofi" --store "sqlite:$T/s.db" --host 0.0.0.0 --api-token-file "$T/token"
+start_server "$T/tok.log" "$T/a.cofi" --store "sqlite:$T/s.db" --host 0.0.0.0 --api-token-file "$T/token" --port 0
 err 401 unauthorized -X POST -d '{"user_id":"t","item_id":"i1","event":"like"}' "$U/feedback"
 err 401 unauthorized -H 'Authorization: Bearer s3cret-tokeN' -X POST -d '{"user_id":"t","item_id":"i1","event":"like"}' "$U/feedback"
 err 401 unauthorized -X DELETE "$U/users/nm"
@@ -126,7 +126,7 @@ err 401 unauthorized -X PUT -d '{}' "$U/items/i1"
 ok 200 '.accepted == 1' -H 'Authorization: Bearer s3cret-token' -X POST -d '{"user_id":"t","item_id":"i1","event":"like"}' "$U/feedback"
 ok 200 '.events | length == 1' "$U/users/t/history" # reads stay open
 stop_server
-COFI_API_TOKEN=env-token start_server "$T/tok2.log" "$T/a.cofi" --store "sqlite:$T/s.db" --host 0.0.0.0
+COFI_API_TOKEN=env-token start_server "$T/tok2.log" "$T/a.cofi" --store "sqlite:$T/s.db" --host 0.0.0.0 --port 0
 ok 200 '.accepted == 1' -H 'Authorization: Bearer env-token' -X POST -d '{"user_id":"t","item_id":"i2","event":"like"}' "$U/feedback"
 stop_server
 
@@ -144,7 +144,7 @@ client() { # $1 = user, $2 = file of acknowledged items
   done
 }
 for delay in 0.3 0.7 1.2 2; do
-  start_server "$T/k.log" "$T/a.cofi" --store "sqlite:$T/s.db"
+  start_server "$T/k.log" "$T/a.cofi" --store "sqlite:$T/s.db" --port 0
   cpids=()
   for c in 1 2 3 4; do
     : >"$T/ack.$c"
@@ -155,7 +155,7 @@ for delay in 0.3 0.7 1.2 2; do
   kill -KILL "$PID"
   wait "$PID" 2>/dev/null
   for p in "${cpids[@]}"; do wait "$p"; done
-  start_server "$T/k2.log" "$T/a.cofi" --store "sqlite:$T/s.db"
+  start_server "$T/k2.log" "$T/a.cofi" --store "sqlite:$T/s.db" --port 0
   total=0
   for c in 1 2 3 4; do
     ok 200 '' "$U/users/kill-$delay-$c/history?limit=10000"
@@ -178,9 +178,9 @@ PG=${COFI_TEST_PG_URL%/*}/serve_store
 core_flow "$PG" postgresql
 
 # two servers on one database
-start_server "$T/pa.log" "$T/a.cofi" --store "$PG"
+start_server "$T/pa.log" "$T/a.cofi" --store "$PG" --port 0
 UA=$U PA=$PID
-start_server "$T/pb.log" "$T/a.cofi" --store "$PG"
+start_server "$T/pb.log" "$T/a.cofi" --store "$PG" --port 0
 UB=$U PB=$PID
 ok 200 '.accepted == 2' -X POST -d '{"events":[{"user_id":"two","item_id":"i7","event":"like","timestamp":"2026-01-01T00:00:00Z"},{"user_id":"two","item_id":"i8","event":"watch","timestamp":"2026-01-02T00:00:00Z"}]}' "$UA/feedback"
 ok 200 '[.events[].item_id] == ["i8","i7"] and .events[0].title == "Title of i8 (\"q\")"' "$UB/users/two/history"
