@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# bench/store_feedback.sh [COFI] — POST /feedback throughput of
+# `cofi serve --store` on SQLite (WAL, synchronous=FULL: every answered
+# request is committed and fsynced), with wrk:
+#   1. single events, one per request (bench/store/feedback_single.lua)
+#   2. batches of 100 events per request (bench/store/feedback_batch.lua)
+# 64 connections, 2 wrk threads, DURATION seconds each (default 15). Prints
+# requests/s and events/s, the non-200 answers (must be 0), the group
+# commit sizes seen by the server (/metrics), the CPU model and the load.
+# The server runs with its default threads for a store (64), no model
+# file needed for these routes (a model is served if MODEL is set).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+COFI=$(realpath "${1:-$root/build/cofi}")
+DURATION=${DURATION:-15}
+CONNS=${CONNS:-64}
+command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)" >&2; exit 1; }
+T=$(mktemp -d /tmp/cofi-bench-feedback.XXXXXX)
+pid=
+trap '[ -n "$pid" ] && kill $pid 2>/dev/null; rm -rf "$T"' EXIT
+
+echo "cpu: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "disk of the store: $(df -h "$T" | awk 'NR == 2 {print $1, $6}')"
+
+run() { # $1 = label, $2 = lua script, $3 = events per request
+  rm -f "$T"/s.db*
+  "$COFI" serve ${MODEL:+"$MODEL"} --store "sqlite:$T/s.db" --port 0 --quiet 2>"$T/serve.log" &
+  pid=$!
+  local port=
+  for _ in $(seq 200); do
+    port=$(sed -n 's/.*listening on http:\/\/.*:\([0-9][0-9]*\) with.*/\1/p' "$T/serve.log" | head -1)
+    [ -n "$port" ] && break
+    sleep 0.05
+  done
+  [ -n "$port" ] || { cat "$T/serve.log" >&2; exit 1; }
+  wrk -t2 -c"$CONNS" -d"${DURATION}s" -s "$2" "http://127.0.0.1:$port/" >"$T/wrk.out"
+  local rps non2xx commits events
+  rps=$(sed -n 's/^Requests\/sec: *//p' "$T/wrk.out")
+  non2xx=$(sed -n 's/.*Non-2xx or 3xx responses: *//p' "$T/wrk.out")
+  curl -s "http://127.0.0.1:$port/metrics" >"$T/metrics"
+  commits=$(sed -n 's/^cofi_store_commit_batch_events_count //p' "$T/metrics")
+  events=$(sed -n 's/^cofi_store_events_accepted_total //p' "$T/metrics")
+  kill $pid; wait $pid 2>/dev/null || true; pid=
+  printf '%s: %s requests/s = %.0f events/s; non-2xx: %s; %s events in %s commits (%.1f events per commit)\n' \
+    "$1" "$rps" "$(echo "$rps * $3" | bc -l)" "${non2xx:-0}" "$events" "$commits" \
+    "$(echo "$events / $commits" | bc -l)"
+  grep -E "Latency|Socket errors" "$T/wrk.out" | sed 's/^/    /'
+}
+
+run "single events, $CONNS connections" "$root/bench/store/feedback_single.lua" 1
+run "batches of 100, $CONNS connections" "$root/bench/store/feedback_batch.lua" 100
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
