@@ -38,12 +38,18 @@ run() { # $1 = label, $2 = lua script, $3 = events per request
   rps=$(sed -n 's/^Requests\/sec: *//p' "$T/wrk.out")
   non2xx=$(sed -n 's/.*Non-2xx or 3xx responses: *//p' "$T/wrk.out")
   curl -s "http://127.0.0.1:$port/metrics" >"$T/metrics"
+  # CPU seconds the server used (user + system), from /proc
+  local cpu
+  cpu=$(awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$pid/stat")
   commits=$(sed -n 's/^cofi_store_commit_batch_events_count //p' "$T/metrics")
   events=$(sed -n 's/^cofi_store_events_accepted_total //p' "$T/metrics")
   kill $pid; wait $pid 2>/dev/null || true; pid=
-  printf '%s: %s requests/s = %.0f events/s; non-2xx: %s; %s events in %s commits (%.1f events per commit)\n' \
+  local csum ccount
+  csum=$(sed -n 's/^cofi_store_commit_duration_seconds_sum //p' "$T/metrics")
+  printf '%s: %s requests/s = %.0f events/s; non-2xx: %s; %s events in %s commits (%.1f events per commit, %.2f ms per commit); server CPU %.1f s = %.1f us per event\n' \
     "$1" "$rps" "$(echo "$rps * $3" | bc -l)" "${non2xx:-0}" "$events" "$commits" \
-    "$(echo "$events / $commits" | bc -l)"
+    "$(echo "$events / $commits" | bc -l)" "$(echo "$csum * 1000 / $commits" | bc -l)" \
+    "$cpu" "$(echo "$cpu * 1000000 / $events" | bc -l)"
   grep -E "Latency|Socket errors" "$T/wrk.out" | sed 's/^/    /'
 }
 

@@ -33,6 +33,7 @@ typedef struct wjob {
   int rc;
   cofi_diag diag;
   bool done;
+  pthread_cond_t cv; /* its waiter sleeps here: woken alone, not with every waiter */
   struct wjob *next;
 } wjob;
 
@@ -45,7 +46,7 @@ struct srv_store {
   pthread_t thread;
   bool thread_started;
   pthread_mutex_t mu;
-  pthread_cond_t work, done;
+  pthread_cond_t work;
   wjob *head, *tail;
   bool stop;
   cofi_store *w; /* the writer's; NULL: reopen before use */
@@ -168,9 +169,9 @@ static void *writer_main(void *arg) {
     for (j = list; j;) {
       wjob *next = j->next; /* j belongs to its waiter once done */
       j->done = true;
+      pthread_cond_signal(&j->cv);
       j = next;
     }
-    pthread_cond_broadcast(&st->done);
   }
   pthread_mutex_unlock(&st->mu);
   free(scratch);
@@ -182,9 +183,11 @@ static int submit(srv_store *st, wjob *j, cofi_diag *diag) {
   j->next = NULL;
   j->rc = COFI_OK;
   memset(&j->diag, 0, sizeof j->diag);
+  pthread_cond_init(&j->cv, NULL);
   pthread_mutex_lock(&st->mu);
   if (st->stop) {
     pthread_mutex_unlock(&st->mu);
+    pthread_cond_destroy(&j->cv);
     if (diag) snprintf(diag->message, sizeof diag->message, "the server is stopping");
     return COFI_ERR_STORE;
   }
@@ -192,8 +195,9 @@ static int submit(srv_store *st, wjob *j, cofi_diag *diag) {
   else st->head = j;
   st->tail = j;
   pthread_cond_signal(&st->work);
-  while (!j->done) pthread_cond_wait(&st->done, &st->mu);
+  while (!j->done) pthread_cond_wait(&j->cv, &st->mu);
   pthread_mutex_unlock(&st->mu);
+  pthread_cond_destroy(&j->cv);
   if (diag) *diag = j->diag;
   return j->rc;
 }
@@ -240,7 +244,6 @@ int srv_store_start(const char *url, srv_store **out, cofi_diag *diag) {
   pthread_mutex_init(&st->mu, NULL);
   pthread_mutex_init(&st->rmu, NULL);
   pthread_cond_init(&st->work, NULL);
-  pthread_cond_init(&st->done, NULL);
   int rc = cofi_store_open(url, &st->w, diag);
   if (rc == COFI_OK) rc = cofi_store_open(url, &st->r, diag);
   if (rc == COFI_OK) {
@@ -274,7 +277,6 @@ void srv_store_stop(srv_store *st) {
   pthread_mutex_destroy(&st->mu);
   pthread_mutex_destroy(&st->rmu);
   pthread_cond_destroy(&st->work);
-  pthread_cond_destroy(&st->done);
   free(st->url);
   free(st);
 }
