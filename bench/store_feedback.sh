@@ -9,9 +9,14 @@
 # commit sizes seen by the server (/metrics), the CPU model and the load.
 # The server runs with its default threads for a store (64), no model
 # file needed for these routes (a model is served if MODEL is set).
+# BENCH_PG=1: the same two runs against a throwaway PostgreSQL server
+# (tests/store/with_postgres.sh starts and stops it) after SQLite.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 COFI=$(realpath "${1:-$root/build/cofi}")
+if [ "${BENCH_PG:-0}" = 1 ] && [ -z "${COFI_TEST_PG_URL:-}" ]; then
+  exec bash "$root/tests/store/with_postgres.sh" bash "$0" "$@"
+fi
 DURATION=${DURATION:-15}
 CONNS=${CONNS:-64}
 command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)" >&2; exit 1; }
@@ -22,9 +27,14 @@ trap '[ -n "$pid" ] && kill $pid 2>/dev/null; rm -rf "$T"' EXIT
 echo "cpu: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "disk of the store: $(df -h "$T" | awk 'NR == 2 {print $1, $6}')"
 
+STORE=
 run() { # $1 = label, $2 = lua script, $3 = events per request
   rm -f "$T"/s.db*
-  "$COFI" serve ${MODEL:+"$MODEL"} --store "sqlite:$T/s.db" --port 0 --quiet 2>"$T/serve.log" &
+  local url=${STORE:-sqlite:$T/s.db}
+  if [ -n "$STORE" ]; then # a fresh database each run
+    psql -q "$COFI_TEST_PG_URL" -c "DROP DATABASE IF EXISTS bench" -c "CREATE DATABASE bench" >/dev/null
+  fi
+  "$COFI" serve ${MODEL:+"$MODEL"} --store "$url" --port 0 --quiet 2>"$T/serve.log" &
   pid=$!
   local port=
   for _ in $(seq 200); do
@@ -53,6 +63,11 @@ run() { # $1 = label, $2 = lua script, $3 = events per request
   grep -E "Latency|Socket errors" "$T/wrk.out" | sed 's/^/    /'
 }
 
-run "single events, $CONNS connections" "$root/bench/store/feedback_single.lua" 1
-run "batches of 100, $CONNS connections" "$root/bench/store/feedback_batch.lua" 100
+run "SQLite, single events, $CONNS connections" "$root/bench/store/feedback_single.lua" 1
+run "SQLite, batches of 100, $CONNS connections" "$root/bench/store/feedback_batch.lua" 100
+if [ -n "${COFI_TEST_PG_URL:-}" ]; then
+  STORE=${COFI_TEST_PG_URL%/*}/bench
+  run "PostgreSQL, single events, $CONNS connections" "$root/bench/store/feedback_single.lua" 1
+  run "PostgreSQL, batches of 100, $CONNS connections" "$root/bench/store/feedback_batch.lua" 100
+fi
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
