@@ -143,8 +143,11 @@ static bool listens_on_loopback(int fd) {
 }
 
 static void server_free(cofi_server *s) {
+  /* The writer first: it commits what is queued and resumes the requests
+   * suspended on it (answered while the HTTP threads still run); later
+   * writes are refused (503). */
+  srv_store_drain(s->store);
   srv_http_free(s);
-  /* After the HTTP threads: no request waits on the writer any more. */
   srv_store_stop(s->store);
   s->store = NULL;
   if (s->listen_fd >= 0) close(s->listen_fd);

@@ -497,7 +497,19 @@ typedef struct srv_req {
   const char *www_authenticate;
   /* A response prepared once at start (ping, docs, openapi): sent as is. */
   void *static_response;
+  /* Set by a handler that answers later (POST /feedback waits for its
+   * commit without holding the worker thread): http.c suspends the
+   * connection, then calls pending_start(pending), which must arrange for
+   * srv_req_resume(conn) once the work is done; the request is then
+   * dispatched again and pending_finish(r, pending) writes the answer (and
+   * frees pending). */
+  void *pending;
+  void (*pending_start)(void *pending);
+  void (*pending_finish)(struct srv_req *r, void *pending);
 } srv_req;
+
+/* Resumes a connection suspended for a pending request (any thread). */
+void srv_req_resume(struct MHD_Connection *conn);
 
 /* The current model, acquired once per request. */
 srv_model *srv_req_model(srv_req *r);
@@ -559,12 +571,21 @@ typedef struct srv_store srv_store;
 
 /* Opens both connections and starts the writer. */
 int srv_store_start(const char *url, srv_store **out, cofi_diag *diag);
-/* Commits what is queued, stops the writer, closes. Accepts NULL. */
+/* Commits what is queued and stops the writer; later writes fail with
+ * COFI_ERR_STORE ("the server is stopping"). Accepts NULL. */
+void srv_store_drain(srv_store *st);
+/* Drains, closes, frees. Accepts NULL. */
 void srv_store_stop(srv_store *st);
 
 /* Appends n checked events: queued, committed with whatever else is
  * queued, then returns the transaction's result. Blocks the caller. */
 int srv_store_append(srv_store *st, const cofi_store_event *ev, size_t n, cofi_diag *diag);
+/* The same without waiting: done(ctx, rc, diag) runs on the writer thread
+ * once the events' transaction ended (or at once when the writer is
+ * stopping). ev must stay valid until then. */
+typedef void (*srv_store_done_fn)(void *ctx, int rc, const cofi_diag *diag);
+void srv_store_append_async(srv_store *st, const cofi_store_event *ev, size_t n,
+                            srv_store_done_fn done, void *ctx);
 /* Any other write, run by the writer thread on its connection. */
 typedef int (*srv_store_op)(cofi_store *s, void *arg, cofi_diag *diag);
 int srv_store_write(srv_store *st, srv_store_op op, void *arg, cofi_diag *diag);

@@ -305,6 +305,45 @@ static bool parse_event(srv_req *r, json_t *obj, const char *pre, int64_t now,
   return true;
 }
 
+/* A POST /feedback waiting for its commit (the connection is suspended
+ * meanwhile, so the worker thread serves other connections). */
+typedef struct feedback_job {
+  srv_store *store;
+  struct MHD_Connection *conn;
+  json_t *root;
+  cofi_store_event *evs;
+  size_t n;
+  int rc;
+  cofi_diag diag;
+} feedback_job;
+
+static void feedback_done(void *ctx, int rc, const cofi_diag *d) {
+  feedback_job *j = ctx;
+  j->rc = rc;
+  j->diag = *d;
+  srv_req_resume(j->conn); /* j is the connection's from here on */
+}
+
+static void feedback_start(void *pending) {
+  feedback_job *j = pending;
+  srv_store_append_async(j->store, j->evs, j->n, feedback_done, j);
+}
+
+static void feedback_finish(srv_req *r, void *pending) {
+  feedback_job *j = pending;
+  if (j->rc != COFI_OK) {
+    store_error(r, j->rc, &j->diag, "POST /feedback");
+    if (j->rc == COFI_ERR_INVALID) srv_store_count_rejected(j->store, j->n);
+  } else {
+    srv_buf_lit(r->out, "{\"accepted\":");
+    srv_buf_u64(r->out, j->n);
+    srv_buf_putc(r->out, '}');
+  }
+  free(j->evs);
+  json_decref(j->root);
+  free(j);
+}
+
 void srv_h_feedback(srv_req *r) {
   if (!need_store(r) || !authorized(r)) return;
   srv_error err;
@@ -352,18 +391,22 @@ void srv_h_feedback(srv_req *r) {
     }
     if (!parse_event(r, root, "", now, evs)) goto rejected;
   }
-  cofi_diag d;
-  memset(&d, 0, sizeof d);
-  int rc = srv_store_append(r->srv->store, evs, n, &d);
-  if (rc != COFI_OK) {
-    store_error(r, rc, &d, "POST /feedback");
-    if (rc == COFI_ERR_INVALID) srv_store_count_rejected(r->srv->store, n);
+  feedback_job *j = calloc(1, sizeof *j);
+  if (!j) {
+    srv_req_fail(r, 503, "out_of_memory", "the server is out of memory; retry later");
     goto done;
   }
-  srv_buf_lit(r->out, "{\"accepted\":");
-  srv_buf_u64(r->out, n);
-  srv_buf_putc(r->out, '}');
-  goto done;
+  j->store = r->srv->store;
+  j->conn = r->conn;
+  j->root = root;
+  j->evs = evs;
+  j->n = n;
+  /* http.c suspends the connection, then feedback_start queues the events;
+   * the writer's feedback_done resumes it, and feedback_finish answers. */
+  r->pending = j;
+  r->pending_start = feedback_start;
+  r->pending_finish = feedback_finish;
+  return;
 rejected:
   srv_store_count_rejected(r->srv->store, n ? n : 1);
 done:

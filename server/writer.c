@@ -34,6 +34,8 @@ typedef struct wjob {
   cofi_diag diag;
   bool done;
   pthread_cond_t cv; /* its waiter sleeps here: woken alone, not with every waiter */
+  srv_store_done_fn done_fn; /* async: called instead, then the job freed */
+  void *done_ctx;
   struct wjob *next;
 } wjob;
 
@@ -168,8 +170,13 @@ static void *writer_main(void *arg) {
     pthread_mutex_lock(&st->mu);
     for (j = list; j;) {
       wjob *next = j->next; /* j belongs to its waiter once done */
-      j->done = true;
-      pthread_cond_signal(&j->cv);
+      if (j->done_fn) {
+        j->done_fn(j->done_ctx, j->rc, &j->diag);
+        free(j);
+      } else {
+        j->done = true;
+        pthread_cond_signal(&j->cv);
+      }
       j = next;
     }
   }
@@ -205,6 +212,37 @@ static int submit(srv_store *st, wjob *j, cofi_diag *diag) {
 int srv_store_append(srv_store *st, const cofi_store_event *ev, size_t n, cofi_diag *diag) {
   wjob j = {.ev = ev, .n = n};
   return submit(st, &j, diag);
+}
+
+void srv_store_append_async(srv_store *st, const cofi_store_event *ev, size_t n,
+                            srv_store_done_fn done, void *ctx) {
+  wjob *j = calloc(1, sizeof *j);
+  if (!j) {
+    cofi_diag d;
+    memset(&d, 0, sizeof d);
+    snprintf(d.message, sizeof d.message, "out of memory");
+    done(ctx, COFI_ERR_NOMEM, &d);
+    return;
+  }
+  j->ev = ev;
+  j->n = n;
+  j->done_fn = done;
+  j->done_ctx = ctx;
+  pthread_mutex_lock(&st->mu);
+  if (st->stop) {
+    pthread_mutex_unlock(&st->mu);
+    cofi_diag d;
+    memset(&d, 0, sizeof d);
+    snprintf(d.message, sizeof d.message, "the server is stopping");
+    free(j);
+    done(ctx, COFI_ERR_STORE, &d);
+    return;
+  }
+  if (st->tail) st->tail->next = j;
+  else st->head = j;
+  st->tail = j;
+  pthread_cond_signal(&st->work);
+  pthread_mutex_unlock(&st->mu);
 }
 
 int srv_store_write(srv_store *st, srv_store_op op, void *arg, cofi_diag *diag) {
@@ -263,15 +301,21 @@ int srv_store_start(const char *url, srv_store **out, cofi_diag *diag) {
   return COFI_OK;
 }
 
+void srv_store_drain(srv_store *st) {
+  if (!st) return;
+  pthread_mutex_lock(&st->mu);
+  st->stop = true;
+  pthread_cond_broadcast(&st->work);
+  pthread_mutex_unlock(&st->mu);
+  if (st->thread_started) {
+    pthread_join(st->thread, NULL);
+    st->thread_started = false;
+  }
+}
+
 void srv_store_stop(srv_store *st) {
   if (!st) return;
-  if (st->thread_started) {
-    pthread_mutex_lock(&st->mu);
-    st->stop = true;
-    pthread_cond_broadcast(&st->work);
-    pthread_mutex_unlock(&st->mu);
-    pthread_join(st->thread, NULL);
-  }
+  srv_store_drain(st);
   cofi_store_close(st->w);
   cofi_store_close(st->r);
   pthread_mutex_destroy(&st->mu);
