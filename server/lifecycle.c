@@ -191,12 +191,6 @@ int srv_server_start(const cofi_server_config *cfg, int lease_sig, cofi_server *
   /* A store server without a model file (yet) serves the store routes and
    * answers 503 model_unavailable elsewhere until a reload finds one. */
   if (!s->cfg.model_path) s->cfg.model_path = "";
-  if (cfg->store_url && !cfg->threads) {
-    /* A write waits for its commit in the worker thread, and the commit
-     * is shared by every request waiting meanwhile: more threads, larger
-     * group commits (docs/serving.md). */
-    if (s->threads < 64) s->threads = 64;
-  }
   srv_model *sm = NULL;
   if (*s->cfg.model_path) {
     rc = srv_model_load(cfg->model_path, 1, lease_sig, &sm, diag);

@@ -50,7 +50,6 @@ static const char usage_text[] =
     "                          POST /feedback, PUT/GET/DELETE /items/{id}, PUT/GET/DELETE\n"
     "                          /users/{id}, GET /users/{id}/history. MODEL is then optional:\n"
     "                          without one the other routes answer 503 until a reload loads it.\n"
-    "                          Default --threads with a store: 64 (writes wait for their commit)\n"
     "  --api-token-file FILE   token for the store's write routes (Authorization: Bearer TOKEN),\n"
     "                          read from FILE (or set $COFI_API_TOKEN); required when --host is\n"
     "                          not a loopback address\n"
