@@ -429,7 +429,7 @@ void srv_user_history_model(srv_req *r, srv_span user, uint32_t limit) {
 
 /* /users/{id}/history: the ID is what comes before the last
  * "/history" (so it may itself hold a '/', sent as %2F). */
-void srv_h_users(srv_req *r) {
+void srv_h_users_model(srv_req *r) {
   static const char suffix[] = "/history";
   const size_t sl = sizeof suffix - 1;
   srv_span arg = r->route_arg;

@@ -58,6 +58,8 @@ typedef struct srv_conn {
   bool busy;  /* over --max-connections: answered 503, then closed */
   bool close; /* the answer says "Connection: close" (framing errors) */
   const srv_route *rt; /* NULL when no route matched */
+  void *pending;       /* a suspended request's work (srv_req.pending) */
+  void (*pending_finish)(srv_req *r, void *pending);
   size_t path_len;     /* the decoded path, at the start of work */
   bool has_err;        /* err is the answer (bad path, 404, 405) */
   srv_error err;
@@ -75,6 +77,8 @@ static const char mime_json[] = "application/json";
 static const char ui_csp[] =
     "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
     "form-action 'self'; frame-ancestors 'none'";
+
+void srv_req_resume(struct MHD_Connection *conn) { MHD_resume_connection(conn); }
 
 uint64_t srv_now_ns(void) {
   struct timespec ts;
@@ -351,6 +355,8 @@ static unsigned method_bit(const char *m) {
   if (!strcmp(m, MHD_HTTP_METHOD_GET)) return SRV_GET;
   if (!strcmp(m, MHD_HTTP_METHOD_HEAD)) return SRV_HEAD;
   if (!strcmp(m, MHD_HTTP_METHOD_POST)) return SRV_POST;
+  if (!strcmp(m, MHD_HTTP_METHOD_PUT)) return SRV_PUT;
+  if (!strcmp(m, MHD_HTTP_METHOD_DELETE)) return SRV_DELETE;
   return 0;
 }
 
@@ -398,10 +404,26 @@ static enum MHD_Result dispatch(cofi_server *s, struct MHD_Connection *c, srv_co
   }
   r.body = cn->body;
   r.body_len = cn->body_len;
-  if (rt->needs_model && !srv_req_model(&r))
+  if (cn->pending) {
+    /* Resumed: the work is done, write its answer. */
+    void *p = cn->pending;
+    cn->pending = NULL;
+    cn->pending_finish(&r, p);
+  } else if (rt->needs_model && !srv_req_model(&r)) {
     srv_req_model_unavailable(&r);
-  else
+  } else {
     rt->handle(&r);
+  }
+  if (r.pending) {
+    /* Suspended before the work starts, so that its end (which resumes)
+     * can never come first. */
+    if (r.model) srv_ref_release(&r.model->ref);
+    cn->pending = r.pending;
+    cn->pending_finish = r.pending_finish;
+    MHD_suspend_connection(c);
+    r.pending_start(r.pending);
+    return MHD_YES;
+  }
   /* The answer is in cn->out: the model can go (a reload may free it). */
   if (r.model) srv_ref_release(&r.model->ref);
   return send_out(s, c, cn, &r);
@@ -640,7 +662,7 @@ int srv_http_start(cofi_server *s, cofi_diag *diag) {
   }
   unsigned busy = cfg->max_connections < SRV_BUSY_SLOTS ? cfg->max_connections : SRV_BUSY_SLOTS;
   unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
-                   MHD_USE_TURBO | MHD_USE_ERROR_LOG;
+                   MHD_USE_TURBO | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
   s->daemon = MHD_start_daemon(
       flags, 0, NULL, NULL, on_access, s,
       MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, /* first, as MHD wants */

@@ -26,6 +26,12 @@
 
 static atomic_uint_fast64_t server_ids = 1;
 
+/* The back end of a store URL, for the start message (never the URL: it
+ * may hold a password). */
+static const char *store_kind(const char *url) {
+  return strncmp(url, "sqlite:", 7) == 0 ? "sqlite" : "postgresql";
+}
+
 static int fail_diag(cofi_diag *diag, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static int fail_diag(cofi_diag *diag, int code, const char *fmt, ...) {
@@ -101,7 +107,7 @@ static int bind_socket(cofi_server *s, cofi_diag *diag) {
 }
 
 static int check_config(const cofi_server_config *c, cofi_diag *diag) {
-  if (!c->model_path || !*c->model_path)
+  if ((!c->model_path || !*c->model_path) && !c->store_url)
     return fail_diag(diag, COFI_ERR_INVALID, "no model file given");
   if (!c->host || !*c->host) return fail_diag(diag, COFI_ERR_INVALID, "no host to bind");
   if (c->max_k < 1 || c->max_k > 1000000)
@@ -121,8 +127,29 @@ static int check_config(const cofi_server_config *c, cofi_diag *diag) {
   return COFI_OK;
 }
 
+/* Is the bound socket reachable only from this machine? */
+static bool listens_on_loopback(int fd) {
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof ss;
+  if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) return false;
+  if (ss.ss_family == AF_INET)
+    return (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127;
+  if (ss.ss_family == AF_INET6) {
+    const struct in6_addr *a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+    if (IN6_IS_ADDR_LOOPBACK(a)) return true;
+    return IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127;
+  }
+  return false;
+}
+
 static void server_free(cofi_server *s) {
+  /* The writer first: it commits what is queued and resumes the requests
+   * suspended on it (answered while the HTTP threads still run); later
+   * writes are refused (503). */
+  srv_store_drain(s->store);
   srv_http_free(s);
+  srv_store_stop(s->store);
+  s->store = NULL;
   if (s->listen_fd >= 0) close(s->listen_fd);
   srv_slot_clear(&s->model);
   srv_ops_free(s);
@@ -161,17 +188,46 @@ int srv_server_start(const cofi_server_config *cfg, int lease_sig, cofi_server *
   long cores = sysconf(_SC_NPROCESSORS_ONLN);
   s->threads = cfg->threads ? cfg->threads : (cores > 0 ? (uint32_t)cores : 1);
 
+  /* A store server without a model file (yet) serves the store routes and
+   * answers 503 model_unavailable elsewhere until a reload finds one. */
+  if (!s->cfg.model_path) s->cfg.model_path = "";
   srv_model *sm = NULL;
-  rc = srv_model_load(cfg->model_path, 1, lease_sig, &sm, diag);
+  if (*s->cfg.model_path) {
+    rc = srv_model_load(cfg->model_path, 1, lease_sig, &sm, diag);
+  } else {
+    rc = fail_diag(diag, COFI_ERR_INVALID,
+                   "no model file was given (cofi serve MODEL --store URL; then SIGHUP)");
+  }
   srv_slot_init(&s->model, sm ? &sm->ref : NULL);
-  if (rc != COFI_OK) goto fail;
-  s->generation = 1;
-  srv_say_storage(s, sm);
+  if (rc != COFI_OK) {
+    if (!cfg->store_url) goto fail;
+    snprintf(s->last_reload_error, sizeof s->last_reload_error, "%s",
+             diag && diag->message[0] ? diag->message : cofi_error_message(rc));
+    fprintf(stderr, "cofi serve: no model yet (%s): the store routes are served, the others "
+                    "answer 503 until a reload (SIGHUP) loads one\n",
+            s->last_reload_error);
+    if (diag) memset(diag, 0, sizeof *diag);
+  } else {
+    s->generation = 1;
+    srv_say_storage(s, sm);
+  }
 
   rc = srv_ops_init(s, diag);
   if (rc != COFI_OK) goto fail;
   rc = bind_socket(s, diag);
   if (rc != COFI_OK) goto fail;
+  if (cfg->store_url) {
+    if ((!cfg->api_token || !*cfg->api_token) && !listens_on_loopback(s->listen_fd)) {
+      rc = fail_diag(diag, COFI_ERR_INVALID,
+                     "--store on a non-loopback address (%s) needs an API token for the write "
+                     "routes: give --api-token-file FILE (or set COFI_API_TOKEN), or listen on "
+                     "127.0.0.1",
+                     cfg->host);
+      goto fail;
+    }
+    rc = srv_store_start(cfg->store_url, &s->store, diag);
+    if (rc != COFI_OK) goto fail;
+  }
   rc = srv_http_start(s, diag);
   if (rc != COFI_OK) goto fail;
   *out = s;
@@ -217,13 +273,17 @@ int cofi_server_run(const cofi_server_config *cfg, cofi_diag *diag) {
   {
     srv_model *sm = (srv_model *)srv_slot_acquire(&s->model);
     bool v6 = strchr(cfg->host, ':') != NULL;
-    fprintf(stderr,
-            "cofi serve: %s: %u users, %u items, %u factors (checksum %016llx)\n"
-            "cofi serve: listening on http://%s%s%s:%u with %u threads (docs at /docs)\n",
-            cfg->model_path, sm->info.n_users, sm->info.n_items, sm->info.factors,
-            (unsigned long long)sm->info.checksum, v6 ? "[" : "", cfg->host, v6 ? "]" : "",
-            (unsigned)s->port, s->threads);
-    srv_ref_release(&sm->ref);
+    if (sm)
+      fprintf(stderr, "cofi serve: %s: %u users, %u items, %u factors (checksum %016llx)\n",
+              cfg->model_path, sm->info.n_users, sm->info.n_items, sm->info.factors,
+              (unsigned long long)sm->info.checksum);
+    if (s->store)
+      fprintf(stderr, "cofi serve: store %s attached (POST /feedback, /items, /users)%s\n",
+              store_kind(cfg->store_url),
+              cfg->api_token && *cfg->api_token ? ", writes need the API token" : "");
+    fprintf(stderr, "cofi serve: listening on http://%s%s%s:%u with %u threads (docs at /docs)\n",
+            v6 ? "[" : "", cfg->host, v6 ? "]" : "", (unsigned)s->port, s->threads);
+    if (sm) srv_ref_release(&sm->ref);
   }
   srv_signal_events ev;
   for (;;) {

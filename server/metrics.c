@@ -156,6 +156,7 @@ const char *const srv_route_names[SRV_N_ROUTES] = {
     [SRV_R_RECOMMEND_BATCH] = "/recommend/batch",
     [SRV_R_SIMILAR_ITEMS] = "/similar_items",
     [SRV_R_SIMILAR_USERS] = "/similar_users",
+    [SRV_R_FEEDBACK] = "/feedback",
     [SRV_R_ITEMS] = "/items/{id}",
     [SRV_R_METRICS] = "/metrics",
     [SRV_R_OPENAPI] = "/openapi.json",

@@ -328,6 +328,157 @@ static const char openapi_template[] = JSON({
   }
 });
 
+/* The store routes (store_routes.c), merged into the document above at
+ * start: their paths (/items/{id} gains put and delete) and components. */
+static const char openapi_store[] = JSON({
+  "paths": {
+    "/feedback": {
+      "post": {
+        "summary": "Record events (store): one event or {\"events\": [...]}",
+        "description": "Needs cofi serve --store. Each event: user_id, item_id (strings, or integers written as decimal), event (a type of the event-weight table: watch, like, complete by default, or --event-weights; training weights it), optional value (finite, >= 0, default 1), optional timestamp (ISO 8601, e.g. 2026-01-02T03:04:05Z, or unix seconds; default now). The request is all or nothing, and is answered only after its transaction committed (group commit: concurrent requests share one). At most 10000 events per request. Writes need the API token when the server has one (required off loopback).",
+        "operationId": "feedback",
+        "security": [{"apiToken": []}, {}],
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {"oneOf": [{"$ref": "#/components/schemas/Event"}, {"type": "object", "additionalProperties": false, "required": ["events"], "properties": {"events": {"type": "array", "minItems": 1, "maxItems": 10000, "items": {"$ref": "#/components/schemas/Event"}}}}]}}}},
+        "responses": {
+          "200": {"description": "Every event is committed.", "content": {"application/json": {"schema": {"type": "object", "required": ["accepted"], "properties": {"accepted": {"type": "integer"}}}}}},
+          "400": {"$ref": "#/components/responses/BadEvent"},
+          "401": {"$ref": "#/components/responses/Unauthorized"},
+          "404": {"$ref": "#/components/responses/StoreDisabled"},
+          "413": {"$ref": "#/components/responses/TooLarge"},
+          "503": {"$ref": "#/components/responses/StoreUnavailable"}
+        }
+      }
+    },
+    "/items/{id}": {
+      "put": {
+        "summary": "Create or replace an item in the store",
+        "description": "Needs --store and, when configured, the API token. Every attribute is replaced: one not given becomes empty (title null, categories [], hidden false, timestamp null, fields {}).",
+        "operationId": "putItem",
+        "security": [{"apiToken": []}, {}],
+        "parameters": [{"$ref": "#/components/parameters/item_path"}],
+        "requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ItemWrite"}}}},
+        "responses": {
+          "200": {"description": "Stored.", "content": {"application/json": {"schema": {"type": "object", "properties": {"item_id": {"type": "string"}, "stored": {"type": "boolean"}}}}}},
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "401": {"$ref": "#/components/responses/Unauthorized"},
+          "404": {"$ref": "#/components/responses/StoreDisabled"},
+          "503": {"$ref": "#/components/responses/StoreUnavailable"}
+        }
+      },
+      "delete": {
+        "summary": "Hide an item (store): not to be recommended; its events are kept",
+        "operationId": "deleteItem",
+        "security": [{"apiToken": []}, {}],
+        "parameters": [{"$ref": "#/components/parameters/item_path"}],
+        "responses": {
+          "200": {"description": "Hidden.", "content": {"application/json": {"schema": {"type": "object", "properties": {"item_id": {"type": "string"}, "hidden": {"type": "boolean"}}}}}},
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "401": {"$ref": "#/components/responses/Unauthorized"},
+          "404": {"description": "Not in the store (unknown_item), or no --store (store_disabled).", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+          "503": {"$ref": "#/components/responses/StoreUnavailable"}
+        }
+      }
+    },
+    "/users/{id}": {
+      "get": {
+        "summary": "A user of the store and their labels",
+        "operationId": "getUser",
+        "parameters": [{"$ref": "#/components/parameters/user_path"}],
+        "responses": {
+          "200": {"description": "The user.", "content": {"application/json": {"schema": {"type": "object", "properties": {"user_id": {"type": "string"}, "labels": {"type": "array", "items": {"type": "string"}}}}}}},
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "404": {"description": "Not in the store (unknown_user), or no --store (store_disabled).", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+          "503": {"$ref": "#/components/responses/StoreUnavailable"}
+        }
+      },
+      "put": {
+        "summary": "Create a user or replace their labels",
+        "operationId": "putUser",
+        "security": [{"apiToken": []}, {}],
+        "parameters": [{"$ref": "#/components/parameters/user_path"}],
+        "requestBody": {"content": {"application/json": {"schema": {"type": "object", "additionalProperties": false, "properties": {"labels": {"type": "array", "items": {"type": "string"}}}}}}},
+        "responses": {
+          "200": {"description": "Stored.", "content": {"application/json": {"schema": {"type": "object", "properties": {"user_id": {"type": "string"}, "stored": {"type": "boolean"}}}}}},
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "401": {"$ref": "#/components/responses/Unauthorized"},
+          "404": {"$ref": "#/components/responses/StoreDisabled"},
+          "503": {"$ref": "#/components/responses/StoreUnavailable"}
+        }
+      },
+      "delete": {
+        "summary": "Delete a user and every event of theirs (the right to be forgotten)",
+        "description": "One transaction. A model trained before still holds the user until the next training (cofi train --store) and reload.",
+        "operationId": "deleteUser",
+        "security": [{"apiToken": []}, {}],
+        "parameters": [{"$ref": "#/components/parameters/user_path"}],
+        "responses": {
+          "200": {"description": "Deleted.", "content": {"application/json": {"schema": {"type": "object", "properties": {"user_id": {"type": "string"}, "deleted": {"type": "boolean"}, "events_deleted": {"type": "integer"}}}}}},
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "401": {"$ref": "#/components/responses/Unauthorized"},
+          "404": {"description": "Not in the store (unknown_user), or no --store (store_disabled).", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+          "503": {"$ref": "#/components/responses/StoreUnavailable"}
+        }
+      }
+    },
+    "/users/{id}/history": {
+      "get": {
+        "summary": "A user's history: their events from the store, or without --store their training items",
+        "description": "With --store: the user's events, newest first (timestamp descending, unknown times last, then insertion order descending), with item titles, source 'store'. Without --store: the items the user had in the model's training matrix, largest values first, source 'model' (see the History schema).",
+        "operationId": "userHistory",
+        "parameters": [{"$ref": "#/components/parameters/user_path"}, {"name": "limit", "in": "query", "description": "Most events to return.", "schema": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 100}}],
+        "responses": {
+          "200": {"description": "The events.", "content": {"application/json": {"schema": {"type": "object", "required": ["user_id", "events"], "properties": {"user_id": {"type": "string"}, "events": {"type": "array", "items": {"$ref": "#/components/schemas/StoredEvent"}}}}}}},
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "404": {"description": "Not in the store (unknown_user: never seen, or deleted), or without --store not in the model (unknown_user).", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+          "503": {"$ref": "#/components/responses/StoreUnavailable"}
+        }
+      }
+    }
+  },
+  "components": {
+    "securitySchemes": {
+      "apiToken": {"type": "http", "scheme": "bearer", "description": "The token of cofi serve --api-token-file (or COFI_API_TOKEN), for the store's write routes."}
+    },
+    "parameters": {
+      "item_path": {"name": "id", "in": "path", "required": true, "description": "The item ID, percent-encoded.", "schema": {"type": "string"}},
+      "user_path": {"name": "id", "in": "path", "required": true, "description": "The user ID, percent-encoded.", "schema": {"type": "string"}}
+    },
+    "responses": {
+      "BadEvent": {"description": "A bad request or event (code invalid_json, invalid_request, invalid_event); nothing was written. The message names the event's index in a batch and the field, e.g. \"event 1: user_id: empty ID\", \"event 0: event: unknown event type 'teleport' (known: watch, like, complete)\".", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "Unauthorized": {"description": "The server has an API token and the request did not send it (code unauthorized).", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "StoreDisabled": {"description": "The server runs without --store (code store_disabled).", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "StoreUnavailable": {"description": "The database failed, is unreachable or full (code store_unavailable): nothing was written; recommendations are still served from the model.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    },
+    "schemas": {
+      "Event": {"type": "object", "additionalProperties": false, "required": ["user_id", "item_id", "event"], "properties": {"user_id": {"oneOf": [{"type": "string"}, {"type": "integer"}]}, "item_id": {"oneOf": [{"type": "string"}, {"type": "integer"}]}, "event": {"type": "string", "example": "like"}, "value": {"type": "number", "minimum": 0, "default": 1}, "timestamp": {"oneOf": [{"type": "string", "format": "date-time"}, {"type": "integer"}]}}},
+      "StoredEvent": {"type": "object", "properties": {"item_id": {"type": "string"}, "title": {"type": "string", "nullable": true}, "event": {"type": "string", "nullable": true, "description": "null for imported (untyped) events."}, "value": {"type": "number"}, "timestamp": {"type": "string", "format": "date-time", "nullable": true}, "seq": {"type": "integer"}}},
+      "ItemWrite": {"type": "object", "additionalProperties": false, "properties": {"title": {"type": "string", "nullable": true}, "categories": {"type": "array", "items": {"type": "string"}}, "hidden": {"type": "boolean"}, "timestamp": {"oneOf": [{"type": "string", "format": "date-time"}, {"type": "integer"}], "nullable": true}, "fields": {"type": "object"}}}
+    }
+  }
+});
+
+/* Merges openapi_store into doc: new paths added, existing ones gain the
+ * new methods; components merged section by section. */
+static bool merge_store_doc(json_t *doc) {
+  json_t *st = json_loads(openapi_store, 0, NULL);
+  if (!st) return false;
+  bool ok = true;
+  const char *key;
+  json_t *v;
+  json_t *paths = json_object_get(doc, "paths");
+  json_object_foreach(json_object_get(st, "paths"), key, v) {
+    json_t *cur = json_object_get(paths, key);
+    ok = ok && (cur ? json_object_update(cur, v) : json_object_set(paths, key, v)) == 0;
+  }
+  json_t *comp = json_object_get(doc, "components");
+  json_object_foreach(json_object_get(st, "components"), key, v) {
+    json_t *cur = json_object_get(comp, key);
+    ok = ok && (cur ? json_object_update(cur, v) : json_object_set(comp, key, v)) == 0;
+  }
+  json_decref(st);
+  return ok && paths && comp;
+}
+
 /* Sets obj[key] = integer at a path of object keys; false when the path
  * is not in the document. */
 static bool set_int(json_t *root, const char *const *path, const char *key, json_int_t v) {
@@ -348,7 +499,8 @@ char *srv_openapi_json(const cofi_server_config *cfg, cofi_diag *diag) {
   }
   static const char *const k_schema[] = {"components", "parameters", "k", "schema", NULL};
   json_t *reqp = NULL, *batchp = NULL;
-  bool ok = json_object_set_new(json_object_get(doc, "info"), "version", json_string(COFI_VERSION)) == 0 &&
+  bool ok = merge_store_doc(doc) &&
+            json_object_set_new(json_object_get(doc, "info"), "version", json_string(COFI_VERSION)) == 0 &&
             set_int(doc, k_schema, "maximum", cfg->max_k) &&
             set_int(doc, k_schema, "default", cfg->default_k);
   if (ok) {

@@ -211,6 +211,7 @@ void srv_h_metrics(srv_req *r) {
   srv_buf *b = r->out;
   r->content_type = "text/plain; version=0.0.4; charset=utf-8";
   srv_metrics_write(&s->metrics, b);
+  if (s->store) srv_store_metrics_write(s->store, b);
   if (sm) write_model_metrics(b, s, sm);
   pthread_mutex_lock(&s->status_lock);
   uint64_t ok = s->reloads_ok, bad = s->reloads_failed;

@@ -30,7 +30,8 @@ const srv_route srv_routes[] = {
      srv_h_recommend_batch},
     {SRV_R_SIMILAR_ITEMS, "/similar_items", false, GET_HEAD, GH, false, true, srv_h_similar_items},
     {SRV_R_SIMILAR_USERS, "/similar_users", false, GET_HEAD, GH, false, true, srv_h_similar_users},
-    {SRV_R_ITEMS, "/items/", true, GET_HEAD, GH, false, true, srv_h_items},
+    {SRV_R_ITEMS, "/items/", true, GET_HEAD | SRV_PUT | SRV_DELETE, "GET, HEAD, PUT, DELETE", true,
+     false, srv_h_items_route},
     {SRV_R_METRICS, "/metrics", false, GET_HEAD, GH, false, false, srv_h_metrics},
     {SRV_R_OPENAPI, "/openapi.json", false, GET_HEAD, GH, false, false, srv_h_openapi},
     {SRV_R_DOCS, "/docs", false, GET_HEAD, GH, false, false, srv_h_docs},
@@ -38,9 +39,13 @@ const srv_route srv_routes[] = {
      srv_h_admin_reload},
     {SRV_R_EXPLAIN, "/explain", false, GET_HEAD, GH, false, true, srv_h_explain},
     {SRV_R_ITEM_SEARCH, "/items", false, GET_HEAD, GH, false, true, srv_h_item_search},
-    {SRV_R_USERS, "/users/", true, GET_HEAD, GH, false, true, srv_h_users},
     {SRV_R_UI, "/ui/", true, GET_HEAD, GH, false, false, srv_h_ui},
     {SRV_R_UI_REDIRECT, "/ui", false, GET_HEAD, GH, false, false, srv_h_ui_redirect},
+    /* The store routes (store_routes.c): 404 store_disabled without --store,
+     * except GET /users/{id}/history, answered from the model's matrix. */
+    {SRV_R_FEEDBACK, "/feedback", false, SRV_POST, "POST", true, false, srv_h_feedback},
+    {SRV_R_USERS, "/users/", true, GET_HEAD | SRV_PUT | SRV_DELETE, "GET, HEAD, PUT, DELETE", true,
+     false, srv_h_users},
 };
 const size_t srv_n_routes = sizeof srv_routes / sizeof srv_routes[0];
 

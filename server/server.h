@@ -42,6 +42,18 @@ typedef struct cofi_server_config {
   const char *admin_token;  /* NULL: POST /admin/reload answers 403 */
   bool access_log;          /* one JSON line per request on stderr */
   bool quiet;               /* no libmicrohttpd messages on stderr */
+  /* The store (docs/store.md): NULL, none. With a store, model_path may be
+   * NULL (no model yet: the personalized routes answer 503
+   * model_unavailable) and the write routes (POST /feedback, PUT/DELETE
+   * /items/{id} and /users/{id}) are on. */
+  const char *store_url;
+  /* Bearer token for the write routes; NULL: writes are open, which is
+   * refused at start unless the server listens on loopback only. */
+  const char *api_token;
+  /* Event types POST /feedback accepts (the training table); NULL: watch,
+   * like, complete. Only the names matter here. */
+  const cofi_event_weight *event_weights;
+  size_t n_event_weights;
 } cofi_server_config;
 
 cofi_server_config cofi_server_config_default(void);

@@ -379,6 +379,8 @@ enum {
   SRV_GET = 1,
   SRV_HEAD = 2,
   SRV_POST = 4,
+  SRV_PUT = 8,
+  SRV_DELETE = 16,
 };
 
 typedef enum srv_route_id {
@@ -397,9 +399,10 @@ typedef enum srv_route_id {
   SRV_R_ADMIN_RELOAD,
   SRV_R_EXPLAIN,
   SRV_R_ITEM_SEARCH,
-  SRV_R_USERS,
   SRV_R_UI,
   SRV_R_UI_REDIRECT,
+  SRV_R_FEEDBACK, /* store_routes.c */
+  SRV_R_USERS,
   SRV_R_OTHER, /* no route matched */
   SRV_N_ROUTES
 } srv_route_id;
@@ -410,7 +413,7 @@ typedef struct srv_route {
   srv_route_id id;
   const char *path;    /* exact path, or a prefix when prefix is true */
   bool prefix;         /* "/items/" + ID */
-  unsigned methods;    /* SRV_GET | SRV_HEAD | SRV_POST */
+  unsigned methods;    /* SRV_GET | SRV_HEAD | SRV_POST | SRV_PUT | SRV_DELETE */
   const char *allow;   /* the Allow header for a 405 */
   bool body;           /* reads a request body */
   bool needs_model;    /* 503 model_unavailable while no model is served */
@@ -492,7 +495,7 @@ typedef struct srv_req {
   srv_limits lim;
   srv_thread *th;
   struct MHD_Connection *conn;
-  unsigned method;      /* SRV_GET, SRV_HEAD or SRV_POST */
+  unsigned method;      /* one of SRV_GET ... SRV_DELETE */
   srv_span path;        /* decoded */
   srv_span route_arg;   /* decoded rest of a prefix route ("/items/ID") */
   char *query;          /* raw query string (after '?'), writable */
@@ -510,7 +513,19 @@ typedef struct srv_req {
   bool ui_headers;           /* the dashboard's: CSP, nosniff, no-cache */
   /* A response prepared once at start (ping, docs, openapi): sent as is. */
   void *static_response;
+  /* Set by a handler that answers later (POST /feedback waits for its
+   * commit without holding the worker thread): http.c suspends the
+   * connection, then calls pending_start(pending), which must arrange for
+   * srv_req_resume(conn) once the work is done; the request is then
+   * dispatched again and pending_finish(r, pending) writes the answer (and
+   * frees pending). */
+  void *pending;
+  void (*pending_start)(void *pending);
+  void (*pending_finish)(struct srv_req *r, void *pending);
 } srv_req;
+
+/* Resumes a connection suspended for a pending request (any thread). */
+void srv_req_resume(struct MHD_Connection *conn);
 
 /* The current model, acquired once per request. */
 srv_model *srv_req_model(srv_req *r);
@@ -537,7 +552,9 @@ void srv_h_items(srv_req *r);
 /* dashboard.c: what the dashboard needs besides the above. */
 void srv_h_explain(srv_req *r);
 void srv_h_item_search(srv_req *r);
-void srv_h_users(srv_req *r);
+/* GET /users/{id}/history from the model (srv_user_history_model); what
+ * srv_h_users calls when no store is attached. */
+void srv_h_users_model(srv_req *r);
 void srv_h_ui(srv_req *r);
 void srv_h_ui_redirect(srv_req *r);
 /* GET /users/{id}/history from the model's training matrix: {"user_id",
@@ -551,6 +568,12 @@ void srv_user_history_model(srv_req *r, srv_span user, uint32_t limit);
 void srv_write_because(srv_buf *b, const srv_model *sm, const cofi_contribution *c, size_t n);
 /* Contributions shown per recommendation with explain=1. */
 #define SRV_BECAUSE 3
+/* store_routes.c: the store routes (docs/serving.md). /items/{id} takes
+ * GET (from the store when there is one, else the model: srv_h_items),
+ * PUT and DELETE; /users/{id} PUT and DELETE, /users/{id}/history GET. */
+void srv_h_feedback(srv_req *r);
+void srv_h_items_route(srv_req *r);
+void srv_h_users(srv_req *r);
 
 /* ops.c: operations. */
 void srv_h_ping(srv_req *r);
@@ -572,6 +595,43 @@ void srv_ops_free(cofi_server *s);
 char *srv_openapi_json(const cofi_server_config *cfg, cofi_diag *diag);
 /* The /docs page (static, self-contained HTML). */
 extern const char srv_docs_html[];
+
+/* ---- the store behind the server (writer.c) ----------------------------- */
+
+/* The attached store: one writer thread that owns a connection for writes
+ * and commits everything queued in one transaction (group commit), and one
+ * mutex-protected connection for reads. A connection that failed with
+ * COFI_ERR_STORE is reopened on its next use. */
+typedef struct srv_store srv_store;
+
+/* Opens both connections and starts the writer. */
+int srv_store_start(const char *url, srv_store **out, cofi_diag *diag);
+/* Commits what is queued and stops the writer; later writes fail with
+ * COFI_ERR_STORE ("the server is stopping"). Accepts NULL. */
+void srv_store_drain(srv_store *st);
+/* Drains, closes, frees. Accepts NULL. */
+void srv_store_stop(srv_store *st);
+
+/* Appends n checked events: queued, committed with whatever else is
+ * queued, then returns the transaction's result. Blocks the caller. */
+int srv_store_append(srv_store *st, const cofi_store_event *ev, size_t n, cofi_diag *diag);
+/* The same without waiting: done(ctx, rc, diag) runs on the writer thread
+ * once the events' transaction ended (or at once when the writer is
+ * stopping). ev must stay valid until then. */
+typedef void (*srv_store_done_fn)(void *ctx, int rc, const cofi_diag *diag);
+void srv_store_append_async(srv_store *st, const cofi_store_event *ev, size_t n,
+                            srv_store_done_fn done, void *ctx);
+/* Any other write, run by the writer thread on its connection. */
+typedef int (*srv_store_op)(cofi_store *s, void *arg, cofi_diag *diag);
+int srv_store_write(srv_store *st, srv_store_op op, void *arg, cofi_diag *diag);
+/* A read on the read connection (under its mutex). */
+int srv_store_read(srv_store *st, srv_store_op op, void *arg, cofi_diag *diag);
+
+/* Prometheus text for the store (events accepted, rejected, commit
+ * latency, batch sizes). */
+void srv_store_metrics_write(srv_store *st, srv_buf *b);
+/* Events refused before reaching the writer (bad input). */
+void srv_store_count_rejected(srv_store *st, uint64_t n);
 
 /* ---- the server object ------------------------------------------------- */
 
@@ -607,6 +667,8 @@ struct cofi_server {
   char *openapi; /* ops.c */
   struct MHD_Response *r_ping, *r_openapi, *r_docs; /* ops.c */
   struct MHD_Response *r_nomem;                     /* http.c */
+
+  srv_store *store; /* NULL: no --store (writer.c) */
 };
 
 /* ---- signals (signals.c) ----------------------------------------------- */

@@ -46,6 +46,15 @@ static const char usage_text[] =
     "  --drain-timeout SECONDS on SIGTERM, longest wait for in-flight requests (default 25)\n"
     "  --admin-token TOKEN     enable POST /admin/reload with Authorization: Bearer TOKEN\n"
     "  --admin-token-file FILE the same, the token read from FILE (or set $COFI_ADMIN_TOKEN)\n"
+    "  --store URL             attach a store (sqlite:PATH or postgresql://...; docs/store.md):\n"
+    "                          POST /feedback, PUT/GET/DELETE /items/{id}, PUT/GET/DELETE\n"
+    "                          /users/{id}, GET /users/{id}/history. MODEL is then optional:\n"
+    "                          without one the other routes answer 503 until a reload loads it.\n"
+    "  --api-token-file FILE   token for the store's write routes (Authorization: Bearer TOKEN),\n"
+    "                          read from FILE (or set $COFI_API_TOKEN); required when --host is\n"
+    "                          not a loopback address\n"
+    "  --event-weights watch=1,like=2,complete=3\n"
+    "                          the event types POST /feedback accepts (the training table)\n"
     "  --access-log            one JSON line per request on stderr (time, client, method,\n"
     "                          target, status, latency); off by default\n"
     "  --quiet                 no libmicrohttpd messages on stderr\n"
@@ -81,10 +90,10 @@ bad:
   return false;
 }
 
-static bool read_token_file(const char *path, char *buf, size_t size) {
+static bool read_token_file_as(const char *flag, const char *path, char *buf, size_t size) {
   FILE *f = fopen(path, "r");
   if (!f) {
-    cli_usage_error("serve", "--admin-token-file: cannot open %s: %s", path, strerror(errno));
+    cli_usage_error("serve", "%s: cannot open %s: %s", flag, path, strerror(errno));
     return false;
   }
   bool ok = fgets(buf, (int)size, f) != NULL;
@@ -92,10 +101,14 @@ static bool read_token_file(const char *path, char *buf, size_t size) {
   size_t n = ok ? strcspn(buf, "\r\n") : 0;
   if (ok) buf[n] = 0;
   if (!ok || n == 0) {
-    cli_usage_error("serve", "--admin-token-file: %s has no token on its first line", path);
+    cli_usage_error("serve", "%s: %s has no token on its first line", flag, path);
     return false;
   }
   return true;
+}
+
+static bool read_token_file(const char *path, char *buf, size_t size) {
+  return read_token_file_as("--admin-token-file", path, buf, size);
 }
 
 /* SageMaker mode: the model file inside the model directory. */
@@ -149,6 +162,11 @@ int cmd_serve(int argc, char **argv) {
   static char model_buf[4096];
   const char *env_token = getenv("COFI_ADMIN_TOKEN");
   if (env_token && *env_token) cfg.admin_token = env_token;
+  static char api_token_buf[1024];
+  static cli_data_opts weights;
+  cli_data_opts_init(&weights);
+  const char *env_api = getenv("COFI_API_TOKEN");
+  if (env_api && *env_api) cfg.api_token = env_api;
   while (!cli_args_done(&a)) {
     if (cli_flag(&a, "--help") || cli_flag(&a, "-h")) {
       fputs(usage_text, stdout);
@@ -187,6 +205,17 @@ int cmd_serve(int argc, char **argv) {
     } else if (cli_opt(&a, "--admin-token-file", &v)) {
       if (!read_token_file(v, token_buf, sizeof token_buf)) return CLI_EXIT_USAGE;
       cfg.admin_token = token_buf;
+    } else if (cli_opt(&a, "--store", &v)) {
+      if (!*v) return cli_usage_error("serve", "--store: the URL is empty");
+      cfg.store_url = v;
+    } else if (cli_opt(&a, "--api-token-file", &v)) {
+      if (!read_token_file_as("--api-token-file", v, api_token_buf, sizeof api_token_buf))
+        return CLI_EXIT_USAGE;
+      cfg.api_token = api_token_buf;
+    } else if (cli_opt(&a, "--event-weights", &v)) {
+      if (!cli_parse_event_weights("serve", v, &weights)) return CLI_EXIT_USAGE;
+      cfg.event_weights = weights.read.event_weights;
+      cfg.n_event_weights = weights.read.n_event_weights;
     } else if (cli_flag(&a, "--access-log")) {
       cfg.access_log = true;
     } else if (cli_flag(&a, "--quiet")) {
@@ -206,7 +235,7 @@ int cmd_serve(int argc, char **argv) {
    * entry point of `cofi serve`), unless a file has that name. */
   struct stat st;
   if (model && !strcmp(model, "serve") && stat(model, &st) != 0) model = NULL;
-  if (!model) {
+  if (!model && !cfg.store_url) {
     if (!sagemaker_model(model_buf, sizeof model_buf)) return CLI_EXIT_MODEL;
     model = model_buf;
     cfg.host = "0.0.0.0";
@@ -226,6 +255,7 @@ int cmd_serve(int argc, char **argv) {
   if (rc != COFI_OK) {
     bool model_error = rc == COFI_ERR_NOT_MODEL || rc == COFI_ERR_VERSION || rc == COFI_ERR_CORRUPT ||
                        (rc == COFI_ERR_IO && d.file[0]);
+    if (cfg.store_url && rc == COFI_ERR_STORE) model_error = false;
     return cli_diag_error("serve", model_error ? "cannot load the model" : "cannot start", rc, &d);
   }
   return CLI_EXIT_OK;

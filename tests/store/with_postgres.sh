@@ -42,4 +42,6 @@ done
 [ -n "$started" ] || { tail -5 "$dir/server.log" >&2; fail "the server did not start"; }
 
 export COFI_TEST_PG_URL="postgresql://postgres@127.0.0.1:$port/postgres"
+# For tests that stop and restart the server (tests/e2e/serve_store.sh).
+export COFI_TEST_PG_BIN=$PGBIN COFI_TEST_PG_DIR=$dir COFI_TEST_PG_PORT=$port
 "$@"
