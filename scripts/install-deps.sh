@@ -17,6 +17,7 @@ packages=(
   python3-pip python3-setuptools python3-wheel
   libsqlite3-dev libpq-dev  # the store's back ends (src/store/)
   postgresql             # the store tests start a real server (initdb, pg_ctl)
+  openmpi-bin libopenmpi-dev  # mpirun cofi train (docs/mpi.md; optional to build)
 )
 # Optional tools, installed with --dev: fuzzing, benchmarks, profiling.
 dev_packages=(clang libclang-rt-14-dev wrk hyperfine valgrind)
