@@ -168,6 +168,7 @@ int cmd_train(int argc, char **argv) {
 #define DIST_RETURN(code) return (code)
 #endif
 
+  if (nranks == 0) nranks = 1; /* not under a launcher: one process */
   double t0 = cli_now();
   cofi_dataset *ds = NULL;
   data.quiet = quiet;
