@@ -16,7 +16,7 @@ export OMP_NUM_THREADS=1 SOURCE_DATE_EPOCH=1700000000
 MR=(mpirun --allow-run-as-root --oversubscribe --mca btl self,vader,tcp
     --mca btl_tcp_if_include lo --mca oob_tcp_if_include lo)
 
-"$COFI" synth --users 400 --items 150 --interactions 8000 --seed 5 -o "$T/d" >/dev/null 2>&1 \
+"$COFI" synth --users 150 --items 80 --interactions 3000 --seed 5 -o "$T/d" >/dev/null 2>&1 \
   || fail "synth"
 args=(--factors 16 --iterations 4 --seed 11 --quiet)
 "$COFI" train "$T/d/interactions.csv" -o "$T/m1.cofi" "${args[@]}" || fail "single-process train"
@@ -57,7 +57,7 @@ done
 # sends its rows and receives the others, so sent + received is every
 # factor row once per iteration, plus the small agreements: 3 per
 # iteration and 2 in training (4 int64 each), 2 in the CLI (2 int64 each)
-rows_bytes=$(( (400 + 150) * 16 * 4 * 4 ))
+rows_bytes=$(( (150 + 80) * 16 * 4 * 4 ))
 small=$(( (3 * 4 + 2) * 32 * 2 + 2 * 16 * 2 ))
 jq -e --argjson w $((rows_bytes + small)) '.mpi_bytes_sent + .mpi_bytes_received == $w' \
   "$T/s2.json" >/dev/null || fail "-np 2 bytes: want $((rows_bytes + small)): $(cat "$T/s2.json")"
@@ -70,7 +70,7 @@ jq -e '.mpi_bytes_sent == 0 and .mpi_bytes_received == 0' "$T/s1.json" >/dev/nul
 cp "$T/d/interactions.csv" "$T/bad.csv"; printf 'u1,v1,watch,not-a-time\n' >>"$T/bad.csv"
 "${MR[@]}" -np 2 "$COFI" train "$T/bad.csv" -o "$T/bad.cofi" "${args[@]}" >"$T/bad.log" 2>&1 \
   && fail "bad input: mpirun succeeded"
-grep -q "bad.csv:8002:" "$T/bad.log" || fail "bad input: no file:line: $(head -3 "$T/bad.log")"
+grep -q "bad.csv:3002:" "$T/bad.log" || fail "bad input: no file:line: $(head -3 "$T/bad.log")"
 [ "$(grep -c 'not a timestamp' "$T/bad.log")" = 1 ] || fail "bad input: reported more than once"
 ls "$T"/bad.cofi* >/dev/null 2>&1 && fail "bad input left a model file"
 
