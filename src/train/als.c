@@ -433,11 +433,11 @@ static int train(const cofi_dataset *ds, cofi_dataset *consume, const cofi_param
   rc = sched_build(&m->user_items, first_u[me], first_u[me + 1], k, threads, &sched_u);
   if (!rc) rc = sched_build(&Rt, first_i[me], first_i[me + 1], k, threads, &sched_i);
   if (rc) goto fail;
+  stage = 1; /* from here every failure is agreed where it happens */
   if (comm) {
     agree(comm, &rc, &no_row, &no_flag, d);
     if (rc) goto fail;
   }
-  stage = 1;
   init_factors(m->user_factors, m->n_users, k, p.seed, 1);
   init_factors(m->item_factors, m->n_items, k, p.seed, 2);
 
