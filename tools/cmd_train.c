@@ -210,10 +210,23 @@ int cmd_train(int argc, char **argv) {
     rc = cofi_train_release(ds, &p, &m, &d);
   cofi_dataset_free(ds);
   if (rc) {
-    /* under mpirun each rank says why it stopped: the failing one its
-     * reason, the others that it failed */
-    int code = cli_diag_error("train", "training", rc, &d);
-    DIST_RETURN(code);
+    int code = cli_exit_for(rc);
+#ifdef COFI_MPI
+    /* under mpirun the ranks agreed on the failure: rank 0 reports it;
+     * when rank 0 only knows that another rank failed, that rank reports
+     * its reason too (an agreed error, a NaN say, is said once) */
+    if (t.on) {
+      bool forward = strncmp(d.message, "rank ", 5) == 0 && strstr(d.message, " failed (its own");
+      int64_t fw[1] = {t.comm.rank == 0 && forward};
+      t.comm.allreduce_max(t.comm.ctx, fw, 1);
+      bool root_forwarded = fw[0] != 0;
+      if (t.comm.rank == 0 || (root_forwarded && !forward))
+        cli_diag_error("train", "training", rc, &d);
+      DIST_RETURN(code);
+    }
+#endif
+    cli_diag_error("train", "training", rc, &d);
+    return code;
   }
   char what[600];
   snprintf(what, sizeof what, "saving %s", out);

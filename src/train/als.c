@@ -153,7 +153,7 @@ static int64_t agree(const cofi__comm *c, int *rc, int64_t *bad, bool *flag, cof
   }
   if (!*rc && v[0]) {
     *rc = (int)-v[0];
-    cofi__fail(d, *rc, NULL, 0, "rank %lld failed (its message above says why)",
+    cofi__fail(d, *rc, NULL, 0, "rank %lld failed (its own message says why)",
                (long long)v[3]);
   }
   *flag = v[1] != 0;
