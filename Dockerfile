@@ -31,8 +31,11 @@ COPY docs docs
 # COFI_NATIVE=OFF: the image runs on whatever CPU the endpoint has, not the
 # build machine's (the kernels are chosen at run time). No tests, fuzz
 # harnesses or benchmarks: the image needs neither cmocka nor their sources.
+# No MPI (COFI_MPI=OFF): the image serves; `mpirun cofi train` (docs/mpi.md)
+# runs where Open MPI is, and the image needs no libmpi whatever the build
+# host has installed.
 RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCOFI_NATIVE=OFF \
-      -DCOFI_BUILD_TESTS=OFF -DCOFI_BUILD_FUZZ=OFF -DCOFI_BUILD_BENCH=OFF \
+      -DCOFI_BUILD_TESTS=OFF -DCOFI_BUILD_FUZZ=OFF -DCOFI_BUILD_BENCH=OFF -DCOFI_MPI=OFF \
  && cmake --build build -j"$(nproc)" \
  && DESTDIR="$PWD/stage" cmake --install build --prefix /usr/local --strip
 

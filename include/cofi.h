@@ -301,6 +301,11 @@ typedef struct cofi_model_info {
 } cofi_model_info;
 
 void cofi_model_get_info(const cofi_model *m, cofi_model_info *out);
+/* How many processes trained the model: the MPI ranks of `mpirun cofi
+ * train` (docs/mpi.md), 1 for a one-process training and for files
+ * written before cofi recorded it. A function, not a field of
+ * cofi_model_info, so that the struct's size (the ABI) stays the same. */
+uint32_t cofi_model_train_ranks(const cofi_model *m);
 
 /* ID <-> index. Lookups return the index or -1 when unknown. */
 int64_t cofi_model_find_user(const cofi_model *m, const char *id, size_t len);

@@ -18,6 +18,7 @@ packages=(
   libsqlite3-dev libpq-dev  # the store's back ends (src/store/)
   postgresql             # the store tests start a real server (initdb, pg_ctl)
   chromium fonts-dejavu-core  # the dashboard test (tests/e2e/ui_browser.sh) renders /ui/ headless
+  openmpi-bin libopenmpi-dev  # mpirun cofi train (docs/mpi.md; optional to build)
 )
 # Optional tools, installed with --dev: fuzzing, benchmarks, profiling.
 dev_packages=(clang libclang-rt-14-dev wrk hyperfine valgrind)

@@ -153,6 +153,7 @@ struct cofi_model {
   uint64_t content_checksum; /* blind to the run (model_file.c), 0 if not from a file */
   double train_seconds, train_loss;
   char cofi_version[16];
+  uint32_t train_ranks; /* processes that trained it (MPI ranks); 1 otherwise */
   /* Derived at train/open time (owned): */
   float *item_gram;  /* [k x k] alpha0 * Y^T Y, for fold-in */
   float *item_norms; /* [n_items] |y_i|, for cosine similarity */
@@ -241,6 +242,31 @@ float cofi__row_lambda(const cofi__row_problem *pr, size_t n);
  * calculate_loss: divided by (sum of confidences + unobserved pairs). */
 double cofi__als_loss(const cofi__csr *r, const float *X, const float *Y,
                       uint32_t k, const cofi_params *p);
+
+/* ---- distributed training ----------------------------------------------
+ * The trainer knows nothing of MPI: a caller that runs it on several
+ * processes (src/dist/mpi.c, for `mpirun cofi train`) passes these
+ * collectives. Every rank must hold the same dataset; each solves its own
+ * contiguous share of the users and of the items, and allgather_rows makes
+ * the factor matrices whole again after each half-sweep. The result is
+ * bit-identical to cofi_train's (docs/mpi.md). */
+typedef struct cofi__comm {
+  uint32_t rank, size;
+  void *ctx;
+  /* Rows [first[r], first[r+1]) of X (width k floats) are rank r's; on
+   * entry this rank's are current, on return every rank's are. */
+  int (*allgather_rows)(void *ctx, float *X, const uint32_t *first, uint32_t k);
+  /* v[0..n) becomes the element-wise maximum over the ranks. */
+  int (*allreduce_max)(void *ctx, int64_t *v, size_t n);
+} cofi__comm;
+
+/* cofi_train_release on every rank of comm (all ranks call it with the
+ * same dataset and parameters). Errors on any rank are agreed: every rank
+ * returns an error (another rank's failure as COFI_ERR_IO, "rank R
+ * failed"). Only rank 0 computes the training loss; every rank gets a
+ * complete model (train_ranks = comm->size). */
+int cofi__train_dist(cofi_dataset *ds, const cofi_params *params, const cofi__comm *comm,
+                     cofi_model **out, cofi_diag *d);
 
 /* ---- top-K ------------------------------------------------------------- */
 /* Keeps the k best (score desc, index asc) of a stream of candidates. */

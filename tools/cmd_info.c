@@ -26,7 +26,7 @@ static bool format_created(uint64_t t, const char *fmt, char *out, size_t size) 
   return strftime(out, size, fmt, &tm) > 0;
 }
 
-static void print_json(const cofi_model_info *i, const char *path) {
+static void print_json(const cofi_model_info *i, uint32_t ranks, const char *path) {
   char created[32];
   bool have_date = format_created(i->created_unix, "%Y-%m-%dT%H:%M:%SZ", created, sizeof created);
   printf("{\"path\": ");
@@ -48,7 +48,7 @@ static void print_json(const cofi_model_info *i, const char *path) {
   cli_json_number(stdout, i->train_seconds);
   printf(", \"train_loss\": ");
   cli_json_number(stdout, i->train_loss);
-  printf(", \"item_fields\": %u, \"cofi_version\": ", i->n_item_fields);
+  printf(", \"ranks\": %u, \"item_fields\": %u, \"cofi_version\": ", ranks, i->n_item_fields);
   cli_json_cstring(stdout, i->cofi_version);
   printf(", \"kernels\": \"%s\"}\n", cofi_kernel_set());
 }
@@ -60,7 +60,7 @@ static const char *num(char *buf, size_t size, int prec, double v) {
   return buf;
 }
 
-static void print_text(const cofi_model_info *i, const char *path) {
+static void print_text(const cofi_model_info *i, uint32_t ranks, const char *path) {
   char created[48], b1[32], b2[32];
   if (!format_created(i->created_unix, "%Y-%m-%d %H:%M:%S UTC", created, sizeof created))
     snprintf(created, sizeof created, "%llu (not a valid date)",
@@ -78,8 +78,10 @@ static void print_text(const cofi_model_info *i, const char *path) {
   if (i->params.reg_exponent != 0 || i->params.unobserved_weight != 1)
     printf(", reg_exponent %g, unobserved_weight %g", i->params.reg_exponent,
            i->params.unobserved_weight);
-  printf("\ntraining       %ss, final loss %s\n", num(b1, sizeof b1, 3, i->train_seconds),
+  printf("\ntraining       %ss, final loss %s", num(b1, sizeof b1, 3, i->train_seconds),
          num(b2, sizeof b2, 6, i->train_loss));
+  if (ranks > 1) printf(", %u MPI ranks", ranks);
+  putchar('\n');
   printf("item metadata  %u field%s\n", i->n_item_fields, i->n_item_fields == 1 ? "" : "s");
   printf("file size      %llu bytes (%.1f MiB)\n", (unsigned long long)i->file_bytes,
          (double)i->file_bytes / (1 << 20));
@@ -101,8 +103,9 @@ int cmd_info(int argc, char **argv) {
       puts("usage: cofi info MODEL [--json]   (MODEL - reads it from standard input)\n"
            "\n"
            "checksum: of the file's bytes. content_checksum: of the model without the\n"
-           "creation time, training duration and cofi version, so two trainings with the\n"
-           "same data, parameters and seed show the same one.");
+           "creation time, training duration, cofi version and number of MPI ranks, so two\n"
+           "trainings with the same data, parameters and seed show the same one.\n"
+           "ranks: how many processes trained it (mpirun -np N cofi train; 1 otherwise).");
       return CLI_EXIT_OK;
     }
     if (cli_flag(&a, "--json")) json = true;
@@ -116,8 +119,9 @@ int cmd_info(int argc, char **argv) {
   if (rc) return rc;
   cofi_model_info info;
   cofi_model_get_info(m, &info);
+  uint32_t ranks = cofi_model_train_ranks(m);
   cofi_model_close(m);
-  if (json) print_json(&info, path);
-  else print_text(&info, path);
+  if (json) print_json(&info, ranks, path);
+  else print_text(&info, ranks, path);
   return CLI_EXIT_OK;
 }

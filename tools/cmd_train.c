@@ -4,8 +4,85 @@
  */
 #include "cli.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#ifdef COFI_MPI
+#include "dist/mpi.h"
+#endif
+
+/* The number of processes an MPI launcher started (mpirun sets
+ * OMPI_COMM_WORLD_SIZE; Slurm's PMI and PMIx others), 0 when none did:
+ * then cofi never touches MPI, so the plain binary, the tests and the
+ * sanitizer builds run as one process exactly as before. */
+static unsigned long launched_ranks(void) {
+  static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"};
+  for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) {
+    const char *v = getenv(vars[i]);
+    if (v && *v) {
+      char *end;
+      unsigned long n = strtoul(v, &end, 10);
+      if (!*end && n > 0) return n;
+    }
+  }
+  return 0;
+}
+
+#ifdef COFI_MPI
+/* One process's part in `mpirun cofi train`: the ranks agree on every
+ * failure (the data, the training, the save) and stop together; rank 0
+ * alone prints progress and the summary and writes the model. */
+typedef struct dist {
+  bool on;
+  cofi__comm comm;
+  int saved_stderr; /* a non-root rank's stderr while it reads, or -1 */
+  FILE *captured;
+} dist;
+
+/* The largest exit code of all ranks and whether rank 0 failed; every
+ * rank gets the same answer. */
+static int dist_agree(dist *t, int code, bool *root_failed) {
+  int64_t v[2] = {code, t->comm.rank == 0 && code != 0};
+  t->comm.allreduce_max(t->comm.ctx, v, 2);
+  if (root_failed) *root_failed = v[1] != 0;
+  return (int)v[0];
+}
+
+/* Every rank reads the whole input and meets the same bad line: rank 0
+ * reports it, the others keep their messages unless rank 0 had none. */
+static void dist_capture_stderr(dist *t) {
+  t->saved_stderr = -1;
+  if (!t->on || t->comm.rank == 0) return;
+  t->captured = tmpfile();
+  if (!t->captured) return;
+  fflush(stderr);
+  t->saved_stderr = dup(2);
+  if (t->saved_stderr < 0 || dup2(fileno(t->captured), 2) < 0) {
+    if (t->saved_stderr >= 0) close(t->saved_stderr);
+    t->saved_stderr = -1;
+    fclose(t->captured);
+    t->captured = NULL;
+  }
+}
+
+static void dist_release_stderr(dist *t, bool show) {
+  if (t->saved_stderr < 0) return;
+  fflush(stderr);
+  dup2(t->saved_stderr, 2);
+  close(t->saved_stderr);
+  t->saved_stderr = -1;
+  if (show) {
+    char buf[4096];
+    size_t n;
+    rewind(t->captured);
+    while ((n = fread(buf, 1, sizeof buf, t->captured)) > 0) fwrite(buf, 1, n, stderr);
+    fflush(stderr);
+  }
+  fclose(t->captured);
+  t->captured = NULL;
+}
+#endif
 
 static void usage(void) {
   puts("usage: cofi train DATA -o MODEL [options]\n"
@@ -61,12 +138,59 @@ int cmd_train(int argc, char **argv) {
   int rc = cli_check_inputs("train", inputs, 3);
   if (!rc) rc = cli_check_output("train", "-o", out, inputs, 3);
   if (rc) return rc;
+  unsigned long nranks = launched_ranks();
+#ifdef COFI_MPI
+  dist t = {.on = nranks > 0, .saved_stderr = -1};
+  if (t.on) {
+    char err[256];
+    if (cofi__mpi_init(&t.comm, err, sizeof err)) {
+      fprintf(stderr, "cofi train: %s\n", err);
+      return CLI_EXIT_IO;
+    }
+    nranks = t.comm.size;
+    if (t.comm.rank != 0) quiet = true, json = false;
+    if (cli_is_stdio(in ? in : "") || cli_is_stdio(data.items_path ? data.items_path : "") ||
+        cli_is_stdio(a.params_path ? a.params_path : "")) {
+      if (t.comm.rank == 0)
+        fprintf(stderr, "cofi train: under mpirun every rank reads the input itself: "
+                        "give files, not - (standard input)\n");
+      cofi__mpi_finalize();
+      return CLI_EXIT_USAGE;
+    }
+  }
+#define DIST_RETURN(code) do { int code_ = (code); if (t.on) cofi__mpi_finalize(); return code_; } while (0)
+#else
+  if (nranks > 1)
+    return cli_usage_error("train", "started by an MPI launcher with %lu processes, but this "
+                           "cofi was built without MPI (COFI_MPI): each would train alone; "
+                           "rebuild with MPI (docs/mpi.md) or run one process", nranks);
+  nranks = 1;
+#define DIST_RETURN(code) return (code)
+#endif
 
+  if (nranks == 0) nranks = 1; /* not under a launcher: one process */
   double t0 = cli_now();
   cofi_dataset *ds = NULL;
   data.quiet = quiet;
+#ifdef COFI_MPI
+  dist_capture_stderr(&t);
+#endif
   rc = store ? cli_load_store_dataset("train", store, &data, &ds)
              : cli_load_dataset("train", in, &data, &ds);
+#ifdef COFI_MPI
+  if (t.on) {
+    bool root_failed;
+    int all = dist_agree(&t, rc, &root_failed);
+    dist_release_stderr(&t, rc && !root_failed);
+    if (all) {
+      if (!rc && t.comm.rank == 0)
+        fprintf(stderr, "cofi train: another rank could not read its input (its message "
+                        "above); every rank stops\n");
+      cofi_dataset_free(ds);
+      DIST_RETURN(rc ? rc : all);
+    }
+  }
+#endif
   if (rc) return rc;
   double t_read = cli_now() - t0;
   if (!quiet)
@@ -78,16 +202,55 @@ int cmd_train(int argc, char **argv) {
   p.progress = cli_progress_print;
   p.progress_ctx = &prog;
   cofi_model *m = NULL;
-  rc = cofi_train_release(ds, &p, &m, &d);
+#ifdef COFI_MPI
+  if (t.on)
+    rc = cofi__train_dist(ds, &p, &t.comm, &m, &d);
+  else
+#endif
+    rc = cofi_train_release(ds, &p, &m, &d);
   cofi_dataset_free(ds);
-  if (rc) return cli_diag_error("train", "training", rc, &d);
+  if (rc) {
+    int code = cli_exit_for(rc);
+#ifdef COFI_MPI
+    /* under mpirun the ranks agreed on the failure: rank 0 reports it;
+     * when rank 0 only knows that another rank failed, that rank reports
+     * its reason too (an agreed error, a NaN say, is said once) */
+    if (t.on) {
+      bool forward = strncmp(d.message, "rank ", 5) == 0 && strstr(d.message, " failed (its own");
+      int64_t fw[1] = {t.comm.rank == 0 && forward};
+      t.comm.allreduce_max(t.comm.ctx, fw, 1);
+      bool root_forwarded = fw[0] != 0;
+      if (t.comm.rank == 0 || (root_forwarded && !forward))
+        cli_diag_error("train", "training", rc, &d);
+      DIST_RETURN(code);
+    }
+#endif
+    cli_diag_error("train", "training", rc, &d);
+    return code;
+  }
   char what[600];
   snprintf(what, sizeof what, "saving %s", out);
-  rc = cofi_model_save(m, out, &d);
+  /* rank 0 writes the one file (atomically); the others wait for it */
+  bool writer = true;
+#ifdef COFI_MPI
+  writer = !t.on || t.comm.rank == 0;
+#endif
+  rc = writer ? cofi_model_save(m, out, &d) : COFI_OK;
   cofi_model_info info;
   cofi_model_get_info(m, &info);
   cofi_model_close(m);
-  if (rc) return cli_diag_error("train", what, rc, &d);
+  if (rc) rc = cli_diag_error("train", what, rc, &d);
+  uint64_t mpi_sent = 0, mpi_received = 0;
+#ifdef COFI_MPI
+  if (t.on) {
+    int all = dist_agree(&t, rc, NULL);
+    cofi__mpi_stats st = cofi__mpi_get_stats();
+    mpi_sent = st.bytes_sent;
+    mpi_received = st.bytes_received;
+    if (all) DIST_RETURN(rc ? rc : all);
+  }
+#endif
+  if (rc) return rc;
   if (!quiet) {
     fprintf(stderr, "trained %u users x %u items, %u factors, %u iterations in %.2fs "
             "(loss %.6g); wrote ",
@@ -101,7 +264,7 @@ int cmd_train(int argc, char **argv) {
      * written, not what was meant to be. */
     cofi_model *back = NULL;
     rc = cli_open_model("train", out, &back);
-    if (rc) return rc;
+    if (rc) DIST_RETURN(rc);
     cofi_model_info fi;
     cofi_model_get_info(back, &fi);
     cofi_model_close(back);
@@ -119,8 +282,11 @@ int cmd_train(int argc, char **argv) {
     printf(", \"read_seconds\": ");
     cli_json_number(stdout, t_read);
     printf(", \"file_bytes\": %llu, \"checksum\": \"%016llx\", \"content_checksum\": "
-           "\"%016llx\"}\n", (unsigned long long)fi.file_bytes, (unsigned long long)fi.checksum,
-           (unsigned long long)fi.content_checksum);
+           "\"%016llx\", \"ranks\": %lu, \"mpi_bytes_sent\": %llu, "
+           "\"mpi_bytes_received\": %llu}\n",
+           (unsigned long long)fi.file_bytes, (unsigned long long)fi.checksum,
+           (unsigned long long)fi.content_checksum, nranks, (unsigned long long)mpi_sent,
+           (unsigned long long)mpi_received);
   }
-  return CLI_EXIT_OK;
+  DIST_RETURN(CLI_EXIT_OK);
 }

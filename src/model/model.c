@@ -18,6 +18,7 @@ int cofi__model_new(cofi_model **out) {
   cofi__strtab_init(&m->meta.names);
   cofi__strtab_init(&m->meta.cells);
   m->meta.title_field = -1;
+  m->train_ranks = 1;
   memcpy(m->cofi_version, COFI_VERSION, sizeof COFI_VERSION);
   *out = m;
   return COFI_OK;
@@ -64,6 +65,8 @@ void cofi_model_get_info(const cofi_model *m, cofi_model_info *out) {
   out->cofi_version[sizeof out->cofi_version - 1] = 0;
   out->n_item_fields = m->meta.n_fields;
 }
+
+uint32_t cofi_model_train_ranks(const cofi_model *m) { return m->train_ranks; }
 
 int64_t cofi_model_find_user(const cofi_model *m, const char *id, size_t len) {
   return cofi__idmap_find(&m->users, id, len);

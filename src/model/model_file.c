@@ -139,6 +139,7 @@ static void meta_encode(const cofi_model *m, unsigned char *b) {
   putd(b + 88, m->train_seconds);
   putd(b + 96, m->train_loss);
   memcpy(b + 104, m->cofi_version, 16);
+  put32(b + 120, m->train_ranks);
 }
 
 static void meta_decode(const unsigned char *b, cofi_model *m) {
@@ -165,6 +166,9 @@ static void meta_decode(const unsigned char *b, cofi_model *m) {
   m->train_loss = getd(b + 96);
   memcpy(m->cofi_version, b + 104, 16);
   m->cofi_version[15] = 0;
+  /* files from before cofi recorded it have 0 here: one process */
+  m->train_ranks = get32(b + 120);
+  if (m->train_ranks == 0) m->train_ranks = 1;
 }
 
 /* ---- saving ------------------------------------------------------------ */
@@ -325,8 +329,9 @@ static bool norms_bounded(const float *a, uint64_t n, uint64_t k, double scale) 
 }
 
 /* The content checksum: what the model is, blind to how the run went.
- * META with the creation time (72), the training duration (88) and the
- * cofi version (104) zeroed, then every other section's length and
+ * META with the creation time (72), the training duration (88), the cofi
+ * version (104) and the number of ranks that trained it (120) zeroed,
+ * then every other section's length and
  * (already verified) checksum in id order. Each section's bytes are thus
  * covered without hashing them a second time. */
 static uint64_t content_checksum(const unsigned char *meta, const uint64_t *len,
@@ -336,6 +341,7 @@ static uint64_t content_checksum(const unsigned char *meta, const uint64_t *len,
   memset(b + 72, 0, 8);
   memset(b + 88, 0, 8);
   memset(b + 104, 0, 16);
+  memset(b + 120, 0, 4);
   uint64_t h = cofi__hash_bytes(b, META_SIZE, FORMAT_VERSION);
   for (int id = S_META + 1; id <= S_COUNT; id++) {
     unsigned char e[20];

@@ -98,22 +98,67 @@ typedef struct sched {
   uint32_t *start; /* [n+1] first row of each chunk */
 } sched;
 
-static int sched_build(const cofi__csr *R, uint32_t k, uint32_t threads, sched *s) {
+/* The work of a row for scheduling: its nonzeros plus the k x k part. */
+static uint64_t row_work(const cofi__csr *R, uint32_t r, uint64_t per_row) {
+  return R->indptr[r + 1] - R->indptr[r] + per_row;
+}
+
+/* Chunks over rows [r0, r1) (this rank's share; all rows in one process). */
+static int sched_build(const cofi__csr *R, uint32_t r0, uint32_t r1, uint32_t k,
+                       uint32_t threads, sched *s) {
   uint64_t per_row = cofi__kpad(k) / 2 + 8;
-  uint64_t total = R->nnz + per_row * R->n_rows;
+  uint64_t total = (R->indptr[r1] - R->indptr[r0]) + per_row * (r1 - r0);
   uint64_t target = total / ((uint64_t)threads * 32) + 1;
-  s->start = cofi__malloc(((size_t)R->n_rows + 2) * sizeof *s->start);
+  s->start = cofi__malloc(((size_t)(r1 - r0) + 2) * sizeof *s->start);
   if (!s->start) return COFI_ERR_NOMEM;
   uint32_t n = 0;
   uint64_t acc = 0;
-  s->start[0] = 0;
-  for (uint32_t r = 0; r < R->n_rows; r++) {
-    acc += R->indptr[r + 1] - R->indptr[r] + per_row;
+  s->start[0] = r0;
+  for (uint32_t r = r0; r < r1; r++) {
+    acc += row_work(R, r, per_row);
     if (acc >= target) { s->start[++n] = r + 1; acc = 0; }
   }
-  if (s->start[n] != R->n_rows) s->start[++n] = R->n_rows;
+  if (s->start[n] != r1) s->start[++n] = r1;
   s->n = n;
   return COFI_OK;
+}
+
+/* Splits R's rows into `parts` contiguous ranges of about equal work:
+ * first[p] .. first[p+1] is part p's. Every rank computes the same split
+ * from the same matrix. */
+static void partition(const cofi__csr *R, uint32_t k, uint32_t parts, uint32_t *first) {
+  uint64_t per_row = cofi__kpad(k) / 2 + 8;
+  uint64_t total = R->nnz + per_row * R->n_rows, acc = 0;
+  uint32_t p = 1;
+  first[0] = 0;
+  for (uint32_t r = 0; r < R->n_rows && p < parts; r++) {
+    acc += row_work(R, r, per_row);
+    while (p < parts && (unsigned __int128)acc * parts >= (unsigned __int128)total * p)
+      first[p++] = r + 1;
+  }
+  while (p < parts) first[p++] = R->n_rows;
+  first[parts] = R->n_rows;
+}
+
+/* Agrees an outcome across the ranks (a no-op in one process): *rc
+ * becomes some rank's error, *bad the lowest failing row, *flag whether
+ * any rank set it. Returns the highest failing rank, or -1. */
+static int64_t agree(const cofi__comm *c, int *rc, int64_t *bad, bool *flag, cofi_diag *d) {
+  if (!c || c->size < 2) return *rc ? (int64_t)(c ? c->rank : 0) : -1;
+  int64_t v[4] = {*rc ? -(int64_t)*rc : 0, *flag, *bad >= 0 ? INT64_MAX - *bad : -1,
+                  *rc ? (int64_t)c->rank : -1};
+  if (c->allreduce_max(c->ctx, v, 4)) {
+    *rc = cofi__fail(d, COFI_ERR_IO, NULL, 0, "rank %u: an MPI reduction failed", c->rank);
+    return c->rank;
+  }
+  if (!*rc && v[0]) {
+    *rc = (int)-v[0];
+    cofi__fail(d, *rc, NULL, 0, "rank %lld failed (its own message says why)",
+               (long long)v[3]);
+  }
+  *flag = v[1] != 0;
+  *bad = v[2] >= 0 ? INT64_MAX - v[2] : -1;
+  return v[3];
 }
 
 /* Every float finite (x - x is 0 exactly then; NaN or inf otherwise). */
@@ -291,14 +336,27 @@ static void release_rows(cofi_dataset *ds, bool all) {
 }
 
 /* consume: a dataset whose rows may be released once the matrix is built
- * (cofi_train_release), NULL otherwise. */
+ * (cofi_train_release), NULL otherwise. comm: the ranks of a distributed
+ * run, NULL in one process. With comm, every failure is agreed at one of
+ * three points, which every rank passes in the same order: after the
+ * setup (stage 0), after each half-sweep and each iteration (stage 1,
+ * agreed where it happens), and at the end (stage 2). */
 static int train(const cofi_dataset *ds, cofi_dataset *consume, const cofi_params *params,
-                 cofi_model **out, cofi_diag *d) {
+                 const cofi__comm *comm, cofi_model **out, cofi_diag *d) {
   *out = NULL;
+  int stage = 0;
+  int64_t no_row = -1;
+  bool no_flag = false;
+  bool root = !comm || comm->rank == 0;
+  uint32_t nranks = comm ? comm->size : 1;
+  uint32_t *first_u = NULL, *first_i = NULL;
   int rc = cofi_params_check(params, d);
-  if (rc) return rc;
-  if (!ds || ds->n == 0 || ds->users.n == 0 || ds->items.n == 0)
-    return cofi__fail(d, COFI_ERR_EMPTY, NULL, 0, "no interactions to train on");
+  if (!rc && (!ds || ds->n == 0 || ds->users.n == 0 || ds->items.n == 0))
+    rc = cofi__fail(d, COFI_ERR_EMPTY, NULL, 0, "no interactions to train on");
+  if (rc) {
+    if (comm) agree(comm, &rc, &no_row, &no_flag, d);
+    return rc;
+  }
 
   cofi_params p = *params;
   p.progress = NULL;
@@ -366,9 +424,20 @@ static int train(const cofi_dataset *ds, cofi_dataset *consume, const cofi_param
     rc = COFI_ERR_NOMEM;
     goto fail;
   }
-  rc = sched_build(&m->user_items, k, threads, &sched_u);
-  if (!rc) rc = sched_build(&Rt, k, threads, &sched_i);
+  first_u = cofi__malloc(((size_t)nranks + 1) * sizeof *first_u);
+  first_i = cofi__malloc(((size_t)nranks + 1) * sizeof *first_i);
+  if (!first_u || !first_i) { rc = COFI_ERR_NOMEM; goto fail; }
+  partition(&m->user_items, k, nranks, first_u);
+  partition(&Rt, k, nranks, first_i);
+  uint32_t me = comm ? comm->rank : 0;
+  rc = sched_build(&m->user_items, first_u[me], first_u[me + 1], k, threads, &sched_u);
+  if (!rc) rc = sched_build(&Rt, first_i[me], first_i[me + 1], k, threads, &sched_i);
   if (rc) goto fail;
+  stage = 1; /* from here every failure is agreed where it happens */
+  if (comm) {
+    agree(comm, &rc, &no_row, &no_flag, d);
+    if (rc) goto fail;
+  }
   init_factors(m->user_factors, m->n_users, k, p.seed, 1);
   init_factors(m->item_factors, m->n_items, k, p.seed, 2);
 
@@ -382,9 +451,23 @@ static int train(const cofi_dataset *ds, cofi_dataset *consume, const cofi_param
     bool nonfinite = false;
     rc = sweep(&m->user_items, &sched_u, m->user_factors, m->item_factors, m->n_items, &p,
                gram, scratch, scratch_per, gather_rows, threads, &bad, &nonfinite);
-    if (rc == COFI_OK && !nonfinite)
+    if (comm) {
+      agree(comm, &rc, &bad, &nonfinite, d);
+      if (rc == COFI_OK && !nonfinite &&
+          comm->allgather_rows(comm->ctx, m->user_factors, first_u, k))
+        rc = cofi__fail(d, COFI_ERR_IO, NULL, 0, "rank %u: an MPI allgather failed", comm->rank);
+    }
+    if (rc == COFI_OK && !nonfinite) {
       rc = sweep(&Rt, &sched_i, m->item_factors, m->user_factors, m->n_users, &p, gram,
                  scratch, scratch_per, gather_rows, threads, &bad, &nonfinite);
+      if (comm) {
+        agree(comm, &rc, &bad, &nonfinite, d);
+        if (rc == COFI_OK && !nonfinite &&
+            comm->allgather_rows(comm->ctx, m->item_factors, first_i, k))
+          rc = cofi__fail(d, COFI_ERR_IO, NULL, 0, "rank %u: an MPI allgather failed",
+                          comm->rank);
+      }
+    }
     if (rc == COFI_ERR_NUMERIC) {
       /* With lambda > 0 the system is positive definite in exact
        * arithmetic: the solve broke down because numbers overflowed, or
@@ -413,7 +496,8 @@ static int train(const cofi_dataset *ds, cofi_dataset *consume, const cofi_param
                       it, k);
       goto fail;
     }
-    if (params->progress) {
+    bool cancel = false;
+    if (params->progress && root) {
       cofi_progress pg = {.iteration = it, .iterations = p.iterations,
                           .seconds = cofi__now() - ti, .elapsed = cofi__now() - t0,
                           .loss = NAN, .n_users = m->n_users, .n_items = m->n_items,
@@ -423,14 +507,26 @@ static int train(const cofi_dataset *ds, cofi_dataset *consume, const cofi_param
         pg.loss = cofi__als_loss(&m->user_items, m->user_factors, m->item_factors, k, &p);
         pg.elapsed = cofi__now() - t0;
       }
-      if (params->progress(&pg, params->progress_ctx)) {
-        rc = cofi__fail(d, COFI_ERR_CANCELLED, NULL, 0, "training cancelled at iteration %u", it);
-        goto fail;
-      }
+      cancel = params->progress(&pg, params->progress_ctx) != 0;
+    }
+    /* every rank stops when the root's callback cancels */
+    if (comm) {
+      int crc = COFI_OK;
+      agree(comm, &crc, &no_row, &cancel, d);
+      if (crc) { rc = crc; goto fail; }
+    }
+    if (cancel) {
+      rc = cofi__fail(d, COFI_ERR_CANCELLED, NULL, 0, "training cancelled at iteration %u", it);
+      goto fail;
     }
   }
+  stage = 2;
   m->train_seconds = cofi__now() - t0;
-  m->train_loss = cofi__als_loss(&m->user_items, m->user_factors, m->item_factors, k, &p);
+  m->train_ranks = nranks;
+  /* the loss needs the whole matrix and both factor matrices, which every
+   * rank holds: the root alone computes it, in the one-process order */
+  m->train_loss = root ? cofi__als_loss(&m->user_items, m->user_factors, m->item_factors, k, &p)
+                       : 0.0;
   if (isnan(m->train_loss)) { rc = COFI_ERR_NOMEM; goto fail; }
 
   rc = copy_idmap(&ds->users, &m->users);
@@ -459,6 +555,13 @@ static int train(const cofi_dataset *ds, cofi_dataset *consume, const cofi_param
   m->data_fingerprint = cofi__csr_fingerprint(&m->user_items);
   rc = cofi__model_prepare(m);
   if (rc) goto fail;
+  if (comm) {
+    stage = 3;
+    agree(comm, &rc, &no_row, &no_flag, d);
+    if (rc) goto fail;
+  }
+  cofi__free(first_u);
+  cofi__free(first_i);
   cofi__csr_free(&Rt);
   cofi__aligned_free(gram);
   cofi__aligned_free(scratch);
@@ -470,6 +573,10 @@ static int train(const cofi_dataset *ds, cofi_dataset *consume, const cofi_param
 fail:
   if (rc == COFI_ERR_NOMEM)
     cofi__fail(d, rc, NULL, 0, "out of memory while training");
+  /* a local failure the other ranks have not heard of yet */
+  if (comm && (stage == 0 || stage == 2)) agree(comm, &rc, &no_row, &no_flag, d);
+  cofi__free(first_u);
+  cofi__free(first_i);
   cofi__csr_free(&Rt);
   cofi__aligned_free(gram);
   cofi__aligned_free(scratch);
@@ -481,12 +588,19 @@ fail:
 
 int cofi_train(const cofi_dataset *ds, const cofi_params *params, cofi_model **out,
                cofi_diag *d) {
-  return train(ds, NULL, params, out, d);
+  return train(ds, NULL, params, NULL, out, d);
 }
 
 int cofi_train_release(cofi_dataset *ds, const cofi_params *params, cofi_model **out,
                        cofi_diag *d) {
-  int rc = train(ds, ds, params, out, d);
+  int rc = train(ds, ds, params, NULL, out, d);
   release_rows(ds, true); /* also when training stopped before the build */
+  return rc;
+}
+
+int cofi__train_dist(cofi_dataset *ds, const cofi_params *params, const cofi__comm *comm,
+                     cofi_model **out, cofi_diag *d) {
+  int rc = train(ds, ds, params, comm, out, d);
+  release_rows(ds, true);
   return rc;
 }

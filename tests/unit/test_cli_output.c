@@ -393,9 +393,10 @@ static void content_checksum_ignores_only_the_run(void **state) {
   unsigned char *orig = tu_read_file(path, &len);
   uint64_t base = content_of(orig, len);
   unsigned char *b = malloc(len);
-  /* The run-dependent fields: created (72), duration (88), version (104). */
-  static const size_t run_fields[][2] = {{72, 8}, {88, 8}, {104, 16}};
-  for (size_t k = 0; k < 3; k++) {
+  /* The run-dependent fields: created (72), duration (88), version (104),
+   * ranks (120). */
+  static const size_t run_fields[][2] = {{72, 8}, {88, 8}, {104, 16}, {120, 4}};
+  for (size_t k = 0; k < 4; k++) {
     memcpy(b, orig, len);
     unsigned char *meta = meta_of(b);
     for (size_t i = 0; i < run_fields[k][1]; i++) meta[run_fields[k][0] + i] ^= 0x5a;

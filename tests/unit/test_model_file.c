@@ -209,6 +209,40 @@ static void hostile_headers_are_refused(void **state) {
   free(dir);
 }
 
+/* META bytes 120..123: the ranks that trained the model (docs/mpi.md).
+ * A one-process model records 1; a file from before the field (zero
+ * there) reads as 1; another count reads back as written. */
+static uint32_t ranks_of(const unsigned char *b, size_t len) {
+  cofi_model *m = NULL;
+  cofi_diag d = {0};
+  assert_int_equal(cofi_model_open_memory(b, len, &m, &d), COFI_OK);
+  uint32_t r = cofi_model_train_ranks(m);
+  cofi_model_close(m);
+  return r;
+}
+
+static void ranks_field_old_and_new(void **state) {
+  (void)state;
+  char *dir;
+  size_t len;
+  unsigned char *b = saved_bytes(&len, &dir);
+  uint32_t v;
+  memcpy(&v, meta_of(b) + 120, 4);
+  assert_int_equal(v, 1);
+  assert_int_equal(ranks_of(b, len), 1);
+  v = 0; /* as every file before the field */
+  memcpy(meta_of(b) + 120, &v, 4);
+  reseal(b, len);
+  assert_int_equal(ranks_of(b, len), 1);
+  v = 4;
+  memcpy(meta_of(b) + 120, &v, 4);
+  reseal(b, len);
+  assert_int_equal(ranks_of(b, len), 4);
+  free(b);
+  tu_rmdir(dir);
+  free(dir);
+}
+
 static void missing_file_is_io_error(void **state) {
   (void)state;
   cofi_model *m;
@@ -408,6 +442,7 @@ int main(void) {
       cmocka_unit_test(fd_empty_and_truncated),
       cmocka_unit_test(read_fd_short_read),
       cmocka_unit_test(fd_opens_give_the_same_model),
+      cmocka_unit_test(ranks_field_old_and_new),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
