@@ -196,10 +196,29 @@ typedef struct cofi_progress {
  * (cofi_train then returns COFI_ERR_CANCELLED). */
 typedef int (*cofi_progress_fn)(const cofi_progress *p, void *ctx);
 
+/* How a user-item value r (the summed values of the pair) becomes the
+ * weight w in the confidence c = 1 + alpha * w (docs/evaluation.md,
+ * "Confidence transforms"). Applied when training, to the summed matrix;
+ * the model stores the weights w as its training matrix, and cold-start
+ * values (cofi_fold_in, cofi_explainer_new_history) are raw values r,
+ * transformed the same way. */
+typedef enum cofi_confidence {
+  COFI_CONFIDENCE_LINEAR = 0, /* w = r (classic Hu et al.) */
+  COFI_CONFIDENCE_LOG = 1,    /* w = log(1 + r / epsilon) (Hu et al. 2008, sec. 4) */
+  COFI_CONFIDENCE_BM25 = 2,   /* implicit's bm25_weight on the user x item
+                                 matrix (users are the documents):
+                                 w = r (K1 + 1) / (K1 L_u + r) * idf_i,
+                                 L_u = (1 - B) + B * rowsum_u / mean rowsum,
+                                 idf_i = max(0, log(n_users) - log1p(users of i)) */
+} cofi_confidence;
+
+/* "linear", "log", "bm25"; NULL if out of range. */
+const char *cofi_confidence_name(int confidence);
+
 typedef struct cofi_params {
   uint32_t factors;     /* latent dimension, 1..COFI_MAX_FACTORS */
   float regularization; /* L2 weight lambda >= 0 */
-  float alpha;          /* confidence c = 1 + alpha * r, alpha >= 0 */
+  float alpha;          /* confidence c = 1 + alpha * w, alpha >= 0 */
   uint32_t iterations;  /* >= 1 */
   uint64_t seed;        /* initialisation seed */
   cofi_solver solver;
@@ -213,6 +232,11 @@ typedef struct cofi_params {
   int compute_loss;        /* report the objective every iteration */
   cofi_progress_fn progress;
   void *progress_ctx;
+  /* The confidence transform (above) and its parameters. */
+  cofi_confidence confidence; /* default LINEAR */
+  float epsilon;              /* LOG: > 0, default 1 */
+  float bm25_k1;              /* BM25: K1 >= 0, default 100 */
+  float bm25_b;               /* BM25: B in [0, 1], default 0.8 */
 } cofi_params;
 
 #define COFI_MAX_FACTORS 1024
@@ -323,7 +347,8 @@ const float *cofi_model_user_factors(const cofi_model *m);
 const float *cofi_model_item_factors(const cofi_model *m);
 
 /* Items a user interacted with in training (CSR row): indices sorted
- * ascending, with their summed values. Borrowed. */
+ * ascending, with their summed values after the confidence transform
+ * (the weights w trained on; the raw sums for a linear model). Borrowed. */
 size_t cofi_model_user_items(const cofi_model *m, uint32_t user,
                              const uint32_t **items, const float **values);
 
@@ -363,7 +388,9 @@ int cofi_recommend_user(const cofi_model *m, cofi_workspace *ws, uint32_t user,
 
 /* Cold start: solves the user vector for the given items (values NULL = 1
  * each) by least squares against the fixed item factors, exactly as an ALS
- * user update does (implicit's recalculate_user). vec holds `factors` floats. */
+ * user update does (implicit's recalculate_user). The values are raw: they
+ * go through the model's confidence transform first, as training values
+ * did. vec holds `factors` floats. */
 int cofi_fold_in(const cofi_model *m, cofi_workspace *ws, const uint32_t *items,
                  const float *values, size_t n, float *vec);
 

@@ -131,12 +131,14 @@ int cli_load_store_dataset(const char *cmd, const char *url, const cli_data_opts
 /* ---- training options (train, eval, tune) ------------------------------ */
 /* Consumes one of --factors, --regularization, --alpha, --iterations,
  * --seed, --solver, --cg-steps, --threads, --reg-exponent,
- * --unobserved-weight, --params FILE. */
+ * --unobserved-weight, --confidence linear|log|bm25, --epsilon, --bm25-k1,
+ * --bm25-b, --params FILE. */
 bool cli_train_option(cli_args *a, cofi_params *p);
 
 /* Parameter files: "key = value" lines, '#' comments; keys as the flags
  * without dashes (factors, regularization, alpha, iterations, seed, solver,
- * cg_steps, reg_exponent, unobserved_weight). */
+ * cg_steps, reg_exponent, unobserved_weight, confidence, epsilon, bm25_k1,
+ * bm25_b); floats written with %.6g (no binary noise). */
 int cli_params_read(const char *cmd, const char *path, cofi_params *p);
 int cli_params_write(const char *cmd, const char *path, const cofi_params *p);
 

@@ -42,6 +42,8 @@ static const char usage_text[] =
     "                        P iterations after its best; the trial keeps the best\n"
     "                        iteration count (iterations drawn are the maximum)\n"
     "  --ials                also search reg_exponent (0, 0.5, 1) and unobserved_weight\n"
+    "  --search-confidence   also search the confidence transform (linear, log, bm25;\n"
+    "                        their parameters as given, default epsilon 1, K1 100, B 0.8)\n"
     "  -o, --output FILE     where to write the best parameters (- : standard output;\n"
     "                        the trial table then goes to standard error)\n"
     "  --json                a JSON summary on stdout (the best trial's parameters and\n"
@@ -51,15 +53,17 @@ static const char usage_text[] =
     "training options: as cofi train; a dimension given explicitly is not searched\n";
 
 /* The dimensions searched. */
-enum { D_FACTORS, D_REG, D_ALPHA, D_ITERS, D_NU, D_ALPHA0, N_DIMS };
+enum { D_FACTORS, D_REG, D_ALPHA, D_ITERS, D_NU, D_ALPHA0, D_CONF, N_DIMS };
 static const char *const dim_flag[N_DIMS] = {"--factors", "--regularization", "--alpha",
                                              "--iterations", "--reg-exponent",
-                                             "--unobserved-weight"};
+                                             "--unobserved-weight", "--confidence"};
 
 /* Random ranges and grid values. */
 static const uint32_t factor_choices[] = {32, 64, 96, 128, 192};
 static const uint32_t iter_choices[] = {10, 15, 20, 30};
 static const float nu_choices[] = {0.0f, 0.5f, 1.0f};
+static const cofi_confidence conf_choices[] = {COFI_CONFIDENCE_LINEAR, COFI_CONFIDENCE_LOG,
+                                               COFI_CONFIDENCE_BM25};
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 static const double reg_lo = 0.01, reg_hi = 300.0;   /* log-uniform */
 static const double alpha_lo = 1.0, alpha_hi = 100.0; /* log-uniform */
@@ -90,6 +94,7 @@ static float sig3(double v) {
 typedef struct space {
   bool fixed[N_DIMS];
   bool ials;
+  bool conf; /* --search-confidence */
   bool grid;
   uint64_t grid_size;
   uint64_t *grid_order; /* [grid_size] shuffled point numbers */
@@ -104,6 +109,12 @@ static void draw_random(const space *sp, uint64_t *rng, cofi_params *p) {
   uint32_t it = iter_choices[pick(rng, N_OF(iter_choices))];
   float nu = nu_choices[pick(rng, N_OF(nu_choices))];
   float a0 = sig3(log_unif(rng, alpha0_lo, alpha0_hi));
+  /* Drawn only when searched, and last: the other dimensions' sequence is
+   * the same with or without --search-confidence. */
+  if (sp->conf) {
+    cofi_confidence c = conf_choices[pick(rng, N_OF(conf_choices))];
+    if (!sp->fixed[D_CONF]) p->confidence = c;
+  }
   if (!sp->fixed[D_FACTORS]) p->factors = f;
   if (!sp->fixed[D_REG]) p->regularization = reg;
   if (!sp->fixed[D_ALPHA]) p->alpha = alpha;
@@ -127,6 +138,7 @@ static uint32_t grid_dim(const space *sp, int d) {
     case D_ALPHA: return N_OF(grid_alpha);
     case D_ITERS: return N_OF(iter_choices);
     case D_NU: return sp->ials ? N_OF(nu_choices) : 1;
+    case D_CONF: return sp->conf ? N_OF(conf_choices) : 1;
     default: return sp->ials ? N_OF(grid_alpha0) : 1;
   }
 }
@@ -143,6 +155,7 @@ static void grid_point(const space *sp, uint64_t point, cofi_params *p) {
   if (!sp->fixed[D_ITERS]) p->iterations = iter_choices[idx[D_ITERS]];
   if (sp->ials && !sp->fixed[D_NU]) p->reg_exponent = nu_choices[idx[D_NU]];
   if (sp->ials && !sp->fixed[D_ALPHA0]) p->unobserved_weight = grid_alpha0[idx[D_ALPHA0]];
+  if (sp->conf && !sp->fixed[D_CONF]) p->confidence = conf_choices[idx[D_CONF]];
   if (!sp->fixed[D_REG])
     p->regularization = sig3(grid_reg[idx[D_REG]] * pow(1000.0, -p->reg_exponent));
 }
@@ -216,10 +229,12 @@ static void say(const char *fmt, ...) {
   va_end(ap);
 }
 
-static void print_params_row(const trial *t, uint32_t n, int metric, uint32_t k, bool ials) {
+static void print_params_row(const trial *t, uint32_t n, int metric, uint32_t k, bool ials,
+                             bool conf) {
   say("| %3u | %4u | %10.4g | %7.4g | %3u |", n, t->p.factors, (double)t->p.regularization,
          (double)t->p.alpha, t->p.iterations);
   if (ials) say(" %4.2g | %7.4g |", (double)t->p.reg_exponent, (double)t->p.unobserved_weight);
+  if (conf) say(" %-6s |", cofi_confidence_name((int)t->p.confidence));
   say(" %.4f | %.4f | %.4f | %6.1f |\n", t->score, t->recall10, t->ndcg10, t->seconds);
   (void)metric;
   (void)k;
@@ -278,6 +293,8 @@ int cmd_tune(int argc, char **argv) {
         a.failed = true;
     } else if (cli_flag(&a, "--ials")) {
       sp.ials = true;
+    } else if (cli_flag(&a, "--search-confidence")) {
+      sp.conf = true;
     } else if (cli_opt(&a, "-o", &v) || cli_opt(&a, "--output", &v)) {
       out_path = v;
     } else if (cli_flag(&a, "--quiet")) {
@@ -398,11 +415,12 @@ int cmd_tune(int argc, char **argv) {
   if (patience)
     say("Early stopping: patience %u iterations; the iterations column is the best one\n\n",
            patience);
-  say("| trial | factors | regularization | alpha | iterations |%s %s@%u | recall@10 | "
+  say("| trial | factors | regularization | alpha | iterations |%s%s %s@%u | recall@10 | "
          "ndcg@10 | seconds |\n",
-         sp.ials ? " reg_exponent | unobserved_weight |" : "", cofi_metric_name(metric),
-         metric_k);
-  say("|---|---|---|---|---|%s---|---|---|---|\n", sp.ials ? "---|---|" : "");
+         sp.ials ? " reg_exponent | unobserved_weight |" : "", sp.conf ? " confidence |" : "",
+         cofi_metric_name(metric), metric_k);
+  say("|---|---|---|---|---|%s%s---|---|---|---|\n", sp.ials ? "---|---|" : "",
+      sp.conf ? "---|" : "");
   if (rep) fflush(rep);
 
   double t_start = ev_now();
@@ -484,7 +502,7 @@ int cmd_tune(int argc, char **argv) {
       }
     }
     t->seconds = ev_now() - t0;
-    print_params_row(t, n + 1, metric, metric_k, sp.ials);
+    print_params_row(t, n + 1, metric, metric_k, sp.ials, sp.conf);
     if (rep) fflush(rep);
     if (t->score > trials[best].score) best = n;
   }
@@ -500,6 +518,8 @@ int cmd_tune(int argc, char **argv) {
   if (sp.ials)
     say(", reg_exponent %g, unobserved_weight %g", (double)b->p.reg_exponent,
            (double)b->p.unobserved_weight);
+  if (b->p.confidence != COFI_CONFIDENCE_LINEAR)
+    say(", confidence %s", cofi_confidence_name((int)b->p.confidence));
   say("; validation %s@%u %.4f, recall@10 %.4f, ndcg@10 %.4f\n", cofi_metric_name(metric),
          metric_k, b->score, b->recall10, b->ndcg10);
   if (out_path) {

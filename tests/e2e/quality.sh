@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Issue 19 on the command line, on a small generated count log (no shared
+# data needed): confidence transforms (--confidence linear|log|bm25 change
+# the model, are recorded in it and in parameter files, bad values are
+# refused).
+set -u
+. "$(dirname "$0")/lib.bash"
+T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
+
+# 60 users x 40 items, play counts up to 500 (heavy-tailed)
+awk 'BEGIN { srand(3); print "user_id,item_id,value";
+  for (u = 1; u <= 60; u++) for (i = 1; i <= 40; i++)
+    if ((u * 7 + i * 13) % 5 < 2) printf "u%d,i%d,%d\n", u, i, int(1 + 500 * rand() ^ 4) }' >"$T/counts.csv"
+
+# --- confidence transforms
+for c in linear log bm25; do
+  "$COFI" train "$T/counts.csv" --confidence $c --factors 8 --iterations 4 -o "$T/$c.cofi" --quiet \
+    || fail "train --confidence $c"
+  [ "$("$COFI" info "$T/$c.cofi" --json | jq -r .params.confidence)" = $c ] \
+    || fail "info --json does not show confidence $c"
+  "$COFI" recommend "$T/$c.cofi" --liked i1,i2,i3 -k 5 --json | jq -e '(.recommendations | length) == 5' \
+    >/dev/null || fail "cold start on a $c model"
+  "$COFI" info "$T/$c.cofi" --json | jq -r .content_checksum >>"$T/sums"
+done
+[ "$(sort -u "$T/sums" | wc -l)" = 3 ] || fail "the transforms gave identical models"
+"$COFI" info "$T/log.cofi" | grep -q "confidence log (epsilon 1)" || fail "info text lacks the transform"
+"$COFI" train "$T/counts.csv" --confidence log --epsilon 10 --factors 8 --iterations 2 -o "$T/e.cofi" \
+  --quiet && [ "$("$COFI" info "$T/e.cofi" --json | jq .params.epsilon)" = 10 ] || fail "--epsilon not recorded"
+"$COFI" train "$T/counts.csv" --confidence bm25 --bm25-k1 1.2 --bm25-b 0.75 --factors 8 --iterations 2 \
+  -o "$T/b.cofi" --quiet || fail "train with --bm25-k1 --bm25-b"
+"$COFI" info "$T/b.cofi" --json | jq -e '.params.bm25_k1 == 1.2 and .params.bm25_b == 0.75' >/dev/null \
+  || fail "bm25 parameters not recorded: $("$COFI" info "$T/b.cofi" --json | jq -c .params)"
+# a parameter file carries the transform (and no float noise)
+printf 'factors = 8\niterations = 2\nconfidence = bm25\nbm25_k1 = 20\nregularization = 0.02\n' >"$T/p.params"
+"$COFI" train "$T/counts.csv" --params "$T/p.params" -o "$T/p.cofi" --quiet || fail "train --params"
+"$COFI" info "$T/p.cofi" --json | jq -e '.params.confidence == "bm25" and .params.bm25_k1 == 20' >/dev/null \
+  || fail "--params did not set the transform"
+expect_fail 2 "expected linear, log or bm25" "$COFI" train "$T/counts.csv" --confidence sqrt -o "$T/x.cofi"
+expect_fail 2 "--epsilon" "$COFI" train "$T/counts.csv" --confidence log --epsilon 0 -o "$T/x.cofi"
+expect_fail 2 "--bm25-b" "$COFI" train "$T/counts.csv" --bm25-b 2 -o "$T/x.cofi"
+# cofi tune searches the transform with --search-confidence and records it
+"$COFI" tune "$T/counts.csv" --protocol random --search-confidence --factors 8 --iterations 3 --regularization 0.1 --alpha 5 --trial-seeds 1 \
+  --budget 3 --search grid -o "$T/t.params" >"$T/tune.log" 2>&1 || fail "tune --search-confidence: $(tail -2 "$T/tune.log")"
+for c in linear log bm25; do grep -q "| $c " "$T/tune.log" || fail "tune did not try $c: $(cat "$T/tune.log")"; done
+grep -Eq '^confidence = (linear|log|bm25)$' "$T/t.params" || fail "no confidence in the parameter file"
+grep -Eq '[0-9]\.[0-9]{6,}' "$T/t.params" && fail "float noise in $(cat "$T/t.params")"
+"$COFI" train "$T/counts.csv" --params "$T/t.params" -o "$T/t.cofi" --quiet || fail "train --params (tuned)"
+[ "$("$COFI" info "$T/t.cofi" --json | jq -r .params.confidence)" = "$(sed -n 's/^confidence = //p' "$T/t.params")" ] \
+  || fail "the tuned transform did not reach the model"
+pass
