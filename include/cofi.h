@@ -124,6 +124,11 @@ typedef struct cofi_read_options {
    * binary positives (value 1), as the seeds do. */
   int has_min_value;
   double min_value;
+  /* COFI_FORMAT_CSV only: the file has no header; the first line is data.
+   * The column options are then 1-based column numbers ("1", "2", ...);
+   * defaults: user "1", item "2", no value, event or time column. Every
+   * row must have as many fields as the first. */
+  int no_header;
 } cofi_read_options;
 
 cofi_read_options cofi_read_options_default(void);

@@ -259,6 +259,8 @@ bool cli_data_option(cli_args *a, cli_data_opts *o) {
     if (!a->failed && !cli_parse_double(a->cmd, "--min-value", v, -1e30, 1e30, &r->min_value))
       a->failed = true;
     r->has_min_value = 1;
+  } else if (cli_flag(a, "--no-header")) {
+    r->no_header = 1;
   } else if (cli_opt(a, "--items", &v)) o->items_path = v;
   else if (cli_opt(a, "--items-id-col", &v)) o->items_id_col = v;
   else return false;

@@ -93,7 +93,7 @@ typedef struct cli_data_opts {
 void cli_data_opts_init(cli_data_opts *o);
 /* Consumes one data option if the current argument is one: --format,
  * --user-col, --item-col, --value-col, --event-col, --time-col,
- * --delimiter, --event-weights, --min-value, --items, --items-id-col.
+ * --delimiter, --event-weights, --min-value, --no-header, --items, --items-id-col.
  * Returns true when consumed (check a->failed). */
 bool cli_data_option(cli_args *a, cli_data_opts *o);
 /* Reads the dataset ("-": standard input) and, with --items, its metadata;

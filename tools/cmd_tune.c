@@ -405,10 +405,10 @@ int cmd_tune(int argc, char **argv) {
   }
 
   char pb[4200];
-  say("Tuning on %s (%s split): train %zu interactions, validation %llu; %s search, "
+  say("Tuning on %s (%s%s): train %zu interactions, validation %llu; %s search, "
          "budget %u trials%s; selecting by validation %s@%u, mean of %u training seeds\n\n",
          cli_printable(s.split_dir ? s.split_dir : cli_display_name(s.data_path), pb, sizeof pb),
-         ev_protocol_name(&s),
+         ev_protocol_name(&s), s.split_dir ? "" : " split",
          cofi_dataset_n_interactions(train), (unsigned long long)counts[COFI_PART_VALIDATION],
          sp.grid ? "grid" : "random", budget, budget_seconds > 0 ? " or the time limit" : "",
          cofi_metric_name(metric), metric_k, trial_seeds);

@@ -47,4 +47,23 @@ grep -Eq '[0-9]\.[0-9]{6,}' "$T/t.params" && fail "float noise in $(cat "$T/t.pa
 "$COFI" train "$T/counts.csv" --params "$T/t.params" -o "$T/t.cofi" --quiet || fail "train --params (tuned)"
 [ "$("$COFI" info "$T/t.cofi" --json | jq -r .params.confidence)" = "$(sed -n 's/^confidence = //p' "$T/t.params")" ] \
   || fail "the tuned transform did not reach the model"
+
+# --- headerless CSV with column numbers
+tail -n +2 "$T/counts.csv" | awk -F, '{print $3 "," $2 "," $1}' >"$T/nohdr.csv"
+"$COFI" train "$T/nohdr.csv" --no-header --user-col 3 --item-col 2 --value-col 1 --factors 8 \
+  --iterations 2 -o "$T/nh.cofi" 2>"$T/nh.err" || fail "train --no-header: $(cat "$T/nh.err")"
+grep -q "no header: column 3 (user), column 2 (item), column 1 (value)" "$T/nh.err" \
+  || fail "the columns note: $(cat "$T/nh.err")"
+"$COFI" train "$T/counts.csv" --factors 8 --iterations 2 -o "$T/h.cofi" --quiet
+[ "$("$COFI" info "$T/nh.cofi" --json | jq -c '[.n_users, .n_items, .nnz]')" = \
+  "$("$COFI" info "$T/h.cofi" --json | jq -c '[.n_users, .n_items, .nnz]')" ] || fail "--no-header read other data"
+[ "$("$COFI" info "$T/nh.cofi" --json | jq .data_fingerprint)" = "$("$COFI" info "$T/h.cofi" --json | jq .data_fingerprint)" ] \
+  || fail "--no-header values differ from the headed file's"
+expect_fail 2 "must be a column number in 1..3" "$COFI" train "$T/nohdr.csv" --no-header --item-col 4 -o "$T/x.cofi"
+
+# --- --split-dir is reported as what it is
+"$COFI" split "$T/counts.csv" --protocol random -o "$T/split" --quiet >/dev/null 2>&1 || fail "cofi split"
+out=$("$COFI" eval --split-dir "$T/split" --factors 8 --iterations 2 2>"$T/ev.err") || fail "eval --split-dir"
+grep -q "Protocol: split from files" <<<"$out" || fail "eval --split-dir says: $(grep Protocol <<<"$out")"
+grep -q "leave-last-out" <<<"$out$(cat "$T/ev.err")" && fail "eval --split-dir still says leave-last-out"
 pass
