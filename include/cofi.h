@@ -391,6 +391,20 @@ int cofi_recommend_user(const cofi_model *m, cofi_workspace *ws, uint32_t user,
                         const cofi_recommend_options *opt, cofi_scored *out,
                         size_t *n_out);
 
+/* Top-k items for many known users at once: users[i] (or users 0..n-1
+ * when users is NULL), by blocked matrix products with the top-k selection
+ * fused in, on `threads` threads (0 = all cores); for exports and batch
+ * jobs (`cofi recommend --all-users`). filter_seen drops each user's
+ * training items. out: [n x k], user i's items at out + i k, best first
+ * (ties by lower index); n_out: [n] how many each has (fewer than k when
+ * the catalog is smaller). The result does not depend on the thread count.
+ * Scores are summed in another order than cofi_recommend_user's, so they
+ * may differ in the last bits. Errors: COFI_ERR_INVALID (k = 0),
+ * COFI_ERR_NOT_FOUND (a user out of range), COFI_ERR_NOMEM. */
+int cofi_recommend_users(const cofi_model *m, const uint32_t *users, size_t n, uint32_t k,
+                         int filter_seen, uint32_t threads, cofi_scored *out,
+                         uint32_t *n_out);
+
 /* Cold start: solves the user vector for the given items (values NULL = 1
  * each) by least squares against the fixed item factors, exactly as an ALS
  * user update does (implicit's recalculate_user). The values are raw: they

@@ -66,4 +66,32 @@ expect_fail 2 "must be a column number in 1..3" "$COFI" train "$T/nohdr.csv" --n
 out=$("$COFI" eval --split-dir "$T/split" --factors 8 --iterations 2 2>"$T/ev.err") || fail "eval --split-dir"
 grep -q "Protocol: split from files" <<<"$out" || fail "eval --split-dir says: $(grep Protocol <<<"$out")"
 grep -q "leave-last-out" <<<"$out$(cat "$T/ev.err")" && fail "eval --split-dir still says leave-last-out"
+
+# --- every user at once (batched, threaded)
+"$COFI" train "$T/counts.csv" --factors 8 --iterations 4 -o "$T/all.cofi" --quiet
+nu=$("$COFI" info "$T/all.cofi" --json | jq .n_users)
+"$COFI" recommend "$T/all.cofi" --all-users -k 4 -o "$T/recs.csv" || fail "recommend --all-users"
+[ "$(head -1 "$T/recs.csv")" = "user_id,item_id,score,rank" ] || fail "no CSV header"
+[ "$(wc -l <"$T/recs.csv")" = $((nu * 4 + 1)) ] || fail "--all-users wrote $(wc -l <"$T/recs.csv") lines for $nu users x 4"
+[ "$(tail -n +2 "$T/recs.csv" | cut -d, -f1 | sort -u | wc -l)" = "$nu" ] || fail "not every user"
+for u in u1 u17 u60; do
+  want=$("$COFI" recommend "$T/all.cofi" --user $u -k 4 --json | jq -r '[.recommendations[].item_id] | join(" ")')
+  got=$(awk -F, -v u=$u '$1 == u {printf "%s%s", s, $2; s = " "}' "$T/recs.csv")
+  [ "$got" = "$want" ] || fail "--all-users for $u gave '$got', --user gave '$want'"
+  awk -F, -v u=$u '$1 == u {if ($4 != ++r) exit 1}' "$T/recs.csv" || fail "ranks of $u not 1..4"
+done
+"$COFI" recommend "$T/all.cofi" --all-users -k 4 --threads 1 --no-csv-header -o "$T/recs1.csv"
+cmp -s <(tail -n +2 "$T/recs.csv") "$T/recs1.csv" || fail "--threads 1 gave other recommendations"
+# --users FILE (unknown IDs reported and skipped), JSON Lines, standard output
+printf 'u5\nnobody\nu9\r\n\n' >"$T/users.txt"
+"$COFI" recommend "$T/all.cofi" --users "$T/users.txt" -k 3 --jsonl >"$T/recs.jsonl" 2>"$T/u.err" || fail "--users --jsonl"
+grep -q "unknown user 'nobody' skipped" "$T/u.err" || fail "unknown --users ID not reported: $(cat "$T/u.err")"
+jq -se 'length == 2 and .[0].user_id == "u5" and .[1].user_id == "u9" and all(.recommendations | length == 3)' \
+  "$T/recs.jsonl" >/dev/null || fail "--jsonl: $(cat "$T/recs.jsonl")"
+# --no-filter brings training items back
+"$COFI" recommend "$T/all.cofi" --all-users -k 40 --no-filter --no-csv-header -o "$T/nf.csv"
+[ "$(wc -l <"$T/nf.csv")" = $((nu * 40)) ] || fail "--no-filter -k 40 (the whole catalog) should list all 40 items per user"
+expect_fail 2 "exactly one of" "$COFI" recommend "$T/all.cofi" --all-users --user u1
+expect_fail 2 "--exclude, --explain and --json are for one user" "$COFI" recommend "$T/all.cofi" --all-users --json
+expect_fail 2 "go with --all-users" "$COFI" recommend "$T/all.cofi" --user u1 -o "$T/x.csv"
 pass
