@@ -662,6 +662,19 @@ int cofi_evaluate_sampled(const cofi_model *m, cofi_scorer scorer,
                           const char *test_path, const char *negatives_path,
                           const cofi_eval_options *opt, cofi_eval_result *out,
                           cofi_diag *diag);
+/* Writes the two files of the sampled protocol (formats as read by
+ * cofi_evaluate_sampled) from a labelled dataset: one test case per
+ * distinct user-item pair of the rows whose part is in held_mask (in order
+ * of first appearance), each with n_negatives items drawn uniformly
+ * without replacement, seeded, among the items of the other rows (the
+ * training items) that the user has no row with in any part (fewer when
+ * fewer exist). `cofi tune --protocol sampled` builds its validation this
+ * way from a leave-last-out split. Errors: COFI_ERR_INVALID (an ID the
+ * format cannot hold: a tab or line end, or a comma in a user ID),
+ * COFI_ERR_EMPTY (no held-out pair), COFI_ERR_IO, COFI_ERR_NOMEM. */
+int cofi_sampled_write(const cofi_dataset *ds, const uint8_t *parts, unsigned held_mask,
+                       uint32_t n_negatives, uint64_t seed, const char *test_path,
+                       const char *negatives_path, cofi_diag *diag);
 /* COFI-EVAL-API-END */
 
 /* ---- datasets from arrays (src/data/from_arrays.c) --------------------- */

@@ -18,10 +18,12 @@
  */
 #include "eval_common.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char usage_text[] =
     "usage: cofi tune DATA [options] (--budget N | --budget-seconds S) [-o FILE]\n"
@@ -41,6 +43,10 @@ static const char usage_text[] =
     "  --early-stopping P    score validation after every iteration, stop a training\n"
     "                        P iterations after its best; the trial keeps the best\n"
     "                        iteration count (iterations drawn are the maximum)\n"
+    "  --protocol sampled    tune for the NCF sampled protocol: each user's last\n"
+    "                        interaction of DATA is ranked among --sampled-negatives N\n"
+    "                        (99) seeded items the user never had (--split-seed);\n"
+    "                        training on the rest. The NCF test files are not used\n"
     "  --ials                also search reg_exponent (0, 0.5, 1) and unobserved_weight\n"
     "  --search-confidence   also search the confidence transform (linear, log, bm25;\n"
     "                        their parameters as given, default epsilon 1, K1 100, B 0.8)\n"
@@ -246,7 +252,8 @@ int cmd_tune(int argc, char **argv) {
   ev_setup_init(&s);
   cofi_params base = cofi_params_default();
   space sp = {0};
-  uint32_t budget = 0, trial_seeds = 2, patience = 0;
+  uint32_t budget = 0, trial_seeds = 2, patience = 0, n_negatives = 99;
+  char vdir[64] = "", vtest[128] = "", vneg[128] = "";
   double *curves = NULL;
   double budget_seconds = 0;
   uint64_t search_seed = 0;
@@ -293,6 +300,9 @@ int cmd_tune(int argc, char **argv) {
         a.failed = true;
     } else if (cli_flag(&a, "--ials")) {
       sp.ials = true;
+    } else if (cli_opt(&a, "--sampled-negatives", &v)) {
+      if (!a.failed && !cli_parse_u32(cmd, "--sampled-negatives", v, 1, 100000, &n_negatives))
+        a.failed = true;
     } else if (cli_flag(&a, "--search-confidence")) {
       sp.conf = true;
     } else if (cli_opt(&a, "-o", &v) || cli_opt(&a, "--output", &v)) {
@@ -308,10 +318,25 @@ int cmd_tune(int argc, char **argv) {
     }
   }
   if (a.failed) return CLI_EXIT_USAGE;
+  /* The sampled protocol: validation built from DATA as the protocol
+   * builds its test (each user's last interaction among sampled
+   * negatives); the NCF test files are for cofi eval, never for tuning. */
+  bool sampled = s.sampled;
+  if (sampled) {
+    if (s.ncf_test || s.ncf_negatives)
+      return cli_usage_error(cmd, "--protocol sampled: tuning never looks at the test files; "
+                             "it holds out each user's last interaction of DATA with %u sampled "
+                             "negatives as validation. Drop --test/--negatives here and give "
+                             "them to cofi eval --params", n_negatives);
+    if (s.split_dir)
+      return cli_usage_error(cmd, "--split-dir and --protocol sampled do not go together");
+    if (patience)
+      return cli_usage_error(cmd, "--early-stopping is not available with --protocol sampled");
+    s.sampled = false;
+    s.split.protocol = COFI_PROTOCOL_LEAVE_LAST_OUT;
+  }
   int rc = ev_setup_check(cmd, &s);
   if (rc) return rc;
-  if (s.sampled)
-    return cli_usage_error(cmd, "tuning needs a validation part: use leave-last-out, random or users");
   if (json && out_path && cli_is_stdio(out_path))
     return cli_usage_error(cmd, "--json and -o - both want standard output: write the "
                            "parameters to a file");
@@ -342,21 +367,57 @@ int cmd_tune(int argc, char **argv) {
   s.data.quiet = quiet;
   rc = ev_prepare(cmd, &s, &ds, &parts, counts);
   if (rc) goto done;
-  if (counts[COFI_PART_VALIDATION] == 0) {
+  if (sampled) {
+    /* Leave-last-out's test part (each user's last item) is the
+     * validation; its validation part goes back into training. */
+    counts[COFI_PART_VALIDATION] = counts[COFI_PART_TEST];
+    if (counts[COFI_PART_TEST] == 0) {
+      fprintf(stderr, "cofi tune: no user has 2 or more items: nothing to validate on\n");
+      rc = CLI_EXIT_DATA;
+      goto done;
+    }
+    const char *tmp = getenv("TMPDIR");
+    snprintf(vdir, sizeof vdir, "%s/cofi-tune.XXXXXX",
+             tmp && *tmp && strlen(tmp) < 40 ? tmp : "/tmp");
+    if (!mkdtemp(vdir)) {
+      fprintf(stderr, "cofi tune: cannot create a temporary directory %s: %s\n", vdir,
+              strerror(errno));
+      vdir[0] = 0;
+      rc = CLI_EXIT_IO;
+      goto done;
+    }
+    snprintf(vtest, sizeof vtest, "%s/validation.test", vdir);
+    snprintf(vneg, sizeof vneg, "%s/validation.negative", vdir);
+    cofi_diag d = {0};
+    int wrc = cofi_sampled_write(ds, parts, COFI_PART_BIT(COFI_PART_TEST), n_negatives,
+                                 s.split.seed, vtest, vneg, &d);
+    if (wrc) {
+      rc = cli_diag_error(cmd, "building the sampled validation", wrc, &d);
+      goto done;
+    }
+    if ((rc = ev_select(cmd, ds, parts,
+                        COFI_PART_BIT(COFI_PART_TRAIN) | COFI_PART_BIT(COFI_PART_VALIDATION),
+                        "training", &train)))
+      goto done;
+    cofi_dataset_free(ds);
+    ds = NULL;
+  } else if (counts[COFI_PART_VALIDATION] == 0) {
     fprintf(stderr, "cofi tune: the validation part is empty: no user has enough items\n");
     rc = CLI_EXIT_DATA;
     goto done;
   }
-  if ((rc = ev_select(cmd, ds, parts, COFI_PART_BIT(COFI_PART_TRAIN), "training", &train)))
-    goto done;
-  if ((rc = ev_select(cmd, ds, parts, COFI_PART_BIT(COFI_PART_VALIDATION), "validation", &val)))
-    goto done;
-  if (counts[COFI_PART_VALIDATION_FOLDIN] &&
-      (rc = ev_select(cmd, ds, parts, COFI_PART_BIT(COFI_PART_VALIDATION_FOLDIN), "fold-in",
-                      &foldin)))
-    goto done;
-  cofi_dataset_free(ds);
-  ds = NULL;
+  if (!sampled) {
+    if ((rc = ev_select(cmd, ds, parts, COFI_PART_BIT(COFI_PART_TRAIN), "training", &train)))
+      goto done;
+    if ((rc = ev_select(cmd, ds, parts, COFI_PART_BIT(COFI_PART_VALIDATION), "validation", &val)))
+      goto done;
+    if (counts[COFI_PART_VALIDATION_FOLDIN] &&
+        (rc = ev_select(cmd, ds, parts, COFI_PART_BIT(COFI_PART_VALIDATION_FOLDIN), "fold-in",
+                        &foldin)))
+      goto done;
+    cofi_dataset_free(ds);
+    ds = NULL;
+  }
 
   if (sp.grid) {
     sp.grid_size = 1;
@@ -408,10 +469,15 @@ int cmd_tune(int argc, char **argv) {
   say("Tuning on %s (%s%s): train %zu interactions, validation %llu; %s search, "
          "budget %u trials%s; selecting by validation %s@%u, mean of %u training seeds\n\n",
          cli_printable(s.split_dir ? s.split_dir : cli_display_name(s.data_path), pb, sizeof pb),
-         ev_protocol_name(&s), s.split_dir ? "" : " split",
+         sampled ? "sampled negatives" : ev_protocol_name(&s),
+         s.split_dir || sampled ? "" : " split",
          cofi_dataset_n_interactions(train), (unsigned long long)counts[COFI_PART_VALIDATION],
          sp.grid ? "grid" : "random", budget, budget_seconds > 0 ? " or the time limit" : "",
          cofi_metric_name(metric), metric_k, trial_seeds);
+  if (sampled)
+    say("Sampled protocol: each user's last interaction of DATA is the validation item, "
+        "ranked among %u sampled items the user never had (--split-seed %llu); training on "
+        "the rest\n\n", n_negatives, (unsigned long long)s.split.seed);
   if (patience)
     say("Early stopping: patience %u iterations; the iterations column is the best one\n\n",
            patience);
@@ -485,7 +551,9 @@ int cmd_tune(int argc, char **argv) {
         cofi_diag d = {0};
         int lrc = cofi_train(train, &pr, &m, &d);
         cofi_eval_result res;
-        if (!lrc) lrc = cofi_evaluate(m, COFI_SCORER_MODEL, val, foldin, &eo, &res, &d);
+        if (!lrc)
+          lrc = sampled ? cofi_evaluate_sampled(m, COFI_SCORER_MODEL, vtest, vneg, &eo, &res, &d)
+                        : cofi_evaluate(m, COFI_SCORER_MODEL, val, foldin, &eo, &res, &d);
         cofi_model_close(m);
         if (lrc == COFI_ERR_NUMERIC) {
           /* A diverging setting is a bad trial, not a failed search. */
@@ -525,7 +593,11 @@ int cmd_tune(int argc, char **argv) {
   if (out_path) {
     rc = cli_params_write(cmd, out_path, &b->p);
     if (rc) goto done;
-    if (!cli_is_stdio(out_path))
+    if (!cli_is_stdio(out_path) && sampled)
+      say("Wrote %s. Final numbers: cofi eval DATA --protocol sampled --test FILE --negatives "
+          "FILE --params %s (trains on all of DATA)\n",
+          cli_printable(out_path, pb, sizeof pb), pb);
+    else if (!cli_is_stdio(out_path))
       say("Wrote %s. Final numbers: cofi eval ... --params %s (trains on train + validation, "
           "reports on test)\n",
           cli_printable(out_path, pb, sizeof pb), pb);
@@ -551,6 +623,11 @@ int cmd_tune(int argc, char **argv) {
   rc = CLI_EXIT_OK;
 
 done:
+  if (vdir[0]) {
+    if (vtest[0]) unlink(vtest);
+    if (vneg[0]) unlink(vneg);
+    rmdir(vdir);
+  }
   cofi_dataset_free(ds);
   cofi_dataset_free(train);
   cofi_dataset_free(val);

@@ -94,4 +94,23 @@ jq -se 'length == 2 and .[0].user_id == "u5" and .[1].user_id == "u9" and all(.r
 expect_fail 2 "exactly one of" "$COFI" recommend "$T/all.cofi" --all-users --user u1
 expect_fail 2 "--exclude, --explain and --json are for one user" "$COFI" recommend "$T/all.cofi" --all-users --json
 expect_fail 2 "go with --all-users" "$COFI" recommend "$T/all.cofi" --user u1 -o "$T/x.csv"
+
+# --- tuning on the sampled protocol, validation derived from DATA
+mkdir -p "$T/tmp"
+TMPDIR="$T/tmp" "$COFI" tune "$T/counts.csv" --protocol sampled --metric ndcg@10 --budget 2 \
+  --factors 8 --trial-seeds 1 --sampled-negatives 20 -o "$T/s.params" >"$T/st.log" 2>&1 \
+  || fail "tune --protocol sampled: $(tail -3 "$T/st.log")"
+grep -q "ranked among 20 sampled items" "$T/st.log" || fail "tune does not say how it validates: $(head -5 "$T/st.log")"
+grep -q "leave-last-out" "$T/st.log" && fail "tune --protocol sampled reports leave-last-out"
+grep -Eq '^regularization = ' "$T/s.params" || fail "no parameter file"
+grep -Eq '[0-9]\.[0-9]{6,}' "$T/s.params" && fail "float noise: $(cat "$T/s.params")"
+[ -z "$(ls -A "$T/tmp")" ] || fail "tune left temporary files: $(ls -A "$T/tmp")"
+"$COFI" tune "$T/counts.csv" --protocol sampled --budget 1 --factors 8 --trial-seeds 1 --json \
+  --quiet >"$T/s1.json" 2>/dev/null && "$COFI" tune "$T/counts.csv" --protocol sampled --budget 1 \
+  --factors 8 --trial-seeds 1 --json --quiet >"$T/s2.json" 2>/dev/null || fail "tune --json"
+[ "$(jq .best.score "$T/s1.json")" = "$(jq .best.score "$T/s2.json")" ] || fail "sampled validation is not seeded"
+expect_fail 2 "tuning never looks at the test files" "$COFI" tune "$T/counts.csv" --protocol sampled \
+  --test "$T/counts.csv" --negatives "$T/counts.csv" --budget 1
+expect_fail 2 "--early-stopping is not available with --protocol sampled" "$COFI" tune "$T/counts.csv" \
+  --protocol sampled --early-stopping 2 --budget 1
 pass
