@@ -363,6 +363,19 @@ bool cli_train_option(cli_args *a, cofi_params *p) {
       return true;
     }
   }
+  if (cli_opt(a, "--model", &v)) {
+    /* EASE and item-kNN (issue 19) are not built yet: say so rather than
+     * train ALS under another name. */
+    if (!a->failed && strcmp(v, "als") != 0) {
+      if (!strcmp(v, "ease") || !strcmp(v, "itemknn"))
+        cli_usage_error(a->cmd, "--model %s: not available in this version of cofi; only "
+                        "--model als (implicit ALS) is implemented", v);
+      else
+        cli_usage_error(a->cmd, "--model: expected als, got '%s'", v);
+      a->failed = true;
+    }
+    return true;
+  }
   if (cli_opt(a, "--params", &v)) {
     a->params_path = v;
     if (!a->failed && cli_params_read(a->cmd, v, p) != CLI_EXIT_OK) a->failed = true;

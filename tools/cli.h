@@ -132,7 +132,8 @@ int cli_load_store_dataset(const char *cmd, const char *url, const cli_data_opts
 /* Consumes one of --factors, --regularization, --alpha, --iterations,
  * --seed, --solver, --cg-steps, --threads, --reg-exponent,
  * --unobserved-weight, --confidence linear|log|bm25, --epsilon, --bm25-k1,
- * --bm25-b, --params FILE. */
+ * --bm25-b, --model als (ease and itemknn are refused: not implemented),
+ * --params FILE. */
 bool cli_train_option(cli_args *a, cofi_params *p);
 
 /* Parameter files: "key = value" lines, '#' comments; keys as the flags

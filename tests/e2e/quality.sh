@@ -113,4 +113,12 @@ expect_fail 2 "tuning never looks at the test files" "$COFI" tune "$T/counts.csv
   --test "$T/counts.csv" --negatives "$T/counts.csv" --budget 1
 expect_fail 2 "--early-stopping is not available with --protocol sampled" "$COFI" tune "$T/counts.csv" \
   --protocol sampled --early-stopping 2 --budget 1
+
+# --- EASE and item-kNN are not implemented: refused clearly, never ALS under another name
+for m in ease itemknn; do
+  expect_fail 2 "--model $m: not available" "$COFI" train "$T/counts.csv" --model $m -o "$T/x.cofi"
+  expect_fail 2 "--model $m: not available" "$COFI" eval "$T/counts.csv" --model $m
+done
+[ ! -e "$T/x.cofi" ] || fail "a refused --model wrote a model"
+"$COFI" train "$T/counts.csv" --model als --factors 8 --iterations 2 -o "$T/als.cofi" --quiet || fail "--model als"
 pass
