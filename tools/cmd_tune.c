@@ -106,7 +106,7 @@ typedef struct space {
   uint64_t *grid_order; /* [grid_size] shuffled point numbers */
 } space;
 
-static void draw_random(const space *sp, uint64_t *rng, cofi_params *p) {
+static void draw_random(const space *sp, uint64_t *rng, uint64_t *conf_rng, cofi_params *p) {
   /* Draw every dimension, always in the same order, so that fixing one
    * does not change the others' sequence. */
   uint32_t f = factor_choices[pick(rng, N_OF(factor_choices))];
@@ -115,10 +115,10 @@ static void draw_random(const space *sp, uint64_t *rng, cofi_params *p) {
   uint32_t it = iter_choices[pick(rng, N_OF(iter_choices))];
   float nu = nu_choices[pick(rng, N_OF(nu_choices))];
   float a0 = sig3(log_unif(rng, alpha0_lo, alpha0_hi));
-  /* Drawn only when searched, and last: the other dimensions' sequence is
-   * the same with or without --search-confidence. */
+  /* From its own stream, and only when searched: the other dimensions'
+   * draws are the same with or without --search-confidence. */
   if (sp->conf) {
-    cofi_confidence c = conf_choices[pick(rng, N_OF(conf_choices))];
+    cofi_confidence c = conf_choices[pick(conf_rng, N_OF(conf_choices))];
     if (!sp->fixed[D_CONF]) p->confidence = c;
   }
   if (!sp->fixed[D_FACTORS]) p->factors = f;
@@ -432,6 +432,7 @@ int cmd_tune(int argc, char **argv) {
     goto done;
   }
   uint64_t rng = search_seed * 0x9E3779B97F4A7C15ull + 12345;
+  uint64_t conf_rng = search_seed * 0x9E3779B97F4A7C15ull + 0xC0F1DE4CEull;
   if (sp.grid) {
     for (uint64_t i = 0; i < sp.grid_size; i++) sp.grid_order[i] = i;
     for (uint64_t i = sp.grid_size; i > 1; i--) {
@@ -496,7 +497,7 @@ int cmd_tune(int argc, char **argv) {
     trial *t = &trials[n];
     t->p = base;
     if (sp.grid) grid_point(&sp, sp.grid_order[n], &t->p);
-    else draw_random(&sp, &rng, &t->p);
+    else draw_random(&sp, &rng, &conf_rng, &t->p);
     double t0 = ev_now();
     if (patience) {
       /* Mean curves over the trial's seeds, up to the shortest run. */

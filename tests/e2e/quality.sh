@@ -43,6 +43,13 @@ expect_fail 2 "--bm25-b" "$COFI" train "$T/counts.csv" --bm25-b 2 -o "$T/x.cofi"
   --budget 3 --search grid -o "$T/t.params" >"$T/tune.log" 2>&1 || fail "tune --search-confidence: $(tail -2 "$T/tune.log")"
 for c in linear log bm25; do grep -q "| $c " "$T/tune.log" || fail "tune did not try $c: $(cat "$T/tune.log")"; done
 grep -Eq '^confidence = (linear|log|bm25)$' "$T/t.params" || fail "no confidence in the parameter file"
+# random search: the other dimensions are drawn as without --search-confidence
+for f in "" --search-confidence; do
+  "$COFI" tune "$T/counts.csv" --protocol random $f --iterations 2 --trial-seeds 1 --budget 3 \
+    2>/dev/null | awk -F'|' '/^\| +[0-9]+ \|/ {print $3 $4 $5}' >"$T/draws$f" || fail "tune $f"
+done
+[ "$(wc -l <"$T/draws")" = 3 ] || fail "no trial table: $(cat "$T/draws")"
+cmp -s "$T/draws" "$T/draws--search-confidence" || fail "--search-confidence changed the other draws"
 grep -Eq '[0-9]\.[0-9]{6,}' "$T/t.params" && fail "float noise in $(cat "$T/t.params")"
 "$COFI" train "$T/counts.csv" --params "$T/t.params" -o "$T/t.cofi" --quiet || fail "train --params (tuned)"
 [ "$("$COFI" info "$T/t.cofi" --json | jq -r .params.confidence)" = "$(sed -n 's/^confidence = //p' "$T/t.params")" ] \
