@@ -124,6 +124,11 @@ typedef struct cofi_read_options {
    * binary positives (value 1), as the seeds do. */
   int has_min_value;
   double min_value;
+  /* COFI_FORMAT_CSV only: the file has no header; the first line is data.
+   * The column options are then 1-based column numbers ("1", "2", ...);
+   * defaults: user "1", item "2", no value, event or time column. Every
+   * row must have as many fields as the first. */
+  int no_header;
 } cofi_read_options;
 
 cofi_read_options cofi_read_options_default(void);
@@ -196,10 +201,29 @@ typedef struct cofi_progress {
  * (cofi_train then returns COFI_ERR_CANCELLED). */
 typedef int (*cofi_progress_fn)(const cofi_progress *p, void *ctx);
 
+/* How a user-item value r (the summed values of the pair) becomes the
+ * weight w in the confidence c = 1 + alpha * w (docs/evaluation.md,
+ * "Confidence transforms"). Applied when training, to the summed matrix;
+ * the model stores the weights w as its training matrix, and cold-start
+ * values (cofi_fold_in, cofi_explainer_new_history) are raw values r,
+ * transformed the same way. */
+typedef enum cofi_confidence {
+  COFI_CONFIDENCE_LINEAR = 0, /* w = r (classic Hu et al.) */
+  COFI_CONFIDENCE_LOG = 1,    /* w = log(1 + r / epsilon) (Hu et al. 2008, sec. 4) */
+  COFI_CONFIDENCE_BM25 = 2,   /* implicit's bm25_weight on the user x item
+                                 matrix (users are the documents):
+                                 w = r (K1 + 1) / (K1 L_u + r) * idf_i,
+                                 L_u = (1 - B) + B * rowsum_u / mean rowsum,
+                                 idf_i = max(0, log(n_users) - log1p(users of i)) */
+} cofi_confidence;
+
+/* "linear", "log", "bm25"; NULL if out of range. */
+const char *cofi_confidence_name(int confidence);
+
 typedef struct cofi_params {
   uint32_t factors;     /* latent dimension, 1..COFI_MAX_FACTORS */
   float regularization; /* L2 weight lambda >= 0 */
-  float alpha;          /* confidence c = 1 + alpha * r, alpha >= 0 */
+  float alpha;          /* confidence c = 1 + alpha * w, alpha >= 0 */
   uint32_t iterations;  /* >= 1 */
   uint64_t seed;        /* initialisation seed */
   cofi_solver solver;
@@ -213,6 +237,11 @@ typedef struct cofi_params {
   int compute_loss;        /* report the objective every iteration */
   cofi_progress_fn progress;
   void *progress_ctx;
+  /* The confidence transform (above) and its parameters. */
+  cofi_confidence confidence; /* default LINEAR */
+  float epsilon;              /* LOG: > 0, default 1 */
+  float bm25_k1;              /* BM25: K1 >= 0, default 100 */
+  float bm25_b;               /* BM25: B in [0, 1], default 0.8 */
 } cofi_params;
 
 #define COFI_MAX_FACTORS 1024
@@ -328,7 +357,8 @@ const float *cofi_model_user_factors(const cofi_model *m);
 const float *cofi_model_item_factors(const cofi_model *m);
 
 /* Items a user interacted with in training (CSR row): indices sorted
- * ascending, with their summed values. Borrowed. */
+ * ascending, with their summed values after the confidence transform
+ * (the weights w trained on; the raw sums for a linear model). Borrowed. */
 size_t cofi_model_user_items(const cofi_model *m, uint32_t user,
                              const uint32_t **items, const float **values);
 
@@ -366,9 +396,25 @@ int cofi_recommend_user(const cofi_model *m, cofi_workspace *ws, uint32_t user,
                         const cofi_recommend_options *opt, cofi_scored *out,
                         size_t *n_out);
 
+/* Top-k items for many known users at once: users[i] (or users 0..n-1
+ * when users is NULL), by blocked matrix products with the top-k selection
+ * fused in, on `threads` threads (0 = all cores); for exports and batch
+ * jobs (`cofi recommend --all-users`). filter_seen drops each user's
+ * training items. out: [n x k], user i's items at out + i k, best first
+ * (ties by lower index); n_out: [n] how many each has (fewer than k when
+ * the catalog is smaller). The result does not depend on the thread count.
+ * Scores are summed in another order than cofi_recommend_user's, so they
+ * may differ in the last bits. Errors: COFI_ERR_INVALID (k = 0),
+ * COFI_ERR_NOT_FOUND (a user out of range), COFI_ERR_NOMEM. */
+int cofi_recommend_users(const cofi_model *m, const uint32_t *users, size_t n, uint32_t k,
+                         int filter_seen, uint32_t threads, cofi_scored *out,
+                         uint32_t *n_out);
+
 /* Cold start: solves the user vector for the given items (values NULL = 1
  * each) by least squares against the fixed item factors, exactly as an ALS
- * user update does (implicit's recalculate_user). vec holds `factors` floats. */
+ * user update does (implicit's recalculate_user). The values are raw: they
+ * go through the model's confidence transform first, as training values
+ * did. vec holds `factors` floats. */
 int cofi_fold_in(const cofi_model *m, cofi_workspace *ws, const uint32_t *items,
                  const float *values, size_t n, float *vec);
 
@@ -621,6 +667,19 @@ int cofi_evaluate_sampled(const cofi_model *m, cofi_scorer scorer,
                           const char *test_path, const char *negatives_path,
                           const cofi_eval_options *opt, cofi_eval_result *out,
                           cofi_diag *diag);
+/* Writes the two files of the sampled protocol (formats as read by
+ * cofi_evaluate_sampled) from a labelled dataset: one test case per
+ * distinct user-item pair of the rows whose part is in held_mask (in order
+ * of first appearance), each with n_negatives items drawn uniformly
+ * without replacement, seeded, among the items of the other rows (the
+ * training items) that the user has no row with in any part (fewer when
+ * fewer exist). `cofi tune --protocol sampled` builds its validation this
+ * way from a leave-last-out split. Errors: COFI_ERR_INVALID (an ID the
+ * format cannot hold: a tab or line end, or a comma in a user ID),
+ * COFI_ERR_EMPTY (no held-out pair), COFI_ERR_IO, COFI_ERR_NOMEM. */
+int cofi_sampled_write(const cofi_dataset *ds, const uint8_t *parts, unsigned held_mask,
+                       uint32_t n_negatives, uint64_t seed, const char *test_path,
+                       const char *negatives_path, cofi_diag *diag);
 /* COFI-EVAL-API-END */
 
 /* ---- datasets from arrays (src/data/from_arrays.c) --------------------- */

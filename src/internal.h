@@ -159,6 +159,10 @@ struct cofi_model {
   float *item_norms; /* [n_items] |y_i|, for cosine similarity */
   float *user_norms; /* [n_users] |x_u| */
   float item_norm_max; /* max |y_i| */
+  /* Confidence transform (train/confidence.c): BM25's mean user row sum
+   * (stored in META) and idf per item (derived, NULL unless BM25). */
+  double conf_mean_rowsum;
+  float *item_idf;
   /* int8 copy of the item factors for bounded approximate scoring, or NULL
    * (model/panel.c; used by recommend/prune.c). */
   struct cofi__qpanel *item_q8;
@@ -354,7 +358,20 @@ struct cofi_workspace {
 int cofi__ws_reserve(cofi_workspace *ws, size_t n_scores, size_t n_scratch,
                      size_t n_heap);
 
-/* ---- misc -------------------------------------------------------------- */
+/* ---- confidence transforms (train/confidence.c) ------------------------- */
+/* Replaces R's summed values by the weights of p->confidence; for BM25
+ * *mean_rowsum gets the mean row sum of the raw values (else 0). */
+int cofi__confidence_apply(const cofi_params *p, cofi__csr *R, double *mean_rowsum);
+/* BM25's length normalization of a row. */
+double cofi__bm25_len_norm(const cofi_params *p, double mean_rowsum, double rowsum);
+/* Derives m->item_idf for a BM25 model (no-op otherwise). */
+int cofi__confidence_prepare(cofi_model *m);
+/* Weights w[0..n) of a cold-start history of raw values (NULL: 1 each),
+ * transformed as training did. */
+void cofi__confidence_history(const cofi_model *m, const uint32_t *items, const float *raw,
+                              size_t n, float *w);
+
+/* ---- misc --------------------------------------------------------------- */
 double cofi__now(void); /* monotonic seconds */
 uint32_t cofi__threads(uint32_t requested); /* 0 -> all cores */
 

@@ -259,6 +259,8 @@ bool cli_data_option(cli_args *a, cli_data_opts *o) {
     if (!a->failed && !cli_parse_double(a->cmd, "--min-value", v, -1e30, 1e30, &r->min_value))
       a->failed = true;
     r->has_min_value = 1;
+  } else if (cli_flag(a, "--no-header")) {
+    r->no_header = 1;
   } else if (cli_opt(a, "--items", &v)) o->items_path = v;
   else if (cli_opt(a, "--items-id-col", &v)) o->items_id_col = v;
   else return false;
@@ -329,6 +331,20 @@ static bool set_param(const char *cmd, const char *name, const char *v, cofi_par
     return cli_parse_float(cmd, flag, v, 0, 10, &p->reg_exponent);
   if (!strcmp(name, "unobserved_weight") || !strcmp(name, "unobserved-weight"))
     return cli_parse_float(cmd, flag, v, 1e-9, 1e6, &p->unobserved_weight);
+  if (!strcmp(name, "confidence")) {
+    for (int c = 0; cofi_confidence_name(c); c++)
+      if (!strcmp(v, cofi_confidence_name(c))) {
+        p->confidence = (cofi_confidence)c;
+        return true;
+      }
+    cli_usage_error(cmd, "%s: expected linear, log or bm25, got '%s'", flag, v);
+    return false;
+  }
+  if (!strcmp(name, "epsilon")) return cli_parse_float(cmd, flag, v, 1e-9, 1e9, &p->epsilon);
+  if (!strcmp(name, "bm25_k1") || !strcmp(name, "bm25-k1"))
+    return cli_parse_float(cmd, flag, v, 0, 1e6, &p->bm25_k1);
+  if (!strcmp(name, "bm25_b") || !strcmp(name, "bm25-b"))
+    return cli_parse_float(cmd, flag, v, 0, 1, &p->bm25_b);
   cli_usage_error(cmd, "unknown parameter '%s'", name);
   return false;
 }
@@ -336,7 +352,8 @@ static bool set_param(const char *cmd, const char *name, const char *v, cofi_par
 bool cli_train_option(cli_args *a, cofi_params *p) {
   static const char *const names[] = {"factors", "regularization", "alpha", "iterations",
                                       "seed", "solver", "cg-steps", "threads",
-                                      "reg-exponent", "unobserved-weight"};
+                                      "reg-exponent", "unobserved-weight", "confidence",
+                                      "epsilon", "bm25-k1", "bm25-b"};
   const char *v;
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
     char flag[64];
@@ -345,6 +362,19 @@ bool cli_train_option(cli_args *a, cofi_params *p) {
       if (!a->failed && !set_param(a->cmd, names[i], v, p)) a->failed = true;
       return true;
     }
+  }
+  if (cli_opt(a, "--model", &v)) {
+    /* EASE and item-kNN (issue 19) are not built yet: say so rather than
+     * train ALS under another name. */
+    if (!a->failed && strcmp(v, "als") != 0) {
+      if (!strcmp(v, "ease") || !strcmp(v, "itemknn"))
+        cli_usage_error(a->cmd, "--model %s: not available in this version of cofi; only "
+                        "--model als (implicit ALS) is implemented", v);
+      else
+        cli_usage_error(a->cmd, "--model: expected als, got '%s'", v);
+      a->failed = true;
+    }
+    return true;
   }
   if (cli_opt(a, "--params", &v)) {
     a->params_path = v;
@@ -447,14 +477,22 @@ int cli_params_write(const char *cmd, const char *path, const cofi_params *p) {
   return CLI_EXIT_OK;
 }
 
+/* Floats with 6 significant digits: a float holds about 7, so %.9g shows
+ * the binary noise of a decimal (0.0199999996); %.6g gives back the
+ * decimal that was meant (0.02), and reading it gives the same float for
+ * any value tune writes (its grid values have at most 3 digits). */
 static void params_print(FILE *f, const cofi_params *p) {
   fprintf(f, "# cofi training parameters\n");
-  fprintf(f, "factors = %u\nregularization = %.9g\nalpha = %.9g\niterations = %u\n",
+  fprintf(f, "factors = %u\nregularization = %.6g\nalpha = %.6g\niterations = %u\n",
           p->factors, p->regularization, p->alpha, p->iterations);
   fprintf(f, "solver = %s\ncg_steps = %u\n",
           p->solver == COFI_SOLVER_CHOLESKY ? "cholesky" : "cg", p->cg_steps);
-  fprintf(f, "reg_exponent = %.9g\nunobserved_weight = %.9g\n", p->reg_exponent,
+  fprintf(f, "reg_exponent = %.6g\nunobserved_weight = %.6g\n", p->reg_exponent,
           p->unobserved_weight);
+  fprintf(f, "confidence = %s\n", cofi_confidence_name((int)p->confidence));
+  if (p->confidence == COFI_CONFIDENCE_LOG) fprintf(f, "epsilon = %.6g\n", p->epsilon);
+  if (p->confidence == COFI_CONFIDENCE_BM25)
+    fprintf(f, "bm25_k1 = %.6g\nbm25_b = %.6g\n", p->bm25_k1, p->bm25_b);
 }
 
 /* ---- progress ---------------------------------------------------------- */

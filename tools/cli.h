@@ -93,7 +93,7 @@ typedef struct cli_data_opts {
 void cli_data_opts_init(cli_data_opts *o);
 /* Consumes one data option if the current argument is one: --format,
  * --user-col, --item-col, --value-col, --event-col, --time-col,
- * --delimiter, --event-weights, --min-value, --items, --items-id-col.
+ * --delimiter, --event-weights, --min-value, --no-header, --items, --items-id-col.
  * Returns true when consumed (check a->failed). */
 bool cli_data_option(cli_args *a, cli_data_opts *o);
 /* Reads the dataset ("-": standard input) and, with --items, its metadata;
@@ -131,12 +131,15 @@ int cli_load_store_dataset(const char *cmd, const char *url, const cli_data_opts
 /* ---- training options (train, eval, tune) ------------------------------ */
 /* Consumes one of --factors, --regularization, --alpha, --iterations,
  * --seed, --solver, --cg-steps, --threads, --reg-exponent,
- * --unobserved-weight, --params FILE. */
+ * --unobserved-weight, --confidence linear|log|bm25, --epsilon, --bm25-k1,
+ * --bm25-b, --model als (ease and itemknn are refused: not implemented),
+ * --params FILE. */
 bool cli_train_option(cli_args *a, cofi_params *p);
 
 /* Parameter files: "key = value" lines, '#' comments; keys as the flags
  * without dashes (factors, regularization, alpha, iterations, seed, solver,
- * cg_steps, reg_exponent, unobserved_weight). */
+ * cg_steps, reg_exponent, unobserved_weight, confidence, epsilon, bm25_k1,
+ * bm25_b); floats written with %.6g (no binary noise). */
 int cli_params_read(const char *cmd, const char *path, cofi_params *p);
 int cli_params_write(const char *cmd, const char *path, const cofi_params *p);
 

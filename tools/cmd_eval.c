@@ -327,8 +327,8 @@ int cmd_eval(int argc, char **argv) {
   r.train_users = cofi_dataset_n_users(train);
   r.train_items = cofi_dataset_n_items(train);
   if (!quiet)
-    fprintf(stderr, "cofi eval: %s split; training on %s: %zu interactions, %zu users, %zu items\n",
-            ev_protocol_name(&s), r.trained_on, r.train_rows, r.train_users, r.train_items);
+    fprintf(stderr, "cofi eval: %s%s; training on %s: %zu interactions, %zu users, %zu items\n",
+            ev_protocol_name(&s), s.split_dir ? "" : " split", r.trained_on, r.train_rows, r.train_users, r.train_items);
 
   for (uint32_t run = 0; run < runs; run++) {
     cofi_params pr = p;

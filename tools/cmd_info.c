@@ -75,6 +75,10 @@ static void print_text(const cofi_model_info *i, uint32_t ranks, const char *pat
          (unsigned long long)i->params.seed,
          i->params.solver == COFI_SOLVER_CHOLESKY ? "cholesky" : "cg");
   if (i->params.solver == COFI_SOLVER_CG) printf(" (%u steps)", i->params.cg_steps);
+  if (i->params.confidence == COFI_CONFIDENCE_LOG)
+    printf(", confidence log (epsilon %g)", i->params.epsilon);
+  else if (i->params.confidence == COFI_CONFIDENCE_BM25)
+    printf(", confidence bm25 (K1 %g, B %g)", i->params.bm25_k1, i->params.bm25_b);
   if (i->params.reg_exponent != 0 || i->params.unobserved_weight != 1)
     printf(", reg_exponent %g, unobserved_weight %g", i->params.reg_exponent,
            i->params.unobserved_weight);

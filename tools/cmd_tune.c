@@ -18,10 +18,12 @@
  */
 #include "eval_common.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char usage_text[] =
     "usage: cofi tune DATA [options] (--budget N | --budget-seconds S) [-o FILE]\n"
@@ -41,7 +43,13 @@ static const char usage_text[] =
     "  --early-stopping P    score validation after every iteration, stop a training\n"
     "                        P iterations after its best; the trial keeps the best\n"
     "                        iteration count (iterations drawn are the maximum)\n"
+    "  --protocol sampled    tune for the NCF sampled protocol: each user's last\n"
+    "                        interaction of DATA is ranked among --sampled-negatives N\n"
+    "                        (99) seeded items the user never had (--split-seed);\n"
+    "                        training on the rest. The NCF test files are not used\n"
     "  --ials                also search reg_exponent (0, 0.5, 1) and unobserved_weight\n"
+    "  --search-confidence   also search the confidence transform (linear, log, bm25;\n"
+    "                        their parameters as given, default epsilon 1, K1 100, B 0.8)\n"
     "  -o, --output FILE     where to write the best parameters (- : standard output;\n"
     "                        the trial table then goes to standard error)\n"
     "  --json                a JSON summary on stdout (the best trial's parameters and\n"
@@ -51,15 +59,17 @@ static const char usage_text[] =
     "training options: as cofi train; a dimension given explicitly is not searched\n";
 
 /* The dimensions searched. */
-enum { D_FACTORS, D_REG, D_ALPHA, D_ITERS, D_NU, D_ALPHA0, N_DIMS };
+enum { D_FACTORS, D_REG, D_ALPHA, D_ITERS, D_NU, D_ALPHA0, D_CONF, N_DIMS };
 static const char *const dim_flag[N_DIMS] = {"--factors", "--regularization", "--alpha",
                                              "--iterations", "--reg-exponent",
-                                             "--unobserved-weight"};
+                                             "--unobserved-weight", "--confidence"};
 
 /* Random ranges and grid values. */
 static const uint32_t factor_choices[] = {32, 64, 96, 128, 192};
 static const uint32_t iter_choices[] = {10, 15, 20, 30};
 static const float nu_choices[] = {0.0f, 0.5f, 1.0f};
+static const cofi_confidence conf_choices[] = {COFI_CONFIDENCE_LINEAR, COFI_CONFIDENCE_LOG,
+                                               COFI_CONFIDENCE_BM25};
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 static const double reg_lo = 0.01, reg_hi = 300.0;   /* log-uniform */
 static const double alpha_lo = 1.0, alpha_hi = 100.0; /* log-uniform */
@@ -90,12 +100,13 @@ static float sig3(double v) {
 typedef struct space {
   bool fixed[N_DIMS];
   bool ials;
+  bool conf; /* --search-confidence */
   bool grid;
   uint64_t grid_size;
   uint64_t *grid_order; /* [grid_size] shuffled point numbers */
 } space;
 
-static void draw_random(const space *sp, uint64_t *rng, cofi_params *p) {
+static void draw_random(const space *sp, uint64_t *rng, uint64_t *conf_rng, cofi_params *p) {
   /* Draw every dimension, always in the same order, so that fixing one
    * does not change the others' sequence. */
   uint32_t f = factor_choices[pick(rng, N_OF(factor_choices))];
@@ -104,6 +115,12 @@ static void draw_random(const space *sp, uint64_t *rng, cofi_params *p) {
   uint32_t it = iter_choices[pick(rng, N_OF(iter_choices))];
   float nu = nu_choices[pick(rng, N_OF(nu_choices))];
   float a0 = sig3(log_unif(rng, alpha0_lo, alpha0_hi));
+  /* From its own stream, and only when searched: the other dimensions'
+   * draws are the same with or without --search-confidence. */
+  if (sp->conf) {
+    cofi_confidence c = conf_choices[pick(conf_rng, N_OF(conf_choices))];
+    if (!sp->fixed[D_CONF]) p->confidence = c;
+  }
   if (!sp->fixed[D_FACTORS]) p->factors = f;
   if (!sp->fixed[D_REG]) p->regularization = reg;
   if (!sp->fixed[D_ALPHA]) p->alpha = alpha;
@@ -127,6 +144,7 @@ static uint32_t grid_dim(const space *sp, int d) {
     case D_ALPHA: return N_OF(grid_alpha);
     case D_ITERS: return N_OF(iter_choices);
     case D_NU: return sp->ials ? N_OF(nu_choices) : 1;
+    case D_CONF: return sp->conf ? N_OF(conf_choices) : 1;
     default: return sp->ials ? N_OF(grid_alpha0) : 1;
   }
 }
@@ -143,6 +161,7 @@ static void grid_point(const space *sp, uint64_t point, cofi_params *p) {
   if (!sp->fixed[D_ITERS]) p->iterations = iter_choices[idx[D_ITERS]];
   if (sp->ials && !sp->fixed[D_NU]) p->reg_exponent = nu_choices[idx[D_NU]];
   if (sp->ials && !sp->fixed[D_ALPHA0]) p->unobserved_weight = grid_alpha0[idx[D_ALPHA0]];
+  if (sp->conf && !sp->fixed[D_CONF]) p->confidence = conf_choices[idx[D_CONF]];
   if (!sp->fixed[D_REG])
     p->regularization = sig3(grid_reg[idx[D_REG]] * pow(1000.0, -p->reg_exponent));
 }
@@ -216,10 +235,12 @@ static void say(const char *fmt, ...) {
   va_end(ap);
 }
 
-static void print_params_row(const trial *t, uint32_t n, int metric, uint32_t k, bool ials) {
+static void print_params_row(const trial *t, uint32_t n, int metric, uint32_t k, bool ials,
+                             bool conf) {
   say("| %3u | %4u | %10.4g | %7.4g | %3u |", n, t->p.factors, (double)t->p.regularization,
          (double)t->p.alpha, t->p.iterations);
   if (ials) say(" %4.2g | %7.4g |", (double)t->p.reg_exponent, (double)t->p.unobserved_weight);
+  if (conf) say(" %-6s |", cofi_confidence_name((int)t->p.confidence));
   say(" %.4f | %.4f | %.4f | %6.1f |\n", t->score, t->recall10, t->ndcg10, t->seconds);
   (void)metric;
   (void)k;
@@ -231,7 +252,8 @@ int cmd_tune(int argc, char **argv) {
   ev_setup_init(&s);
   cofi_params base = cofi_params_default();
   space sp = {0};
-  uint32_t budget = 0, trial_seeds = 2, patience = 0;
+  uint32_t budget = 0, trial_seeds = 2, patience = 0, n_negatives = 99;
+  char vdir[64] = "", vtest[128] = "", vneg[128] = "";
   double *curves = NULL;
   double budget_seconds = 0;
   uint64_t search_seed = 0;
@@ -278,6 +300,11 @@ int cmd_tune(int argc, char **argv) {
         a.failed = true;
     } else if (cli_flag(&a, "--ials")) {
       sp.ials = true;
+    } else if (cli_opt(&a, "--sampled-negatives", &v)) {
+      if (!a.failed && !cli_parse_u32(cmd, "--sampled-negatives", v, 1, 100000, &n_negatives))
+        a.failed = true;
+    } else if (cli_flag(&a, "--search-confidence")) {
+      sp.conf = true;
     } else if (cli_opt(&a, "-o", &v) || cli_opt(&a, "--output", &v)) {
       out_path = v;
     } else if (cli_flag(&a, "--quiet")) {
@@ -291,10 +318,25 @@ int cmd_tune(int argc, char **argv) {
     }
   }
   if (a.failed) return CLI_EXIT_USAGE;
+  /* The sampled protocol: validation built from DATA as the protocol
+   * builds its test (each user's last interaction among sampled
+   * negatives); the NCF test files are for cofi eval, never for tuning. */
+  bool sampled = s.sampled;
+  if (sampled) {
+    if (s.ncf_test || s.ncf_negatives)
+      return cli_usage_error(cmd, "--protocol sampled: tuning never looks at the test files; "
+                             "it holds out each user's last interaction of DATA with %u sampled "
+                             "negatives as validation. Drop --test/--negatives here and give "
+                             "them to cofi eval --params", n_negatives);
+    if (s.split_dir)
+      return cli_usage_error(cmd, "--split-dir and --protocol sampled do not go together");
+    if (patience)
+      return cli_usage_error(cmd, "--early-stopping is not available with --protocol sampled");
+    s.sampled = false;
+    s.split.protocol = COFI_PROTOCOL_LEAVE_LAST_OUT;
+  }
   int rc = ev_setup_check(cmd, &s);
   if (rc) return rc;
-  if (s.sampled)
-    return cli_usage_error(cmd, "tuning needs a validation part: use leave-last-out, random or users");
   if (json && out_path && cli_is_stdio(out_path))
     return cli_usage_error(cmd, "--json and -o - both want standard output: write the "
                            "parameters to a file");
@@ -325,21 +367,57 @@ int cmd_tune(int argc, char **argv) {
   s.data.quiet = quiet;
   rc = ev_prepare(cmd, &s, &ds, &parts, counts);
   if (rc) goto done;
-  if (counts[COFI_PART_VALIDATION] == 0) {
+  if (sampled) {
+    /* Leave-last-out's test part (each user's last item) is the
+     * validation; its validation part goes back into training. */
+    counts[COFI_PART_VALIDATION] = counts[COFI_PART_TEST];
+    if (counts[COFI_PART_TEST] == 0) {
+      fprintf(stderr, "cofi tune: no user has 2 or more items: nothing to validate on\n");
+      rc = CLI_EXIT_DATA;
+      goto done;
+    }
+    const char *tmp = getenv("TMPDIR");
+    snprintf(vdir, sizeof vdir, "%s/cofi-tune.XXXXXX",
+             tmp && *tmp && strlen(tmp) < 40 ? tmp : "/tmp");
+    if (!mkdtemp(vdir)) {
+      fprintf(stderr, "cofi tune: cannot create a temporary directory %s: %s\n", vdir,
+              strerror(errno));
+      vdir[0] = 0;
+      rc = CLI_EXIT_IO;
+      goto done;
+    }
+    snprintf(vtest, sizeof vtest, "%s/validation.test", vdir);
+    snprintf(vneg, sizeof vneg, "%s/validation.negative", vdir);
+    cofi_diag d = {0};
+    int wrc = cofi_sampled_write(ds, parts, COFI_PART_BIT(COFI_PART_TEST), n_negatives,
+                                 s.split.seed, vtest, vneg, &d);
+    if (wrc) {
+      rc = cli_diag_error(cmd, "building the sampled validation", wrc, &d);
+      goto done;
+    }
+    if ((rc = ev_select(cmd, ds, parts,
+                        COFI_PART_BIT(COFI_PART_TRAIN) | COFI_PART_BIT(COFI_PART_VALIDATION),
+                        "training", &train)))
+      goto done;
+    cofi_dataset_free(ds);
+    ds = NULL;
+  } else if (counts[COFI_PART_VALIDATION] == 0) {
     fprintf(stderr, "cofi tune: the validation part is empty: no user has enough items\n");
     rc = CLI_EXIT_DATA;
     goto done;
   }
-  if ((rc = ev_select(cmd, ds, parts, COFI_PART_BIT(COFI_PART_TRAIN), "training", &train)))
-    goto done;
-  if ((rc = ev_select(cmd, ds, parts, COFI_PART_BIT(COFI_PART_VALIDATION), "validation", &val)))
-    goto done;
-  if (counts[COFI_PART_VALIDATION_FOLDIN] &&
-      (rc = ev_select(cmd, ds, parts, COFI_PART_BIT(COFI_PART_VALIDATION_FOLDIN), "fold-in",
-                      &foldin)))
-    goto done;
-  cofi_dataset_free(ds);
-  ds = NULL;
+  if (!sampled) {
+    if ((rc = ev_select(cmd, ds, parts, COFI_PART_BIT(COFI_PART_TRAIN), "training", &train)))
+      goto done;
+    if ((rc = ev_select(cmd, ds, parts, COFI_PART_BIT(COFI_PART_VALIDATION), "validation", &val)))
+      goto done;
+    if (counts[COFI_PART_VALIDATION_FOLDIN] &&
+        (rc = ev_select(cmd, ds, parts, COFI_PART_BIT(COFI_PART_VALIDATION_FOLDIN), "fold-in",
+                        &foldin)))
+      goto done;
+    cofi_dataset_free(ds);
+    ds = NULL;
+  }
 
   if (sp.grid) {
     sp.grid_size = 1;
@@ -354,6 +432,7 @@ int cmd_tune(int argc, char **argv) {
     goto done;
   }
   uint64_t rng = search_seed * 0x9E3779B97F4A7C15ull + 12345;
+  uint64_t conf_rng = search_seed * 0x9E3779B97F4A7C15ull + 0xC0F1DE4CEull;
   if (sp.grid) {
     for (uint64_t i = 0; i < sp.grid_size; i++) sp.grid_order[i] = i;
     for (uint64_t i = sp.grid_size; i > 1; i--) {
@@ -388,21 +467,27 @@ int cmd_tune(int argc, char **argv) {
   }
 
   char pb[4200];
-  say("Tuning on %s (%s split): train %zu interactions, validation %llu; %s search, "
+  say("Tuning on %s (%s%s): train %zu interactions, validation %llu; %s search, "
          "budget %u trials%s; selecting by validation %s@%u, mean of %u training seeds\n\n",
          cli_printable(s.split_dir ? s.split_dir : cli_display_name(s.data_path), pb, sizeof pb),
-         ev_protocol_name(&s),
+         sampled ? "sampled negatives" : ev_protocol_name(&s),
+         s.split_dir || sampled ? "" : " split",
          cofi_dataset_n_interactions(train), (unsigned long long)counts[COFI_PART_VALIDATION],
          sp.grid ? "grid" : "random", budget, budget_seconds > 0 ? " or the time limit" : "",
          cofi_metric_name(metric), metric_k, trial_seeds);
+  if (sampled)
+    say("Sampled protocol: each user's last interaction of DATA is the validation item, "
+        "ranked among %u sampled items the user never had (--split-seed %llu); training on "
+        "the rest\n\n", n_negatives, (unsigned long long)s.split.seed);
   if (patience)
     say("Early stopping: patience %u iterations; the iterations column is the best one\n\n",
            patience);
-  say("| trial | factors | regularization | alpha | iterations |%s %s@%u | recall@10 | "
+  say("| trial | factors | regularization | alpha | iterations |%s%s %s@%u | recall@10 | "
          "ndcg@10 | seconds |\n",
-         sp.ials ? " reg_exponent | unobserved_weight |" : "", cofi_metric_name(metric),
-         metric_k);
-  say("|---|---|---|---|---|%s---|---|---|---|\n", sp.ials ? "---|---|" : "");
+         sp.ials ? " reg_exponent | unobserved_weight |" : "", sp.conf ? " confidence |" : "",
+         cofi_metric_name(metric), metric_k);
+  say("|---|---|---|---|---|%s%s---|---|---|---|\n", sp.ials ? "---|---|" : "",
+      sp.conf ? "---|" : "");
   if (rep) fflush(rep);
 
   double t_start = ev_now();
@@ -412,7 +497,7 @@ int cmd_tune(int argc, char **argv) {
     trial *t = &trials[n];
     t->p = base;
     if (sp.grid) grid_point(&sp, sp.grid_order[n], &t->p);
-    else draw_random(&sp, &rng, &t->p);
+    else draw_random(&sp, &rng, &conf_rng, &t->p);
     double t0 = ev_now();
     if (patience) {
       /* Mean curves over the trial's seeds, up to the shortest run. */
@@ -467,7 +552,9 @@ int cmd_tune(int argc, char **argv) {
         cofi_diag d = {0};
         int lrc = cofi_train(train, &pr, &m, &d);
         cofi_eval_result res;
-        if (!lrc) lrc = cofi_evaluate(m, COFI_SCORER_MODEL, val, foldin, &eo, &res, &d);
+        if (!lrc)
+          lrc = sampled ? cofi_evaluate_sampled(m, COFI_SCORER_MODEL, vtest, vneg, &eo, &res, &d)
+                        : cofi_evaluate(m, COFI_SCORER_MODEL, val, foldin, &eo, &res, &d);
         cofi_model_close(m);
         if (lrc == COFI_ERR_NUMERIC) {
           /* A diverging setting is a bad trial, not a failed search. */
@@ -484,7 +571,7 @@ int cmd_tune(int argc, char **argv) {
       }
     }
     t->seconds = ev_now() - t0;
-    print_params_row(t, n + 1, metric, metric_k, sp.ials);
+    print_params_row(t, n + 1, metric, metric_k, sp.ials, sp.conf);
     if (rep) fflush(rep);
     if (t->score > trials[best].score) best = n;
   }
@@ -500,12 +587,18 @@ int cmd_tune(int argc, char **argv) {
   if (sp.ials)
     say(", reg_exponent %g, unobserved_weight %g", (double)b->p.reg_exponent,
            (double)b->p.unobserved_weight);
+  if (b->p.confidence != COFI_CONFIDENCE_LINEAR)
+    say(", confidence %s", cofi_confidence_name((int)b->p.confidence));
   say("; validation %s@%u %.4f, recall@10 %.4f, ndcg@10 %.4f\n", cofi_metric_name(metric),
          metric_k, b->score, b->recall10, b->ndcg10);
   if (out_path) {
     rc = cli_params_write(cmd, out_path, &b->p);
     if (rc) goto done;
-    if (!cli_is_stdio(out_path))
+    if (!cli_is_stdio(out_path) && sampled)
+      say("Wrote %s. Final numbers: cofi eval DATA --protocol sampled --test FILE --negatives "
+          "FILE --params %s (trains on all of DATA)\n",
+          cli_printable(out_path, pb, sizeof pb), pb);
+    else if (!cli_is_stdio(out_path))
       say("Wrote %s. Final numbers: cofi eval ... --params %s (trains on train + validation, "
           "reports on test)\n",
           cli_printable(out_path, pb, sizeof pb), pb);
@@ -531,6 +624,11 @@ int cmd_tune(int argc, char **argv) {
   rc = CLI_EXIT_OK;
 
 done:
+  if (vdir[0]) {
+    if (vtest[0]) unlink(vtest);
+    if (vneg[0]) unlink(vneg);
+    rmdir(vdir);
+  }
   cofi_dataset_free(ds);
   cofi_dataset_free(train);
   cofi_dataset_free(val);

@@ -24,6 +24,8 @@ void ev_setup_init(ev_setup *s) {
 
 const char *ev_protocol_name(const ev_setup *s) {
   if (s->sampled) return "sampled";
+  /* The split was made by whoever wrote the files, with any protocol. */
+  if (s->split_dir) return "split from files";
   switch (s->split.protocol) {
     case COFI_PROTOCOL_RANDOM: return "random";
     case COFI_PROTOCOL_USERS: return "users";

@@ -23,6 +23,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#include <stdlib.h>
 
 /* The length (1..4) of the valid UTF-8 sequence at s[0..len), or 0 when
  * s[0] does not start one; *cp receives the code point. */
@@ -131,16 +132,36 @@ void cli_text_padded(FILE *f, const char *s, size_t len, size_t width) {
   for (; w < width; w++) fputc(' ', f);
 }
 
+/* A float parameter as the shortest decimal that reads back as the same
+ * float (0.01, not 0.00999999978). */
+static void json_float(FILE *f, float v) {
+  if (!isfinite(v)) { fputs("null", f); return; }
+  char buf[48];
+  for (int prec = 6; prec <= 9; prec++) {
+    snprintf(buf, sizeof buf, "%.*g", prec, (double)v);
+    if (strtof(buf, NULL) == v) break;
+  }
+  fputs(buf, f);
+}
+
 void cli_json_params(FILE *f, const cofi_params *p) {
   fprintf(f, "{\"factors\": %u, \"regularization\": ", p->factors);
-  cli_json_number(f, p->regularization);
+  json_float(f, p->regularization);
   fputs(", \"alpha\": ", f);
-  cli_json_number(f, p->alpha);
+  json_float(f, p->alpha);
   fprintf(f, ", \"iterations\": %u, \"seed\": %llu, \"solver\": \"%s\", \"cg_steps\": %u, "
           "\"reg_exponent\": ", p->iterations, (unsigned long long)p->seed,
           p->solver == COFI_SOLVER_CHOLESKY ? "cholesky" : "cg", p->cg_steps);
-  cli_json_number(f, p->reg_exponent);
+  json_float(f, p->reg_exponent);
   fputs(", \"unobserved_weight\": ", f);
-  cli_json_number(f, p->unobserved_weight);
+  json_float(f, p->unobserved_weight);
+  fputs(", \"confidence\": ", f);
+  cli_json_cstring(f, cofi_confidence_name((int)p->confidence));
+  fputs(", \"epsilon\": ", f);
+  json_float(f, p->epsilon);
+  fputs(", \"bm25_k1\": ", f);
+  json_float(f, p->bm25_k1);
+  fputs(", \"bm25_b\": ", f);
+  json_float(f, p->bm25_b);
   fputc('}', f);
 }

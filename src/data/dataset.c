@@ -528,20 +528,62 @@ static int set_events(reader *rd, const cofi_read_options *opt,
 static const char *const event_aliases[] = {"action", "event_type", "type", "interaction",
                                             "event"};
 
+/* Without a header: the delimiter from the first line, the first record
+ * read (kept pending: it is data), and its columns named "1".."n" so that
+ * column numbers are looked up like names. */
+static int headerless_names(reader *rd, const cofi_read_options *opt, cofi__idmap *names,
+                            cofi_diag *diag) {
+  const char *first;
+  size_t first_len;
+  int rc = cofi__csv_peek_line(&rd->csv, &first, &first_len, diag);
+  if (rc) return rc;
+  if (!first) return cofi__fail(diag, COFI_ERR_EMPTY, rd->path, 0, "the file is empty");
+  char delim = opt->delimiter ? opt->delimiter : memchr(first, '\t', first_len) ? '\t' : ',';
+  if ((rc = cofi__csv_set_delimiter(&rd->csv, &delim, 1, diag))) return rc;
+  rc = cofi__csv_next(&rd->csv, diag);
+  if (rc < 0) return rc;
+  if (rc == 0)
+    return cofi__fail(diag, COFI_ERR_EMPTY, rd->path, 0, "the file is empty (only blank lines)");
+  rd->pending = true;
+  for (size_t c = 0; c < rd->csv.n_fields; c++) {
+    char num[24];
+    int len = snprintf(num, sizeof num, "%zu", c + 1);
+    uint32_t idx;
+    if ((rc = cofi__idmap_intern(names, num, (size_t)len, &idx, NULL)))
+      return cofi__fail(diag, rc, rd->path, rd->csv.line, "%s",
+                        rc == COFI_ERR_NOMEM ? "out of memory" : "too many columns");
+  }
+  return COFI_OK;
+}
+
 static int header_plan(reader *rd, const cofi_read_options *opt,
                        cofi_diag *diag) {
   cofi__idmap names;
   cofi__idmap_init(&names);
-  int rc = cofi__csv_header(&rd->csv, opt->delimiter, &names, diag);
+  bool numbered = opt->no_header != 0;
+  int rc = numbered ? headerless_names(rd, opt, &names, diag)
+                    : cofi__csv_header(&rd->csv, opt->delimiter, &names, diag);
   if (rc) goto done;
   const char *given[N_COLS] = {opt->user_col, opt->item_col, opt->value_col,
                                opt->event_col, opt->time_col};
+  /* Headerless: user and item default to columns 1 and 2; the optional
+   * columns are used only when given. */
+  static const char *const numbered_default[N_COLS] = {"1", "2", "", "", ""};
   for (int c = 0; c < N_COLS; c++) {
-    const char *want = given[c] ? given[c] : col_default[c];
-    int64_t idx = cofi__idmap_find(&names, want, strlen(want));
+    const char *want = given[c] ? given[c] : numbered ? numbered_default[c] : col_default[c];
+    int64_t idx = *want ? cofi__idmap_find(&names, want, strlen(want)) : -1;
     cofi__quote(rd->name[c], sizeof rd->name[c], want, strlen(want));
     rd->col[c] = (int)idx;
     bool required = given[c] != NULL || c == COL_USER || c == COL_ITEM;
+    if (idx < 0 && required && numbered) {
+      char q[100];
+      rc = cofi__fail(diag, COFI_ERR_INVALID, rd->path, rd->csv.line,
+                      "--no-header: the %s column must be a column number in 1..%u "
+                      "(the first row has %u fields), got '%s'",
+                      (const char *const[]){"user", "item", "value", "event", "time"}[c],
+                      names.n, names.n, cofi__quote(q, sizeof q, want, strlen(want)));
+      goto done;
+    }
     if (idx < 0 && required) {
       char list[300];
       cofi__csv_column_list(&names, list, sizeof list);
@@ -557,7 +599,7 @@ static int header_plan(reader *rd, const cofi_read_options *opt,
   rd->n_cols = names.n;
   /* No column named "event" (nor --event-col): remember the columns whose
    * names often mean events (any case); the first data row decides. */
-  if (!opt->event_col && rd->col[COL_EVENT] < 0) {
+  if (!numbered && !opt->event_col && rd->col[COL_EVENT] < 0) {
     for (size_t a = 0; a < sizeof event_aliases / sizeof event_aliases[0]; a++)
       for (uint32_t c = 0; c < names.n; c++) {
         size_t len;
@@ -626,6 +668,22 @@ static void columns_note(const reader *rd, const cofi_read_options *opt, cofi_da
   if (opt->format == COFI_FORMAT_MOVIELENS) {
     PUT("MovieLens layout: user '%s', item '%s', value '%s', time '%s'", rd->name[COL_USER],
         rd->name[COL_ITEM], rd->name[COL_VALUE], rd->name[COL_TIME]);
+  } else if (opt->no_header) {
+    PUT("no header: column %d (user), column %d (item)", rd->col[COL_USER] + 1,
+        rd->col[COL_ITEM] + 1);
+    if (rd->col[COL_VALUE] >= 0) PUT(", column %d (value)", rd->col[COL_VALUE] + 1);
+    if (rd->col[COL_EVENT] >= 0) {
+      PUT(", column %d (event; %s weights", rd->col[COL_EVENT] + 1,
+          opt->event_weights ? "the given" : "default");
+      for (size_t e = 0; e < rd->n_events && e < 8; e++)
+        PUT("%s%s=%g", e ? ", " : " ", rd->events[e].name, (double)rd->events[e].weight);
+      PUT(")");
+    }
+    if (rd->col[COL_TIME] >= 0) PUT(", column %d (time)", rd->col[COL_TIME] + 1);
+    size_t unused = rd->n_cols;
+    for (int k = 0; k < N_COLS; k++) unused -= rd->col[k] >= 0;
+    if (unused) PUT("; %zu other column%s ignored", unused, unused == 1 ? "" : "s");
+    if (rd->col[COL_VALUE] < 0 && rd->col[COL_EVENT] < 0) PUT("; every row weighs 1");
   } else {
     PUT("used");
     bool first = true;

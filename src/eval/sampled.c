@@ -280,3 +280,200 @@ done:
   cofi__free(n_top);
   return rc;
 }
+
+/* ---- writing the files from a split ------------------------------------ */
+
+static uint64_t mix64(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+static int cmp_u32(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+static bool sorted_has(const uint32_t *a, size_t n, uint32_t v) {
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (a[mid] < v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < n && a[lo] == v;
+}
+
+typedef struct pair_row {
+  uint64_t key, row;
+} pair_row;
+
+static int cmp_pair_row(const void *a, const void *b) {
+  const pair_row *x = a, *y = b;
+  if (x->key != y->key) return x->key < y->key ? -1 : 1;
+  return x->row < y->row ? -1 : x->row > y->row;
+}
+
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+static bool id_ok(const char *s, size_t len, bool user) {
+  for (size_t i = 0; i < len; i++)
+    if (s[i] == '\t' || s[i] == '\n' || s[i] == '\r' || (user && s[i] == ',')) return false;
+  return true;
+}
+
+int cofi_sampled_write(const cofi_dataset *ds, const uint8_t *parts, unsigned held_mask,
+                       uint32_t n_negatives, uint64_t seed, const char *test_path,
+                       const char *negatives_path, cofi_diag *diag) {
+  if (!ds || !parts || !test_path || !negatives_path)
+    return cofi__fail(diag, COFI_ERR_INVALID, NULL, 0, "missing argument");
+  size_t n = ds->n, nu = ds->users.n, ni = ds->items.n;
+  int rc = COFI_OK;
+  FILE *ft = NULL, *fn = NULL;
+  pair_row *keyed = NULL;
+  /* Every user's items (all parts), sorted and unique: the exclusion lists. */
+  uint64_t *ptr = cofi__calloc(nu + 1, sizeof *ptr);
+  uint32_t *seen = cofi__malloc((n ? n : 1) * sizeof *seen);
+  uint64_t *fill = cofi__calloc(nu + 1, sizeof *fill);
+  uint32_t *pool = cofi__malloc((ni ? ni : 1) * sizeof *pool); /* training items */
+  bool *is_train = cofi__calloc(ni + 1, sizeof *is_train);
+  uint64_t *cases = cofi__malloc((n ? n : 1) * sizeof *cases); /* held rows, first of each pair */
+  uint32_t *chosen = cofi__malloc(((size_t)n_negatives + 1) * sizeof *chosen);
+  if (!ptr || !seen || !fill || !pool || !is_train || !cases || !chosen) goto nomem;
+  for (size_t r = 0; r < n; r++) ptr[ds->user[r] + 1]++;
+  for (size_t u = 0; u < nu; u++) ptr[u + 1] += ptr[u];
+  for (size_t r = 0; r < n; r++) seen[ptr[ds->user[r]] + fill[ds->user[r]]++] = ds->item[r];
+  for (size_t u = 0; u < nu; u++) {
+    uint32_t *row = seen + ptr[u];
+    size_t len = (size_t)(ptr[u + 1] - ptr[u]), w = 0;
+    qsort(row, len, sizeof *row, cmp_u32);
+    for (size_t j = 0; j < len; j++)
+      if (w == 0 || row[j] != row[w - 1]) row[w++] = row[j];
+    fill[u] = w; /* the unique count */
+  }
+  for (size_t r = 0; r < n; r++)
+    if (!(held_mask & (1u << parts[r]))) is_train[ds->item[r]] = true;
+  size_t n_pool = 0;
+  for (size_t i = 0; i < ni; i++)
+    if (is_train[i]) pool[n_pool++] = (uint32_t)i;
+  /* Held-out pairs, each once, in order of first appearance: the held
+   * rows sorted by (pair, row), the first of each pair kept, then sorted
+   * back by row. */
+  size_t n_held = 0;
+  for (size_t r = 0; r < n; r++)
+    if (held_mask & (1u << parts[r])) n_held++;
+  keyed = cofi__malloc((n_held ? n_held : 1) * sizeof *keyed);
+  if (!keyed) goto nomem;
+  n_held = 0;
+  for (size_t r = 0; r < n; r++)
+    if (held_mask & (1u << parts[r]))
+      keyed[n_held++] = (pair_row){((uint64_t)ds->user[r] << 32) | ds->item[r], r};
+  qsort(keyed, n_held, sizeof *keyed, cmp_pair_row);
+  size_t n_cases = 0;
+  for (size_t j = 0; j < n_held; j++)
+    if (j == 0 || keyed[j].key != keyed[j - 1].key) cases[n_cases++] = keyed[j].row;
+  qsort(cases, n_cases, sizeof *cases, cmp_u64);
+  if (n_cases == 0) {
+    rc = cofi__fail(diag, COFI_ERR_EMPTY, NULL, 0, "no held-out pair to write");
+    goto done;
+  }
+  ft = fopen(test_path, "w");
+  fn = ft ? fopen(negatives_path, "w") : NULL;
+  if (!ft || !fn) {
+    rc = cofi__fail(diag, COFI_ERR_IO, ft ? negatives_path : test_path, 0, "cannot create: %s",
+                    strerror(errno));
+    goto done;
+  }
+  for (size_t c = 0; c < n_cases; c++) {
+    size_t r = (size_t)cases[c];
+    uint32_t u = ds->user[r], it = ds->item[r];
+    size_t ul, il;
+    const char *us = cofi__idmap_get(&ds->users, u, &ul);
+    const char *is = cofi__idmap_get(&ds->items, it, &il);
+    if (!id_ok(us, ul, true) || !id_ok(is, il, false)) {
+      char q[64];
+      rc = cofi__fail(diag, COFI_ERR_INVALID, NULL, 0,
+                      "%s ID '%s' cannot be written in the sampled format (tab, line end%s)",
+                      id_ok(us, ul, true) ? "item" : "user",
+                      id_ok(us, ul, true) ? cofi__quote(q, sizeof q, is, il)
+                                          : cofi__quote(q, sizeof q, us, ul),
+                      id_ok(us, ul, true) ? "" : " or comma");
+      goto done;
+    }
+    const uint32_t *mine = seen + ptr[u];
+    size_t n_mine = (size_t)fill[u];
+    /* Candidates: pool items the user has no row with. */
+    size_t n_seen_pool = 0;
+    for (size_t j = 0; j < n_mine; j++) n_seen_pool += is_train[mine[j]];
+    size_t avail = n_pool - n_seen_pool, want = n_negatives < avail ? n_negatives : avail;
+    uint64_t st = seed * 0x9E3779B97F4A7C15ull + c + 1;
+    size_t got = 0;
+    if (want * 2 <= avail) {
+      /* Rejection sampling: at least half the draws succeed. */
+      while (got < want) {
+        st += 0x9E3779B97F4A7C15ull;
+        uint32_t cand = pool[mix64(st) % n_pool];
+        if (sorted_has(mine, n_mine, cand)) continue;
+        bool dup = false;
+        for (size_t j = 0; j < got && !dup; j++) dup = chosen[j] == cand;
+        if (!dup) chosen[got++] = cand;
+      }
+    } else {
+      /* Selection sampling (Knuth's algorithm S) over the candidates in
+       * pool order: each kept with probability (want - got) / (left). */
+      size_t left = avail;
+      for (size_t j = 0; j < n_pool && got < want; j++) {
+        if (sorted_has(mine, n_mine, pool[j])) continue;
+        st += 0x9E3779B97F4A7C15ull;
+        if ((double)(mix64(st) >> 11) * (1.0 / 9007199254740992.0) * (double)left <
+            (double)(want - got))
+          chosen[got++] = pool[j];
+        left--;
+      }
+    }
+    fwrite(us, 1, ul, ft);
+    fputc('\t', ft);
+    fwrite(is, 1, il, ft);
+    fputc('\n', ft);
+    fputc('(', fn);
+    fwrite(us, 1, ul, fn);
+    fputc(',', fn);
+    fwrite(is, 1, il, fn);
+    fputc(')', fn);
+    for (size_t j = 0; j < got; j++) {
+      size_t nl;
+      const char *ns = cofi__idmap_get(&ds->items, chosen[j], &nl);
+      if (!id_ok(ns, nl, false)) {
+        char q[64];
+        rc = cofi__fail(diag, COFI_ERR_INVALID, NULL, 0,
+                        "item ID '%s' cannot be written in the sampled format (tab, line end)",
+                        cofi__quote(q, sizeof q, ns, nl));
+        goto done;
+      }
+      fputc('\t', fn);
+      fwrite(ns, 1, nl, fn);
+    }
+    fputc('\n', fn);
+  }
+  if (fflush(ft) != 0 || ferror(ft) || fflush(fn) != 0 || ferror(fn))
+    rc = cofi__fail(diag, COFI_ERR_IO, test_path, 0, "write error: %s", strerror(errno));
+  goto done;
+nomem:
+  rc = cofi__fail(diag, COFI_ERR_NOMEM, NULL, 0, "out of memory");
+done:
+  if (ft && fclose(ft) != 0 && !rc) rc = cofi__fail(diag, COFI_ERR_IO, test_path, 0, "%s", strerror(errno));
+  if (fn && fclose(fn) != 0 && !rc)
+    rc = cofi__fail(diag, COFI_ERR_IO, negatives_path, 0, "%s", strerror(errno));
+  cofi__free(ptr);
+  cofi__free(seen);
+  cofi__free(fill);
+  cofi__free(pool);
+  cofi__free(is_train);
+  cofi__free(cases);
+  cofi__free(chosen);
+  cofi__free(keyed);
+  return rc;
+}

@@ -33,6 +33,7 @@ void cofi_model_close(cofi_model *m) {
   cofi__csr_free(&m->user_items);
   cofi__aligned_free(m->item_gram);
   cofi__aligned_free(m->item_norms);
+  cofi__aligned_free(m->item_idf);
   cofi__aligned_free(m->user_norms);
   cofi__model_free_panel(m);
   if (m->map) {
@@ -119,6 +120,8 @@ int cofi__model_prepare(cofi_model *m) {
   m->item_norms = cofi__aligned_alloc(((size_t)m->n_items + 1) * sizeof(float));
   m->user_norms = cofi__aligned_alloc(((size_t)m->n_users + 1) * sizeof(float));
   if (!m->item_gram || !m->item_norms || !m->user_norms) return COFI_ERR_NOMEM;
+  int crc = cofi__confidence_prepare(m);
+  if (crc) return crc;
   cofi__gram(m->item_factors, m->n_items, k, m->params.unobserved_weight, m->item_gram);
   for (uint32_t i = 0; i < m->n_items; i++) {
     const float *y = m->item_factors + (size_t)i * k;

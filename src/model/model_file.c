@@ -3,13 +3,14 @@
  * validated completely before anything in it is trusted, and laid out so
  * that an opened model uses the mapping in place (no copy, no parse).
  *
- * This comment is the format specification (version 1). All integers and
+ * This comment is the format specification (version 2; version 1 files,
+ * which lack the confidence fields of META, are still read as linear). All integers and
  * floats are little-endian; cofi refuses to build on big-endian hosts.
  *
  *   offset  size  field
  *   ------  ----  ------------------------------------------------------
  *        0     8  magic "COFIMODL"
- *        8     4  format version (1)
+ *        8     4  format version (2; 1 is still read)
  *       12     4  byte-order mark 0x01020304 (reads 0x04030201 if swapped)
  *       16     8  file size in bytes (the whole file)
  *       24     4  number of sections n (1..64)
@@ -81,7 +82,8 @@
 #endif
 
 #define MAGIC "COFIMODL"
-#define FORMAT_VERSION 1u
+#define FORMAT_VERSION 2u
+#define OLDEST_VERSION 1u /* still read: version 1 has no confidence fields (linear) */
 #define BOM 0x01020304u
 #define HEADER_SIZE 64u
 #define ENTRY_SIZE 32u
@@ -139,10 +141,16 @@ static void meta_encode(const cofi_model *m, unsigned char *b) {
   putd(b + 88, m->train_seconds);
   putd(b + 96, m->train_loss);
   memcpy(b + 104, m->cofi_version, 16);
-  put32(b + 120, m->train_ranks);
+  /* Version 2: the confidence transform (all zero in version 1 = linear). */
+  put32(b + 120, (uint32_t)m->params.confidence);
+  putf(b + 124, m->params.epsilon);
+  putf(b + 128, m->params.bm25_k1);
+  putf(b + 132, m->params.bm25_b);
+  putd(b + 136, m->conf_mean_rowsum);
+  put32(b + 144, m->train_ranks); /* MPI ranks that trained it; 0 before: one */
 }
 
-static void meta_decode(const unsigned char *b, cofi_model *m) {
+static void meta_decode(const unsigned char *b, uint32_t version, cofi_model *m) {
   m->n_users = get32(b + 0);
   m->n_items = get32(b + 4);
   m->factors = get32(b + 8);
@@ -166,8 +174,15 @@ static void meta_decode(const unsigned char *b, cofi_model *m) {
   m->train_loss = getd(b + 96);
   memcpy(m->cofi_version, b + 104, 16);
   m->cofi_version[15] = 0;
+  if (version >= 2) {
+    m->params.confidence = (cofi_confidence)get32(b + 120);
+    m->params.epsilon = getf(b + 124);
+    m->params.bm25_k1 = getf(b + 128);
+    m->params.bm25_b = getf(b + 132);
+    m->conf_mean_rowsum = getd(b + 136);
+  }
   /* files from before cofi recorded it have 0 here: one process */
-  m->train_ranks = get32(b + 120);
+  m->train_ranks = get32(b + 144);
   if (m->train_ranks == 0) m->train_ranks = 1;
 }
 
@@ -330,7 +345,7 @@ static bool norms_bounded(const float *a, uint64_t n, uint64_t k, double scale) 
 
 /* The content checksum: what the model is, blind to how the run went.
  * META with the creation time (72), the training duration (88), the cofi
- * version (104) and the number of ranks that trained it (120) zeroed,
+ * version (104) and the number of ranks that trained it (144) zeroed,
  * then every other section's length and
  * (already verified) checksum in id order. Each section's bytes are thus
  * covered without hashing them a second time. */
@@ -341,8 +356,8 @@ static uint64_t content_checksum(const unsigned char *meta, const uint64_t *len,
   memset(b + 72, 0, 8);
   memset(b + 88, 0, 8);
   memset(b + 104, 0, 16);
-  memset(b + 120, 0, 4);
-  uint64_t h = cofi__hash_bytes(b, META_SIZE, FORMAT_VERSION);
+  memset(b + 144, 0, 4);
+  uint64_t h = cofi__hash_bytes(b, META_SIZE, 1); /* seed 1 for every version: v1 files keep theirs */
   for (int id = S_META + 1; id <= S_COUNT; id++) {
     unsigned char e[20];
     put32(e, (uint32_t)id);
@@ -366,10 +381,10 @@ static int validate(cofi_model *m, const unsigned char *b, uint64_t size, const 
                       bom == 0x04030201u ? "model written with the other byte order"
                                          : "bad byte-order mark 0x%08x", bom);
   uint32_t version = get32(b + 8);
-  if (version != FORMAT_VERSION)
+  if (version < OLDEST_VERSION || version > FORMAT_VERSION)
     return cofi__fail(d, version > FORMAT_VERSION ? COFI_ERR_VERSION : COFI_ERR_CORRUPT, name, 0,
-                      "model format version %u; this cofi reads version %u", version,
-                      FORMAT_VERSION);
+                      "model format version %u; this cofi reads versions %u to %u", version,
+                      OLDEST_VERSION, FORMAT_VERSION);
   if (get64(b + 48) != cofi__hash_bytes(b, 48, 0))
     return CORRUPT("header checksum mismatch");
   if (get32(b + 28) != 0 || get64(b + 56) != 0) return CORRUPT("reserved header fields not zero");
@@ -416,7 +431,7 @@ static int validate(cofi_model *m, const unsigned char *b, uint64_t size, const 
     if (!sec[id]) return CORRUPT("section %s missing", section_names[id]);
   if (len[S_META] != META_SIZE) return CORRUPT("META section has %llu bytes", (unsigned long long)len[S_META]);
 
-  meta_decode(sec[S_META], m);
+  meta_decode(sec[S_META], version, m);
   uint64_t nu = m->n_users, ni = m->n_items, k = m->factors, nf = m->meta.n_fields,
            nnz = m->user_items.nnz;
   if (nu == 0 || ni == 0 || k == 0 || k > COFI_MAX_FACTORS)
@@ -424,6 +439,8 @@ static int validate(cofi_model *m, const unsigned char *b, uint64_t size, const 
                    (unsigned long long)ni, (unsigned long long)k);
   cofi_diag pd = {0};
   if (cofi_params_check(&m->params, &pd)) return CORRUPT("META: %s", pd.message);
+  if (!isfinite(m->conf_mean_rowsum) || m->conf_mean_rowsum < 0)
+    return CORRUPT("META: mean row sum %g", m->conf_mean_rowsum);
   if (nf > 4096 || (m->meta.title_field != -1 && (m->meta.title_field < 0 ||
                                                   (uint64_t)m->meta.title_field >= nf)))
     return CORRUPT("META: %llu metadata fields, title field %d", (unsigned long long)nf,

@@ -21,6 +21,10 @@ cofi_params cofi_params_default(void) {
   p.threads = 0;
   p.reg_exponent = 0.0f;
   p.unobserved_weight = 1.0f;
+  p.confidence = COFI_CONFIDENCE_LINEAR;
+  p.epsilon = 1.0f;
+  p.bm25_k1 = 100.0f;
+  p.bm25_b = 0.8f;
   return p;
 }
 
@@ -42,6 +46,23 @@ int cofi_params_check(const cofi_params *p, cofi_diag *d) {
     BAD("reg_exponent must be in [0, 10], got %g", (double)p->reg_exponent);
   if (!isfinite(p->unobserved_weight) || !(p->unobserved_weight > 0))
     BAD("unobserved_weight must be > 0, got %g", (double)p->unobserved_weight);
+  if (!cofi_confidence_name((int)p->confidence))
+    BAD("confidence must be linear, log or bm25, got %d", (int)p->confidence);
+  if (!isfinite(p->epsilon) || !(p->epsilon > 0))
+    BAD("epsilon must be a finite number > 0, got %g", (double)p->epsilon);
+  if (!isfinite(p->bm25_k1) || p->bm25_k1 < 0 || p->bm25_k1 > 1e6)
+    BAD("bm25_k1 must be in [0, 1e6], got %g", (double)p->bm25_k1);
+  if (!isfinite(p->bm25_b) || p->bm25_b < 0 || p->bm25_b > 1)
+    BAD("bm25_b must be in [0, 1], got %g", (double)p->bm25_b);
   return COFI_OK;
 #undef BAD
+}
+
+const char *cofi_confidence_name(int confidence) {
+  switch (confidence) {
+    case COFI_CONFIDENCE_LINEAR: return "linear";
+    case COFI_CONFIDENCE_LOG: return "log";
+    case COFI_CONFIDENCE_BM25: return "bm25";
+    default: return NULL;
+  }
 }

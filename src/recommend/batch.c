@@ -134,3 +134,10 @@ done:
   cofi__free(heaps);
   return rc;
 }
+
+int cofi_recommend_users(const cofi_model *m, const uint32_t *users, size_t n, uint32_t k,
+                         int filter_seen, uint32_t threads, cofi_scored *out,
+                         uint32_t *n_out) {
+  if (!m || (n && (!out || !n_out))) return COFI_ERR_INVALID;
+  return cofi__recommend_batch(m, users, n, k, filter_seen, threads, out, n_out);
+}

@@ -113,6 +113,10 @@ static void chol_solve(const double *L, const double *U, uint32_t k, const float
     z[i] = (z[i] - dot_dd(U + (size_t)i * k + i + 1, z + i + 1, k - i - 1)) / U[(size_t)i * k + i];
 }
 
+/* values: weights (already through the confidence transform). */
+static int explainer_new(const cofi_model *m, const uint32_t *items, const float *values,
+                         size_t n, cofi_explainer **out);
+
 int cofi_explainer_new_history(const cofi_model *m, const uint32_t *items, const float *values,
                                size_t n, cofi_explainer **out) {
   *out = NULL;
@@ -122,6 +126,19 @@ int cofi_explainer_new_history(const cofi_model *m, const uint32_t *items, const
     if (items[j] >= m->n_items) return COFI_ERR_NOT_FOUND;
     if (values && !isfinite(values[j])) return COFI_ERR_INVALID;
   }
+  if (m->params.confidence == COFI_CONFIDENCE_LINEAR)
+    return explainer_new(m, items, values, n, out);
+  /* Raw values -> weights, as cofi_fold_in does. */
+  float *w = cofi__malloc(n * sizeof *w);
+  if (!w) return COFI_ERR_NOMEM;
+  cofi__confidence_history(m, items, values, n, w);
+  int rc = explainer_new(m, items, w, n, out);
+  cofi__free(w);
+  return rc;
+}
+
+static int explainer_new(const cofi_model *m, const uint32_t *items, const float *values,
+                         size_t n, cofi_explainer **out) {
   uint32_t k = m->factors;
   cofi_explainer *e = cofi__calloc(1, sizeof *e);
   if (!e) return COFI_ERR_NOMEM;
@@ -168,7 +185,9 @@ int cofi_explainer_new_user(const cofi_model *m, uint32_t user, cofi_explainer *
   const uint32_t *items;
   const float *values;
   size_t n = cofi_model_user_items(m, user, &items, &values);
-  return cofi_explainer_new_history(m, items, values, n, out);
+  if (n == 0) return COFI_ERR_INVALID;
+  /* The stored values are the trained weights: no transform again. */
+  return explainer_new(m, items, values, n, out);
 }
 
 /* Largest contribution first; equal ones by item index. */

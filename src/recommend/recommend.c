@@ -81,13 +81,12 @@ int cofi_fold_in(const cofi_model *m, cofi_workspace *ws, const uint32_t *items,
   if (n == 0) return COFI_ERR_INVALID;
   for (size_t i = 0; i < n; i++)
     if (items[i] >= m->n_items) return COFI_ERR_NOT_FOUND;
-  /* The values array the solver needs: given, or 1 each (held in scores). */
-  int rc = cofi__ws_reserve(ws, values ? 0 : n, cofi__solve_row_scratch(k), 0);
+  /* The weights the solver needs: the raw values (or 1 each) through the
+   * model's confidence transform, held in scores. */
+  int rc = cofi__ws_reserve(ws, n, cofi__solve_row_scratch(k), 0);
   if (rc) return rc;
-  if (!values) {
-    for (size_t i = 0; i < n; i++) ws->scores[i] = 1.0f;
-    values = ws->scores;
-  }
+  cofi__confidence_history(m, items, values, n, ws->scores);
+  values = ws->scores;
   cofi__row_problem pr = {
       .gram = m->item_gram, .Y = m->item_factors, .k = k, .alpha = m->params.alpha,
       .alpha0 = m->params.unobserved_weight, .lambda = m->params.regularization,

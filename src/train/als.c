@@ -377,6 +377,8 @@ static int train(const cofi_dataset *ds, cofi_dataset *consume, const cofi_param
   rc = cofi__csr_from_dataset(ds, &m->user_items);
   if (consume) release_rows(consume, true);
   if (rc) goto fail;
+  rc = cofi__confidence_apply(&p, &m->user_items, &m->conf_mean_rowsum);
+  if (rc) goto fail;
   /* Confidences must be finite floats, or every solve turns to NaN. */
   for (uint64_t i = 0; i < m->user_items.nnz; i++) {
     float v = m->user_items.data[i], c = 1.0f + p.alpha * v;

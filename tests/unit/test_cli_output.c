@@ -394,8 +394,8 @@ static void content_checksum_ignores_only_the_run(void **state) {
   uint64_t base = content_of(orig, len);
   unsigned char *b = malloc(len);
   /* The run-dependent fields: created (72), duration (88), version (104),
-   * ranks (120). */
-  static const size_t run_fields[][2] = {{72, 8}, {88, 8}, {104, 16}, {120, 4}};
+   * ranks (144). */
+  static const size_t run_fields[][2] = {{72, 8}, {88, 8}, {104, 16}, {144, 4}};
   for (size_t k = 0; k < 4; k++) {
     memcpy(b, orig, len);
     unsigned char *meta = meta_of(b);

@@ -209,7 +209,7 @@ static void hostile_headers_are_refused(void **state) {
   free(dir);
 }
 
-/* META bytes 120..123: the ranks that trained the model (docs/mpi.md).
+/* META bytes 144..147: the ranks that trained the model (docs/mpi.md).
  * A one-process model records 1; a file from before the field (zero
  * there) reads as 1; another count reads back as written. */
 static uint32_t ranks_of(const unsigned char *b, size_t len) {
@@ -227,15 +227,15 @@ static void ranks_field_old_and_new(void **state) {
   size_t len;
   unsigned char *b = saved_bytes(&len, &dir);
   uint32_t v;
-  memcpy(&v, meta_of(b) + 120, 4);
+  memcpy(&v, meta_of(b) + 144, 4);
   assert_int_equal(v, 1);
   assert_int_equal(ranks_of(b, len), 1);
   v = 0; /* as every file before the field */
-  memcpy(meta_of(b) + 120, &v, 4);
+  memcpy(meta_of(b) + 144, &v, 4);
   reseal(b, len);
   assert_int_equal(ranks_of(b, len), 1);
   v = 4;
-  memcpy(meta_of(b) + 120, &v, 4);
+  memcpy(meta_of(b) + 144, &v, 4);
   reseal(b, len);
   assert_int_equal(ranks_of(b, len), 4);
   free(b);
