@@ -1,5 +1,5 @@
 /*
- * args.c — option parsing and error printing shared by the subcommands:
+ * args.c — option parsing shared by the subcommands:
  * strict number parsing (no atoi: the whole token must be a number in
  * range), the data-reading and training flags several commands accept, and
  * the parameter-file format written by `cofi tune`.
@@ -14,45 +14,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-int cli_exit_for(int code) {
-  switch (code) {
-    case COFI_OK: return CLI_EXIT_OK;
-    case COFI_ERR_NOMEM: return CLI_EXIT_NOMEM;
-    case COFI_ERR_IO: return CLI_EXIT_IO;
-    case COFI_ERR_INVALID: return CLI_EXIT_USAGE;
-    case COFI_ERR_PARSE: case COFI_ERR_EMPTY: return CLI_EXIT_DATA;
-    case COFI_ERR_NOT_MODEL: case COFI_ERR_VERSION: case COFI_ERR_CORRUPT:
-      return CLI_EXIT_MODEL;
-    case COFI_ERR_NUMERIC: return CLI_EXIT_NUMERIC;
-    default: return CLI_EXIT_FAIL;
-  }
-}
-
-int cli_usage_error(const char *cmd, const char *fmt, ...) {
-  fprintf(stderr, "cofi %s: ", cmd);
-  va_list ap;
-  va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
-  va_end(ap);
-  fputc('\n', stderr);
-  return CLI_EXIT_USAGE;
-}
-
-int cli_diag_error(const char *cmd, const char *what, int code,
-                   const cofi_diag *d) {
-  fprintf(stderr, "cofi %s: ", cmd);
-  cli_text_cstring(stderr, what);
-  fputs(": ", stderr);
-  if (d && d->file[0]) {
-    cli_text_cstring(stderr, d->file);
-    fputc(':', stderr);
-    if (d->line) fprintf(stderr, "%llu:", (unsigned long long)d->line);
-    fputc(' ', stderr);
-  }
-  fprintf(stderr, "%s\n", d && d->message[0] ? d->message : cofi_error_message(code));
-  return cli_exit_for(code);
-}
 
 /* ---- argument walking -------------------------------------------------- */
 

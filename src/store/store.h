@@ -96,8 +96,13 @@ struct cofi_store {
   char where[256];  /* the URL without a password, for messages */
 };
 
-/* The back ends' open: fill s->ops and s->impl. target: the path (SQLite)
- * or the whole URL (PostgreSQL). */
+/* cofi_store_open (open.c) in three steps: an empty store named after the
+ * URL (any password masked; NULL when out of memory), a back end's open,
+ * which fills s->ops and s->impl (target: the path for SQLite, the whole
+ * URL for PostgreSQL), then the schema created or migrated. The split
+ * keeps calls one way: open.c -> back ends -> store.c. */
+cofi_store *cofi__store_new(const char *url);
+int cofi__store_migrate(cofi_store *s, cofi_diag *diag);
 int cofi__sqlite_open(cofi_store *s, const char *target, cofi_diag *d);
 int cofi__pg_open(cofi_store *s, const char *target, cofi_diag *d);
 

@@ -27,6 +27,7 @@
 #include "../../tools/text.c"
 #include "../../tools/paths.c"
 #include "../../tools/output.c"
+#include "../../tools/errors.c"
 #include "../../tools/args.c"
 #include "../../tools/cmd_info.c"
 
