@@ -106,8 +106,9 @@ print("framing: a chunked body over --max-body is answered 413 before it ends, a
 if not srv.alive():
     fail("the server died")
 srv.signal(15)
-if srv.wait() != 0:
-    fail("exit code after SIGTERM")
+rc = srv.wait()
+if rc != 0:
+    fail("exit code %s after SIGTERM; server output: %s" % (rc, srv.text()[-2000:]))
 log = srv.text()
 if "runtime error" in log or "Sanitizer" in log:
     fail("sanitizer report: %s" % log[-2000:])
