@@ -109,6 +109,8 @@ struct cofi_dataset {
 
 /* An empty dataset to fill with cofi__dataset_add. */
 int cofi__dataset_new(cofi_dataset **out);
+/* Room for one more row in ds's arrays (they grow together, doubling). */
+int cofi__dataset_reserve_one(cofi_dataset *ds);
 int cofi__dataset_add(cofi_dataset *ds, const char *user, size_t ulen,
                       const char *item, size_t ilen, float value, int64_t time);
 /* A dataset with the same ID maps (copied) and metadata, holding only the

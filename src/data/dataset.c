@@ -56,7 +56,7 @@ const char *cofi_dataset_columns(const cofi_dataset *ds) { return ds ? ds->colum
 
 /* Room for one more interaction. The four arrays grow together; a failure
  * leaves the ones already grown larger, which is harmless. */
-static int reserve_one(cofi_dataset *ds) {
+int cofi__dataset_reserve_one(cofi_dataset *ds) {
   if (ds->n < ds->cap) return COFI_OK;
   size_t cap = ds->cap ? ds->cap * 2 : 1024;
   uint32_t *u = cofi__realloc(ds->user, cap * sizeof *u);
@@ -78,7 +78,7 @@ static int reserve_one(cofi_dataset *ds) {
 int cofi__dataset_add(cofi_dataset *ds, const char *user, size_t ulen,
                       const char *item, size_t ilen, float value, int64_t time) {
   if (ulen == 0 || ilen == 0) return COFI_ERR_INVALID;
-  int rc = reserve_one(ds);
+  int rc = cofi__dataset_reserve_one(ds);
   if (rc) return rc;
   uint32_t u, i;
   if ((rc = cofi__idmap_intern(&ds->users, user, ulen, &u, NULL))) return rc;
@@ -128,7 +128,7 @@ int cofi__dataset_subset(const cofi_dataset *ds, const bool *keep,
   memcpy(sub->source, ds->source, sizeof sub->source);
   for (size_t k = 0; k < ds->n; k++) {
     if (!keep[k]) continue;
-    if ((rc = reserve_one(sub))) goto fail;
+    if ((rc = cofi__dataset_reserve_one(sub))) goto fail;
     sub->user[sub->n] = ds->user[k];
     sub->item[sub->n] = ds->item[k];
     sub->value[sub->n] = ds->value[k];
@@ -858,7 +858,7 @@ static int read_rows(reader *rd, cofi_dataset *ds, cofi_diag *diag) {
       if (!(v >= rd->min_value)) continue;
       if (rd->binarize) v = 1.0f;
     }
-    if ((rc = reserve_one(ds))) goto oom;
+    if ((rc = cofi__dataset_reserve_one(ds))) goto oom;
     uint32_t u, i;
     size_t prev_len;
     const char *prev = last_user >= 0

@@ -844,25 +844,6 @@ typedef struct read_ctx {
   bool any_meta;
 } read_ctx;
 
-static int reserve_rows(cofi_dataset *ds) {
-  if (ds->n < ds->cap) return COFI_OK;
-  size_t cap = ds->cap ? ds->cap * 2 : 4096;
-  uint32_t *u = cofi__realloc(ds->user, cap * sizeof *u);
-  if (!u) return COFI_ERR_NOMEM;
-  ds->user = u;
-  uint32_t *i = cofi__realloc(ds->item, cap * sizeof *i);
-  if (!i) return COFI_ERR_NOMEM;
-  ds->item = i;
-  float *v = cofi__realloc(ds->value, cap * sizeof *v);
-  if (!v) return COFI_ERR_NOMEM;
-  ds->value = v;
-  int64_t *t = cofi__realloc(ds->time, cap * sizeof *t);
-  if (!t) return COFI_ERR_NOMEM;
-  ds->time = t;
-  ds->cap = cap;
-  return COFI_OK;
-}
-
 static int intern_pos(keytab *t, cofi__idmap *m, int64_t pos, uint32_t *out) {
   uint32_t idx = t->ds_index[pos];
   if (idx == UINT32_MAX) {
@@ -926,7 +907,7 @@ static int append_row(read_ctx *c, int64_t up, int64_t ip, float v, bool has_ts,
   cofi_dataset *ds = c->ds;
   uint32_t u, i;
   int rc;
-  if ((rc = reserve_rows(ds)) || (rc = intern_pos(&c->users, &ds->users, up, &u)) ||
+  if ((rc = cofi__dataset_reserve_one(ds)) || (rc = intern_pos(&c->users, &ds->users, up, &u)) ||
       (rc = intern_pos(&c->items, &ds->items, ip, &i))) {
     if (rc == COFI_ERR_INVALID)
       return cofi__fail(c->d, rc, c->s->where, 0, "more than 4294967294 distinct IDs");
