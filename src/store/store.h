@@ -49,7 +49,9 @@ typedef struct cofi__store_ops {
    * version v (its DDL plus the version row). */
   int (*schema_version)(cofi_store *s, uint32_t *v, cofi_diag *d);
   int (*migrate)(cofi_store *s, uint32_t v, cofi_diag *d);
-  /* keys[i] of ids[i] in table; create: insert those missing, else -1. */
+  /* keys[i] of ids[i] in table; create: insert those missing, else -1.
+   * With create the ids must be distinct (store.c dedupes them first: a
+   * back end may insert the missing ones in one multi-row statement). */
   int (*keys)(cofi_store *s, int table, size_t n, const char *const *ids,
               const size_t *lens, bool create, int64_t *keys, cofi_diag *d);
   int (*insert_rows)(cofi_store *s, const cofi__store_row *rows, size_t n,
@@ -115,6 +117,22 @@ extern uint64_t cofi__store_parallel_min;
 extern uint64_t cofi__store_bulk_min;
 /* How many reads used the two halves (for the tests). */
 extern uint64_t cofi__store_parallel_scans;
+
+/* ---- a connection's cache of keys (keycache.c) ------------------------- */
+/* ID -> key of users or items already seen by this connection. The owner
+ * clears it whenever a key it holds may have changed (keycache.c says
+ * when); past about a million entries it starts again. */
+typedef struct cofi__keycache {
+  cofi__idmap ids;
+  int64_t *keys; /* [ids.n] */
+  size_t cap;
+} cofi__keycache;
+/* The key of id, or -1 when not cached. */
+int64_t cofi__keycache_find(const cofi__keycache *c, const char *id, size_t len);
+/* Remembers id -> key (id not cached yet); COFI_ERR_NOMEM. */
+int cofi__keycache_put(cofi__keycache *c, const char *id, size_t len, int64_t key);
+/* Forgets everything and frees the memory (the cache stays usable). */
+void cofi__keycache_clear(cofi__keycache *c);
 
 /* ---- checks shared by the layers (store.c) ----------------------------- */
 /* NULL when s[0..n) is valid UTF-8 without NUL bytes, else what is wrong. */
