@@ -822,6 +822,131 @@ static void test_out_of_memory(void **state) {
   free(items);
 }
 
+/* ---- the append path: distinct keys, key cache, multi-row key inserts -- */
+
+/* Events of a scan compared, in seq order, with the events appended. */
+typedef struct expected {
+  const cofi_store_event *e;
+  size_t n, at;
+} expected;
+
+static int compare_next(const cofi_store_event *got, void *ctx) {
+  expected *x = ctx;
+  if (x->at >= x->n) fail_msg("more events read back than the %zu appended", x->n);
+  const cofi_store_event *w = &x->e[x->at++];
+  if (got->user_len != w->user_len || memcmp(got->user_id, w->user_id, w->user_len) ||
+      got->item_len != w->item_len || memcmp(got->item_id, w->item_id, w->item_len))
+    fail_msg("event %zu: read back %.*s/%.*s, appended %s/%s", x->at - 1, (int)got->user_len,
+             got->user_id, (int)got->item_len, got->item_id, w->user_id, w->item_id);
+  assert_int_equal(got->event != NULL, w->event != NULL);
+  if (w->event) assert_memory_equal(got->event, w->event, w->event_len);
+  assert_true(got->value == w->value);
+  assert_int_equal(got->has_timestamp, w->has_timestamp);
+  if (w->has_timestamp) assert_int_equal(got->timestamp, w->timestamp);
+  return 0;
+}
+
+static long long dangling(const fixture *f) {
+  return raw_int(f, "SELECT count(*) FROM cofi_events e WHERE NOT EXISTS "
+                    "(SELECT 1 FROM cofi_users u WHERE u.ukey = e.ukey) OR NOT EXISTS "
+                    "(SELECT 1 FROM cofi_items i WHERE i.ikey = e.ikey)");
+}
+
+/* Property: batches of any size, with users and items repeated inside a
+ * batch, known from earlier batches or new (more than 64 new at once: the
+ * multi-row key inserts), read back exactly as appended one by one would
+ * be: same events in the same order, one key per distinct ID. */
+static void test_append_batches_like_one_by_one(void **state) {
+  fixture *f = *state;
+  cofi_store *s = open_ok(f);
+  enum { N = 1500 };
+  static char uid[N][16], iid[N][16];
+  static cofi_store_event e[N];
+  uint64_t r = 0x9e3779b97f4a7c15ull;
+  for (size_t k = 0; k < N; k++) {
+    r = r * 6364136223846793005ull + 1442695040888963407ull;
+    /* IDs drawn from pools that grow with k: early batches create most,
+     * later ones mostly reuse */
+    snprintf(uid[k], sizeof uid[k], "u%llu", (unsigned long long)((r >> 33) % (50 + k / 3)));
+    snprintf(iid[k], sizeof iid[k], "i%llu", (unsigned long long)((r >> 17) % (20 + k / 5)));
+    e[k] = ev(uid[k], iid[k], (r >> 5) % 3 ? "like" : NULL, (double)((r >> 40) % 7),
+              (int64_t)(r >> 44), (r >> 9) % 2);
+  }
+  size_t sizes[] = {1, 2, 300, 7, 64, 65, 129, 1, 500, 3, 428};
+  size_t at = 0;
+  for (size_t b = 0; at < N; b++) {
+    size_t m = sizes[b % (sizeof sizes / sizeof sizes[0])];
+    if (m > N - at) m = N - at;
+    append_ok(s, e + at, m);
+    at += m;
+  }
+  expected x = {e, N, 0};
+  cofi_diag d = {0};
+  int rc = cofi_store_scan_events(s, compare_next, &x, &d);
+  if (rc) fail_msg("scan: %d %s", rc, d.message);
+  assert_int_equal(x.at, N);
+  /* as many users and items as distinct IDs, every event's keys exist */
+  cofi__idmap users, items;
+  cofi__idmap_init(&users);
+  cofi__idmap_init(&items);
+  for (size_t k = 0; k < N; k++) {
+    uint32_t idx;
+    assert_int_equal(cofi__idmap_intern(&users, uid[k], strlen(uid[k]), &idx, NULL), 0);
+    assert_int_equal(cofi__idmap_intern(&items, iid[k], strlen(iid[k]), &idx, NULL), 0);
+  }
+  cofi_store_counts c = counts(s);
+  assert_int_equal(c.users, users.n);
+  assert_int_equal(c.items, items.n);
+  assert_int_equal(c.events, N);
+  cofi__idmap_free(&users);
+  cofi__idmap_free(&items);
+  cofi_store_close(s);
+  assert_int_equal(dangling(f), 0);
+}
+
+/* A connection's cached keys never outlive their rows: a user deleted by
+ * another connection or by this one, or created by a transaction that was
+ * rolled back, is created again by the next event, never referred to by a
+ * stale key. */
+static void test_append_keys_stay_valid(void **state) {
+  fixture *f = *state;
+  cofi_store *a = open_ok(f), *b = open_ok(f);
+  cofi_store_event e1 = ev("u1", "i1", NULL, 1, 0, 0), e2 = ev("u1", "i2", NULL, 1, 0, 0);
+  append_ok(a, &e1, 1);
+  uint64_t n = 0;
+  cofi_diag d = {0};
+  if (cofi_store_delete_user(b, S("u1"), &n, &d)) fail_msg("delete: %s", d.message);
+  assert_int_equal(n, 1);
+  append_ok(a, &e2, 1); /* another connection deleted u1 */
+  assert_int_equal(dangling(f), 0);
+  cofi_store_event *h = NULL;
+  size_t nh = 0;
+  if (cofi_store_history(a, S("u1"), 0, &h, &nh, &d)) fail_msg("history: %s", d.message);
+  assert_int_equal(nh, 1);
+  assert_string_equal(h[0].item_id, "i2");
+  cofi_store_events_free(h);
+  /* deleted by the same connection */
+  if (cofi_store_delete_user(a, S("u1"), &n, &d)) fail_msg("delete: %s", d.message);
+  append_ok(a, &e1, 1);
+  assert_int_equal(dangling(f), 0);
+  /* created by a transaction rolled back: events of value 7 are refused by
+   * the database itself here */
+  if (f->backend == SQLITE)
+    raw_sql(f, "CREATE TRIGGER no7 BEFORE INSERT ON cofi_events WHEN NEW.value = 7 "
+               "BEGIN SELECT RAISE(ABORT, 'no 7'); END");
+  else
+    raw_sql(f, "ALTER TABLE cofi_events ADD CONSTRAINT no7 CHECK (value <> 7)");
+  cofi_store_event bad[2] = {ev("new", "inew", NULL, 1, 0, 0), ev("new", "inew", NULL, 7, 0, 0)};
+  memset(&d, 0, sizeof d);
+  expect(cofi_store_append_events(a, bad, 2, &d), COFI_ERR_STORE, &d, NULL);
+  assert_int_equal(raw_int(f, "SELECT count(*) FROM cofi_users WHERE id = 'new'"), 0);
+  append_ok(a, bad, 1);
+  assert_int_equal(raw_int(f, "SELECT count(*) FROM cofi_users WHERE id = 'new'"), 1);
+  assert_int_equal(dangling(f), 0);
+  cofi_store_close(a);
+  cofi_store_close(b);
+}
+
 static void test_empty_store(void **state) {
   fixture *f = *state;
   cofi_store *s = open_ok(f);
@@ -861,6 +986,8 @@ static void test_movielens_equals_csv(void **state) {
   {                                                                                         \
     cmocka_unit_test_setup_teardown(test_schema_versioned, setup_fn, teardown),             \
     cmocka_unit_test_setup_teardown(test_append_read_back, setup_fn, teardown),             \
+    cmocka_unit_test_setup_teardown(test_append_batches_like_one_by_one, setup_fn, teardown), \
+    cmocka_unit_test_setup_teardown(test_append_keys_stay_valid, setup_fn, teardown),       \
     cmocka_unit_test_setup_teardown(test_batch_all_or_nothing, setup_fn, teardown),         \
     cmocka_unit_test_setup_teardown(test_history, setup_fn, teardown),                      \
     cmocka_unit_test_setup_teardown(test_delete_user, setup_fn, teardown),                  \
