@@ -572,6 +572,13 @@ void srv_write_because(srv_buf *b, const srv_model *sm, const cofi_contribution 
  * GET (from the store when there is one, else the model: srv_h_items),
  * PUT and DELETE; /users/{id} PUT and DELETE, /users/{id}/history GET. */
 void srv_h_feedback(srv_req *r);
+/* feedback_fast.c: a POST /feedback body of the common shape read without
+ * jansson: true with the events (strings pointing into *text, a copy of
+ * the body; free both) when it read every byte exactly as the jansson path
+ * would; false (nothing to free) for anything else, which the caller then
+ * reads with jansson. The events are not checked yet (IDs, event type). */
+bool srv_feedback_fast(const char *body, size_t len, int64_t now, size_t max_events,
+                       cofi_store_event **evs, size_t *n, char **text);
 void srv_h_items_route(srv_req *r);
 void srv_h_users(srv_req *r);
 
