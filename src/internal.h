@@ -118,6 +118,24 @@ int cofi__dataset_add(cofi_dataset *ds, const char *user, size_t ulen,
 int cofi__dataset_subset(const cofi_dataset *ds, const bool *keep,
                          cofi_dataset **out);
 
+/* Reading one share of a file (a byte range per MPI rank, data/share.c).
+ * After planning the columns from the header, the reader calls locate with
+ * its planning outcome (plan_rc, so that every rank takes part in the same
+ * collectives even when one failed), its open descriptor and the line of
+ * the first data row; locate returns this rank's bytes [begin, end), which
+ * start at the start of a line, and the line number of begin. *rows gets
+ * the data rows of the share (kept by --min-value or not). A share may be
+ * empty: the caller checks the whole. */
+typedef struct cofi__share_locator {
+  void *ctx;
+  int (*locate)(void *ctx, int plan_rc, int fd, uint64_t data_line, uint64_t *begin,
+                uint64_t *end, uint64_t *first_line, cofi_diag *diag);
+  uint64_t *rows;
+} cofi__share_locator;
+int cofi__dataset_read_share(const char *path, const cofi_read_options *opt,
+                             const cofi__share_locator *share, cofi_dataset **out,
+                             cofi_diag *diag);
+
 /* ---- sparse matrices --------------------------------------------------- */
 /* CSR: row r has columns indices[indptr[r] .. indptr[r+1]), sorted
  * ascending, unique, with data[] their summed values.
@@ -137,6 +155,11 @@ typedef struct cofi__csr {
 
 /* Builds the user x item CSR from the dataset (sums duplicates). */
 int cofi__csr_from_dataset(const cofi_dataset *ds, cofi__csr *out);
+/* The CSR of n (row, col, value) triples (duplicates summed in the order
+ * the shell sort of each row leaves them: rows with the same triples in the
+ * same order give the same bits). */
+int cofi__csr_from_triplets(uint32_t rows, uint32_t cols, size_t n, const uint32_t *r,
+                            const uint32_t *c, const float *v, cofi__csr *out);
 /* The transpose (item x user), rows sorted. */
 int cofi__csr_transpose(const cofi__csr *a, cofi__csr *out);
 void cofi__csr_free(cofi__csr *a);
@@ -264,7 +287,59 @@ typedef struct cofi__comm {
   int (*allgather_rows)(void *ctx, float *X, const uint32_t *first, uint32_t k);
   /* v[0..n) becomes the element-wise maximum over the ranks. */
   int (*allreduce_max)(void *ctx, int64_t *v, size_t n);
+  /* The input exchanges (distributing the data before training; counted
+   * apart from the training's bytes). allgatherv: every rank's n bytes at
+   * mine, concatenated in rank order into *all (cofi__malloc, the caller
+   * frees), counts[r] the bytes of rank r. alltoallv: send holds
+   * send_counts[r] bytes for each rank r in rank order; *recv (cofi__malloc)
+   * gets recv_counts[r] bytes from each rank r in rank order; counts are
+   * multiples of unit, the size of one element. allreduce_sum: v[0..n)
+   * becomes the element-wise sum over the ranks. */
+  int (*allgatherv)(void *ctx, const void *mine, size_t n, void **all, size_t *counts);
+  int (*alltoallv)(void *ctx, const void *send, const size_t *send_counts, size_t unit,
+                    void **recv, size_t *recv_counts);
+  int (*allreduce_sum)(void *ctx, uint64_t *v, size_t n);
 } cofi__comm;
+
+/* A training set already distributed over the ranks (train/dist_input.c):
+ * the global ID maps (ds, without rows), this rank's user rows of the
+ * user x item matrix and its item rows of the transpose (full row counts,
+ * the other ranks' rows empty), confidence applied, and the partitions
+ * first_u / first_i [size + 1] (rank r solves users first_u[r] ..
+ * first_u[r+1]). */
+typedef struct cofi__dist_matrix {
+  cofi_dataset *ds;
+  cofi__csr R, Rt;
+  uint32_t *first_u, *first_i;
+  uint64_t interactions; /* rows kept, all ranks */
+  uint64_t nnz;          /* distinct user-item pairs, all ranks */
+  uint64_t max_row;      /* the longest row of R or Rt, all ranks */
+} cofi__dist_matrix;
+void cofi__dist_matrix_free(cofi__dist_matrix *dm);
+
+/* Reads this rank's byte range of the CSV at path (every rank calls it):
+ * the ranks split the data bytes evenly at line starts, number lines as
+ * the file does, and agree on the outcome (an error on any rank: every rank
+ * returns one, the failing rank with the file and line). *out holds the
+ * share's rows with IDs in first-appearance order within the share. */
+int cofi__share_read(const char *path, const cofi_read_options *opt, const cofi__comm *comm,
+                     cofi_dataset **out, uint64_t *rows, cofi_diag *d);
+/* Makes the ID maps global (first appearance in file order: the one-process
+ * maps), partitions users and items by work and sends every interaction
+ * to the rank that solves its user, then every merged pair to the rank
+ * that solves its item. Consumes local (freed). Linear and log confidence
+ * only (bm25 needs sums in file order over all rows: COFI_ERR_INVALID). */
+int cofi__dist_build(cofi_dataset *local, uint64_t rows, const cofi_read_options *opt,
+                     const cofi_params *p, const cofi__comm *comm, cofi__dist_matrix *out,
+                     cofi_diag *d);
+/* Rank 0 gets every rank's rows of R (a whole user x item matrix in *full);
+ * the other ranks send theirs and get an empty *full. */
+int cofi__dist_gather_rows(const cofi__comm *comm, const cofi__csr *R, const uint32_t *first,
+                           cofi__csr *full);
+/* Training on a distributed matrix (cofi__dist_build): bit-identical to
+ * cofi_train on the whole file. Consumes dm's matrices. */
+int cofi__train_dist_matrix(cofi__dist_matrix *dm, const cofi_params *params,
+                            const cofi__comm *comm, cofi_model **out, cofi_diag *d);
 
 /* cofi_train_release on every rank of comm (all ranks call it with the
  * same dataset and parameters). Errors on any rank are agreed: every rank

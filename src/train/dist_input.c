@@ -1,0 +1,449 @@
+/*
+ * dist_input.c — from each rank's share of the input to a matrix
+ * distributed by the rows each rank solves (docs/mpi.md, Input per rank).
+ *
+ * 1. Global ID maps: the ranks allgather their share's IDs in first-
+ *    appearance order; walking rank 0's list, then rank 1's (skipping IDs
+ *    already known) gives exactly the one-process order, because the
+ *    shares are consecutive pieces of the file. Every rank builds the
+ *    same maps and renumbers its rows.
+ * 2. Partition: per-user and per-item row counts (an allreduce sum) split
+ *    users and items into contiguous ranges of about equal work. Which
+ *    rank solves a row does not change its bits, so the split needs no
+ *    exactness.
+ * 3. Each interaction goes to the rank that solves its user (alltoallv).
+ *    A rank receives its users' rows from the ranks in rank order, so each
+ *    row lists its interactions in file order, as the one-process reader
+ *    does: duplicates are summed in the same order, to the same bits.
+ * 4. Confidence (linear, log) applies per value; then every merged pair
+ *    goes to the rank that solves its item (alltoallv), arriving in user
+ *    order: the item rows are the one-process transpose's.
+ */
+#include "internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void cofi__dist_matrix_free(cofi__dist_matrix *dm) {
+  if (!dm) return;
+  cofi_dataset_free(dm->ds);
+  cofi__csr_free(&dm->R);
+  cofi__csr_free(&dm->Rt);
+  cofi__free(dm->first_u);
+  cofi__free(dm->first_i);
+  memset(dm, 0, sizeof *dm);
+}
+
+/* An ID list as bytes: per ID a 4-byte length and the bytes. */
+static int pack_ids(const cofi__idmap *m, char **out, size_t *n) {
+  size_t total = 0;
+  for (uint32_t i = 0; i < m->n; i++) {
+    size_t len;
+    cofi__idmap_get(m, i, &len);
+    total += 4 + len;
+  }
+  char *b = cofi__malloc(total), *p = b;
+  if (!b) return COFI_ERR_NOMEM;
+  for (uint32_t i = 0; i < m->n; i++) {
+    size_t len;
+    const char *s = cofi__idmap_get(m, i, &len);
+    uint32_t l = (uint32_t)len;
+    memcpy(p, &l, 4);
+    memcpy(p + 4, s, len);
+    p += 4 + len;
+  }
+  *out = b;
+  *n = total;
+  return COFI_OK;
+}
+
+/* The global map from every rank's list in rank order; mine[j] = the
+ * global index of this rank's local ID j. */
+static int merge_ids(const cofi__comm *c, const cofi__idmap *local, cofi__idmap *global,
+                     uint32_t **mine) {
+  char *packed = NULL;
+  size_t n = 0;
+  void *all = NULL;
+  size_t *counts = cofi__calloc(c->size, sizeof *counts);
+  int rc = counts ? pack_ids(local, &packed, &n) : COFI_ERR_NOMEM;
+  if (rc) {
+    /* still take part, with nothing */
+    if (counts && !c->allgatherv(c->ctx, "", 0, &all, counts)) cofi__free(all);
+    cofi__free(counts);
+    return rc;
+  }
+  if (c->allgatherv(c->ctx, packed, n, &all, counts)) {
+    cofi__free(packed);
+    cofi__free(counts);
+    return COFI_ERR_IO;
+  }
+  cofi__free(packed);
+  *mine = cofi__malloc(((size_t)local->n + 1) * sizeof **mine);
+  if (!*mine) rc = COFI_ERR_NOMEM;
+  const char *p = all;
+  for (uint32_t r = 0; r < c->size && !rc; r++) {
+    const char *e = p + counts[r];
+    uint32_t j = 0;
+    while (p < e && !rc) {
+      uint32_t l;
+      memcpy(&l, p, 4);
+      uint32_t idx;
+      rc = cofi__idmap_intern(global, p + 4, l, &idx, NULL);
+      if (!rc && r == c->rank) (*mine)[j++] = idx;
+      p += 4 + (size_t)l;
+    }
+  }
+  cofi__free(all);
+  cofi__free(counts);
+  if (rc) {
+    cofi__free(*mine);
+    *mine = NULL;
+  }
+  return rc;
+}
+
+/* The same split as the one-process trainer's partition(), from row
+ * lengths: contiguous ranges of about equal work (nonzeros plus a k x k
+ * term per row). */
+static void partition_counts(const uint64_t *len, uint32_t n, uint32_t k, uint32_t parts,
+                             uint32_t *first) {
+  uint64_t per_row = cofi__kpad(k) / 2 + 8, total = 0, acc = 0;
+  for (uint32_t r = 0; r < n; r++) total += len[r] + per_row;
+  uint32_t p = 1;
+  first[0] = 0;
+  for (uint32_t r = 0; r < n && p < parts; r++) {
+    acc += len[r] + per_row;
+    while (p < parts && (unsigned __int128)acc * parts >= (unsigned __int128)total * p)
+      first[p++] = r + 1;
+  }
+  while (p < parts) first[p++] = n;
+  first[parts] = n;
+}
+
+/* The owner of row r: the p with first[p] <= r < first[p+1]. */
+static uint32_t owner(const uint32_t *first, uint32_t parts, uint32_t r) {
+  uint32_t lo = 0, hi = parts;
+  while (hi - lo > 1) {
+    uint32_t mid = (lo + hi) / 2;
+    if (first[mid] <= r) lo = mid; else hi = mid;
+  }
+  return lo;
+}
+
+typedef struct triple {
+  uint32_t row, col;
+  float v;
+} triple;
+
+/* Sends each triple to the owner of its row (dest[t]), keeping their order
+ * per destination; receives the ones this rank owns, in rank order, and
+ * builds the rows x cols CSR of them. */
+static int exchange_build(const cofi__comm *c, const triple *t, const uint32_t *dest, size_t n,
+                          uint32_t rows, uint32_t cols, cofi__csr *out) {
+  uint32_t N = c->size;
+  size_t *send_counts = cofi__calloc(2 * (size_t)N, sizeof *send_counts);
+  size_t *fill = cofi__calloc(N, sizeof *fill);
+  triple *send = cofi__malloc((n ? n : 1) * sizeof *send);
+  void *recv = NULL;
+  int rc = COFI_OK;
+  if (!send_counts || !fill || !send) rc = COFI_ERR_NOMEM;
+  if (!rc) {
+    for (size_t i = 0; i < n; i++) send_counts[dest[i]]++;
+    size_t at = 0;
+    for (uint32_t r = 0; r < N; r++) { fill[r] = at; at += send_counts[r]; }
+    for (size_t i = 0; i < n; i++) send[fill[dest[i]]++] = t[i];
+    for (uint32_t r = 0; r < N; r++) send_counts[r] *= sizeof(triple);
+  } else {
+    /* take part with nothing to send */
+    if (send_counts) memset(send_counts, 0, 2 * (size_t)N * sizeof *send_counts);
+  }
+  int xrc = send_counts ? c->alltoallv(c->ctx, send ? (void *)send : (void *)"", send_counts,
+                                       sizeof(triple), &recv, send_counts + N)
+                        : -1;
+  cofi__free(send);
+  cofi__free(fill);
+  if (!rc && xrc) rc = COFI_ERR_IO;
+  size_t got = 0;
+  if (!rc)
+    for (uint32_t r = 0; r < N; r++) got += send_counts[N + r] / sizeof(triple);
+  cofi__free(send_counts);
+  uint32_t *rr = NULL, *cc = NULL;
+  float *vv = NULL;
+  if (!rc) {
+    rr = cofi__malloc((got ? got : 1) * sizeof *rr);
+    cc = cofi__malloc((got ? got : 1) * sizeof *cc);
+    vv = cofi__malloc((got ? got : 1) * sizeof *vv);
+    if (!rr || !cc || !vv) rc = COFI_ERR_NOMEM;
+  }
+  if (!rc) {
+    const triple *in = recv;
+    for (size_t i = 0; i < got; i++) {
+      triple x;
+      memcpy(&x, in + i, sizeof x);
+      rr[i] = x.row;
+      cc[i] = x.col;
+      vv[i] = x.v;
+    }
+    cofi__free(recv);
+    recv = NULL;
+    rc = cofi__csr_from_triplets(rows, cols, got, rr, cc, vv, out);
+  }
+  cofi__free(recv);
+  cofi__free(rr);
+  cofi__free(cc);
+  cofi__free(vv);
+  return rc;
+}
+
+/* The outcome on every rank: 0 when all succeeded, else some rank's
+ * error (the lowest failing rank's), *who that rank. */
+static int agree(const cofi__comm *c, int rc, uint32_t *who) {
+  int64_t mine = rc;
+  void *all = NULL;
+  size_t *counts = cofi__calloc(c->size, sizeof *counts);
+  if (!counts || c->allgatherv(c->ctx, &mine, sizeof mine, &all, counts)) {
+    cofi__free(counts);
+    *who = c->rank;
+    return rc ? rc : COFI_ERR_IO;
+  }
+  const int64_t *v = all;
+  int out = 0;
+  for (uint32_t r = 0; r < c->size; r++)
+    if (v[r] && !out) { out = (int)v[r]; *who = r; }
+  cofi__free(all);
+  cofi__free(counts);
+  return out;
+}
+
+static int agreed(const cofi__comm *c, int rc, const char *what, cofi_diag *d) {
+  uint32_t who = 0;
+  int all = agree(c, rc, &who);
+  if (all && !rc)
+    cofi__fail(d, all, NULL, 0, "rank %u failed while %s (its own message says why)", who, what);
+  else if (rc == COFI_ERR_NOMEM)
+    cofi__fail(d, rc, NULL, 0, "out of memory while %s", what);
+  else if (rc == COFI_ERR_IO)
+    cofi__fail(d, rc, NULL, 0, "an MPI exchange failed while %s", what);
+  return all;
+}
+
+int cofi__dist_build(cofi_dataset *local, uint64_t rows, const cofi_read_options *opt,
+                     const cofi_params *p, const cofi__comm *c, cofi__dist_matrix *out,
+                     cofi_diag *d) {
+  memset(out, 0, sizeof *out);
+  uint32_t N = c->size, me = c->rank, k = p->factors;
+  uint32_t *map_u = NULL, *map_i = NULL, *dest = NULL;
+  uint64_t *len_u = NULL, *len_i = NULL;
+  triple *t = NULL;
+  int rc = p->confidence == COFI_CONFIDENCE_BM25
+               ? cofi__fail(d, COFI_ERR_INVALID, NULL, 0,
+                            "bm25 confidence needs sums over the whole matrix in file order")
+               : COFI_OK;
+  /* 1. the global ID maps */
+  if (!rc) rc = cofi__dataset_new(&out->ds);
+  if (!rc) {
+    snprintf(out->ds->source, sizeof out->ds->source, "%s", local->source);
+    snprintf(out->ds->columns, sizeof out->ds->columns, "%s", local->columns);
+    out->ds->has_time = false;
+  }
+  int mrc = merge_ids(c, &local->users, rc ? &local->users : &out->ds->users, &map_u);
+  if (!rc) rc = mrc;
+  mrc = merge_ids(c, &local->items, rc ? &local->items : &out->ds->items, &map_i);
+  if (!rc) rc = mrc;
+  if ((rc = agreed(c, rc, "merging the ID maps", d))) goto done;
+  cofi__idmap_free(&local->users);
+  cofi__idmap_free(&local->items);
+  cofi__free(local->time);
+  local->time = NULL;
+  uint32_t nu = out->ds->users.n, ni = out->ds->items.n;
+
+  /* totals; the one-process reader's messages for an empty result */
+  uint64_t tot[2] = {local->n, rows};
+  if (c->allreduce_sum(c->ctx, tot, 2)) rc = COFI_ERR_IO;
+  if ((rc = agreed(c, rc, "counting the rows", d))) goto done;
+  out->interactions = tot[0];
+  if (tot[0] == 0) {
+    if (tot[1] == 0)
+      rc = cofi__fail(d, COFI_ERR_EMPTY, local->source, 0,
+                      "no data rows (the file has only a header)");
+    else
+      rc = cofi__fail(d, COFI_ERR_EMPTY, local->source, 0, "none of the %llu rows has a value >= %g",
+                      (unsigned long long)tot[1], opt ? opt->min_value : 0.0);
+    goto done;
+  }
+
+  /* 2. partition by work: row lengths over all ranks */
+  len_u = cofi__calloc((size_t)nu + ni, sizeof *len_u);
+  out->first_u = cofi__malloc(((size_t)N + 1) * sizeof *out->first_u);
+  out->first_i = cofi__malloc(((size_t)N + 1) * sizeof *out->first_i);
+  t = cofi__malloc((local->n ? local->n : 1) * sizeof *t);
+  dest = cofi__malloc((local->n ? local->n : 1) * sizeof *dest);
+  if (!len_u || !out->first_u || !out->first_i || !t || !dest) rc = COFI_ERR_NOMEM;
+  if (!rc) {
+    len_i = len_u + nu;
+    for (size_t j = 0; j < local->n; j++) {
+      uint32_t u = map_u[local->user[j]], i = map_i[local->item[j]];
+      len_u[u]++;
+      len_i[i]++;
+      t[j] = (triple){.row = u, .col = i, .v = local->value[j]};
+    }
+    if (c->allreduce_sum(c->ctx, len_u, (size_t)nu + ni)) rc = COFI_ERR_IO;
+  } else {
+    /* take part with zeros */
+    uint64_t *z = cofi__calloc((size_t)nu + ni, sizeof *z);
+    if (z) c->allreduce_sum(c->ctx, z, (size_t)nu + ni);
+    cofi__free(z);
+  }
+  if ((rc = agreed(c, rc, "partitioning the rows", d))) goto done;
+  partition_counts(len_u, nu, k, N, out->first_u);
+  partition_counts(len_i, ni, k, N, out->first_i);
+  cofi__free(len_u);
+  len_u = NULL;
+  cofi__free(map_u);
+  cofi__free(map_i);
+  map_u = map_i = NULL;
+  size_t n = local->n;
+  cofi__free(local->user);
+  cofi__free(local->item);
+  cofi__free(local->value);
+  local->user = local->item = NULL;
+  local->value = NULL;
+  local->n = local->cap = 0;
+
+  /* 3. interactions to the owners of their users */
+  for (size_t j = 0; j < n; j++) dest[j] = owner(out->first_u, N, t[j].row);
+  rc = exchange_build(c, t, dest, n, nu, ni, &out->R);
+  cofi__free(t);
+  cofi__free(dest);
+  t = NULL;
+  dest = NULL;
+  if ((rc = agreed(c, rc, "sending the rows to their users' ranks", d))) goto done;
+
+  /* 4. confidence per value, then the merged pairs to their items' ranks */
+  double mean_unused;
+  rc = cofi__confidence_apply(p, &out->R, &mean_unused);
+  n = (size_t)out->R.nnz;
+  if (!rc) {
+    t = cofi__malloc((n ? n : 1) * sizeof *t);
+    dest = cofi__malloc((n ? n : 1) * sizeof *dest);
+    if (!t || !dest) rc = COFI_ERR_NOMEM;
+  }
+  if (!rc) {
+    for (uint32_t u = out->first_u[me]; u < out->first_u[me + 1]; u++)
+      for (uint64_t x = out->R.indptr[u]; x < out->R.indptr[u + 1]; x++) {
+        t[x] = (triple){.row = out->R.indices[x], .col = u, .v = out->R.data[x]};
+        dest[x] = owner(out->first_i, N, out->R.indices[x]);
+      }
+  } else {
+    n = 0;
+  }
+  int xrc = exchange_build(c, t ? t : (triple *)"", dest, rc ? 0 : n, ni, nu, &out->Rt);
+  if (!rc) rc = xrc;
+  if ((rc = agreed(c, rc, "sending the pairs to their items' ranks", d))) goto done;
+
+  /* the global pair count and the longest row (CG's gather block) */
+  uint64_t max_row = 0;
+  for (uint32_t u = out->first_u[me]; u < out->first_u[me + 1]; u++)
+    if (out->R.indptr[u + 1] - out->R.indptr[u] > max_row)
+      max_row = out->R.indptr[u + 1] - out->R.indptr[u];
+  for (uint32_t i = out->first_i[me]; i < out->first_i[me + 1]; i++)
+    if (out->Rt.indptr[i + 1] - out->Rt.indptr[i] > max_row)
+      max_row = out->Rt.indptr[i + 1] - out->Rt.indptr[i];
+  int64_t mx[1] = {(int64_t)max_row};
+  uint64_t nnz[1] = {out->R.nnz};
+  if (c->allreduce_sum(c->ctx, nnz, 1)) rc = COFI_ERR_IO;
+  {
+    void *all = NULL;
+    size_t *counts = cofi__calloc(N, sizeof *counts);
+    if (!counts || c->allgatherv(c->ctx, mx, sizeof mx, &all, counts)) {
+      rc = COFI_ERR_IO;
+    } else {
+      const int64_t *v = all;
+      for (uint32_t r = 0; r < N; r++)
+        if ((uint64_t)v[r] > max_row) max_row = (uint64_t)v[r];
+    }
+    cofi__free(all);
+    cofi__free(counts);
+  }
+  if ((rc = agreed(c, rc, "counting the pairs", d))) goto done;
+  out->nnz = nnz[0];
+  out->max_row = max_row;
+
+done:
+  cofi__free(map_u);
+  cofi__free(map_i);
+  cofi__free(len_u);
+  cofi__free(t);
+  cofi__free(dest);
+  cofi_dataset_free(local);
+  if (rc) cofi__dist_matrix_free(out);
+  return rc;
+}
+
+int cofi__dist_gather_rows(const cofi__comm *c, const cofi__csr *R, const uint32_t *first,
+                           cofi__csr *full) {
+  uint32_t N = c->size, me = c->rank;
+  memset(full, 0, sizeof *full);
+  /* this rank's rows: per row its length (uint64), then the columns and
+   * values (8 bytes per pair: column, value bits) */
+  uint32_t r0 = first[me], r1 = first[me + 1];
+  uint64_t nz = R->indptr[r1] - R->indptr[r0];
+  size_t bytes = ((size_t)(r1 - r0) + 2 * (size_t)nz) * 8;
+  uint64_t *send = cofi__malloc(bytes ? bytes : 8);
+  size_t *counts = cofi__calloc(2 * (size_t)N, sizeof *counts);
+  int rc = send && counts ? COFI_OK : COFI_ERR_NOMEM;
+  if (!rc) {
+    uint64_t *p = send;
+    for (uint32_t r = r0; r < r1; r++) *p++ = R->indptr[r + 1] - R->indptr[r];
+    uint32_t *pairs = (uint32_t *)p;
+    for (uint64_t x = R->indptr[r0]; x < R->indptr[r1]; x++) {
+      *pairs++ = R->indices[x];
+      memcpy(pairs++, &R->data[x], 4);
+    }
+    counts[0] = bytes;
+  }
+  void *recv = NULL;
+  if (!counts) return COFI_ERR_NOMEM; /* cannot take part: the job aborts at the agreement */
+  if (c->alltoallv(c->ctx, send ? (void *)send : (void *)"", counts, 8, &recv, counts + N))
+    rc = rc ? rc : COFI_ERR_IO;
+  cofi__free(send);
+  if (!rc && me == 0) {
+    full->n_rows = R->n_rows;
+    full->n_cols = R->n_cols;
+    full->indptr = cofi__calloc((size_t)R->n_rows + 1, sizeof *full->indptr);
+    uint64_t total = 0;
+    for (uint32_t r = 0; r < N; r++)
+      total += (counts[N + r] / 8 - (first[r + 1] - first[r])) / 2;
+    full->nnz = total;
+    full->indices = cofi__malloc((total ? total : 1) * sizeof *full->indices);
+    full->data = cofi__malloc((total ? total : 1) * sizeof *full->data);
+    if (!full->indptr || !full->indices || !full->data) {
+      cofi__csr_free(full);
+      rc = COFI_ERR_NOMEM;
+    } else {
+      const char *p = recv;
+      uint64_t at = 0;
+      for (uint32_t r = 0; r < N; r++) {
+        const uint64_t *lens = (const uint64_t *)(const void *)p;
+        uint32_t nrows = first[r + 1] - first[r];
+        const uint32_t *pairs = (const uint32_t *)(const void *)(p + (size_t)nrows * 8);
+        uint64_t q = 0;
+        for (uint32_t j = 0; j < nrows; j++) {
+          uint64_t len;
+          memcpy(&len, lens + j, 8);
+          full->indptr[first[r] + j] = at;
+          for (uint64_t x = 0; x < len; x++, q++, at++) {
+            full->indices[at] = pairs[2 * q];
+            memcpy(&full->data[at], &pairs[2 * q + 1], 4);
+          }
+        }
+        p += counts[N + r];
+      }
+      for (uint32_t r = first[N]; r <= R->n_rows; r++) full->indptr[r] = at;
+      /* rows no rank owns do not exist (first[N] == n_rows) */
+    }
+  }
+  cofi__free(recv);
+  cofi__free(counts);
+  return rc;
+}
