@@ -314,6 +314,11 @@ typedef struct cofi__dist_matrix {
   uint64_t interactions; /* rows kept, all ranks */
   uint64_t nnz;          /* distinct user-item pairs, all ranks */
   uint64_t max_row;      /* the longest row of R or Rt, all ranks */
+  /* The halo, for the cost model of exchanging only what a rank needs
+   * (docs/mpi.md): [0] items this rank's users touch that another rank
+   * solves, [1] users this rank's items touch that another rank solves;
+   * halo_all the sums over the ranks. */
+  uint64_t halo[2], halo_all[2];
 } cofi__dist_matrix;
 void cofi__dist_matrix_free(cofi__dist_matrix *dm);
 

@@ -250,6 +250,7 @@ int cmd_train(int argc, char **argv) {
   /* a file under mpirun: each rank reads its byte range (bm25 needs sums
    * over the whole matrix in file order: every rank reads it all) */
   cofi__dist_matrix dm = {0};
+  uint64_t halo_seen[4] = {0, 0, 0, 0};
   bool by_share = t.on && !store && p.confidence != COFI_CONFIDENCE_BM25;
   if (by_share) {
     rc = dist_load_share(&t, in, &data, &p, &dm);
@@ -293,6 +294,8 @@ int cmd_train(int argc, char **argv) {
   cofi_model *m = NULL;
 #ifdef COFI_MPI
   if (by_share) {
+    memcpy(halo_seen, dm.halo, sizeof dm.halo);
+    memcpy(halo_seen + 2, dm.halo_all, sizeof dm.halo_all);
     rc = cofi__train_dist_matrix(&dm, &p, &t.comm, &m, &d);
     cofi__dist_matrix_free(&dm);
   } else if (t.on)
@@ -333,6 +336,10 @@ int cmd_train(int argc, char **argv) {
   cofi_model_close(m);
   if (rc) rc = cli_diag_error("train", what, rc, &d);
   uint64_t mpi_sent = 0, mpi_received = 0, mpi_data_sent = 0, mpi_data_received = 0;
+  uint64_t halo[4] = {0, 0, 0, 0}; /* rank 0's halo items, users; all ranks' */
+#ifdef COFI_MPI
+  if (by_share) memcpy(halo, halo_seen, sizeof halo);
+#endif
 #ifdef COFI_MPI
   if (t.on) {
     int all = dist_agree(&t, rc, NULL);
@@ -378,11 +385,14 @@ int cmd_train(int argc, char **argv) {
     printf(", \"file_bytes\": %llu, \"checksum\": \"%016llx\", \"content_checksum\": "
            "\"%016llx\", \"ranks\": %lu, \"mpi_bytes_sent\": %llu, "
            "\"mpi_bytes_received\": %llu, \"mpi_input_bytes_sent\": %llu, "
-           "\"mpi_input_bytes_received\": %llu}\n",
+           "\"mpi_input_bytes_received\": %llu, \"mpi_halo\": {\"items\": %llu, "
+           "\"users\": %llu, \"items_all_ranks\": %llu, \"users_all_ranks\": %llu}}\n",
            (unsigned long long)fi.file_bytes, (unsigned long long)fi.checksum,
            (unsigned long long)fi.content_checksum, nranks, (unsigned long long)mpi_sent,
            (unsigned long long)mpi_received, (unsigned long long)mpi_data_sent,
-           (unsigned long long)mpi_data_received);
+           (unsigned long long)mpi_data_received, (unsigned long long)halo[0],
+           (unsigned long long)halo[1], (unsigned long long)halo[2],
+           (unsigned long long)halo[3]);
   }
   DIST_RETURN(CLI_EXIT_OK);
 }

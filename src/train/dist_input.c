@@ -227,6 +227,23 @@ static int agreed(const cofi__comm *c, int rc, const char *what, cofi_diag *d) {
   return all;
 }
 
+/* The distinct columns of rows [r0, r1) outside [c0, c1): the other
+ * side's rows these rows need from other ranks. false: out of memory. */
+static bool count_halo(const cofi__csr *R, uint32_t r0, uint32_t r1, uint32_t c0, uint32_t c1,
+                       uint64_t *out) {
+  uint8_t *seen = cofi__calloc((size_t)R->n_cols / 8 + 1, 1);
+  if (!seen) return false;
+  uint64_t n = 0;
+  for (uint64_t x = R->indptr[r0]; x < R->indptr[r1]; x++) {
+    uint32_t col = R->indices[x];
+    if (col >= c0 && col < c1) continue;
+    if (!(seen[col / 8] & (1u << (col % 8)))) { seen[col / 8] |= (uint8_t)(1u << (col % 8)); n++; }
+  }
+  cofi__free(seen);
+  *out = n;
+  return true;
+}
+
 int cofi__dist_build(cofi_dataset *local, uint64_t rows, const cofi_read_options *opt,
                      const cofi_params *p, const cofi__comm *c, cofi__dist_matrix *out,
                      cofi_diag *d) {
@@ -350,8 +367,15 @@ int cofi__dist_build(cofi_dataset *local, uint64_t rows, const cofi_read_options
     if (out->Rt.indptr[i + 1] - out->Rt.indptr[i] > max_row)
       max_row = out->Rt.indptr[i + 1] - out->Rt.indptr[i];
   int64_t mx[1] = {(int64_t)max_row};
-  uint64_t nnz[1] = {out->R.nnz};
-  if (c->allreduce_sum(c->ctx, nnz, 1)) rc = COFI_ERR_IO;
+  if (!count_halo(&out->R, out->first_u[me], out->first_u[me + 1], out->first_i[me],
+                  out->first_i[me + 1], &out->halo[0]) ||
+      !count_halo(&out->Rt, out->first_i[me], out->first_i[me + 1], out->first_u[me],
+                  out->first_u[me + 1], &out->halo[1]))
+    rc = COFI_ERR_NOMEM;
+  uint64_t nnz[3] = {out->R.nnz, out->halo[0], out->halo[1]};
+  if (c->allreduce_sum(c->ctx, nnz, 3)) rc = COFI_ERR_IO;
+  out->halo_all[0] = nnz[1];
+  out->halo_all[1] = nnz[2];
   {
     void *all = NULL;
     size_t *counts = cofi__calloc(N, sizeof *counts);
