@@ -322,6 +322,17 @@ typedef struct cofi__dist_matrix {
 } cofi__dist_matrix;
 void cofi__dist_matrix_free(cofi__dist_matrix *dm);
 
+/* A share of a store's events for `mpirun cofi train --store`
+ * (store/store.c; SQLite and PostgreSQL): the bounds of seq, and the
+ * events with lo < seq <= hi read as cofi_store_read_dataset reads them
+ * (without item metadata; a share may be empty; *rows: events read, kept
+ * or not). cofi__store_read_item_meta adds the store's titles and fields
+ * of ds's items (ds's own item map). */
+int cofi__store_seq_bounds(cofi_store *s, int64_t *lo, int64_t *hi, cofi_diag *diag);
+int cofi__store_read_share(cofi_store *s, const cofi_read_options *opt, int64_t lo, int64_t hi,
+                           cofi_dataset **out, uint64_t *rows, cofi_diag *diag);
+int cofi__store_read_item_meta(cofi_store *s, cofi_dataset *ds, cofi_diag *diag);
+
 /* Reads this rank's byte range of the CSV at path (every rank calls it):
  * the ranks split the data bytes evenly at line starts, number lines as
  * the file does, and agree on the outcome (an error on any rank: every rank

@@ -101,24 +101,66 @@ static bool dist_root_own(dist *t, bool own) {
  * (data/share.c), then the ranks make the ID maps global and send every
  * row to the rank that solves it (train/dist_input.c). Every rank returns
  * the same exit code; one message says what failed. */
-static int dist_load_share(dist *t, const char *in, const cli_data_opts *data,
+/* A store's share: rank 0's bounds of seq, cut into N consecutive
+ * ranges (so the shares in rank order are the events in seq order). */
+static int dist_read_store(dist *t, cofi_store *s, const cli_data_opts *data,
+                           cofi_dataset **local, uint64_t *rows, cofi_diag *d) {
+  int64_t v[3] = {0, 0, 0};
+  int rc = COFI_OK;
+  if (!s) rc = COFI_ERR_IO;
+  else if (t->comm.rank == 0) rc = cofi__store_seq_bounds(s, &v[1], &v[2], d);
+  v[0] = rc;
+  void *all = NULL;
+  size_t *counts = calloc(t->comm.size, sizeof *counts);
+  if (!counts || t->comm.allgatherv(t->comm.ctx, v, sizeof v, &all, counts)) {
+    free(counts);
+    cofi__free(all);
+    return rc ? rc : cofi__fail(d, COFI_ERR_IO, NULL, 0, "an MPI exchange failed");
+  }
+  const int64_t *root = all;
+  int64_t root_rc = root[0], lo = root[1] - 1, hi = root[2];
+  if (hi == 0) lo = 0; /* no events */
+  cofi__free(all);
+  free(counts);
+  if (rc) return rc;
+  if (root_rc)
+    return cofi__fail(d, (int)root_rc, NULL, 0, "rank 0 could not read the store (its own "
+                      "message says why)");
+  uint64_t span = (uint64_t)(hi - lo), N = t->comm.size, r = t->comm.rank;
+  int64_t a = lo + (int64_t)((unsigned __int128)span * r / N);
+  int64_t b = lo + (int64_t)((unsigned __int128)span * (r + 1) / N);
+  return cofi__store_read_share(s, &data->read, a, b, local, rows, d);
+}
+
+static int dist_load_share(dist *t, const char *in, const char *store, const cli_data_opts *data,
                            const cofi_params *p, cofi__dist_matrix *dm) {
   cofi_diag d = {0};
   cofi_dataset *local = NULL;
+  cofi_store *st = NULL;
   uint64_t rows = 0;
   char what[600];
-  snprintf(what, sizeof what, "reading %s", cli_display_name(in));
+  snprintf(what, sizeof what, "reading %s", store ? "the store" : cli_display_name(in));
   dist_capture_stderr(t);
-  int rc = cofi__share_read(in, &data->read, &t->comm, &local, &rows, &d);
-  bool own = own_failure(rc, &d);
+  int rc;
+  bool opened = true;
+  if (store) {
+    /* every rank opens its own connection */
+    opened = cli_store_open("train", store, &st) == CLI_EXIT_OK;
+    rc = dist_read_store(t, opened ? st : NULL, data, &local, &rows, &d);
+  } else {
+    rc = cofi__share_read(in, &data->read, &t->comm, &local, &rows, &d);
+  }
+  bool own = opened && own_failure(rc, &d);
   int code = rc ? cli_exit_for(rc) : 0;
   if (own) cli_diag_error("train", what, rc, &d);
+  if (!opened) own = true; /* cli_store_open said why */
   bool root_failed;
   int all = dist_agree(t, code, &root_failed);
   /* a rank's own failure is shown unless rank 0 had one of its own */
   root_failed = dist_root_own(t, t->comm.rank == 0 && own);
   dist_release_stderr(t, own && !root_failed);
   if (all) {
+    cofi_store_close(st);
     if (t->comm.rank == 0 && !own) {
       if (rc) cli_diag_error("train", what, rc, &d);
       else fprintf(stderr, "cofi train: another rank could not read its input (its message "
@@ -137,10 +179,20 @@ static int dist_load_share(dist *t, const char *in, const cli_data_opts *data,
   snprintf(what, sizeof what, "distributing %s", cli_display_name(in));
   rc = cofi__dist_build(local, rows, &data->read, p, &t->comm, dm, &d);
   if (rc) {
+    cofi_store_close(st);
     own = own_failure(rc, &d);
     bool root_own = dist_root_own(t, own);
     if (t->comm.rank == 0 || (own && !root_own)) cli_diag_error("train", what, rc, &d);
     return cli_exit_for(rc);
+  }
+  if (st) {
+    /* the store's titles and fields, for the model file rank 0 writes */
+    rc = t->comm.rank == 0 ? cofi__store_read_item_meta(st, dm->ds, &d) : COFI_OK;
+    cofi_store_close(st);
+    if (rc) cli_diag_error("train", "reading the store's items", rc, &d);
+    uint64_t failed[1] = {rc != 0};
+    if (t->comm.allreduce_sum(t->comm.ctx, failed, 1) || failed[0])
+      return rc ? cli_exit_for(rc) : CLI_EXIT_IO;
   }
   if (data->items_path) {
     snprintf(what, sizeof what, "reading item metadata %s", cli_display_name(data->items_path));
@@ -251,9 +303,9 @@ int cmd_train(int argc, char **argv) {
    * over the whole matrix in file order: every rank reads it all) */
   cofi__dist_matrix dm = {0};
   uint64_t halo_seen[4] = {0, 0, 0, 0};
-  bool by_share = t.on && !store && p.confidence != COFI_CONFIDENCE_BM25;
+  bool by_share = t.on && p.confidence != COFI_CONFIDENCE_BM25;
   if (by_share) {
-    rc = dist_load_share(&t, in, &data, &p, &dm);
+    rc = dist_load_share(&t, in, store, &data, &p, &dm);
     if (rc) DIST_RETURN(rc);
     n_rows = (size_t)dm.interactions;
     n_users = dm.ds->users.n;
