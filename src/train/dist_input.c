@@ -130,68 +130,47 @@ static uint32_t owner(const uint32_t *first, uint32_t parts, uint32_t r) {
   return lo;
 }
 
-typedef struct triple {
-  uint32_t row, col;
-  float v;
-} triple;
-
-/* Sends each triple to the owner of its row (dest[t]), keeping their order
- * per destination; receives the ones this rank owns, in rank order, and
- * builds the rows x cols CSR of them. */
-static int exchange_build(const cofi__comm *c, const triple *t, const uint32_t *dest, size_t n,
+/* Sends the n triples (row[j], col[j], val[j]) each to rank dest[j],
+ * keeping their order per destination, one component at a time (peak
+ * memory: one 4-byte send buffer over the inputs); receives the ones this
+ * rank owns, in rank order, and builds the rows x cols CSR of them. With
+ * own_inputs, row, col and val are freed as soon as they are sent. A rank
+ * that failed before (rc != 0) takes part with nothing to send. */
+static int exchange_build(const cofi__comm *c, int rc, const uint32_t *dest, size_t n,
+                          uint32_t *row, uint32_t *col, float *val, bool own_inputs,
                           uint32_t rows, uint32_t cols, cofi__csr *out) {
   uint32_t N = c->size;
-  size_t *send_counts = cofi__calloc(2 * (size_t)N, sizeof *send_counts);
-  size_t *fill = cofi__calloc(N, sizeof *fill);
-  triple *send = cofi__malloc((n ? n : 1) * sizeof *send);
-  void *recv = NULL;
-  int rc = COFI_OK;
-  if (!send_counts || !fill || !send) rc = COFI_ERR_NOMEM;
-  if (!rc) {
-    for (size_t i = 0; i < n; i++) send_counts[dest[i]]++;
-    size_t at = 0;
-    for (uint32_t r = 0; r < N; r++) { fill[r] = at; at += send_counts[r]; }
-    for (size_t i = 0; i < n; i++) send[fill[dest[i]]++] = t[i];
-    for (uint32_t r = 0; r < N; r++) send_counts[r] *= sizeof(triple);
-  } else {
-    /* take part with nothing to send */
-    if (send_counts) memset(send_counts, 0, 2 * (size_t)N * sizeof *send_counts);
+  size_t *counts = cofi__calloc(2 * (size_t)N, sizeof *counts), *fill = cofi__calloc(N, sizeof *fill);
+  uint32_t *send = cofi__malloc((n ? n : 1) * sizeof *send);
+  void *recv[3] = {NULL, NULL, NULL};
+  const void *src[3] = {row, col, val};
+  if (!counts || !fill || !send) {
+    if (!counts) { cofi__free(fill); cofi__free(send); return COFI_ERR_NOMEM; } /* the job aborts at the next agreement */
+    rc = rc ? rc : COFI_ERR_NOMEM;
   }
-  int xrc = send_counts ? c->alltoallv(c->ctx, send ? (void *)send : (void *)"", send_counts,
-                                       sizeof(triple), &recv, send_counts + N)
-                        : -1;
+  if (rc) n = 0;
+  for (size_t j = 0; j < n; j++) counts[dest[j]]++;
+  size_t got = 0;
+  for (int k = 0; k < 3; k++) {
+    size_t at = 0;
+    for (uint32_t r = 0; r < N; r++) { fill[r] = at; at += counts[r]; }
+    const uint32_t *s32 = src[k];
+    for (size_t j = 0; j < n; j++) send[fill[dest[j]]++] = s32[j];
+    size_t bytes[64], *sc = N <= 64 ? bytes : cofi__malloc(N * sizeof *sc);
+    if (!sc) return COFI_ERR_NOMEM;
+    for (uint32_t r = 0; r < N; r++) sc[r] = counts[r] * 4;
+    if (c->alltoallv(c->ctx, send, sc, 4, &recv[k], counts + N) && !rc) rc = COFI_ERR_IO;
+    if (sc != bytes) cofi__free(sc);
+    if (own_inputs && k == 1) { cofi__free(row); cofi__free(col); }
+  }
+  if (own_inputs) cofi__free(val);
   cofi__free(send);
   cofi__free(fill);
-  if (!rc && xrc) rc = COFI_ERR_IO;
-  size_t got = 0;
   if (!rc)
-    for (uint32_t r = 0; r < N; r++) got += send_counts[N + r] / sizeof(triple);
-  cofi__free(send_counts);
-  uint32_t *rr = NULL, *cc = NULL;
-  float *vv = NULL;
-  if (!rc) {
-    rr = cofi__malloc((got ? got : 1) * sizeof *rr);
-    cc = cofi__malloc((got ? got : 1) * sizeof *cc);
-    vv = cofi__malloc((got ? got : 1) * sizeof *vv);
-    if (!rr || !cc || !vv) rc = COFI_ERR_NOMEM;
-  }
-  if (!rc) {
-    const triple *in = recv;
-    for (size_t i = 0; i < got; i++) {
-      triple x;
-      memcpy(&x, in + i, sizeof x);
-      rr[i] = x.row;
-      cc[i] = x.col;
-      vv[i] = x.v;
-    }
-    cofi__free(recv);
-    recv = NULL;
-    rc = cofi__csr_from_triplets(rows, cols, got, rr, cc, vv, out);
-  }
-  cofi__free(recv);
-  cofi__free(rr);
-  cofi__free(cc);
-  cofi__free(vv);
+    for (uint32_t r = 0; r < N; r++) got += counts[N + r] / 4;
+  cofi__free(counts);
+  if (!rc) rc = cofi__csr_from_triplets(rows, cols, got, recv[0], recv[1], recv[2], out);
+  for (int k = 0; k < 3; k++) cofi__free(recv[k]);
   return rc;
 }
 
@@ -248,10 +227,11 @@ int cofi__dist_build(cofi_dataset *local, uint64_t rows, const cofi_read_options
                      const cofi_params *p, const cofi__comm *c, cofi__dist_matrix *out,
                      cofi_diag *d) {
   memset(out, 0, sizeof *out);
+  cofi__free(local->time); /* training has no use for them */
+  local->time = NULL;
   uint32_t N = c->size, me = c->rank, k = p->factors;
   uint32_t *map_u = NULL, *map_i = NULL, *dest = NULL;
   uint64_t *len_u = NULL, *len_i = NULL;
-  triple *t = NULL;
   int rc = p->confidence == COFI_CONFIDENCE_BM25
                ? cofi__fail(d, COFI_ERR_INVALID, NULL, 0,
                             "bm25 confidence needs sums over the whole matrix in file order")
@@ -270,8 +250,6 @@ int cofi__dist_build(cofi_dataset *local, uint64_t rows, const cofi_read_options
   if ((rc = agreed(c, rc, "merging the ID maps", d))) goto done;
   cofi__idmap_free(&local->users);
   cofi__idmap_free(&local->items);
-  cofi__free(local->time);
-  local->time = NULL;
   uint32_t nu = out->ds->users.n, ni = out->ds->items.n;
 
   /* totals; the one-process reader's messages for an empty result */
@@ -293,16 +271,16 @@ int cofi__dist_build(cofi_dataset *local, uint64_t rows, const cofi_read_options
   len_u = cofi__calloc((size_t)nu + ni, sizeof *len_u);
   out->first_u = cofi__malloc(((size_t)N + 1) * sizeof *out->first_u);
   out->first_i = cofi__malloc(((size_t)N + 1) * sizeof *out->first_i);
-  t = cofi__malloc((local->n ? local->n : 1) * sizeof *t);
-  dest = cofi__malloc((local->n ? local->n : 1) * sizeof *dest);
-  if (!len_u || !out->first_u || !out->first_i || !t || !dest) rc = COFI_ERR_NOMEM;
+  size_t n = local->n;
+  dest = cofi__malloc((n ? n : 1) * sizeof *dest);
+  if (!len_u || !out->first_u || !out->first_i || !dest) rc = COFI_ERR_NOMEM;
   if (!rc) {
     len_i = len_u + nu;
-    for (size_t j = 0; j < local->n; j++) {
-      uint32_t u = map_u[local->user[j]], i = map_i[local->item[j]];
+    for (size_t j = 0; j < n; j++) {
+      /* global indices, in place */
+      uint32_t u = local->user[j] = map_u[local->user[j]], i = local->item[j] = map_i[local->item[j]];
       len_u[u]++;
       len_i[i]++;
-      t[j] = (triple){.row = u, .col = i, .v = local->value[j]};
     }
     if (c->allreduce_sum(c->ctx, len_u, (size_t)nu + ni)) rc = COFI_ERR_IO;
   } else {
@@ -319,20 +297,16 @@ int cofi__dist_build(cofi_dataset *local, uint64_t rows, const cofi_read_options
   cofi__free(map_u);
   cofi__free(map_i);
   map_u = map_i = NULL;
-  size_t n = local->n;
-  cofi__free(local->user);
-  cofi__free(local->item);
-  cofi__free(local->value);
+
+  /* 3. interactions to the owners of their users (the dataset's arrays
+   * are freed as they are sent) */
+  for (size_t j = 0; j < n; j++) dest[j] = owner(out->first_u, N, local->user[j]);
+  rc = exchange_build(c, 0, dest, n, local->user, local->item, local->value, true, nu, ni,
+                      &out->R);
   local->user = local->item = NULL;
   local->value = NULL;
   local->n = local->cap = 0;
-
-  /* 3. interactions to the owners of their users */
-  for (size_t j = 0; j < n; j++) dest[j] = owner(out->first_u, N, t[j].row);
-  rc = exchange_build(c, t, dest, n, nu, ni, &out->R);
-  cofi__free(t);
   cofi__free(dest);
-  t = NULL;
   dest = NULL;
   if ((rc = agreed(c, rc, "sending the rows to their users' ranks", d))) goto done;
 
@@ -340,21 +314,22 @@ int cofi__dist_build(cofi_dataset *local, uint64_t rows, const cofi_read_options
   double mean_unused;
   rc = cofi__confidence_apply(p, &out->R, &mean_unused);
   n = (size_t)out->R.nnz;
+  uint32_t *users_of = NULL;
   if (!rc) {
-    t = cofi__malloc((n ? n : 1) * sizeof *t);
+    users_of = cofi__malloc((n ? n : 1) * sizeof *users_of);
     dest = cofi__malloc((n ? n : 1) * sizeof *dest);
-    if (!t || !dest) rc = COFI_ERR_NOMEM;
+    if (!users_of || !dest) rc = COFI_ERR_NOMEM;
   }
   if (!rc) {
     for (uint32_t u = out->first_u[me]; u < out->first_u[me + 1]; u++)
       for (uint64_t x = out->R.indptr[u]; x < out->R.indptr[u + 1]; x++) {
-        t[x] = (triple){.row = out->R.indices[x], .col = u, .v = out->R.data[x]};
+        users_of[x] = u;
         dest[x] = owner(out->first_i, N, out->R.indices[x]);
       }
-  } else {
-    n = 0;
   }
-  int xrc = exchange_build(c, t ? t : (triple *)"", dest, rc ? 0 : n, ni, nu, &out->Rt);
+  int xrc = exchange_build(c, rc, dest, n, out->R.indices, users_of, out->R.data, false, ni, nu,
+                           &out->Rt);
+  cofi__free(users_of);
   if (!rc) rc = xrc;
   if ((rc = agreed(c, rc, "sending the pairs to their items' ranks", d))) goto done;
 
@@ -397,7 +372,6 @@ done:
   cofi__free(map_u);
   cofi__free(map_i);
   cofi__free(len_u);
-  cofi__free(t);
   cofi__free(dest);
   cofi_dataset_free(local);
   if (rc) cofi__dist_matrix_free(out);
