@@ -35,6 +35,7 @@ typedef struct locate_ctx {
 
 /* Offset of the byte after the first LF at or after `from`, or size. */
 static int next_line_start(int fd, char *buf, uint64_t from, uint64_t size, uint64_t *out) {
+  if (!buf) return -1;
   uint64_t at = from;
   while (at < size) {
     size_t want = size - at < CHUNK ? (size_t)(size - at) : CHUNK;
@@ -54,6 +55,7 @@ static int next_line_start(int fd, char *buf, uint64_t from, uint64_t size, uint
  * the number found when fewer). */
 static int count_line_ends(int fd, char *buf, uint64_t begin, uint64_t end, uint64_t stop_after,
                            uint64_t *ends, uint64_t *stop_at) {
+  if (!buf) return -1;
   uint64_t n = 0, at = begin;
   bool cr = false; /* the previous chunk ended with CR */
   *stop_at = end;
