@@ -133,19 +133,25 @@ static uint32_t owner(const uint32_t *first, uint32_t parts, uint32_t r) {
 /* Sends the n triples (row[j], col[j], val[j]) each to rank dest[j],
  * keeping their order per destination, one component at a time (peak
  * memory: one 4-byte send buffer over the inputs); receives the ones this
- * rank owns, in rank order, and builds the rows x cols CSR of them. With
- * own_inputs, row, col and val are freed as soon as they are sent. A rank
+ * rank owns, in rank order, and builds the rows x cols CSR of them. The
+ * components whose bit is set in owned (1 row, 2 col, 4 val) are freed as
+ * soon as they are sent, and dest (always owned) before the build. A rank
  * that failed before (rc != 0) takes part with nothing to send. */
-static int exchange_build(const cofi__comm *c, int rc, const uint32_t *dest, size_t n,
-                          uint32_t *row, uint32_t *col, float *val, bool own_inputs,
+static int exchange_build(const cofi__comm *c, int rc, uint32_t *dest, size_t n,
+                          uint32_t *row, uint32_t *col, float *val, unsigned owned,
                           uint32_t rows, uint32_t cols, cofi__csr *out) {
   uint32_t N = c->size;
   size_t *counts = cofi__calloc(2 * (size_t)N, sizeof *counts), *fill = cofi__calloc(N, sizeof *fill);
   uint32_t *send = cofi__malloc((n ? n : 1) * sizeof *send);
   void *recv[3] = {NULL, NULL, NULL};
-  const void *src[3] = {row, col, val};
+  void *src[3] = {row, col, val};
   if (!counts || !fill || !send) {
-    if (!counts) { cofi__free(fill); cofi__free(send); return COFI_ERR_NOMEM; } /* the job aborts at the next agreement */
+    if (!counts) { /* cannot take part: the job aborts at the next agreement */
+      cofi__free(fill);
+      cofi__free(send);
+      cofi__free(dest);
+      return COFI_ERR_NOMEM;
+    }
     rc = rc ? rc : COFI_ERR_NOMEM;
   }
   if (rc) n = 0;
@@ -161,9 +167,9 @@ static int exchange_build(const cofi__comm *c, int rc, const uint32_t *dest, siz
     for (uint32_t r = 0; r < N; r++) sc[r] = counts[r] * 4;
     if (c->alltoallv(c->ctx, send, sc, 4, &recv[k], counts + N) && !rc) rc = COFI_ERR_IO;
     if (sc != bytes) cofi__free(sc);
-    if (own_inputs && k == 1) { cofi__free(row); cofi__free(col); }
+    if (owned & (1u << k)) cofi__free(src[k]);
   }
-  if (own_inputs) cofi__free(val);
+  cofi__free(dest);
   cofi__free(send);
   cofi__free(fill);
   if (!rc)
@@ -301,12 +307,11 @@ int cofi__dist_build(cofi_dataset *local, uint64_t rows, const cofi_read_options
   /* 3. interactions to the owners of their users (the dataset's arrays
    * are freed as they are sent) */
   for (size_t j = 0; j < n; j++) dest[j] = owner(out->first_u, N, local->user[j]);
-  rc = exchange_build(c, 0, dest, n, local->user, local->item, local->value, true, nu, ni,
+  rc = exchange_build(c, 0, dest, n, local->user, local->item, local->value, 7, nu, ni,
                       &out->R);
   local->user = local->item = NULL;
   local->value = NULL;
   local->n = local->cap = 0;
-  cofi__free(dest);
   dest = NULL;
   if ((rc = agreed(c, rc, "sending the rows to their users' ranks", d))) goto done;
 
@@ -327,9 +332,9 @@ int cofi__dist_build(cofi_dataset *local, uint64_t rows, const cofi_read_options
         dest[x] = owner(out->first_i, N, out->R.indices[x]);
       }
   }
-  int xrc = exchange_build(c, rc, dest, n, out->R.indices, users_of, out->R.data, false, ni, nu,
+  int xrc = exchange_build(c, rc, dest, n, out->R.indices, users_of, out->R.data, 2, ni, nu,
                            &out->Rt);
-  cofi__free(users_of);
+  dest = users_of = NULL;
   if (!rc) rc = xrc;
   if ((rc = agreed(c, rc, "sending the pairs to their items' ranks", d))) goto done;
 
