@@ -387,66 +387,80 @@ int cofi__dist_gather_rows(const cofi__comm *c, const cofi__csr *R, const uint32
                            cofi__csr *full) {
   uint32_t N = c->size, me = c->rank;
   memset(full, 0, sizeof *full);
-  /* this rank's rows: per row its length (uint64), then the columns and
-   * values (8 bytes per pair: column, value bits) */
+  /* every rank's pair count, so that rank 0 allocates the whole once */
   uint32_t r0 = first[me], r1 = first[me + 1];
-  uint64_t nz = R->indptr[r1] - R->indptr[r0];
-  size_t bytes = ((size_t)(r1 - r0) + 2 * (size_t)nz) * 8;
-  uint64_t *send = cofi__malloc(bytes ? bytes : 8);
+  uint64_t mine = R->indptr[r1] - R->indptr[r0];
+  void *all = NULL;
   size_t *counts = cofi__calloc(2 * (size_t)N, sizeof *counts);
-  int rc = send && counts ? COFI_OK : COFI_ERR_NOMEM;
-  if (!rc) {
-    uint64_t *p = send;
-    for (uint32_t r = r0; r < r1; r++) *p++ = R->indptr[r + 1] - R->indptr[r];
-    uint32_t *pairs = (uint32_t *)p;
-    for (uint64_t x = R->indptr[r0]; x < R->indptr[r1]; x++) {
-      *pairs++ = R->indices[x];
-      memcpy(pairs++, &R->data[x], 4);
-    }
-    counts[0] = bytes;
-  }
-  void *recv = NULL;
   if (!counts) return COFI_ERR_NOMEM; /* cannot take part: the job aborts at the agreement */
-  if (c->alltoallv(c->ctx, send ? (void *)send : (void *)"", counts, 8, &recv, counts + N))
-    rc = rc ? rc : COFI_ERR_IO;
-  cofi__free(send);
+  int rc = c->allgatherv(c->ctx, &mine, sizeof mine, &all, counts) ? COFI_ERR_IO : COFI_OK;
+  uint64_t total = 0;
+  if (!rc)
+    for (uint32_t r = 0; r < N; r++) total += ((const uint64_t *)all)[r];
+  cofi__free(all);
   if (!rc && me == 0) {
     full->n_rows = R->n_rows;
     full->n_cols = R->n_cols;
-    full->indptr = cofi__calloc((size_t)R->n_rows + 1, sizeof *full->indptr);
-    uint64_t total = 0;
-    for (uint32_t r = 0; r < N; r++)
-      total += (counts[N + r] / 8 - (first[r + 1] - first[r])) / 2;
     full->nnz = total;
+    full->indptr = cofi__calloc((size_t)R->n_rows + 1, sizeof *full->indptr);
     full->indices = cofi__malloc((total ? total : 1) * sizeof *full->indices);
     full->data = cofi__malloc((total ? total : 1) * sizeof *full->data);
-    if (!full->indptr || !full->indices || !full->data) {
-      cofi__csr_free(full);
-      rc = COFI_ERR_NOMEM;
-    } else {
-      const char *p = recv;
-      uint64_t at = 0;
-      for (uint32_t r = 0; r < N; r++) {
-        const uint64_t *lens = (const uint64_t *)(const void *)p;
-        uint32_t nrows = first[r + 1] - first[r];
-        const uint32_t *pairs = (const uint32_t *)(const void *)(p + (size_t)nrows * 8);
+    if (!full->indptr || !full->indices || !full->data) rc = COFI_ERR_NOMEM;
+  }
+  /* one rank at a time, so rank 0 holds one rank's rows in transit: per
+   * row its length (uint64), then per pair the column and the value bits */
+  uint64_t at = 0;
+  for (uint32_t src = 0; src < N; src++) {
+    uint32_t a = first[src], b = first[src + 1];
+    uint64_t *send = NULL;
+    size_t bytes = 0;
+    memset(counts, 0, 2 * (size_t)N * sizeof *counts);
+    if (me == src && src != 0 && !rc) {
+      bytes = ((size_t)(b - a) + 2 * (size_t)mine) * 8;
+      send = cofi__malloc(bytes ? bytes : 8);
+      if (!send) { rc = COFI_ERR_NOMEM; bytes = 0; }
+      else {
+        uint64_t *q = send;
+        for (uint32_t r = a; r < b; r++) *q++ = R->indptr[r + 1] - R->indptr[r];
+        uint32_t *pairs = (uint32_t *)q;
+        for (uint64_t x = R->indptr[a]; x < R->indptr[b]; x++) {
+          *pairs++ = R->indices[x];
+          memcpy(pairs++, &R->data[x], 4);
+        }
+      }
+      counts[0] = bytes;
+    }
+    void *recv = NULL;
+    if (src != 0 && c->alltoallv(c->ctx, send ? (void *)send : (void *)"", counts, 8, &recv,
+                                 counts + N) && !rc)
+      rc = COFI_ERR_IO;
+    cofi__free(send);
+    if (me == 0 && !rc) {
+      if (src == 0) { /* rank 0's own rows */
+        for (uint32_t r = a; r < b; r++) {
+          full->indptr[r] = at;
+          for (uint64_t x = R->indptr[r]; x < R->indptr[r + 1]; x++, at++) {
+            full->indices[at] = R->indices[x];
+            full->data[at] = R->data[x];
+          }
+        }
+      } else {
+        const uint64_t *lens = recv;
+        const uint32_t *pairs = (const uint32_t *)(const void *)(lens + (b - a));
         uint64_t q = 0;
-        for (uint32_t j = 0; j < nrows; j++) {
-          uint64_t len;
-          memcpy(&len, lens + j, 8);
-          full->indptr[first[r] + j] = at;
-          for (uint64_t x = 0; x < len; x++, q++, at++) {
+        for (uint32_t j = 0; j < b - a; j++) {
+          full->indptr[a + j] = at;
+          for (uint64_t x = 0; x < lens[j] && at < total; x++, q++, at++) {
             full->indices[at] = pairs[2 * q];
             memcpy(&full->data[at], &pairs[2 * q + 1], 4);
           }
         }
-        p += counts[N + r];
       }
-      for (uint32_t r = first[N]; r <= R->n_rows; r++) full->indptr[r] = at;
-      /* rows no rank owns do not exist (first[N] == n_rows) */
     }
+    cofi__free(recv);
   }
-  cofi__free(recv);
+  if (me == 0 && !rc) full->indptr[R->n_rows] = at; /* first[N] == n_rows */
+  if (rc) cofi__csr_free(full);
   cofi__free(counts);
   return rc;
 }
