@@ -275,10 +275,11 @@ double cofi__als_loss(const cofi__csr *r, const float *X, const float *Y,
 /* ---- distributed training ----------------------------------------------
  * The trainer knows nothing of MPI: a caller that runs it on several
  * processes (src/dist/mpi.c, for `mpirun cofi train`) passes these
- * collectives. Every rank must hold the same dataset; each solves its own
- * contiguous share of the users and of the items, and allgather_rows makes
- * the factor matrices whole again after each half-sweep. The result is
- * bit-identical to cofi_train's (docs/mpi.md). */
+ * collectives. Each rank reads its share of the input (cofi__share_read or
+ * a store share), cofi__dist_build distributes the matrix by the rows each
+ * rank solves, and cofi__train_dist_matrix trains; allgather_rows makes the
+ * factor matrices whole again after each half-sweep. The result is
+ * bit-identical to cofi_train's on the whole input (docs/mpi.md). */
 typedef struct cofi__comm {
   uint32_t rank, size;
   void *ctx;
@@ -319,6 +320,7 @@ typedef struct cofi__dist_matrix {
    * solves, [1] users this rank's items touch that another rank solves;
    * halo_all the sums over the ranks. */
   uint64_t halo[2], halo_all[2];
+  double conf_mean_rowsum; /* bm25's mean row sum (the model keeps it) */
 } cofi__dist_matrix;
 void cofi__dist_matrix_free(cofi__dist_matrix *dm);
 
@@ -343,8 +345,7 @@ int cofi__share_read(const char *path, const cofi_read_options *opt, const cofi_
 /* Makes the ID maps global (first appearance in file order: the one-process
  * maps), partitions users and items by work and sends every interaction
  * to the rank that solves its user, then every merged pair to the rank
- * that solves its item. Consumes local (freed). Linear and log confidence
- * only (bm25 needs sums in file order over all rows: COFI_ERR_INVALID). */
+ * that solves its item. Consumes local (freed). */
 int cofi__dist_build(cofi_dataset *local, uint64_t rows, const cofi_read_options *opt,
                      const cofi_params *p, const cofi__comm *comm, cofi__dist_matrix *out,
                      cofi_diag *d);
@@ -356,14 +357,6 @@ int cofi__dist_gather_rows(const cofi__comm *comm, const cofi__csr *R, const uin
  * cofi_train on the whole file. Consumes dm's matrices. */
 int cofi__train_dist_matrix(cofi__dist_matrix *dm, const cofi_params *params,
                             const cofi__comm *comm, cofi_model **out, cofi_diag *d);
-
-/* cofi_train_release on every rank of comm (all ranks call it with the
- * same dataset and parameters). Errors on any rank are agreed: every rank
- * returns an error (another rank's failure as COFI_ERR_IO, "rank R
- * failed"). Only rank 0 computes the training loss; every rank gets a
- * complete model (train_ranks = comm->size). */
-int cofi__train_dist(cofi_dataset *ds, const cofi_params *params, const cofi__comm *comm,
-                     cofi_model **out, cofi_diag *d);
 
 /* ---- top-K ------------------------------------------------------------- */
 /* Keeps the k best (score desc, index asc) of a stream of candidates. */
@@ -455,6 +448,12 @@ int cofi__ws_reserve(cofi_workspace *ws, size_t n_scores, size_t n_scratch,
 /* Replaces R's summed values by the weights of p->confidence; for BM25
  * *mean_rowsum gets the mean row sum of the raw values (else 0). */
 int cofi__confidence_apply(const cofi_params *p, cofi__csr *R, double *mean_rowsum);
+/* BM25 on rows [r0, r1) of R from the whole matrix's statistics: df[i]
+ * the pairs of item i, mean_rowsum the mean row sum (a distributed matrix,
+ * train/dist_input.c); the same arithmetic per value as
+ * cofi__confidence_apply. */
+void cofi__confidence_bm25_rows(const cofi_params *p, cofi__csr *R, uint32_t r0, uint32_t r1,
+                                const uint64_t *df, double mean_rowsum);
 /* BM25's length normalization of a row. */
 double cofi__bm25_len_norm(const cofi_params *p, double mean_rowsum, double rowsum);
 /* Derives m->item_idf for a BM25 model (no-op otherwise). */

@@ -49,8 +49,8 @@ static int dist_agree(dist *t, int code, bool *root_failed) {
   return (int)v[0];
 }
 
-/* Every rank reads the whole input and meets the same bad line: rank 0
- * reports it, the others keep their messages unless rank 0 had none. */
+/* A rank's messages while it reads are held back and shown only when they
+ * say something rank 0 does not (dist_load_share). */
 static void dist_capture_stderr(dist *t) {
   t->saved_stderr = -1;
   if (!t->on || t->comm.rank == 0) return;
@@ -299,37 +299,20 @@ int cmd_train(int argc, char **argv) {
   data.quiet = quiet;
   size_t n_rows = 0, n_users = 0, n_items = 0;
 #ifdef COFI_MPI
-  /* a file under mpirun: each rank reads its byte range (bm25 needs sums
-   * over the whole matrix in file order: every rank reads it all) */
+  /* under mpirun each rank reads its byte range of the file or its share
+   * of the store's events */
   cofi__dist_matrix dm = {0};
   uint64_t halo_seen[4] = {0, 0, 0, 0};
-  bool by_share = t.on && p.confidence != COFI_CONFIDENCE_BM25;
-  if (by_share) {
+  if (t.on) {
     rc = dist_load_share(&t, in, store, &data, &p, &dm);
     if (rc) DIST_RETURN(rc);
     n_rows = (size_t)dm.interactions;
     n_users = dm.ds->users.n;
     n_items = dm.ds->items.n;
-  }
-  if (!by_share) dist_capture_stderr(&t);
-  if (!by_share)
+  } else
 #endif
   rc = store ? cli_load_store_dataset("train", store, &data, &ds)
              : cli_load_dataset("train", in, &data, &ds);
-#ifdef COFI_MPI
-  if (t.on && !by_share) {
-    bool root_failed;
-    int all = dist_agree(&t, rc, &root_failed);
-    dist_release_stderr(&t, rc && !root_failed);
-    if (all) {
-      if (!rc && t.comm.rank == 0)
-        fprintf(stderr, "cofi train: another rank could not read its input (its message "
-                        "above); every rank stops\n");
-      cofi_dataset_free(ds);
-      DIST_RETURN(rc ? rc : all);
-    }
-  }
-#endif
   if (rc) return rc;
   double t_read = cli_now() - t0;
   if (ds) {
@@ -345,14 +328,12 @@ int cmd_train(int argc, char **argv) {
   p.progress_ctx = &prog;
   cofi_model *m = NULL;
 #ifdef COFI_MPI
-  if (by_share) {
+  if (t.on) {
     memcpy(halo_seen, dm.halo, sizeof dm.halo);
     memcpy(halo_seen + 2, dm.halo_all, sizeof dm.halo_all);
     rc = cofi__train_dist_matrix(&dm, &p, &t.comm, &m, &d);
     cofi__dist_matrix_free(&dm);
-  } else if (t.on)
-    rc = cofi__train_dist(ds, &p, &t.comm, &m, &d);
-  else
+  } else
 #endif
     rc = cofi_train_release(ds, &p, &m, &d);
   cofi_dataset_free(ds);
@@ -390,7 +371,7 @@ int cmd_train(int argc, char **argv) {
   uint64_t mpi_sent = 0, mpi_received = 0, mpi_data_sent = 0, mpi_data_received = 0;
   uint64_t halo[4] = {0, 0, 0, 0}; /* rank 0's halo items, users; all ranks' */
 #ifdef COFI_MPI
-  if (by_share) memcpy(halo, halo_seen, sizeof halo);
+  if (t.on) memcpy(halo, halo_seen, sizeof halo);
 #endif
 #ifdef COFI_MPI
   if (t.on) {

@@ -404,6 +404,7 @@ static int train(const cofi_dataset *ds, cofi_dataset *consume, cofi__dist_matri
   if (dm) {
     /* distributed input: this rank's rows, confidence applied */
     m->user_items = dm->R;
+    m->conf_mean_rowsum = dm->conf_mean_rowsum;
     Rt = dm->Rt;
     memset(&dm->R, 0, sizeof dm->R);
     memset(&dm->Rt, 0, sizeof dm->Rt);
@@ -650,13 +651,6 @@ int cofi_train_release(cofi_dataset *ds, const cofi_params *params, cofi_model *
                        cofi_diag *d) {
   int rc = train(ds, ds, NULL, params, NULL, out, d);
   release_rows(ds, true); /* also when training stopped before the build */
-  return rc;
-}
-
-int cofi__train_dist(cofi_dataset *ds, const cofi_params *params, const cofi__comm *comm,
-                     cofi_model **out, cofi_diag *d) {
-  int rc = train(ds, ds, NULL, params, comm, out, d);
-  release_rows(ds, true);
   return rc;
 }
 

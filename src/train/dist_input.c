@@ -15,9 +15,10 @@
  *    A rank receives its users' rows from the ranks in rank order, so each
  *    row lists its interactions in file order, as the one-process reader
  *    does: duplicates are summed in the same order, to the same bits.
- * 4. Confidence (linear, log) applies per value; then every merged pair
- *    goes to the rank that solves its item (alltoallv), arriving in user
- *    order: the item rows are the one-process transpose's.
+ * 4. Confidence applies per value (bm25 from the whole matrix's item
+ *    counts and total, bm25_dist); then every merged pair goes to the rank
+ *    that solves its item (alltoallv), arriving in user order: the item
+ *    rows are the one-process transpose's.
  */
 #include "internal.h"
 
@@ -229,6 +230,46 @@ static bool count_halo(const cofi__csr *R, uint32_t r0, uint32_t r1, uint32_t c0
   return true;
 }
 
+/* BM25 over a distributed matrix, to the one-process bits: the item
+ * counts are integers (an allreduce sum is exact), and the total of the
+ * values is summed in the one-process order, user after user, by passing
+ * the running sum from rank to rank (N tiny allgathers: rank r adds its
+ * rows to the total the ranks before it reached). */
+static int bm25_dist(const cofi__comm *c, const cofi_params *p, cofi__dist_matrix *out,
+                     cofi_diag *d) {
+  uint32_t N = c->size, me = c->rank, ni = out->R.n_cols;
+  cofi__csr *R = &out->R;
+  uint64_t *df = cofi__calloc((size_t)ni + 1, sizeof *df);
+  size_t *counts = cofi__calloc(N, sizeof *counts);
+  int rc = df && counts ? COFI_OK : COFI_ERR_NOMEM;
+  uint32_t r0 = out->first_u[me], r1 = out->first_u[me + 1];
+  if (!rc)
+    for (uint64_t x = R->indptr[r0]; x < R->indptr[r1]; x++) df[R->indices[x]]++;
+  if (c->allreduce_sum(c->ctx, df ? df : (uint64_t[1]){0}, df ? ni : 1) && !rc) rc = COFI_ERR_IO;
+  double total = 0;
+  for (uint32_t r = 0; r < N; r++) {
+    double mine = total;
+    if (r == me)
+      for (uint64_t x = R->indptr[r0]; x < R->indptr[r1]; x++) mine += R->data[x];
+    void *all = NULL;
+    size_t dummy[1];
+    if (c->allgatherv(c->ctx, &mine, r == me ? sizeof mine : 0, &all, counts ? counts : dummy)) {
+      if (!rc) rc = COFI_ERR_IO;
+    } else {
+      memcpy(&total, all, sizeof total);
+    }
+    cofi__free(all);
+  }
+  if (!rc) {
+    out->conf_mean_rowsum = R->n_rows ? total / R->n_rows : 0;
+    cofi__confidence_bm25_rows(p, R, r0, r1, df, out->conf_mean_rowsum);
+  }
+  (void)d;
+  cofi__free(df);
+  cofi__free(counts);
+  return rc;
+}
+
 int cofi__dist_build(cofi_dataset *local, uint64_t rows, const cofi_read_options *opt,
                      const cofi_params *p, const cofi__comm *c, cofi__dist_matrix *out,
                      cofi_diag *d) {
@@ -238,10 +279,7 @@ int cofi__dist_build(cofi_dataset *local, uint64_t rows, const cofi_read_options
   uint32_t N = c->size, me = c->rank, k = p->factors;
   uint32_t *map_u = NULL, *map_i = NULL, *dest = NULL;
   uint64_t *len_u = NULL, *len_i = NULL;
-  int rc = p->confidence == COFI_CONFIDENCE_BM25
-               ? cofi__fail(d, COFI_ERR_INVALID, NULL, 0,
-                            "bm25 confidence needs sums over the whole matrix in file order")
-               : COFI_OK;
+  int rc = COFI_OK;
   /* 1. the global ID maps */
   if (!rc) rc = cofi__dataset_new(&out->ds);
   if (!rc) {
@@ -316,8 +354,12 @@ int cofi__dist_build(cofi_dataset *local, uint64_t rows, const cofi_read_options
   if ((rc = agreed(c, rc, "sending the rows to their users' ranks", d))) goto done;
 
   /* 4. confidence per value, then the merged pairs to their items' ranks */
-  double mean_unused;
-  rc = cofi__confidence_apply(p, &out->R, &mean_unused);
+  if (p->confidence == COFI_CONFIDENCE_BM25) {
+    rc = bm25_dist(c, p, out, d);
+  } else {
+    double mean_unused;
+    rc = cofi__confidence_apply(p, &out->R, &mean_unused);
+  }
   n = (size_t)out->R.nnz;
   uint32_t *users_of = NULL;
   if (!rc) {

@@ -95,6 +95,7 @@ awk 'BEGIN { srand(7); print "user_id,item_id,value";
 }' >"$T/dup.csv"
 same_model dup "$T/dup.csv" "${small[@]}"
 same_model dup-log "$T/dup.csv" "${small[@]}" --confidence log
+same_model dup-bm25 "$T/dup.csv" "${small[@]}" --confidence bm25
 same_model dup-min "$T/dup.csv" "${small[@]}" --min-value 1.5
 same_model dup-loss "$T/dup.csv" "${small[@]}" --loss
 # CRLF line ends and a UTF-8 byte-order mark
