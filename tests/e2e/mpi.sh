@@ -104,8 +104,12 @@ same_model crlf "$T/crlf.csv" "${small[@]}"
 # fewer lines than ranks
 printf 'user_id,item_id\nu1,i1\nu2,i1\n' >"$T/tiny.csv"
 same_model tiny "$T/tiny.csv" "${small[@]}"
-# event weights (the synthetic log's events) and ml-latest-small's layout
-same_model events "$T/d/interactions.csv" "${small[@]}" --event-weights watch=1,like=3,complete=5
+# event weights (the synthetic log's events) with item titles (--items),
+# and ml-latest-small's layout
+same_model events "$T/d/interactions.csv" "${small[@]}" --event-weights watch=1,like=3,complete=5 \
+  --items "$T/d/items.csv"
+"$COFI" recommend "$T/events.4.cofi" --user u00001 -k 1 --json \
+  | jq -e '.recommendations[0].title | length > 0' >/dev/null || fail "-np 4 --items: no titles"
 ML=${COFI_ML_SMALL:-/work/shared/data/ml-latest-small/ratings.csv}
 if [ -f "$ML" ]; then
   same_model ml "$ML" "${small[@]}" --format movielens --min-value 4
