@@ -118,6 +118,24 @@ int cofi__dataset_add(cofi_dataset *ds, const char *user, size_t ulen,
 int cofi__dataset_subset(const cofi_dataset *ds, const bool *keep,
                          cofi_dataset **out);
 
+/* Reading one share of a file (a byte range per MPI rank, data/share.c).
+ * After planning the columns from the header, the reader calls locate with
+ * its planning outcome (plan_rc, so that every rank takes part in the same
+ * collectives even when one failed), its open descriptor and the line of
+ * the first data row; locate returns this rank's bytes [begin, end), which
+ * start at the start of a line, and the line number of begin. *rows gets
+ * the data rows of the share (kept by --min-value or not). A share may be
+ * empty: the caller checks the whole. */
+typedef struct cofi__share_locator {
+  void *ctx;
+  int (*locate)(void *ctx, int plan_rc, int fd, uint64_t data_line, uint64_t *begin,
+                uint64_t *end, uint64_t *first_line, cofi_diag *diag);
+  uint64_t *rows;
+} cofi__share_locator;
+int cofi__dataset_read_share(const char *path, const cofi_read_options *opt,
+                             const cofi__share_locator *share, cofi_dataset **out,
+                             cofi_diag *diag);
+
 /* ---- sparse matrices --------------------------------------------------- */
 /* CSR: row r has columns indices[indptr[r] .. indptr[r+1]), sorted
  * ascending, unique, with data[] their summed values.
@@ -137,6 +155,11 @@ typedef struct cofi__csr {
 
 /* Builds the user x item CSR from the dataset (sums duplicates). */
 int cofi__csr_from_dataset(const cofi_dataset *ds, cofi__csr *out);
+/* The CSR of n (row, col, value) triples (duplicates summed in the order
+ * the shell sort of each row leaves them: rows with the same triples in the
+ * same order give the same bits). */
+int cofi__csr_from_triplets(uint32_t rows, uint32_t cols, size_t n, const uint32_t *r,
+                            const uint32_t *c, const float *v, cofi__csr *out);
 /* The transpose (item x user), rows sorted. */
 int cofi__csr_transpose(const cofi__csr *a, cofi__csr *out);
 void cofi__csr_free(cofi__csr *a);
@@ -252,10 +275,11 @@ double cofi__als_loss(const cofi__csr *r, const float *X, const float *Y,
 /* ---- distributed training ----------------------------------------------
  * The trainer knows nothing of MPI: a caller that runs it on several
  * processes (src/dist/mpi.c, for `mpirun cofi train`) passes these
- * collectives. Every rank must hold the same dataset; each solves its own
- * contiguous share of the users and of the items, and allgather_rows makes
- * the factor matrices whole again after each half-sweep. The result is
- * bit-identical to cofi_train's (docs/mpi.md). */
+ * collectives. Each rank reads its share of the input (cofi__share_read or
+ * a store share), cofi__dist_build distributes the matrix by the rows each
+ * rank solves, and cofi__train_dist_matrix trains; allgather_rows makes the
+ * factor matrices whole again after each half-sweep. The result is
+ * bit-identical to cofi_train's on the whole input (docs/mpi.md). */
 typedef struct cofi__comm {
   uint32_t rank, size;
   void *ctx;
@@ -264,15 +288,75 @@ typedef struct cofi__comm {
   int (*allgather_rows)(void *ctx, float *X, const uint32_t *first, uint32_t k);
   /* v[0..n) becomes the element-wise maximum over the ranks. */
   int (*allreduce_max)(void *ctx, int64_t *v, size_t n);
+  /* The input exchanges (distributing the data before training; counted
+   * apart from the training's bytes). allgatherv: every rank's n bytes at
+   * mine, concatenated in rank order into *all (cofi__malloc, the caller
+   * frees), counts[r] the bytes of rank r. alltoallv: send holds
+   * send_counts[r] bytes for each rank r in rank order; *recv (cofi__malloc)
+   * gets recv_counts[r] bytes from each rank r in rank order; counts are
+   * multiples of unit, the size of one element. allreduce_sum: v[0..n)
+   * becomes the element-wise sum over the ranks. */
+  int (*allgatherv)(void *ctx, const void *mine, size_t n, void **all, size_t *counts);
+  int (*alltoallv)(void *ctx, const void *send, const size_t *send_counts, size_t unit,
+                    void **recv, size_t *recv_counts);
+  int (*allreduce_sum)(void *ctx, uint64_t *v, size_t n);
 } cofi__comm;
 
-/* cofi_train_release on every rank of comm (all ranks call it with the
- * same dataset and parameters). Errors on any rank are agreed: every rank
- * returns an error (another rank's failure as COFI_ERR_IO, "rank R
- * failed"). Only rank 0 computes the training loss; every rank gets a
- * complete model (train_ranks = comm->size). */
-int cofi__train_dist(cofi_dataset *ds, const cofi_params *params, const cofi__comm *comm,
-                     cofi_model **out, cofi_diag *d);
+/* A training set already distributed over the ranks (train/dist_input.c):
+ * the global ID maps (ds, without rows), this rank's user rows of the
+ * user x item matrix and its item rows of the transpose (full row counts,
+ * the other ranks' rows empty), confidence applied, and the partitions
+ * first_u / first_i [size + 1] (rank r solves users first_u[r] ..
+ * first_u[r+1]). */
+typedef struct cofi__dist_matrix {
+  cofi_dataset *ds;
+  cofi__csr R, Rt;
+  uint32_t *first_u, *first_i;
+  uint64_t interactions; /* rows kept, all ranks */
+  uint64_t nnz;          /* distinct user-item pairs, all ranks */
+  uint64_t max_row;      /* the longest row of R or Rt, all ranks */
+  /* The halo, for the cost model of exchanging only what a rank needs
+   * (docs/mpi.md): [0] items this rank's users touch that another rank
+   * solves, [1] users this rank's items touch that another rank solves;
+   * halo_all the sums over the ranks. */
+  uint64_t halo[2], halo_all[2];
+  double conf_mean_rowsum; /* bm25's mean row sum (the model keeps it) */
+} cofi__dist_matrix;
+void cofi__dist_matrix_free(cofi__dist_matrix *dm);
+
+/* A share of a store's events for `mpirun cofi train --store`
+ * (store/store.c; SQLite and PostgreSQL): the bounds of seq, and the
+ * events with lo < seq <= hi read as cofi_store_read_dataset reads them
+ * (without item metadata; a share may be empty; *rows: events read, kept
+ * or not). cofi__store_read_item_meta adds the store's titles and fields
+ * of ds's items (ds's own item map). */
+int cofi__store_seq_bounds(cofi_store *s, int64_t *lo, int64_t *hi, cofi_diag *diag);
+int cofi__store_read_share(cofi_store *s, const cofi_read_options *opt, int64_t lo, int64_t hi,
+                           cofi_dataset **out, uint64_t *rows, cofi_diag *diag);
+int cofi__store_read_item_meta(cofi_store *s, cofi_dataset *ds, cofi_diag *diag);
+
+/* Reads this rank's byte range of the CSV at path (every rank calls it):
+ * the ranks split the data bytes evenly at line starts, number lines as
+ * the file does, and agree on the outcome (an error on any rank: every rank
+ * returns one, the failing rank with the file and line). *out holds the
+ * share's rows with IDs in first-appearance order within the share. */
+int cofi__share_read(const char *path, const cofi_read_options *opt, const cofi__comm *comm,
+                     cofi_dataset **out, uint64_t *rows, cofi_diag *d);
+/* Makes the ID maps global (first appearance in file order: the one-process
+ * maps), partitions users and items by work and sends every interaction
+ * to the rank that solves its user, then every merged pair to the rank
+ * that solves its item. Consumes local (freed). */
+int cofi__dist_build(cofi_dataset *local, uint64_t rows, const cofi_read_options *opt,
+                     const cofi_params *p, const cofi__comm *comm, cofi__dist_matrix *out,
+                     cofi_diag *d);
+/* Rank 0 gets every rank's rows of R (a whole user x item matrix in *full);
+ * the other ranks send theirs and get an empty *full. */
+int cofi__dist_gather_rows(const cofi__comm *comm, const cofi__csr *R, const uint32_t *first,
+                           cofi__csr *full);
+/* Training on a distributed matrix (cofi__dist_build): bit-identical to
+ * cofi_train on the whole file. Consumes dm's matrices. */
+int cofi__train_dist_matrix(cofi__dist_matrix *dm, const cofi_params *params,
+                            const cofi__comm *comm, cofi_model **out, cofi_diag *d);
 
 /* ---- top-K ------------------------------------------------------------- */
 /* Keeps the k best (score desc, index asc) of a stream of candidates. */
@@ -364,6 +448,12 @@ int cofi__ws_reserve(cofi_workspace *ws, size_t n_scores, size_t n_scratch,
 /* Replaces R's summed values by the weights of p->confidence; for BM25
  * *mean_rowsum gets the mean row sum of the raw values (else 0). */
 int cofi__confidence_apply(const cofi_params *p, cofi__csr *R, double *mean_rowsum);
+/* BM25 on rows [r0, r1) of R from the whole matrix's statistics: df[i]
+ * the pairs of item i, mean_rowsum the mean row sum (a distributed matrix,
+ * train/dist_input.c); the same arithmetic per value as
+ * cofi__confidence_apply. */
+void cofi__confidence_bm25_rows(const cofi_params *p, cofi__csr *R, uint32_t r0, uint32_t r1,
+                                const uint64_t *df, double mean_rowsum);
 /* BM25's length normalization of a row. */
 double cofi__bm25_len_norm(const cofi_params *p, double mean_rowsum, double rowsum);
 /* Derives m->item_idf for a BM25 model (no-op otherwise). */

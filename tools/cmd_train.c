@@ -49,8 +49,8 @@ static int dist_agree(dist *t, int code, bool *root_failed) {
   return (int)v[0];
 }
 
-/* Every rank reads the whole input and meets the same bad line: rank 0
- * reports it, the others keep their messages unless rank 0 had none. */
+/* A rank's messages while it reads are held back and shown only when they
+ * say something rank 0 does not (dist_load_share). */
 static void dist_capture_stderr(dist *t) {
   t->saved_stderr = -1;
   if (!t->on || t->comm.rank == 0) return;
@@ -82,6 +82,128 @@ static void dist_release_stderr(dist *t, bool show) {
   fclose(t->captured);
   t->captured = NULL;
 }
+/* Whether a failure is this rank's own (not "rank R failed ... (its own
+ * message says why)", the word an agreement leaves on the others). */
+static bool own_failure(int rc, const cofi_diag *d) {
+  return rc && !strstr(d->message, "(its own message says why)");
+}
+
+/* After an agreed failure of the input exchanges: whether rank 0 failed on
+ * its own (then it alone reports), through the input exchanges' sum, so
+ * the training's byte counts stay the cost model's. */
+static bool dist_root_own(dist *t, bool own) {
+  uint64_t v[1] = {t->comm.rank == 0 && own};
+  if (t->comm.allreduce_sum(t->comm.ctx, v, 1)) return true;
+  return v[0] != 0;
+}
+
+/* `mpirun cofi train FILE`: each rank reads its byte range of the file
+ * (data/share.c), then the ranks make the ID maps global and send every
+ * row to the rank that solves it (train/dist_input.c). Every rank returns
+ * the same exit code; one message says what failed. */
+/* A store's share: rank 0's bounds of seq, cut into N consecutive
+ * ranges (so the shares in rank order are the events in seq order). */
+static int dist_read_store(dist *t, cofi_store *s, const cli_data_opts *data,
+                           cofi_dataset **local, uint64_t *rows, cofi_diag *d) {
+  int64_t v[3] = {0, 0, 0};
+  int rc = COFI_OK;
+  if (!s) rc = COFI_ERR_IO;
+  else if (t->comm.rank == 0) rc = cofi__store_seq_bounds(s, &v[1], &v[2], d);
+  v[0] = rc;
+  void *all = NULL;
+  size_t *counts = calloc(t->comm.size, sizeof *counts);
+  if (!counts || t->comm.allgatherv(t->comm.ctx, v, sizeof v, &all, counts)) {
+    free(counts);
+    cofi__free(all);
+    return rc ? rc : cofi__fail(d, COFI_ERR_IO, NULL, 0, "an MPI exchange failed");
+  }
+  const int64_t *root = all;
+  int64_t root_rc = root[0], lo = root[1] - 1, hi = root[2];
+  if (hi == 0) lo = 0; /* no events */
+  cofi__free(all);
+  free(counts);
+  if (rc) return rc;
+  if (root_rc)
+    return cofi__fail(d, (int)root_rc, NULL, 0, "rank 0 could not read the store (its own "
+                      "message says why)");
+  uint64_t span = (uint64_t)(hi - lo), N = t->comm.size, r = t->comm.rank;
+  int64_t a = lo + (int64_t)((unsigned __int128)span * r / N);
+  int64_t b = lo + (int64_t)((unsigned __int128)span * (r + 1) / N);
+  return cofi__store_read_share(s, &data->read, a, b, local, rows, d);
+}
+
+static int dist_load_share(dist *t, const char *in, const char *store, const cli_data_opts *data,
+                           const cofi_params *p, cofi__dist_matrix *dm) {
+  cofi_diag d = {0};
+  cofi_dataset *local = NULL;
+  cofi_store *st = NULL;
+  uint64_t rows = 0;
+  char what[600];
+  snprintf(what, sizeof what, "reading %s", store ? "the store" : cli_display_name(in));
+  dist_capture_stderr(t);
+  int rc;
+  bool opened = true;
+  if (store) {
+    /* every rank opens its own connection */
+    opened = cli_store_open("train", store, &st) == CLI_EXIT_OK;
+    rc = dist_read_store(t, opened ? st : NULL, data, &local, &rows, &d);
+  } else {
+    rc = cofi__share_read(in, &data->read, &t->comm, &local, &rows, &d);
+  }
+  bool own = opened && own_failure(rc, &d);
+  int code = rc ? cli_exit_for(rc) : 0;
+  if (own) cli_diag_error("train", what, rc, &d);
+  if (!opened) own = true; /* cli_store_open said why */
+  bool root_failed;
+  int all = dist_agree(t, code, &root_failed);
+  /* a rank's own failure is shown unless rank 0 had one of its own */
+  root_failed = dist_root_own(t, t->comm.rank == 0 && own);
+  dist_release_stderr(t, own && !root_failed);
+  if (all) {
+    cofi_store_close(st);
+    if (t->comm.rank == 0 && !own) {
+      if (rc) cli_diag_error("train", what, rc, &d);
+      else fprintf(stderr, "cofi train: another rank could not read its input (its message "
+                           "above); every rank stops\n");
+    }
+    cofi_dataset_free(local);
+    return rc ? code : all;
+  }
+  if (t->comm.rank == 0 && !data->quiet) {
+    fprintf(stderr, "cofi train: ");
+    cli_text_cstring(stderr, cli_display_name(in));
+    fputs(": ", stderr);
+    cli_text_cstring(stderr, cofi_dataset_columns(local));
+    fputc('\n', stderr);
+  }
+  snprintf(what, sizeof what, "distributing %s", cli_display_name(in));
+  rc = cofi__dist_build(local, rows, &data->read, p, &t->comm, dm, &d);
+  if (rc) {
+    cofi_store_close(st);
+    own = own_failure(rc, &d);
+    bool root_own = dist_root_own(t, own);
+    if (t->comm.rank == 0 || (own && !root_own)) cli_diag_error("train", what, rc, &d);
+    return cli_exit_for(rc);
+  }
+  if (st) {
+    /* the store's titles and fields, for the model file rank 0 writes */
+    rc = t->comm.rank == 0 ? cofi__store_read_item_meta(st, dm->ds, &d) : COFI_OK;
+    cofi_store_close(st);
+    if (rc) cli_diag_error("train", "reading the store's items", rc, &d);
+    uint64_t failed[1] = {rc != 0};
+    if (t->comm.allreduce_sum(t->comm.ctx, failed, 1) || failed[0])
+      return rc ? cli_exit_for(rc) : CLI_EXIT_IO;
+  }
+  if (data->items_path) {
+    snprintf(what, sizeof what, "reading item metadata %s", cli_display_name(data->items_path));
+    rc = cofi_dataset_read_items(dm->ds, data->items_path, data->items_id_col, &d);
+    if (rc && t->comm.rank == 0) cli_diag_error("train", what, rc, &d);
+    /* every rank reads the same file: the same outcome */
+    if (rc) return cli_exit_for(rc);
+  }
+  return CLI_EXIT_OK;
+}
+
 #endif
 
 static void usage(void) {
@@ -175,40 +297,43 @@ int cmd_train(int argc, char **argv) {
   double t0 = cli_now();
   cofi_dataset *ds = NULL;
   data.quiet = quiet;
+  size_t n_rows = 0, n_users = 0, n_items = 0;
 #ifdef COFI_MPI
-  dist_capture_stderr(&t);
+  /* under mpirun each rank reads its byte range of the file or its share
+   * of the store's events */
+  cofi__dist_matrix dm = {0};
+  uint64_t halo_seen[4] = {0, 0, 0, 0};
+  if (t.on) {
+    rc = dist_load_share(&t, in, store, &data, &p, &dm);
+    if (rc) DIST_RETURN(rc);
+    n_rows = (size_t)dm.interactions;
+    n_users = dm.ds->users.n;
+    n_items = dm.ds->items.n;
+  } else
 #endif
   rc = store ? cli_load_store_dataset("train", store, &data, &ds)
              : cli_load_dataset("train", in, &data, &ds);
-#ifdef COFI_MPI
-  if (t.on) {
-    bool root_failed;
-    int all = dist_agree(&t, rc, &root_failed);
-    dist_release_stderr(&t, rc && !root_failed);
-    if (all) {
-      if (!rc && t.comm.rank == 0)
-        fprintf(stderr, "cofi train: another rank could not read its input (its message "
-                        "above); every rank stops\n");
-      cofi_dataset_free(ds);
-      DIST_RETURN(rc ? rc : all);
-    }
-  }
-#endif
   if (rc) return rc;
   double t_read = cli_now() - t0;
+  if (ds) {
+    n_rows = cofi_dataset_n_interactions(ds);
+    n_users = cofi_dataset_n_users(ds);
+    n_items = cofi_dataset_n_items(ds);
+  }
   if (!quiet)
-    fprintf(stderr, "read %zu interactions: %zu users, %zu items (%.2fs)\n",
-            cofi_dataset_n_interactions(ds), cofi_dataset_n_users(ds), cofi_dataset_n_items(ds),
-            t_read);
-  size_t n_rows = cofi_dataset_n_interactions(ds);
+    fprintf(stderr, "read %zu interactions: %zu users, %zu items (%.2fs)\n", n_rows, n_users,
+            n_items, t_read);
   cli_progress prog = {.tty = isatty(2), .quiet = quiet};
   p.progress = cli_progress_print;
   p.progress_ctx = &prog;
   cofi_model *m = NULL;
 #ifdef COFI_MPI
-  if (t.on)
-    rc = cofi__train_dist(ds, &p, &t.comm, &m, &d);
-  else
+  if (t.on) {
+    memcpy(halo_seen, dm.halo, sizeof dm.halo);
+    memcpy(halo_seen + 2, dm.halo_all, sizeof dm.halo_all);
+    rc = cofi__train_dist_matrix(&dm, &p, &t.comm, &m, &d);
+    cofi__dist_matrix_free(&dm);
+  } else
 #endif
     rc = cofi_train_release(ds, &p, &m, &d);
   cofi_dataset_free(ds);
@@ -243,13 +368,19 @@ int cmd_train(int argc, char **argv) {
   cofi_model_get_info(m, &info);
   cofi_model_close(m);
   if (rc) rc = cli_diag_error("train", what, rc, &d);
-  uint64_t mpi_sent = 0, mpi_received = 0;
+  uint64_t mpi_sent = 0, mpi_received = 0, mpi_data_sent = 0, mpi_data_received = 0;
+  uint64_t halo[4] = {0, 0, 0, 0}; /* rank 0's halo items, users; all ranks' */
+#ifdef COFI_MPI
+  if (t.on) memcpy(halo, halo_seen, sizeof halo);
+#endif
 #ifdef COFI_MPI
   if (t.on) {
     int all = dist_agree(&t, rc, NULL);
     cofi__mpi_stats st = cofi__mpi_get_stats();
     mpi_sent = st.bytes_sent;
     mpi_received = st.bytes_received;
+    mpi_data_sent = st.data_bytes_sent;
+    mpi_data_received = st.data_bytes_received;
     if (all) DIST_RETURN(rc ? rc : all);
   }
 #endif
@@ -286,10 +417,15 @@ int cmd_train(int argc, char **argv) {
     cli_json_number(stdout, t_read);
     printf(", \"file_bytes\": %llu, \"checksum\": \"%016llx\", \"content_checksum\": "
            "\"%016llx\", \"ranks\": %lu, \"mpi_bytes_sent\": %llu, "
-           "\"mpi_bytes_received\": %llu}\n",
+           "\"mpi_bytes_received\": %llu, \"mpi_input_bytes_sent\": %llu, "
+           "\"mpi_input_bytes_received\": %llu, \"mpi_halo\": {\"items\": %llu, "
+           "\"users\": %llu, \"items_all_ranks\": %llu, \"users_all_ranks\": %llu}}\n",
            (unsigned long long)fi.file_bytes, (unsigned long long)fi.checksum,
            (unsigned long long)fi.content_checksum, nranks, (unsigned long long)mpi_sent,
-           (unsigned long long)mpi_received);
+           (unsigned long long)mpi_received, (unsigned long long)mpi_data_sent,
+           (unsigned long long)mpi_data_received, (unsigned long long)halo[0],
+           (unsigned long long)halo[1], (unsigned long long)halo[2],
+           (unsigned long long)halo[3]);
   }
   DIST_RETURN(CLI_EXIT_OK);
 }

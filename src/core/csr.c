@@ -106,6 +106,11 @@ int cofi__csr_from_dataset(const cofi_dataset *ds, cofi__csr *out) {
   return build(ds->users.n, ds->items.n, ds->n, ds->user, ds->item, ds->value, out);
 }
 
+int cofi__csr_from_triplets(uint32_t rows, uint32_t cols, size_t n, const uint32_t *r,
+                            const uint32_t *c, const float *v, cofi__csr *out) {
+  return build(rows, cols, n, r, c, v, out);
+}
+
 int cofi__csr_transpose(const cofi__csr *a, cofi__csr *out) {
   cofi__csr t;
   int rc = alloc_csr(&t, a->n_cols, a->n_rows, a->nnz);

@@ -124,7 +124,10 @@ static int refill(cofi__csv *r, size_t keep, cofi_diag *diag) {
   r->end = n;
   r->pos -= keep;
   while (r->end < r->cap && !r->eof) {
-    ssize_t got = read(r->fd, r->buf + r->end, r->cap - r->end);
+    size_t want = r->cap - r->end;
+    if (r->limited && want > r->left) want = (size_t)r->left;
+    if (want == 0) { r->eof = true; break; }
+    ssize_t got = read(r->fd, r->buf + r->end, want);
     if (got < 0) {
       if (errno == EINTR) continue;
       r->buf[r->end] = 0;
@@ -133,6 +136,7 @@ static int refill(cofi__csv *r, size_t keep, cofi_diag *diag) {
     }
     if (got == 0) r->eof = true;
     r->end += (size_t)got;
+    if (r->limited) r->left -= (uint64_t)got;
   }
   r->buf[r->end] = 0; /* the sentinel */
   return COFI_OK;
@@ -146,6 +150,23 @@ static int start(cofi__csv *r, cofi_diag *diag) {
   if (rc) return rc;
   if (r->end >= 3 && memcmp(r->buf, "\xef\xbb\xbf", 3) == 0) r->pos = 3;
   r->started = true;
+  return COFI_OK;
+}
+
+int cofi__csv_restart_at(cofi__csv *r, uint64_t begin, uint64_t end, uint64_t first_line,
+                         cofi_diag *diag) {
+  if (r->fd < 0) return cofi__fail(diag, COFI_ERR_INVALID, r->path, 0, "file not open");
+  if (end < begin || lseek(r->fd, (off_t)begin, SEEK_SET) < 0)
+    return cofi__fail(diag, COFI_ERR_IO, r->path, 0, "cannot seek to byte %llu: %s",
+                      (unsigned long long)begin, end < begin ? "bad range" : strerror(errno));
+  r->pos = r->end = 0;
+  r->eof = false;
+  r->started = begin != 0; /* the BOM check belongs to byte 0 */
+  r->limited = true;
+  r->left = end - begin;
+  r->line = r->next_line = first_line;
+  r->n_fields = 0;
+  if (r->buf) r->buf[0] = 0;
   return COFI_OK;
 }
 

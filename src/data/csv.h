@@ -47,6 +47,8 @@ typedef struct cofi__csv {
   uint64_t line;      /* line where the current record starts (1-based) */
   uint64_t next_line; /* line where the next record starts */
   uint64_t records;   /* records returned so far */
+  bool limited;       /* read only `left` more bytes (a byte range) */
+  uint64_t left;
   cofi__csv_field *fields; /* [fields_cap], n_fields used */
   unsigned char *esc;      /* [fields_cap]: field holds "" pairs to undo */
   size_t n_fields, fields_cap;
@@ -72,6 +74,13 @@ int cofi__csv_set_delimiter(cofi__csv *r, const char *delim, size_t len,
  * delimiter or the format. *len = 0 and *line = NULL for an empty file. */
 int cofi__csv_peek_line(cofi__csv *r, const char **line, size_t *len,
                         cofi_diag *diag);
+
+/* Restarts the reader on bytes [begin, end) of its file, the first of them
+ * on line first_line (a byte range of one file per MPI rank: begin is the
+ * start of a line). A UTF-8 byte-order mark is skipped only at begin 0.
+ * COFI_ERR_IO when the descriptor cannot seek (a pipe). */
+int cofi__csv_restart_at(cofi__csv *r, uint64_t begin, uint64_t end, uint64_t first_line,
+                         cofi_diag *diag);
 
 /* Reads the next record into r->fields / r->n_fields and sets r->line.
  * Returns 1 for a record, 0 at the end of the file, or a negative cofi_error

@@ -887,9 +887,12 @@ oom:
   return cofi__fail(diag, rc, rd->path, csv->line, "out of memory");
 }
 
-/* fd >= 0: read from it (path names it in messages); else open path. */
+/* fd >= 0: read from it (path names it in messages); else open path.
+ * share: read only a byte range of the file (cofi__dataset_read_share),
+ * NULL for the whole file. */
 static int read_dataset(int fd, const char *path, const cofi_read_options *opt,
-                        cofi_dataset **out, cofi_diag *diag) {
+                        const cofi__share_locator *share, cofi_dataset **out,
+                        cofi_diag *diag) {
   cofi_read_options defaults = cofi_read_options_default();
   if (!opt) opt = &defaults;
   if (!out)
@@ -930,6 +933,18 @@ static int read_dataset(int fd, const char *path, const cofi_read_options *opt,
                       rd.name[COL_EVENT], rd.rejected[0] ? " and no column whose values are "
                       "in the given table (" : "", rd.rejected, rd.rejected[0] ? ")" : "");
   }
+  if (share) {
+    /* Every rank planned from the same header (and first data row), so the
+     * column mapping is the same everywhere; the locator agrees the
+     * outcome with the other ranks and picks this rank's bytes. */
+    uint64_t data_line = rd.pending ? rd.csv.line : rd.csv.next_line, begin = 0, end = 0,
+             first_line = 0;
+    int lrc = share->locate(share->ctx, rc, rd.csv.fd, data_line, &begin, &end, &first_line,
+                            diag);
+    if (!rc) rc = lrc;
+    if (!rc) rc = cofi__csv_restart_at(&rd.csv, begin, end, first_line, diag);
+    rd.pending = false;
+  }
   if (rc) goto done;
   if ((rc = cofi__dataset_new(&ds))) {
     rc = cofi__fail(diag, rc, path, 0, "out of memory");
@@ -945,7 +960,8 @@ static int read_dataset(int fd, const char *path, const cofi_read_options *opt,
   snprintf(ds->source, sizeof ds->source, "%s", path);
   columns_note(&rd, opt, ds);
   if ((rc = read_rows(&rd, ds, diag))) goto done;
-  if (ds->n == 0) {
+  if (share) *share->rows = rd.rows; /* a share may be empty: the caller checks the whole */
+  else if (ds->n == 0) {
     if (rd.rows == 0)
       rc = cofi__fail(diag, COFI_ERR_EMPTY, path, 0,
                       "no data rows (the file has only a header)");
@@ -969,7 +985,14 @@ done:
 
 int cofi_dataset_read(const char *path, const cofi_read_options *opt,
                       cofi_dataset **out, cofi_diag *diag) {
-  return read_dataset(-1, path, opt, out, diag);
+  return read_dataset(-1, path, opt, NULL, out, diag);
+}
+
+int cofi__dataset_read_share(const char *path, const cofi_read_options *opt,
+                             const cofi__share_locator *share, cofi_dataset **out,
+                             cofi_diag *diag) {
+  if (out) *out = NULL;
+  return read_dataset(-1, path, opt, share, out, diag);
 }
 
 int cofi_dataset_read_fd(int fd, const char *name, const cofi_read_options *opt,
@@ -977,5 +1000,5 @@ int cofi_dataset_read_fd(int fd, const char *name, const cofi_read_options *opt,
   if (out) *out = NULL;
   if (fd < 0)
     return cofi__fail(diag, COFI_ERR_IO, name ? name : "", 0, "bad file descriptor");
-  return read_dataset(fd, name ? name : "<descriptor>", opt, out, diag);
+  return read_dataset(fd, name ? name : "<descriptor>", opt, NULL, out, diag);
 }

@@ -20,6 +20,9 @@
 typedef struct cofi__mpi_stats {
   uint64_t bytes_sent, bytes_received;
   uint64_t allgathers, allreduces;
+  /* the input exchanges before training (ID maps, rows to their owners,
+   * the user rows to rank 0 for the model file): cost model in docs/mpi.md */
+  uint64_t data_bytes_sent, data_bytes_received;
 } cofi__mpi_stats;
 
 /* MPI_Init_thread (FUNNELED: OpenMP threads compute, the main thread

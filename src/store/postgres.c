@@ -695,6 +695,35 @@ static int pg_count(cofi_store *s, cofi_store_counts *out, cofi_diag *d) {
   return COFI_OK;
 }
 
+/* A share of the events by seq (lo < seq <= hi), for `mpirun cofi train
+ * --store` (docs/mpi.md): each rank selects its consecutive range, so the
+ * shares in rank order are the events in seq order. Not given to the
+ * one-process parallel scan (no open_reader here). */
+static int pg_seq_bounds(cofi_store *s, int64_t *lo, int64_t *hi, cofi_diag *d) {
+  PGresult *r = PQexec(G(s)->conn,
+                       "SELECT coalesce(min(seq), 0), coalesce(max(seq), 0) FROM cofi_events");
+  if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+    int rc = fail_pg(s, "reading the event range", r, d);
+    PQclear(r);
+    return rc;
+  }
+  int rc = get_i64(s, r, 0, 0, "cofi_events", 0, false, lo, NULL, d);
+  if (!rc) rc = get_i64(s, r, 0, 1, "cofi_events", 0, false, hi, NULL, d);
+  PQclear(r);
+  return rc;
+}
+
+static int pg_scan_range(cofi_store *s, int64_t lo, int64_t hi, cofi__row_fn fn, void *ctx,
+                         cofi_diag *d) {
+  char q[256];
+  snprintf(q, sizeof q,
+           "SELECT seq, ukey, ikey, event, value, ts FROM cofi_events WHERE seq > %lld AND "
+           "seq <= %lld ORDER BY seq",
+           (long long)lo, (long long)hi);
+  ev_ctx c = {fn, ctx};
+  return cursor_scan(s, q, event_row, &c, d);
+}
+
 static const cofi__store_ops pg_ops = {
     .name = "postgresql",
     .close = pg_close,
@@ -718,6 +747,8 @@ static const cofi__store_ops pg_ops = {
     .scan_items = pg_scan_items,
     .scan_rows = pg_scan_rows,
     .count = pg_count,
+    .seq_bounds = pg_seq_bounds,
+    .scan_range = pg_scan_range,
 };
 
 static void no_notices(void *arg, const char *message) { (void)arg, (void)message; }

@@ -1296,3 +1296,108 @@ done:
   keytab_free(&c.items);
   return rc;
 }
+
+/* ---- a share of the events, for `mpirun cofi train --store` ------------ */
+
+int cofi__store_seq_bounds(cofi_store *s, int64_t *lo, int64_t *hi, cofi_diag *diag) {
+  if (!s) return no_store(diag);
+  if (!s->ops->seq_bounds || !s->ops->scan_range)
+    return cofi__fail(diag, COFI_ERR_INVALID, s->where, 0,
+                      "the %s back end cannot read a share of the events", s->ops->name);
+  return s->ops->seq_bounds(s, lo, hi, diag);
+}
+
+int cofi__store_read_share(cofi_store *s, const cofi_read_options *opt, int64_t lo, int64_t hi,
+                           cofi_dataset **out, uint64_t *rows, cofi_diag *diag) {
+  *out = NULL;
+  *rows = 0;
+  if (!s) return no_store(diag);
+  cofi_read_options defaults = cofi_read_options_default();
+  if (!opt) opt = &defaults;
+  if (!s->ops->scan_range)
+    return cofi__fail(diag, COFI_ERR_INVALID, s->where, 0,
+                      "the %s back end cannot read a share of the events", s->ops->name);
+  if (opt->has_min_value && !isfinite(opt->min_value))
+    return cofi__fail(diag, COFI_ERR_INVALID, "", 0, "the minimum value must be a finite number");
+  read_ctx c;
+  memset(&c, 0, sizeof c);
+  c.s = s;
+  c.d = diag;
+  c.w = opt->event_weights ? opt->event_weights : default_weights;
+  c.n_w = opt->event_weights ? opt->n_event_weights
+                             : sizeof default_weights / sizeof default_weights[0];
+  int rc = check_weights(c.w, c.n_w, diag);
+  if (rc) return rc;
+  c.has_min = opt->has_min_value != 0;
+  c.min_value = (float)opt->min_value;
+  c.binarize = c.has_min && opt->format == COFI_FORMAT_MOVIELENS;
+  c.all_time = true;
+  if ((rc = cofi__dataset_new(&c.ds))) return cofi__fail(diag, rc, "", 0, "out of memory");
+  snprintf(c.ds->source, sizeof c.ds->source, "%s", s->where);
+  bool in_tx = false;
+  if ((rc = s->ops->begin(s, false, diag))) goto done;
+  in_tx = true;
+  if ((rc = load_keys(s, COFI__USERS, &c.users, diag))) goto done;
+  if ((rc = load_keys(s, COFI__ITEMS, &c.items, diag))) goto done;
+  if ((rc = s->ops->scan_range(s, lo, hi, read_row, &c, diag))) goto done;
+  in_tx = false;
+  if ((rc = s->ops->commit(s, diag))) goto done;
+  c.ds->has_time = c.all_time;
+  *rows = c.rows;
+  *out = c.ds;
+  c.ds = NULL;
+done:
+  if (in_tx) s->ops->rollback(s);
+  cofi_dataset_free(c.ds);
+  keytab_free(&c.users);
+  keytab_free(&c.items);
+  return rc;
+}
+
+int cofi__store_read_item_meta(cofi_store *s, cofi_dataset *ds, cofi_diag *diag) {
+  if (!s) return no_store(diag);
+  read_ctx c;
+  memset(&c, 0, sizeof c);
+  c.s = s;
+  c.d = diag;
+  c.ds = ds;
+  bool in_tx = false;
+  int rc = s->ops->begin(s, false, diag);
+  if (rc) goto done;
+  in_tx = true;
+  if ((rc = load_keys(s, COFI__ITEMS, &c.items, diag))) goto done;
+  /* the key table's items that are in ds, at their dataset index */
+  c.meta = cofi__calloc(c.items.n ? c.items.n : 1, sizeof *c.meta);
+  if (!c.meta) { rc = cofi__fail(diag, COFI_ERR_NOMEM, "", 0, "out of memory"); goto done; }
+  uint32_t found = 0;
+  for (size_t p = 0; p < c.items.n; p++) {
+    size_t len;
+    const char *id = cofi__strtab_get(&c.items.ids, p, &len);
+    int64_t idx = cofi__idmap_find(&ds->items, id, len);
+    c.items.ds_index[p] = idx < 0 ? UINT32_MAX : (uint32_t)idx;
+    found += idx >= 0;
+  }
+  if (found != ds->items.n) {
+    rc = cofi__fail(diag, COFI_ERR_INVALID, s->where, 0,
+                    "%u of the items trained on were deleted from cofi_items while training read "
+                    "the store; train again", ds->items.n - found);
+    goto done;
+  }
+  if ((rc = s->ops->scan_items(s, read_item, &c, diag))) {
+    if (rc == COFI_ERR_NOMEM) rc = cofi__fail(diag, rc, "", 0, "out of memory");
+    goto done;
+  }
+  in_tx = false;
+  if ((rc = s->ops->commit(s, diag))) goto done;
+  if (c.any_meta && (rc = build_meta(&c))) rc = cofi__fail(diag, rc, "", 0, "out of memory");
+done:
+  if (in_tx) s->ops->rollback(s);
+  if (c.meta)
+    for (size_t p = 0; p < c.items.n; p++) {
+      cofi__free(c.meta[p].title);
+      cofi__free(c.meta[p].fields);
+    }
+  cofi__free(c.meta);
+  keytab_free(&c.items);
+  return rc;
+}

@@ -335,14 +335,40 @@ static void release_rows(cofi_dataset *ds, bool all) {
   ds->n = ds->cap = 0;
 }
 
+/* Distributed input: rank 0 replaces its rows of R with the whole matrix
+ * (every rank's rows); the others keep theirs. Agreed. */
+static int gather_whole(const cofi__comm *comm, cofi__csr *R, const uint32_t *first,
+                        cofi_diag *d) {
+  cofi__csr full;
+  int rc = cofi__dist_gather_rows(comm, R, first, &full);
+  if (rc == COFI_ERR_IO)
+    cofi__fail(d, rc, NULL, 0, "rank %u: an MPI exchange failed", comm->rank);
+  else if (rc)
+    cofi__fail(d, rc, NULL, 0, "out of memory while gathering the matrix");
+  /* agreed through the input exchanges' sum (its bytes are the input's,
+   * not the training's cost model) */
+  uint64_t failed[1] = {rc != 0};
+  if (comm->allreduce_sum(comm->ctx, failed, 1) && !rc)
+    rc = cofi__fail(d, COFI_ERR_IO, NULL, 0, "rank %u: an MPI exchange failed", comm->rank);
+  if (!rc && failed[0])
+    rc = cofi__fail(d, COFI_ERR_IO, NULL, 0, "another rank failed while gathering the matrix");
+  if (rc) { cofi__csr_free(&full); return rc; }
+  if (comm->rank == 0) {
+    cofi__csr_free(R);
+    *R = full;
+  }
+  return COFI_OK;
+}
+
 /* consume: a dataset whose rows may be released once the matrix is built
  * (cofi_train_release), NULL otherwise. comm: the ranks of a distributed
  * run, NULL in one process. With comm, every failure is agreed at one of
  * three points, which every rank passes in the same order: after the
  * setup (stage 0), after each half-sweep and each iteration (stage 1,
  * agreed where it happens), and at the end (stage 2). */
-static int train(const cofi_dataset *ds, cofi_dataset *consume, const cofi_params *params,
-                 const cofi__comm *comm, cofi_model **out, cofi_diag *d) {
+static int train(const cofi_dataset *ds, cofi_dataset *consume, cofi__dist_matrix *dm,
+                 const cofi_params *params, const cofi__comm *comm, cofi_model **out,
+                 cofi_diag *d) {
   *out = NULL;
   int stage = 0;
   int64_t no_row = -1;
@@ -351,7 +377,9 @@ static int train(const cofi_dataset *ds, cofi_dataset *consume, const cofi_param
   uint32_t nranks = comm ? comm->size : 1;
   uint32_t *first_u = NULL, *first_i = NULL;
   int rc = cofi_params_check(params, d);
-  if (!rc && (!ds || ds->n == 0 || ds->users.n == 0 || ds->items.n == 0))
+  if (dm) ds = dm->ds;
+  if (!rc && (!ds || (dm ? dm->interactions : ds->n) == 0 || ds->users.n == 0 ||
+              ds->items.n == 0))
     rc = cofi__fail(d, COFI_ERR_EMPTY, NULL, 0, "no interactions to train on");
   if (rc) {
     if (comm) agree(comm, &rc, &no_row, &no_flag, d);
@@ -373,12 +401,21 @@ static int train(const cofi_dataset *ds, cofi_dataset *consume, const cofi_param
   /* Peak memory: drop the timestamps before the matrix is built, and the
    * rows right after, when the caller lets us (the 20M log's rows are
    * 400 MB, more than training itself needs). */
-  if (consume) release_rows(consume, false);
-  rc = cofi__csr_from_dataset(ds, &m->user_items);
-  if (consume) release_rows(consume, true);
-  if (rc) goto fail;
-  rc = cofi__confidence_apply(&p, &m->user_items, &m->conf_mean_rowsum);
-  if (rc) goto fail;
+  if (dm) {
+    /* distributed input: this rank's rows, confidence applied */
+    m->user_items = dm->R;
+    m->conf_mean_rowsum = dm->conf_mean_rowsum;
+    Rt = dm->Rt;
+    memset(&dm->R, 0, sizeof dm->R);
+    memset(&dm->Rt, 0, sizeof dm->Rt);
+  } else {
+    if (consume) release_rows(consume, false);
+    rc = cofi__csr_from_dataset(ds, &m->user_items);
+    if (consume) release_rows(consume, true);
+    if (rc) goto fail;
+    rc = cofi__confidence_apply(&p, &m->user_items, &m->conf_mean_rowsum);
+    if (rc) goto fail;
+  }
   /* Confidences must be finite floats, or every solve turns to NaN. */
   for (uint64_t i = 0; i < m->user_items.nnz; i++) {
     float v = m->user_items.data[i], c = 1.0f + p.alpha * v;
@@ -390,7 +427,7 @@ static int train(const cofi_dataset *ds, cofi_dataset *consume, const cofi_param
       goto fail;
     }
   }
-  rc = cofi__csr_transpose(&m->user_items, &Rt);
+  if (!dm) rc = cofi__csr_transpose(&m->user_items, &Rt);
   if (rc) goto fail;
   m->n_users = ds->users.n;
   m->n_items = ds->items.n;
@@ -412,6 +449,7 @@ static int train(const cofi_dataset *ds, cofi_dataset *consume, const cofi_param
   for (uint32_t i = 0; i < Rt.n_rows; i++)
     if (Rt.indptr[i + 1] - Rt.indptr[i] > max_row)
       max_row = (size_t)(Rt.indptr[i + 1] - Rt.indptr[i]);
+  if (dm) max_row = (size_t)dm->max_row; /* over every rank's rows */
   size_t gather_rows = 0;
   if (p.solver == COFI_SOLVER_CG) {
     gather_rows = GATHER_BYTES / (kp * sizeof(float));
@@ -429,8 +467,13 @@ static int train(const cofi_dataset *ds, cofi_dataset *consume, const cofi_param
   first_u = cofi__malloc(((size_t)nranks + 1) * sizeof *first_u);
   first_i = cofi__malloc(((size_t)nranks + 1) * sizeof *first_i);
   if (!first_u || !first_i) { rc = COFI_ERR_NOMEM; goto fail; }
-  partition(&m->user_items, k, nranks, first_u);
-  partition(&Rt, k, nranks, first_i);
+  if (dm) {
+    memcpy(first_u, dm->first_u, ((size_t)nranks + 1) * sizeof *first_u);
+    memcpy(first_i, dm->first_i, ((size_t)nranks + 1) * sizeof *first_i);
+  } else {
+    partition(&m->user_items, k, nranks, first_u);
+    partition(&Rt, k, nranks, first_i);
+  }
   uint32_t me = comm ? comm->rank : 0;
   rc = sched_build(&m->user_items, first_u[me], first_u[me + 1], k, threads, &sched_u);
   if (!rc) rc = sched_build(&Rt, first_i[me], first_i[me + 1], k, threads, &sched_i);
@@ -438,6 +481,13 @@ static int train(const cofi_dataset *ds, cofi_dataset *consume, const cofi_param
   stage = 1; /* from here every failure is agreed where it happens */
   if (comm) {
     agree(comm, &rc, &no_row, &no_flag, d);
+    if (rc) goto fail;
+  }
+  /* distributed input: the root needs the whole user x item matrix for
+   * the loss (each iteration with --loss, else at the end) and the file */
+  bool whole_at_end = dm && !p.compute_loss;
+  if (dm && p.compute_loss) {
+    rc = gather_whole(comm, &m->user_items, first_u, d);
     if (rc) goto fail;
   }
   init_factors(m->user_factors, m->n_users, k, p.seed, 1);
@@ -522,6 +572,10 @@ static int train(const cofi_dataset *ds, cofi_dataset *consume, const cofi_param
       goto fail;
     }
   }
+  if (whole_at_end) {
+    rc = gather_whole(comm, &m->user_items, first_u, d);
+    if (rc) goto fail;
+  }
   stage = 2;
   m->train_seconds = cofi__now() - t0;
   m->train_ranks = nranks;
@@ -590,19 +644,17 @@ fail:
 
 int cofi_train(const cofi_dataset *ds, const cofi_params *params, cofi_model **out,
                cofi_diag *d) {
-  return train(ds, NULL, params, NULL, out, d);
+  return train(ds, NULL, NULL, params, NULL, out, d);
 }
 
 int cofi_train_release(cofi_dataset *ds, const cofi_params *params, cofi_model **out,
                        cofi_diag *d) {
-  int rc = train(ds, ds, params, NULL, out, d);
+  int rc = train(ds, ds, NULL, params, NULL, out, d);
   release_rows(ds, true); /* also when training stopped before the build */
   return rc;
 }
 
-int cofi__train_dist(cofi_dataset *ds, const cofi_params *params, const cofi__comm *comm,
-                     cofi_model **out, cofi_diag *d) {
-  int rc = train(ds, ds, params, comm, out, d);
-  release_rows(ds, true);
-  return rc;
+int cofi__train_dist_matrix(cofi__dist_matrix *dm, const cofi_params *params,
+                            const cofi__comm *comm, cofi_model **out, cofi_diag *d) {
+  return train(NULL, NULL, dm, params, comm, out, d);
 }

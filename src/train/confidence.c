@@ -67,6 +67,18 @@ int cofi__confidence_apply(const cofi_params *p, cofi__csr *R, double *mean_rows
   return COFI_OK;
 }
 
+void cofi__confidence_bm25_rows(const cofi_params *p, cofi__csr *R, uint32_t r0, uint32_t r1,
+                                const uint64_t *df, double mean_rowsum) {
+  for (uint32_t u = r0; u < r1; u++) {
+    double rowsum = 0;
+    for (uint64_t t = R->indptr[u]; t < R->indptr[u + 1]; t++) rowsum += R->data[t];
+    double ln = cofi__bm25_len_norm(p, mean_rowsum, rowsum);
+    for (uint64_t t = R->indptr[u]; t < R->indptr[u + 1]; t++)
+      R->data[t] = bm25_weight(R->data[t], p->bm25_k1, ln,
+                               bm25_idf(R->n_rows, df[R->indices[t]]));
+  }
+}
+
 double cofi__bm25_len_norm(const cofi_params *p, double mean_rowsum, double rowsum) {
   double b = p->bm25_b;
   return (1.0 - b) + (mean_rowsum > 0 ? b * rowsum / mean_rowsum : b);

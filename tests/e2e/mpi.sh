@@ -66,6 +66,69 @@ jq -e '.mpi_bytes_sent == 0 and .mpi_bytes_received == 0' "$T/s1.json" >/dev/nul
 "$COFI" train "$T/d/interactions.csv" -o "$T/x.cofi" "${args[@]}" --json \
   | jq -e '.ranks == 1 and .mpi_bytes_sent == 0' >/dev/null || fail "plain train --json: ranks 1"
 
+# ---- input per rank: byte ranges of one file (docs/mpi.md) ------------
+# same_model NAME FILE ARGS...: one process and -np 2 and 4 give the same
+# factors and content checksum
+same_model() {
+  local name=$1 file=$2 np want want_c
+  shift 2
+  "$COFI" train "$file" -o "$T/$name.1.cofi" "$@" --quiet 2>"$T/$name.log" \
+    || fail "$name: single-process train: $(head -3 "$T/$name.log")"
+  want=$(factors "$T/$name.1.cofi")
+  want_c=$("$COFI" info "$T/$name.1.cofi" --json | jq -r .content_checksum)
+  for np in 2 4; do
+    "${MR[@]}" -np $np "$COFI" train "$file" -o "$T/$name.$np.cofi" "$@" --quiet \
+      2>"$T/$name.$np.log" || fail "$name -np $np: $(head -5 "$T/$name.$np.log")"
+    [ "$(factors "$T/$name.$np.cofi")" = "$want" ] || fail "$name -np $np: factors differ"
+    [ "$("$COFI" info "$T/$name.$np.cofi" --json | jq -r .content_checksum)" = "$want_c" ] \
+      || fail "$name -np $np: content checksum differs"
+  done
+}
+small=(--factors 8 --iterations 2 --seed 3)
+# values with duplicates of one pair spread over the whole file (summed in
+# file order on every rank count), a header, long and short lines
+awk 'BEGIN { srand(7); print "user_id,item_id,value";
+  for (n = 0; n < 2000; n++) {
+    u = int(rand() * 60); i = int(rand() * 40);
+    if (n % 97 == 0) { u = 1; i = 1 }            # one pair, 21 times
+    printf "user-%d%s,item-%d,%.3f\n", u, (n % 13 ? "" : "-with-a-much-longer-id"), i, rand() * 3 }
+}' >"$T/dup.csv"
+same_model dup "$T/dup.csv" "${small[@]}"
+same_model dup-log "$T/dup.csv" "${small[@]}" --confidence log
+same_model dup-bm25 "$T/dup.csv" "${small[@]}" --confidence bm25
+same_model dup-min "$T/dup.csv" "${small[@]}" --min-value 1.5
+same_model dup-loss "$T/dup.csv" "${small[@]}" --loss
+# CRLF line ends and a UTF-8 byte-order mark
+printf '\xef\xbb\xbf' >"$T/crlf.csv"; sed 's/$/\r/' "$T/dup.csv" >>"$T/crlf.csv"
+same_model crlf "$T/crlf.csv" "${small[@]}"
+# fewer lines than ranks
+printf 'user_id,item_id\nu1,i1\nu2,i1\n' >"$T/tiny.csv"
+same_model tiny "$T/tiny.csv" "${small[@]}"
+# event weights (the synthetic log's events) with item titles (--items),
+# and ml-latest-small's layout
+same_model events "$T/d/interactions.csv" "${small[@]}" --event-weights watch=1,like=3,complete=5 \
+  --items "$T/d/items.csv"
+"$COFI" recommend "$T/events.4.cofi" --user u00001 -k 1 --json \
+  | jq -e '.recommendations[0].title | length > 0' >/dev/null || fail "-np 4 --items: no titles"
+ML=${COFI_ML_SMALL:-/work/shared/data/ml-latest-small/ratings.csv}
+if [ -f "$ML" ]; then
+  same_model ml "$ML" "${small[@]}" --format movielens --min-value 4
+fi
+# only a header: every rank stops with the one-process message, once
+printf 'user_id,item_id\n' >"$T/header.csv"
+"${MR[@]}" -np 4 "$COFI" train "$T/header.csv" -o "$T/header.cofi" "${small[@]}" \
+  >"$T/header.log" 2>&1 && fail "header only: mpirun succeeded"
+[ "$(grep -c 'no data rows' "$T/header.log")" = 1 ] \
+  || fail "header only: not one message: $(head -5 "$T/header.log")"
+# a bad line in rank 2's share (of 4): every rank stops; the message names
+# the file and the file's own line number
+awk 'NR == 1300 { print "u1,i1,not-a-number" } { print }' "$T/dup.csv" >"$T/bad2.csv"
+"${MR[@]}" -np 4 "$COFI" train "$T/bad2.csv" -o "$T/bad2.cofi" "${small[@]}" \
+  >"$T/bad2.log" 2>&1 && fail "bad line on rank 2: mpirun succeeded"
+grep -q "bad2.csv:1300:" "$T/bad2.log" || fail "bad line on rank 2: no file:1300: $(head -5 "$T/bad2.log")"
+[ "$(grep -c 'not-a-number' "$T/bad2.log")" = 1 ] || fail "bad line on rank 2: not one message"
+ls "$T"/bad2.cofi* >/dev/null 2>&1 && fail "bad line on rank 2 left a model file"
+
 # bad input: every rank stops, one message with file and line, no model
 cp "$T/d/interactions.csv" "$T/bad.csv"; printf 'u1,v1,watch,not-a-time\n' >>"$T/bad.csv"
 "${MR[@]}" -np 2 "$COFI" train "$T/bad.csv" -o "$T/bad.cofi" "${args[@]}" >"$T/bad.log" 2>&1 \
