@@ -547,10 +547,14 @@ int cofi_split(const cofi_dataset *ds, const cofi_split_options *opt,
  * of a user with a TEST row is TEST_FOLDIN (that user's history: trained
  * on, and folded in when evaluating); the rest TRAIN. Train on
  * TRAIN|TEST_FOLDIN, evaluate TEST with TEST_FOLDIN as fold-in.
+ * unseen_by (may be NULL): only rows whose user-item pair is not in this
+ * model's training matrix are candidates (the newest round(fraction * n)
+ * of those), so that model can be compared fairly with one trained on
+ * TRAIN|TEST_FOLDIN: neither has seen the TEST pairs.
  * parts: [cofi_dataset_n_interactions(ds)], written; counts as cofi_split.
  * Errors: COFI_ERR_INVALID (fraction not in (0, 1)), COFI_ERR_NOMEM. */
-int cofi_split_recent(const cofi_dataset *ds, double fraction, uint8_t *parts,
-                      uint64_t counts[COFI_PART_COUNT], cofi_diag *diag);
+int cofi_split_recent(const cofi_dataset *ds, double fraction, const cofi_model *unseen_by,
+                      uint8_t *parts, uint64_t counts[COFI_PART_COUNT], cofi_diag *diag);
 
 /* A new dataset of the rows whose part is in mask (COFI_PART_BIT()s), in
  * input order, with IDs interned anew in order of first appearance among

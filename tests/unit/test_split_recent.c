@@ -45,7 +45,7 @@ static void test_newest_by_time(void **state) {
   uint8_t parts[10];
   uint64_t counts[COFI_PART_COUNT];
   cofi_diag d = {0};
-  assert_int_equal(cofi_split_recent(ds, 0.3, parts, counts, &d), COFI_OK);
+  assert_int_equal(cofi_split_recent(ds, 0.3, NULL, parts, counts, &d), COFI_OK);
   const uint8_t want[10] = {TR, FO, TR, FO, TR, TR, FO, TE, TR, TE};
   expect(parts, want, 10);
   assert_int_equal(counts[COFI_PART_TEST], 2);
@@ -53,7 +53,7 @@ static void test_newest_by_time(void **state) {
   assert_int_equal(counts[COFI_PART_TRAIN], 5);
   /* Without time the last three rows in input order: 7, 8, 9. */
   ds->has_time = false;
-  assert_int_equal(cofi_split_recent(ds, 0.3, parts, counts, &d), COFI_OK);
+  assert_int_equal(cofi_split_recent(ds, 0.3, NULL, parts, counts, &d), COFI_OK);
   const uint8_t want2[10] = {TR, FO, TR, FO, TR, FO, FO, TE, TE, TE};
   expect(parts, want2, 10);
   cofi_dataset_free(ds);
@@ -68,14 +68,46 @@ static void test_pair_split_across_cut_and_ties(void **state) {
   cofi_dataset *ds = make_ds(rows, 4, true);
   uint8_t parts[4];
   cofi_diag d = {0};
-  assert_int_equal(cofi_split_recent(ds, 0.2, parts, NULL, &d), COFI_OK);
+  assert_int_equal(cofi_split_recent(ds, 0.2, NULL, parts, NULL, &d), COFI_OK);
   const uint8_t want[4] = {TR, TR, TE, TR};
   expect(parts, want, 4);
   /* Half: rows 3 (t=4)... sorted 0(1),3(4),1(5),2(5): newest two are 1, 2;
    * (a,y) and (b,y) are new pairs; a's x rows are its history. */
-  assert_int_equal(cofi_split_recent(ds, 0.5, parts, NULL, &d), COFI_OK);
+  assert_int_equal(cofi_split_recent(ds, 0.5, NULL, parts, NULL, &d), COFI_OK);
   const uint8_t want2[4] = {FO, TE, TE, FO};
   expect(parts, want2, 4);
+  cofi_dataset_free(ds);
+}
+
+static void test_unseen_by_model(void **state) {
+  (void)state;
+  /* A model trained on the first four rows; the log then gains (a,z) and
+   * (b,y) at times 5 and 6, and repeats (a,x) at time 9. Half of 7 rows
+   * rounds to 4 candidates, but only pairs the model has not seen qualify:
+   * rows 4 and 5 are held out; the repeat at 9 is not. */
+  static const row rows[] = {{"a", "x", 1}, {"a", "y", 2}, {"b", "x", 3}, {"b", "z", 4},
+                             {"a", "z", 5}, {"b", "y", 6}, {"a", "x", 9}};
+  cofi_dataset *old = make_ds(rows, 4, true), *ds = make_ds(rows, 7, true);
+  cofi_params p = cofi_params_default();
+  p.factors = 2;
+  p.iterations = 2;
+  p.threads = 1;
+  cofi_model *m;
+  cofi_diag d = {0};
+  assert_int_equal(cofi_train(old, &p, &m, &d), COFI_OK);
+  uint8_t parts[7];
+  uint64_t counts[COFI_PART_COUNT];
+  assert_int_equal(cofi_split_recent(ds, 0.5, m, parts, counts, &d), COFI_OK);
+  const uint8_t want[7] = {FO, FO, FO, FO, TE, TE, FO};
+  expect(parts, want, 7);
+  assert_int_equal(counts[COFI_PART_TEST], 2);
+  /* Without the model the four newest rows by time: 9 (a repeat of an
+   * earlier pair: stays), 6, 5, 4. */
+  assert_int_equal(cofi_split_recent(ds, 0.5, NULL, parts, counts, &d), COFI_OK);
+  const uint8_t want2[7] = {FO, FO, FO, TE, TE, TE, FO};
+  expect(parts, want2, 7);
+  cofi_model_close(m);
+  cofi_dataset_free(old);
   cofi_dataset_free(ds);
 }
 
@@ -85,10 +117,10 @@ static void test_bad_fraction(void **state) {
   cofi_dataset *ds = make_ds(rows, 1, true);
   uint8_t parts[1];
   cofi_diag d = {0};
-  assert_int_equal(cofi_split_recent(ds, 0, parts, NULL, &d), COFI_ERR_INVALID);
+  assert_int_equal(cofi_split_recent(ds, 0, NULL, parts, NULL, &d), COFI_ERR_INVALID);
   assert_non_null(strstr(d.message, "(0, 1)"));
-  assert_int_equal(cofi_split_recent(ds, 1.0, parts, NULL, &d), COFI_ERR_INVALID);
-  assert_int_equal(cofi_split_recent(ds, 0.0 / 0.0, parts, NULL, &d), COFI_ERR_INVALID);
+  assert_int_equal(cofi_split_recent(ds, 1.0, NULL, parts, NULL, &d), COFI_ERR_INVALID);
+  assert_int_equal(cofi_split_recent(ds, 0.0 / 0.0, NULL, parts, NULL, &d), COFI_ERR_INVALID);
   cofi_dataset_free(ds);
 }
 
@@ -96,6 +128,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_newest_by_time),
       cmocka_unit_test(test_pair_split_across_cut_and_ties),
+      cmocka_unit_test(test_unseen_by_model),
       cmocka_unit_test(test_bad_fraction),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
