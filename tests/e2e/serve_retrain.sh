@@ -205,6 +205,17 @@ grep -q 'cancelling the running retrain' "$T/s4.log" || fail "no cancel message:
 [ "$(ls "$D")" = "$before" ] || fail "a cancelled retrain changed $D: $(ls "$D") (was $before)"
 ls -a "$D" | grep -q 'tmp' && fail "temp files left in $D: $(ls -a "$D")"
 
+# ---- without --admin-token: 403; without --models-dir: 404 -------------------------
+start_server "$T/s5.log" --port 0 --store "$S" --models-dir "$D"
+err 403 admin_disabled "$U/admin/models"
+err 403 admin_disabled -X POST "$U/admin/rollback"
+err 403 admin_disabled -X POST "$U/admin/retrain"
+stop_server
+start_server "$T/s6.log" "$T/m.cofi" --port 0 --store "$S" --admin-token-file "$T/tok"
+err 404 versions_disabled "${H[@]}" "$U/admin/models"
+err 404 versions_disabled "${H[@]}" -X POST "$U/admin/retrain"
+stop_server
+
 # ---- a corrupt manifest ----------------------------------------------------------
 echo '{"models": [{"version": "x"}]}' >"$D/manifest.json"
 expect_fail 3 "manifest.json: models[0] has no version" "$COFI" serve --store "$S" --models-dir "$D"
