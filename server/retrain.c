@@ -27,8 +27,8 @@
  * cancels training through the progress callback (after the current
  * iteration) and leaves no file behind.
  *
- * Lock order: rt->lock, then (inside srv_reload_from) reload_lock. Nothing
- * takes rt->lock while holding reload_lock.
+ * Locks (retrain_state.h): vlock for the versions and swaps, lock for the
+ * thread's state; vlock before lock before the server's reload_lock.
  */
 #include "retrain_state.h"
 
@@ -104,8 +104,11 @@ int srv_retrain_open(cofi_server *s, int lease_sig, srv_model **out, cofi_diag *
   if (!rt) return COFI_ERR_NOMEM;
   rt->s = s;
   pthread_mutex_init(&rt->lock, NULL);
+  pthread_mutex_init(&rt->vlock, NULL);
   pthread_cond_init(&rt->wake, NULL);
   atomic_init(&rt->cancel, false);
+  atomic_init(&rt->live, 0);
+  atomic_init(&rt->count, 0);
   s->retrain = rt;
   const cofi_server_config *cfg = &s->cfg;
   int rc = srv_versions_open(cfg->models_dir, cfg->keep_versions, &rt->vs, diag);
@@ -139,8 +142,22 @@ int srv_retrain_open(cofi_server *s, int lease_sig, srv_model **out, cofi_diag *
     if (rt->vs.live == v) rt->vs.live = 0;
     want = 0;
   }
-  srv_versions_prune(&rt->vs);
-  return srv_versions_save(&rt->vs, diag);
+  rc = srv_retrain_prune_save(rt, diag);
+  srv_retrain_publish(rt);
+  return rc;
+}
+
+void srv_retrain_publish(srv_retrain *rt) {
+  atomic_store(&rt->live, rt->vs.live);
+  atomic_store(&rt->count, (unsigned)rt->vs.n);
+}
+
+int srv_retrain_prune_save(srv_retrain *rt, cofi_diag *diag) {
+  uint32_t gone[64];
+  size_t n = srv_versions_prune(&rt->vs, gone, sizeof gone / sizeof *gone);
+  int rc = srv_versions_save(&rt->vs, diag);
+  if (rc == COFI_OK) srv_versions_unlink(&rt->vs, gone, n);
+  return rc;
 }
 
 /* ---- one retrain ------------------------------------------------------------- */
@@ -182,7 +199,7 @@ static int recall_of(const cofi_model *m, const cofi_dataset *test, const cofi_d
   return COFI_OK;
 }
 
-/* Saves m as a new version, fills its entry; under rt->lock. */
+/* Saves m as a new version, fills its entry; under vlock. */
 static int save_version(srv_retrain *rt, const cofi_model *m, const srv_version *tmpl,
                         uint32_t *version, char *path, size_t path_size, cofi_diag *d) {
   srv_version *v = srv_versions_add(&rt->vs);
@@ -222,9 +239,7 @@ static void run_retrain(srv_retrain *rt, outcome *o) {
   cofi_model *check = NULL, *final = NULL;
   uint8_t *parts = NULL;
   srv_model *live = (srv_model *)srv_slot_acquire(&s->model);
-  pthread_mutex_lock(&rt->lock);
-  uint32_t live_version = rt->vs.live;
-  pthread_mutex_unlock(&rt->lock);
+  uint32_t live_version = atomic_load(&rt->live);
   o->result = "failed";
   o->error[0] = 0;
 
@@ -284,13 +299,11 @@ static void run_retrain(srv_retrain *rt, outcome *o) {
              (unsigned long long)new_users, tmpl.recall, live_version, tmpl.live_recall,
              cfg->retrain_margin);
     tmpl.status = SRV_V_REJECTED;
-    pthread_mutex_lock(&rt->lock);
+    pthread_mutex_lock(&rt->vlock);
     rc = save_version(rt, check, &tmpl, &version, path, sizeof path, &d);
-    if (!rc) {
-      srv_versions_prune(&rt->vs);
-      rc = srv_versions_save(&rt->vs, &d);
-    }
-    pthread_mutex_unlock(&rt->lock);
+    if (!rc) rc = srv_retrain_prune_save(rt, &d);
+    srv_retrain_publish(rt);
+    pthread_mutex_unlock(&rt->vlock);
     if (rc) { set_error(o, "failed", "writing the rejected version", rc, &d); goto done; }
     o->result = "rejected";
     snprintf(o->error, sizeof o->error, "version %u rejected: %s", version, tmpl.reason);
@@ -307,11 +320,26 @@ static void run_retrain(srv_retrain *rt, outcome *o) {
   if (rc) { set_error(o, "failed", "training the final model", rc, &d); goto done; }
   if (atomic_load(&rt->cancel)) { o->result = "cancelled"; goto done; }
   tmpl.status = SRV_V_KEPT;
-  pthread_mutex_lock(&rt->lock);
+  pthread_mutex_lock(&rt->vlock);
   rc = save_version(rt, final, &tmpl, &version, path, sizeof path, &d);
   if (rc) {
-    pthread_mutex_unlock(&rt->lock);
+    pthread_mutex_unlock(&rt->vlock);
     set_error(o, "failed", "writing the new version", rc, &d);
+    goto done;
+  }
+  if (rt->vs.live != live_version) {
+    /* An operator rolled back while this ran: their choice stands. */
+    srv_version *v = srv_versions_find(&rt->vs, version);
+    snprintf(v->reason, sizeof v->reason,
+             "not swapped in: the live version changed from %u to %u during the retrain",
+             live_version, rt->vs.live);
+    fprintf(stderr, "cofi serve: retrain: version %u kept, %s\n", version, v->reason);
+    cofi_diag d2 = {0};
+    int rc2 = srv_retrain_prune_save(rt, &d2); /* may move entries: v is stale after */
+    srv_retrain_publish(rt);
+    pthread_mutex_unlock(&rt->vlock);
+    o->result = "succeeded";
+    if (rc2) set_error(o, "failed", "writing the manifest", rc2, &d2);
     goto done;
   }
   rc = srv_reload_from(s, path, &d);
@@ -324,10 +352,10 @@ static void run_retrain(srv_retrain *rt, outcome *o) {
     v->status = SRV_V_REJECTED;
     snprintf(v->reason, sizeof v->reason, "cannot be loaded: %.300s", d.message);
   }
-  srv_versions_prune(&rt->vs);
   cofi_diag d2 = {0};
-  int rc2 = srv_versions_save(&rt->vs, &d2);
-  pthread_mutex_unlock(&rt->lock);
+  int rc2 = srv_retrain_prune_save(rt, &d2);
+  srv_retrain_publish(rt);
+  pthread_mutex_unlock(&rt->vlock);
   if (rc) { set_error(o, "failed", "loading the new version", rc, &d); goto done; }
   if (rc2) { set_error(o, "failed", "writing the manifest", rc2, &d2); goto done; }
   o->result = "succeeded";
@@ -438,6 +466,7 @@ void srv_retrain_stop(cofi_server *s) {
   srv_versions_free(&rt->vs);
   pthread_cond_destroy(&rt->wake);
   pthread_mutex_destroy(&rt->lock);
+  pthread_mutex_destroy(&rt->vlock);
   free(rt);
   s->retrain = NULL;
 }
@@ -490,11 +519,12 @@ void srv_retrain_state_json(srv_retrain *rt, srv_buf *b) {
 void srv_retrain_health(cofi_server *s, srv_buf *b) {
   srv_retrain *rt = s->retrain;
   if (!rt) return;
+  unsigned live = atomic_load(&rt->live);
   pthread_mutex_lock(&rt->lock);
   srv_buf_lit(b, ",\"versions\":{\"live\":");
-  if (rt->vs.live) srv_buf_printf(b, "%u", rt->vs.live);
+  if (live) srv_buf_printf(b, "%u", live);
   else srv_buf_lit(b, "null");
-  srv_buf_printf(b, ",\"count\":%zu,\"retrain\":", rt->vs.n);
+  srv_buf_printf(b, ",\"count\":%u,\"retrain\":", atomic_load(&rt->count));
   srv_retrain_state_json(rt, b);
   srv_buf_putc(b, '}');
   pthread_mutex_unlock(&rt->lock);
@@ -518,7 +548,7 @@ void srv_retrain_metrics(cofi_server *s, srv_buf *b) {
                  "# TYPE cofi_model_version gauge\ncofi_model_version %u\n",
                  (unsigned long long)rt->n_started, (unsigned long long)rt->n_succeeded,
                  (unsigned long long)rt->n_rejected, (unsigned long long)rt->n_failed,
-                 (unsigned long long)rt->n_cancelled, rt->running ? 1 : 0, rt->vs.live);
+                 (unsigned long long)rt->n_cancelled, rt->running ? 1 : 0, atomic_load(&rt->live));
   if (rt->finished_unix)
     srv_buf_printf(b, "# HELP cofi_retrain_last_duration_seconds How long the last retrain took.\n"
                       "# TYPE cofi_retrain_last_duration_seconds gauge\n"

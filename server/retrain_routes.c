@@ -27,6 +27,7 @@ void srv_h_admin_models(srv_req *r) {
   srv_retrain *rt = retrain_or_404(r, "GET /admin/models");
   if (!rt) return;
   srv_buf *b = r->out;
+  pthread_mutex_lock(&rt->vlock);
   pthread_mutex_lock(&rt->lock);
   srv_buf_lit(b, "{\"live\":");
   if (rt->vs.live) srv_buf_printf(b, "%u", rt->vs.live);
@@ -42,6 +43,7 @@ void srv_h_admin_models(srv_req *r) {
   }
   srv_buf_lit(b, "]}");
   pthread_mutex_unlock(&rt->lock);
+  pthread_mutex_unlock(&rt->vlock);
 }
 
 /* The body of POST /admin/rollback: empty, {} or {"version": N}. *version
@@ -84,7 +86,7 @@ void srv_h_admin_rollback(srv_req *r) {
   if (!rt) return;
   uint32_t want;
   if (!parse_rollback(r, &want)) return;
-  pthread_mutex_lock(&rt->lock);
+  pthread_mutex_lock(&rt->vlock);
   uint32_t from = rt->vs.live;
   if (!want) {
     want = srv_versions_rollback_target(&rt->vs);
@@ -123,6 +125,7 @@ void srv_h_admin_rollback(srv_req *r) {
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
     snprintf(why, sizeof why, "rolled back to version %u at %s", want, when);
     srv_versions_set_live(&rt->vs, want, why);
+    srv_retrain_publish(rt);
     cofi_diag d2 = {0};
     if (srv_versions_save(&rt->vs, &d2) != COFI_OK)
       fprintf(stderr, "cofi serve: rollback to version %u: %s (%s)\n", want, d2.message, d2.file);
@@ -133,7 +136,7 @@ void srv_h_admin_rollback(srv_req *r) {
   if (from) srv_buf_printf(r->out, "%u}", from);
   else srv_buf_lit(r->out, "null}");
 done:
-  pthread_mutex_unlock(&rt->lock);
+  pthread_mutex_unlock(&rt->vlock);
 }
 
 void srv_h_admin_retrain(srv_req *r) {
@@ -158,7 +161,7 @@ void srv_h_admin_retrain(srv_req *r) {
   srv_retrain_request(rt, &was_running);
   r->status = 202;
   srv_buf_printf(r->out, "{\"status\":\"%s\",\"live\":%u,\"message\":\"%s\"}",
-                 was_running ? "queued" : "started", rt->vs.live,
+                 was_running ? "queued" : "started", atomic_load(&rt->live),
                  was_running ? "a retrain is running; another starts when it ends"
                              : "retraining in the background; GET /admin/models shows progress");
   pthread_mutex_unlock(&rt->lock);

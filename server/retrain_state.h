@@ -9,9 +9,16 @@
 
 struct srv_retrain {
   cofi_server *s;
-  pthread_mutex_t lock; /* everything below but cancel */
-  pthread_cond_t wake;  /* a request, or stop */
+  /* vlock: vs, and every change of the served version (a retrain's swap,
+   * a rollback), held for a whole swap. lock: the state below, only ever
+   * held briefly (so /health never waits for a swap). Order: vlock, then
+   * lock, then (inside srv_reload_from) the server's reload_lock. */
+  pthread_mutex_t vlock;
   srv_versions vs;
+  atomic_uint live;    /* vs.live, readable without vlock */
+  atomic_uint count;   /* vs.n, the same */
+  pthread_mutex_t lock;
+  pthread_cond_t wake; /* a request, or stop */
   pthread_t thread;
   bool thread_started;
   bool stop;
@@ -28,6 +35,12 @@ struct srv_retrain {
   double next_due;      /* monotonic time of the next scheduled retrain */
 };
 
+/* Publishes vs.live and vs.n to the atomics (under vlock). */
+void srv_retrain_publish(srv_retrain *rt);
+/* Deletes the versions beyond --keep: entries first, then the manifest is
+ * saved, then their files (a crash in between leaves an unlisted file,
+ * never a listed one that is missing). Under vlock. */
+int srv_retrain_prune_save(srv_retrain *rt, cofi_diag *diag);
 /* Asks for a retrain (under rt->lock): now when idle, else right after the
  * running one. *was_running says which. */
 void srv_retrain_request(srv_retrain *rt, bool *was_running);

@@ -86,8 +86,12 @@ static int sync_dir(const char *dir) {
 }
 
 /* Temp files of cofi_model_save ("*.tmp.XXXXXX") and of the manifest
- * (".manifest.json.tmp") that a crash left behind. */
-static void remove_temp_files(const char *dir) {
+ * (".manifest.json.tmp") that a crash left behind are removed. *max_file:
+ * the largest N of the vNNNNNN.cofi files present (listed or not: a crash
+ * between a version's rename and the manifest's leaves one unlisted, and
+ * its number must not be given out again). */
+static void scan_dir(const char *dir, uint32_t *max_file) {
+  *max_file = 0;
   DIR *d = opendir(dir);
   if (!d) return;
   struct dirent *e;
@@ -97,6 +101,13 @@ static void remove_temp_files(const char *dir) {
       snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
       if (unlink(path) == 0)
         fprintf(stderr, "cofi serve: removed %s, left by an interrupted write\n", path);
+      continue;
+    }
+    const char *nm = e->d_name;
+    if (strlen(nm) == 12 && nm[0] == 'v' && strspn(nm + 1, "0123456789") == 6 &&
+        !strcmp(nm + 7, ".cofi")) {
+      uint32_t n = (uint32_t)strtoul(nm + 1, NULL, 10);
+      if (n > *max_file) *max_file = n;
     }
   }
   closedir(d);
@@ -220,9 +231,11 @@ int srv_versions_open(const char *dir, uint32_t keep, srv_versions *out, cofi_di
   if (access(dir, W_OK | X_OK) != 0)
     return fail(diag, COFI_ERR_IO, dir, "--models-dir: cannot write in the directory: %s",
                 strerror(errno));
-  remove_temp_files(dir);
+  uint32_t max_file;
+  scan_dir(dir, &max_file);
   int rc = read_manifest(out, diag);
   if (rc) srv_versions_free(out);
+  else if (max_file >= out->next) out->next = max_file + 1;
   return rc;
 }
 
@@ -391,23 +404,26 @@ void srv_versions_set_live(srv_versions *vs, uint32_t version, const char *old_r
   vs->live = version;
 }
 
-size_t srv_versions_prune(srv_versions *vs) {
+size_t srv_versions_prune(srv_versions *vs, uint32_t *gone, size_t max) {
   size_t removed = 0;
-  while (vs->n > vs->keep) {
+  while (vs->n > vs->keep && removed < max) {
     uint32_t target = srv_versions_rollback_target(vs);
     size_t i = 0;
     while (i < vs->n && (vs->v[i].version == vs->live || vs->v[i].version == target)) i++;
     if (i == vs->n) break;
-    char path[4000];
-    srv_versions_path(vs, vs->v[i].version, path, sizeof path);
-    if (unlink(path) != 0 && errno != ENOENT) {
-      fprintf(stderr, "cofi serve: cannot delete old version %s: %s\n", path, strerror(errno));
-      break;
-    }
+    gone[removed++] = vs->v[i].version;
     memmove(&vs->v[i], &vs->v[i + 1], (vs->n - i - 1) * sizeof *vs->v);
     vs->n--;
-    removed++;
   }
-  if (removed) sync_dir(vs->dir);
   return removed;
+}
+
+void srv_versions_unlink(const srv_versions *vs, const uint32_t *gone, size_t n) {
+  char path[4000];
+  for (size_t i = 0; i < n; i++) {
+    srv_versions_path(vs, gone[i], path, sizeof path);
+    if (unlink(path) != 0 && errno != ENOENT)
+      fprintf(stderr, "cofi serve: cannot delete old version %s: %s\n", path, strerror(errno));
+  }
+  if (n) sync_dir(vs->dir);
 }

@@ -69,9 +69,12 @@ uint32_t srv_versions_rollback_target(const srv_versions *vs);
 /* Marks `version` live and the previous live one kept (reason given,
  * may be NULL). */
 void srv_versions_set_live(srv_versions *vs, uint32_t version, const char *old_reason);
-/* Deletes the oldest versions (file and entry) beyond keep, never the live
- * one nor the rollback target. Returns how many went. */
-size_t srv_versions_prune(srv_versions *vs);
+/* Drops the entries of the oldest versions beyond keep, never the live
+ * one nor the rollback target; their numbers go to gone[0..max). Returns
+ * how many went. The caller saves the manifest, then deletes the files
+ * (srv_versions_unlink). */
+size_t srv_versions_prune(srv_versions *vs, uint32_t *gone, size_t max);
+void srv_versions_unlink(const srv_versions *vs, const uint32_t *gone, size_t n);
 /* {"version": N, "created": ..., "status": ..., ...} of one entry. */
 void srv_version_json(srv_buf *b, const srv_version *v);
 const char *srv_vstatus_name(srv_vstatus s);
