@@ -144,6 +144,10 @@ int srv_retrain_open(cofi_server *s, int lease_sig, srv_model **out, cofi_diag *
   }
   rc = srv_retrain_prune_save(rt, diag);
   srv_retrain_publish(rt);
+  if (rc && *out) { /* the start fails: nobody else will release it */
+    srv_ref_release(&(*out)->ref);
+    *out = NULL;
+  }
   return rc;
 }
 
