@@ -18,6 +18,9 @@
  *   request.c   what handlers use to read the model and answer errors
  *   framing.c   is a request's body length unambiguous (RFC 9112 6.3)
  *   reload.c    model reload and lease breaks, and their status
+ *   retrain.c, retrain_routes.c, versions.c (versions.h)
+ *               --models-dir: the versions of the model, background
+ *               retraining and its check, /admin/models, rollback, retrain
  *   served_model.c
  *               a served model: the cofi_model plus precomputed JSON, and
  *               how it is stored (mapped under a read lease, or private)
