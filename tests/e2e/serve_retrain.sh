@@ -9,7 +9,7 @@
 #     its answers exactly (IDs and scores), and to a named version; unknown
 #     version 404, bad bodies 400
 #   - several retrains under continuous keep-alive load: 0 non-2xx answers
-#   - --retrain-after N: N accepted events start a retrain
+#   - --retrain-after N: N accepted events start a retrain; --retrain-every
 #   - a model that fails the check (--retrain-margin -0.5: it must beat the
 #     live one by 0.5 Recall@10) is kept, flagged rejected with its reason,
 #     never served, and cannot be rolled back to (409)
@@ -189,12 +189,21 @@ req "$U/metrics"
 grep -q '^cofi_retrains_total{result="rejected"} 1$' "$T/body" || fail "/metrics does not count the rejection"
 stop_server
 
+# ---- --retrain-every --------------------------------------------------------------
+start_server "$T/s7.log" --port 0 --store "$S" --models-dir "$D" --admin-token-file "$T/tok" --keep 3 \
+  --retrain-every 1s
+wait_retrains 1
+models '.retrain.trigger == "schedule" and .retrain.last_result == "succeeded" and .live >= 8
+        and .live == ([.models[].version] | max)'
+stop_server
+
 # ---- SIGTERM during a retrain ---------------------------------------------------
 # A model with many iterations makes the retrain (same parameters) last.
 "$COFI" train --store "$S" -o "$T/slow.cofi" --factors 64 --iterations 200 --seed 3 --quiet \
   >"$T/train.log" 2>&1 || fail "train the slow model: $(cat "$T/train.log")"
 start_server "$T/s4.log" "$T/slow.cofi" --port 0 --store "$S" --models-dir "$D" --admin-token-file "$T/tok" --keep 3
-models '.live == 8'
+models '.live == ([.models[].version] | max) and .models[-1].status == "live"
+        and (.models[-1].reason | not)'
 before=$(ls "$D")
 admin 202 '.status == "started"' -X POST "$U/admin/retrain"
 for i in $(seq 100); do grep -q 'retrain started' "$T/s4.log" && break; sleep 0.05; done
