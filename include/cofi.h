@@ -539,6 +539,23 @@ int cofi_split(const cofi_dataset *ds, const cofi_split_options *opt,
                uint8_t *parts, uint64_t counts[COFI_PART_COUNT],
                cofi_diag *diag);
 
+/* The newest events held out (what a retraining `cofi serve` checks a new
+ * model on, docs/serving.md): rows ordered by time (ties, and data
+ * without time: input order), the newest round(fraction * n) rows (at
+ * least one) are candidates; a candidate whose user-item pair has no
+ * earlier row is TEST (all rows of a pair share a part); every other row
+ * of a user with a TEST row is TEST_FOLDIN (that user's history: trained
+ * on, and folded in when evaluating); the rest TRAIN. Train on
+ * TRAIN|TEST_FOLDIN, evaluate TEST with TEST_FOLDIN as fold-in.
+ * unseen_by (may be NULL): only rows whose user-item pair is not in this
+ * model's training matrix are candidates (the newest round(fraction * n)
+ * of those), so that model can be compared fairly with one trained on
+ * TRAIN|TEST_FOLDIN: neither has seen the TEST pairs.
+ * parts: [cofi_dataset_n_interactions(ds)], written; counts as cofi_split.
+ * Errors: COFI_ERR_INVALID (fraction not in (0, 1)), COFI_ERR_NOMEM. */
+int cofi_split_recent(const cofi_dataset *ds, double fraction, const cofi_model *unseen_by,
+                      uint8_t *parts, uint64_t counts[COFI_PART_COUNT], cofi_diag *diag);
+
 /* A new dataset of the rows whose part is in mask (COFI_PART_BIT()s), in
  * input order, with IDs interned anew in order of first appearance among
  * them: its users and items are exactly those present (item metadata is

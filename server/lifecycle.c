@@ -11,6 +11,7 @@
  * finishes (or is skipped when both are pending), then the drain.
  */
 #include "srv.h"
+#include "versions.h"
 
 #include <errno.h>
 #include <malloc.h>
@@ -62,6 +63,9 @@ cofi_server_config cofi_server_config_default(void) {
   c.timeout_s = 30;
   c.conn_memory = 32u << 10;
   c.drain_s = 25.0;
+  c.keep_versions = 5;
+  c.retrain_threads = 1;
+  c.retrain_margin = 0.02;
   return c;
 }
 
@@ -122,6 +126,12 @@ static int check_config(const cofi_server_config *c, cofi_diag *diag) {
   if (c->threads > 1024) return fail_diag(diag, COFI_ERR_INVALID, "threads must be <= 1024");
   if (c->max_connections < 1)
     return fail_diag(diag, COFI_ERR_INVALID, "max_connections must be >= 1");
+  if (c->models_dir && !c->store_url)
+    return fail_diag(diag, COFI_ERR_INVALID, "--models-dir needs --store: retraining reads the store");
+  if (c->models_dir && (c->keep_versions < 2 || c->retrain_threads < 1 ||
+                        !(c->retrain_margin >= -1 && c->retrain_margin <= 1)))
+    return fail_diag(diag, COFI_ERR_INVALID,
+                     "keep_versions must be >= 2, retrain_threads >= 1, retrain_margin in [-1, 1]");
   if (c->conn_memory < 4096)
     return fail_diag(diag, COFI_ERR_INVALID, "the connection memory limit must be >= 4096");
   return COFI_OK;
@@ -146,6 +156,7 @@ static void server_free(cofi_server *s) {
   /* The writer first: it commits what is queued and resumes the requests
    * suspended on it (answered while the HTTP threads still run); later
    * writes are refused (503). */
+  srv_retrain_stop(s);
   srv_store_drain(s->store);
   srv_http_free(s);
   srv_store_stop(s->store);
@@ -192,7 +203,18 @@ int srv_server_start(const cofi_server_config *cfg, int lease_sig, cofi_server *
    * answers 503 model_unavailable elsewhere until a reload finds one. */
   if (!s->cfg.model_path) s->cfg.model_path = "";
   srv_model *sm = NULL;
-  if (*s->cfg.model_path) {
+  snprintf(s->reload_path, sizeof s->reload_path, "%s", s->cfg.model_path);
+  if (cfg->models_dir) {
+    /* Serves a version of the models directory (versions.h). */
+    rc = srv_retrain_open(s, lease_sig, &sm, diag);
+    if (rc == COFI_OK && !sm)
+      rc = fail_diag(diag, COFI_ERR_INVALID, "the models directory %s holds no version yet and "
+                     "no MODEL was given: the first retrain makes version 1", cfg->models_dir);
+    else if (rc != COFI_OK) {
+      srv_slot_init(&s->model, NULL);
+      goto fail;
+    }
+  } else if (*s->cfg.model_path) {
     rc = srv_model_load(cfg->model_path, 1, lease_sig, &sm, diag);
   } else {
     rc = fail_diag(diag, COFI_ERR_INVALID,
@@ -226,6 +248,10 @@ int srv_server_start(const cofi_server_config *cfg, int lease_sig, cofi_server *
       goto fail;
     }
     rc = srv_store_start(cfg->store_url, &s->store, diag);
+    if (rc != COFI_OK) goto fail;
+  }
+  if (s->retrain) {
+    rc = srv_retrain_start(s, diag);
     if (rc != COFI_OK) goto fail;
   }
   rc = srv_http_start(s, diag);
@@ -275,7 +301,7 @@ int cofi_server_run(const cofi_server_config *cfg, cofi_diag *diag) {
     bool v6 = strchr(cfg->host, ':') != NULL;
     if (sm)
       fprintf(stderr, "cofi serve: %s: %u users, %u items, %u factors (checksum %016llx)\n",
-              cfg->model_path, sm->info.n_users, sm->info.n_items, sm->info.factors,
+              sm->path, sm->info.n_users, sm->info.n_items, sm->info.factors,
               (unsigned long long)sm->info.checksum);
     if (s->store)
       fprintf(stderr, "cofi serve: store %s attached (POST /feedback, /items, /users)%s\n",

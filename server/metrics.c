@@ -167,5 +167,8 @@ const char *const srv_route_names[SRV_N_ROUTES] = {
     [SRV_R_USERS] = "/users/{id}",
     [SRV_R_UI] = "/ui/{file}",
     [SRV_R_UI_REDIRECT] = "/ui",
+    [SRV_R_ADMIN_MODELS] = "/admin/models",
+    [SRV_R_ADMIN_ROLLBACK] = "/admin/rollback",
+    [SRV_R_ADMIN_RETRAIN] = "/admin/retrain",
     [SRV_R_OTHER] = "other",
 };

@@ -285,6 +285,53 @@ static const char openapi_template[] = JSON({
           "500": {"description": "The new file could not be loaded; the old model keeps serving.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
         }
       }
+    },
+    "/admin/models": {
+      "get": {
+        "summary": "The versions of the models directory, which one is live, and the retrain state",
+        "description": "Needs cofi serve --store URL --models-dir DIR (else 404 versions_disabled) and the admin token. Each version: number, creation time, data size, training metrics and the check's metrics (Recall@10 on the newest events the live model had not seen, of the new model and of the live one it was compared with), status live, kept or rejected and why.",
+        "operationId": "adminModels",
+        "security": [{"adminToken": []}],
+        "responses": {
+          "200": {"description": "The versions, oldest first.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Versions"}}}},
+          "401": {"description": "Missing or wrong token.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+          "403": {"description": "No --admin-token.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+          "404": {"description": "No --models-dir (code versions_disabled).", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+        }
+      }
+    },
+    "/admin/rollback": {
+      "post": {
+        "summary": "Serve another version: the previous good one, or a named one",
+        "description": "Body optional: {\"version\": N}. Without it: the newest kept version older than the live one. Swapped in like a reload: no request is dropped, and the answers are exactly that version's. The version left becomes kept (reason: rolled back); a later restart serves the version now live.",
+        "operationId": "adminRollback",
+        "security": [{"adminToken": []}],
+        "requestBody": {"required": false, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false, "properties": {"version": {"type": "integer", "minimum": 1}}}}}},
+        "responses": {
+          "200": {"description": "The version now live (status rolled_back, or already_live when it was).", "content": {"application/json": {"schema": {"type": "object", "properties": {"status": {"type": "string", "enum": ["rolled_back", "already_live"]}, "live": {"type": "integer"}, "previous": {"type": "integer", "nullable": true}}}}}},
+          "400": {"description": "A bad body (codes invalid_json, invalid_body, invalid_version).", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+          "401": {"description": "Missing or wrong token.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+          "403": {"description": "No --admin-token.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+          "404": {"description": "No such version (unknown_version), or no --models-dir (versions_disabled).", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+          "409": {"description": "No kept version to go back to (no_previous_version), or the version was rejected by the check (version_rejected).", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+          "500": {"description": "The version's file could not be loaded (rollback_failed); the live version stays.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+        }
+      }
+    },
+    "/admin/retrain": {
+      "post": {
+        "summary": "Retrain from the store now, in the background",
+        "description": "Answers 202 at once. status started: a retrain begins; queued: one is running, and another starts when it ends (requests while one is queued add nothing). GET /admin/models shows its progress and result. No body, or {}.",
+        "operationId": "adminRetrain",
+        "security": [{"adminToken": []}],
+        "responses": {
+          "202": {"description": "Started or queued.", "content": {"application/json": {"schema": {"type": "object", "properties": {"status": {"type": "string", "enum": ["started", "queued"]}, "live": {"type": "integer"}, "message": {"type": "string"}}}}}},
+          "400": {"description": "A body other than {} (invalid_body, invalid_json).", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+          "401": {"description": "Missing or wrong token.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+          "403": {"description": "No --admin-token.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+          "404": {"description": "No --models-dir (versions_disabled).", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+        }
+      }
     }
   },
   "components": {
@@ -308,6 +355,9 @@ static const char openapi_template[] = JSON({
     },
     "schemas": {
       "Status": {"type": "object", "properties": {"status": {"type": "string", "enum": ["ok"]}}, "required": ["status"]},
+      "Versions": {"type": "object", "required": ["live", "models"], "properties": {"live": {"type": "integer", "nullable": true}, "keep": {"type": "integer"}, "margin": {"type": "number"}, "retrain": {"$ref": "#/components/schemas/RetrainState"}, "models": {"type": "array", "items": {"$ref": "#/components/schemas/Version"}}}},
+      "Version": {"type": "object", "required": ["version", "created", "users", "items", "interactions", "metrics", "status", "reason"], "properties": {"version": {"type": "integer"}, "file": {"type": "string"}, "created": {"type": "string", "format": "date-time"}, "created_unix": {"type": "integer"}, "users": {"type": "integer"}, "items": {"type": "integer"}, "interactions": {"type": "integer", "description": "User-item pairs of the training matrix."}, "content_checksum": {"type": "string"}, "metrics": {"type": "object", "properties": {"k": {"type": "integer"}, "loss": {"type": "number"}, "train_seconds": {"type": "number"}, "recall_at_10": {"type": "number", "description": "The check model's, on the held-out newest events."}, "live_recall_at_10": {"type": "number", "description": "The live model's on the same events."}, "compared_with_version": {"type": "integer"}, "held_out_users": {"type": "integer"}, "held_out_events": {"type": "integer"}}}, "status": {"type": "string", "enum": ["live", "kept", "rejected"]}, "reason": {"type": "string", "nullable": true}}},
+      "RetrainState": {"type": "object", "properties": {"state": {"type": "string", "enum": ["idle", "running"]}, "trigger": {"type": "string", "enum": ["request", "schedule", "events"], "nullable": true}, "queued": {"type": "boolean"}, "started": {"type": "string", "format": "date-time", "nullable": true}, "finished": {"type": "string", "format": "date-time", "nullable": true}, "last_result": {"type": "string", "enum": ["succeeded", "rejected", "failed", "cancelled"], "nullable": true}, "last_error": {"type": "string", "nullable": true}, "last_duration_seconds": {"type": "number", "nullable": true}, "started_total": {"type": "integer"}, "succeeded": {"type": "integer"}, "rejected": {"type": "integer"}, "failed": {"type": "integer"}, "cancelled": {"type": "integer"}}},
       "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {"code": {"type": "string", "description": "Stable code word."}, "message": {"type": "string", "description": "For people; quotes at most 48 bytes of input."}}}}},
       "ScoredItem": {"type": "object", "required": ["item_id", "score"], "properties": {"item_id": {"type": "string"}, "score": {"type": "number"}, "title": {"type": "string", "description": "When the model has item titles."}, "because": {"type": "array", "description": "With explain=1: the 3 history items contributing most to the score, largest first.", "items": {"$ref": "#/components/schemas/Contribution"}}}},
       "Contribution": {"type": "object", "required": ["item_id", "contribution"], "properties": {"item_id": {"type": "string"}, "title": {"type": "string"}, "contribution": {"type": "number", "description": "This history item's share of the score (may be negative)."}}},

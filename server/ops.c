@@ -5,6 +5,7 @@
  * /docs (prepared once at start and sent as is), POST /admin/reload.
  */
 #include "srv.h"
+#include "versions.h"
 
 #include <microhttpd.h>
 #include <stdio.h>
@@ -86,7 +87,7 @@ static void put_time(srv_buf *b, uint64_t unix_s) {
 static void write_model_members(srv_buf *b, const cofi_server *s, const srv_model *sm) {
   const cofi_model_info *in = &sm->info;
   srv_buf_lit(b, "\"path\":");
-  srv_buf_json_str(b, s->cfg.model_path, strlen(s->cfg.model_path));
+  srv_buf_json_str(b, sm->path, strlen(sm->path));
   srv_buf_printf(b,
                  ",\"generation\":%llu,\"users\":%u,\"items\":%u,\"factors\":%u,"
                  "\"interactions\":%llu,\"trained_at\":",
@@ -153,7 +154,9 @@ void srv_h_health(srv_req *r) {
   else
     srv_buf_lit(b, "null");
   pthread_mutex_unlock(&s->status_lock);
-  srv_buf_printf(b, "},\"server\":{\"version\":\"%s\",\"kernel_set\":\"%s\",\"threads\":%u,"
+  srv_buf_putc(b, '}');
+  srv_retrain_health(s, b);
+  srv_buf_printf(b, ",\"server\":{\"version\":\"%s\",\"kernel_set\":\"%s\",\"threads\":%u,"
                     "\"uptime_seconds\":%.0f,\"in_flight\":%d,\"max_k\":%u,\"max_body\":%zu}}",
                  COFI_VERSION, cofi_kernel_set(), s->threads, (double)time(NULL) - s->started_unix,
                  atomic_load(&s->in_flight), s->cfg.max_k, s->cfg.max_body);
@@ -178,7 +181,7 @@ static void write_model_metrics(srv_buf *b, const cofi_server *s, const srv_mode
   const cofi_model_info *in = &sm->info;
   srv_buf_lit(b, "# HELP cofi_model_info The model being served (value 1).\n"
                  "# TYPE cofi_model_info gauge\ncofi_model_info{path=\"");
-  prom_label(b, s->cfg.model_path);
+  prom_label(b, sm->path);
   srv_buf_printf(b, "\",checksum=\"%016llx\",storage=\"%s\",cofi_version=\"",
                  (unsigned long long)in->checksum, srv_storage_name(sm->storage));
   /* The version string comes from the file's header: any 16 bytes. Only
@@ -213,6 +216,7 @@ void srv_h_metrics(srv_req *r) {
   srv_metrics_write(&s->metrics, b);
   if (s->store) srv_store_metrics_write(s->store, b);
   if (sm) write_model_metrics(b, s, sm);
+  srv_retrain_metrics(s, b);
   pthread_mutex_lock(&s->status_lock);
   uint64_t ok = s->reloads_ok, bad = s->reloads_failed;
   pthread_mutex_unlock(&s->status_lock);
@@ -229,14 +233,13 @@ void srv_h_metrics(srv_req *r) {
                  s->started_unix);
 }
 
-void srv_h_admin_reload(srv_req *r) {
-  cofi_server *s = r->srv;
-  const char *token = s->cfg.admin_token;
+bool srv_admin_authorized(srv_req *r, const char *what) {
+  const char *token = r->srv->cfg.admin_token;
   if (!token || !*token) {
     srv_req_fail(r, 403, "admin_disabled",
-                 "POST /admin/reload is disabled: start cofi serve with --admin-token "
-                 "(or send SIGHUP to the process)");
-    return;
+                 "%s is disabled: start cofi serve with --admin-token%s", what,
+                 !strcmp(what, "POST /admin/reload") ? " (or send SIGHUP to the process)" : "");
+    return false;
   }
   const char *auth = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
                                                  MHD_HTTP_HEADER_AUTHORIZATION);
@@ -247,8 +250,14 @@ void srv_h_admin_reload(srv_req *r) {
     r->www_authenticate = "Bearer realm=\"cofi-admin\"";
     srv_req_fail(r, 401, "unauthorized",
                  "send the admin token: Authorization: Bearer <token given to --admin-token>");
-    return;
+    return false;
   }
+  return true;
+}
+
+void srv_h_admin_reload(srv_req *r) {
+  cofi_server *s = r->srv;
+  if (!srv_admin_authorized(r, "POST /admin/reload")) return;
   cofi_diag d;
   memset(&d, 0, sizeof d);
   int rc = cofi_server_reload(s, &d);

@@ -36,7 +36,7 @@ void srv_say_storage(cofi_server *s, const srv_model *sm) {
   fprintf(stderr,
           "cofi serve: %s: no read lease (%s): the model is read into private memory "
           "instead of mapped, so rewriting the file in place cannot affect it\n",
-          s->cfg.model_path, srv_lease_reason(sm->lease_errno));
+          sm->path, srv_lease_reason(sm->lease_errno));
 }
 
 /* "still serving generation N" or "no model is being served" (the slot is
@@ -50,13 +50,11 @@ static void describe_serving(cofi_server *s, char *buf, size_t size) {
   if (cur) srv_ref_release(&cur->ref);
 }
 
-int cofi_server_reload(cofi_server *s, cofi_diag *diag) {
-  cofi_diag d;
-  memset(&d, 0, sizeof d);
-  pthread_mutex_lock(&s->reload_lock);
+/* Opens path and swaps it in; the caller holds reload_lock. */
+static int reload_locked(cofi_server *s, const char *path, cofi_diag *d) {
   srv_model *sm;
   uint64_t gen = s->generation + 1;
-  int rc = srv_model_load(s->cfg.model_path, gen, s->lease_sig, &sm, &d);
+  int rc = srv_model_load(path, gen, s->lease_sig, &sm, d);
   if (rc == COFI_OK) {
     s->generation = gen;
     srv_slot_swap(&s->model, &sm->ref);
@@ -65,19 +63,38 @@ int cofi_server_reload(cofi_server *s, cofi_diag *diag) {
     s->last_reload_error[0] = 0;
     pthread_mutex_unlock(&s->status_lock);
     fprintf(stderr, "cofi serve: reloaded %s (generation %llu, %u users, %u items, checksum %016llx)\n",
-            s->cfg.model_path, (unsigned long long)gen, sm->info.n_users, sm->info.n_items,
+            path, (unsigned long long)gen, sm->info.n_users, sm->info.n_items,
             (unsigned long long)sm->info.checksum);
     srv_say_storage(s, sm);
   } else {
     pthread_mutex_lock(&s->status_lock);
     s->reloads_failed++;
-    snprintf(s->last_reload_error, sizeof s->last_reload_error, "cannot load %s: %s",
-             s->cfg.model_path, d.message[0] ? d.message : cofi_error_message(rc));
+    snprintf(s->last_reload_error, sizeof s->last_reload_error, "cannot load %.300s: %.380s",
+             path, d->message[0] ? d->message : cofi_error_message(rc));
     pthread_mutex_unlock(&s->status_lock);
     char serving[64];
     describe_serving(s, serving, sizeof serving);
     fprintf(stderr, "cofi serve: reload failed, %s: %s\n", serving, s->last_reload_error);
   }
+  return rc;
+}
+
+int cofi_server_reload(cofi_server *s, cofi_diag *diag) {
+  cofi_diag d;
+  memset(&d, 0, sizeof d);
+  pthread_mutex_lock(&s->reload_lock);
+  int rc = reload_locked(s, s->reload_path, &d);
+  pthread_mutex_unlock(&s->reload_lock);
+  if (diag) *diag = d;
+  return rc;
+}
+
+int srv_reload_from(cofi_server *s, const char *path, cofi_diag *diag) {
+  cofi_diag d;
+  memset(&d, 0, sizeof d);
+  pthread_mutex_lock(&s->reload_lock);
+  int rc = reload_locked(s, path, &d);
+  if (rc == COFI_OK) snprintf(s->reload_path, sizeof s->reload_path, "%s", path);
   pthread_mutex_unlock(&s->reload_lock);
   if (diag) *diag = d;
   return rc;
@@ -123,21 +140,21 @@ int srv_lease_broken(cofi_server *s) {
   srv_model *copy;
   cofi_diag d;
   memset(&d, 0, sizeof d);
-  rc = srv_model_copy_private(sm, s->cfg.model_path, &copy, &d);
+  rc = srv_model_copy_private(sm, sm->path, &copy, &d);
   if (rc == COFI_OK) {
     srv_slot_swap(&s->model, &copy->ref);
     fprintf(stderr,
             "cofi serve: %s is being rewritten in place: now serving a private copy of "
             "generation %llu (checksum %016llx); send SIGHUP or POST /admin/reload once the new "
             "file is complete\n",
-            s->cfg.model_path, (unsigned long long)sm->generation,
+            sm->path, (unsigned long long)sm->generation,
             (unsigned long long)sm->info.checksum);
   } else {
     srv_slot_clear(&s->model);
     pthread_mutex_lock(&s->status_lock);
     snprintf(s->last_reload_error, sizeof s->last_reload_error,
-             "%s was rewritten in place and could not be copied into memory: %s",
-             s->cfg.model_path, d.message[0] ? d.message : cofi_error_message(rc));
+             "%.300s was rewritten in place and could not be copied into memory: %.300s",
+             sm->path, d.message[0] ? d.message : cofi_error_message(rc));
     pthread_mutex_unlock(&s->status_lock);
     fprintf(stderr,
             "cofi serve: %s; generation %llu released, no model is served (503) until a "

@@ -46,6 +46,13 @@ const srv_route srv_routes[] = {
     {SRV_R_FEEDBACK, "/feedback", false, SRV_POST, "POST", true, false, srv_h_feedback},
     {SRV_R_USERS, "/users/", true, GET_HEAD | SRV_PUT | SRV_DELETE, "GET, HEAD, PUT, DELETE", true,
      false, srv_h_users},
+    /* The models directory (retrain_routes.c): 404 versions_disabled
+     * without --models-dir. */
+    {SRV_R_ADMIN_MODELS, "/admin/models", false, GET_HEAD, GH, false, false, srv_h_admin_models},
+    {SRV_R_ADMIN_ROLLBACK, "/admin/rollback", false, SRV_POST, "POST", true, false,
+     srv_h_admin_rollback},
+    {SRV_R_ADMIN_RETRAIN, "/admin/retrain", false, SRV_POST, "POST", true, false,
+     srv_h_admin_retrain},
 };
 const size_t srv_n_routes = sizeof srv_routes / sizeof srv_routes[0];
 

@@ -197,6 +197,7 @@ int srv_model_load(const char *path, uint64_t generation, int lease_sig, srv_mod
   }
   if (rc != COFI_OK) goto cleanup;
   sm->generation = generation;
+  snprintf(sm->path, sizeof sm->path, "%s", path);
   sm->loaded_unix = (double)time(NULL);
   rc = prepare(sm);
   if (rc != COFI_OK) {
@@ -222,6 +223,7 @@ int srv_model_copy_private(const srv_model *sm, const char *name, srv_model **ou
   if (rc != COFI_OK) goto cleanup;
   copy->storage = SRV_STORAGE_PRIVATE;
   copy->generation = sm->generation;
+  memcpy(copy->path, sm->path, sizeof copy->path);
   copy->loaded_unix = sm->loaded_unix;
   rc = prepare(copy);
   if (rc != COFI_OK) {

@@ -54,6 +54,17 @@ typedef struct cofi_server_config {
    * like, complete. Only the names matter here. */
   const cofi_event_weight *event_weights;
   size_t n_event_weights;
+  /* Versions and background retraining (docs/serving.md, "Retraining and
+   * versions"); models_dir NULL: off. Needs store_url. */
+  const char *models_dir;   /* DIR/v000001.cofi ... and DIR/manifest.json */
+  double retrain_every_s;   /* retrain this often; 0: no schedule */
+  uint64_t retrain_after;   /* retrain after this many accepted events; 0: off */
+  uint32_t keep_versions;   /* versions kept in DIR (default 5, >= 2) */
+  uint32_t retrain_threads; /* training threads (default 1) */
+  double retrain_margin;    /* a new model is swapped in when its Recall@10
+                             * on the newest events is >= the live model's
+                             * minus this (default 0.02; negative: it must
+                             * beat the live one by that much) */
 } cofi_server_config;
 
 cofi_server_config cofi_server_config_default(void);

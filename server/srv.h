@@ -18,6 +18,9 @@
  *   request.c   what handlers use to read the model and answer errors
  *   framing.c   is a request's body length unambiguous (RFC 9112 6.3)
  *   reload.c    model reload and lease breaks, and their status
+ *   retrain.c, retrain_routes.c, versions.c (versions.h)
+ *               --models-dir: the versions of the model, background
+ *               retraining and its check, /admin/models, rollback, retrain
  *   served_model.c
  *               a served model: the cofi_model plus precomputed JSON, and
  *               how it is stored (mapped under a read lease, or private)
@@ -289,6 +292,7 @@ typedef struct srv_model {
   cofi_model *m;
   cofi_model_info info;
   uint64_t generation;   /* 1 for the first model, +1 per reload */
+  char path[4096];       /* the file it was loaded from */
   double loaded_unix;    /* when it was opened */
   srv_storage storage;
   int lease_fd;          /* MAPPED: the leased descriptor, closed (lease
@@ -354,6 +358,11 @@ int srv_lease_signal(void);
 int srv_server_start(const cofi_server_config *cfg, int lease_sig,
                      cofi_server **out, cofi_diag *diag);
 
+/* Loads path and swaps it in (as cofi_server_reload), and makes it what
+ * later reloads (SIGHUP, POST /admin/reload) open. A retrain's swap and a
+ * rollback go through here. */
+int srv_reload_from(cofi_server *s, const char *path, cofi_diag *diag);
+
 /* Why no model is served, or why the last reload failed, for people
  * ("no model loaded" when nothing failed). */
 void srv_reload_error(cofi_server *s, char *buf, size_t size);
@@ -403,6 +412,9 @@ typedef enum srv_route_id {
   SRV_R_UI_REDIRECT,
   SRV_R_FEEDBACK, /* store_routes.c */
   SRV_R_USERS,
+  SRV_R_ADMIN_MODELS, /* retrain_routes.c */
+  SRV_R_ADMIN_ROLLBACK,
+  SRV_R_ADMIN_RETRAIN,
   SRV_R_OTHER, /* no route matched */
   SRV_N_ROUTES
 } srv_route_id;
@@ -589,6 +601,14 @@ void srv_h_metrics(srv_req *r);
 void srv_h_openapi(srv_req *r);
 void srv_h_docs(srv_req *r);
 void srv_h_admin_reload(srv_req *r);
+/* True when the request carries the admin token; else answers 403 (no
+ * token configured; `what` names the route) or 401 and returns false. */
+bool srv_admin_authorized(srv_req *r, const char *what);
+
+/* retrain_routes.c: the models directory (server/versions.h). */
+void srv_h_admin_models(srv_req *r);
+void srv_h_admin_rollback(srv_req *r);
+void srv_h_admin_retrain(srv_req *r);
 
 /* The prepared answers of ops.c (ping, openapi, docs), made once at start
  * (COFI_ERR_NOMEM with a message) and freed at stop. */
@@ -637,6 +657,8 @@ int srv_store_read(srv_store *st, srv_store_op op, void *arg, cofi_diag *diag);
 /* Prometheus text for the store (events accepted, rejected, commit
  * latency, batch sizes). */
 void srv_store_metrics_write(srv_store *st, srv_buf *b);
+/* Events committed so far (what --retrain-after counts). */
+uint64_t srv_store_events_accepted(srv_store *st);
 /* Events refused before reaching the writer (bad input). */
 void srv_store_count_rejected(srv_store *st, uint64_t n);
 
@@ -655,6 +677,8 @@ struct cofi_server {
 
   srv_slot model;              /* NULL after a failed private copy */
   pthread_mutex_t reload_lock; /* serializes reloads and lease breaks */
+  char reload_path[4096];      /* what a reload opens (under reload_lock):
+                                  the model file, or the live version's */
   uint64_t generation;
   int lease_sig;  /* signal of lease breaks, 0: no leases (private loads) */
   int lease_said; /* the lease_errno last reported on stderr, 0: none */
@@ -676,6 +700,7 @@ struct cofi_server {
   struct MHD_Response *r_nomem;                     /* http.c */
 
   srv_store *store; /* NULL: no --store (writer.c) */
+  struct srv_retrain *retrain; /* NULL: no --models-dir (retrain.c) */
 };
 
 /* ---- signals (signals.c) ----------------------------------------------- */

@@ -416,3 +416,7 @@ void srv_store_metrics_write(srv_store *st, srv_buf *b) {
   srv_buf_printf(b, "cofi_store_commit_batch_events_sum %llu\ncofi_store_commit_batch_events_count %llu\n",
                  (unsigned long long)LOAD(st->batch_sum), (unsigned long long)LOAD(st->commits));
 }
+
+uint64_t srv_store_events_accepted(srv_store *st) {
+  return st ? (uint64_t)atomic_load_explicit(&st->accepted, memory_order_relaxed) : 0;
+}

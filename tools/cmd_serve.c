@@ -55,6 +55,17 @@ static const char usage_text[] =
     "                          not a loopback address\n"
     "  --event-weights watch=1,like=2,complete=3\n"
     "                          the event types POST /feedback accepts (the training table)\n"
+    "  --models-dir DIR        versions of the model in DIR (v000001.cofi, ..., manifest.json),\n"
+    "                          background retraining from the store, GET /admin/models,\n"
+    "                          POST /admin/rollback and /admin/retrain (needs --store; MODEL,\n"
+    "                          when given, becomes a version; without it the live one is served)\n"
+    "  --retrain-every DURATION  retrain this often (90s, 30m, 1h, 2d; default: never)\n"
+    "  --retrain-after N       retrain after N events accepted by POST /feedback (default: off)\n"
+    "  --keep K                versions kept in DIR (default 5, at least 2)\n"
+    "  --retrain-threads N     threads of a retrain, which runs at nice +10 (default 1)\n"
+    "  --retrain-margin X      swap a new model in only if its Recall@10 on the newest events\n"
+    "                          the live model has not seen is >= the live model's minus X\n"
+    "                          (default 0.02; negative: it must beat the live one by -X)\n"
     "  --access-log            one JSON line per request on stderr (time, client, method,\n"
     "                          target, status, latency); off by default\n"
     "  --quiet                 no libmicrohttpd messages on stderr\n"
@@ -88,6 +99,28 @@ bad:
   cli_usage_error("serve", "%s: expected a size in bytes of at least %zu (K, M, G suffixes allowed), got '%s'",
                   flag, min, s);
   return false;
+}
+
+/* DURATION: a number of seconds with an optional unit s, m, h or d
+ * ("90s", "30m", "1h", "1.5h"); at least 1 second, at most 365 days. */
+static bool parse_duration(const char *flag, const char *s, double *out) {
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  double mul = 1;
+  if (end != s) {
+    if (*end == 's') end++;
+    else if (*end == 'm') mul = 60, end++;
+    else if (*end == 'h') mul = 3600, end++;
+    else if (*end == 'd') mul = 86400, end++;
+  }
+  if (end == s || *end || errno || !(v * mul >= 1 && v * mul <= 365 * 86400.0)) {
+    cli_usage_error("serve", "%s: expected a duration from 1s to 365d such as 90s, 30m, 1h or 2d, got '%s'",
+                    flag, s);
+    return false;
+  }
+  *out = v * mul;
+  return true;
 }
 
 static bool read_token_file_as(const char *flag, const char *path, char *buf, size_t size) {
@@ -165,6 +198,7 @@ int cmd_serve(int argc, char **argv) {
   static char api_token_buf[1024];
   static cli_data_opts weights;
   cli_data_opts_init(&weights);
+  const char *retrain_flag = NULL; /* a retraining flag given, for the check below */
   const char *env_api = getenv("COFI_API_TOKEN");
   if (env_api && *env_api) cfg.api_token = env_api;
   while (!cli_args_done(&a)) {
@@ -216,6 +250,27 @@ int cmd_serve(int argc, char **argv) {
       if (!cli_parse_event_weights("serve", v, &weights)) return CLI_EXIT_USAGE;
       cfg.event_weights = weights.read.event_weights;
       cfg.n_event_weights = weights.read.n_event_weights;
+    } else if (cli_opt(&a, "--models-dir", &v)) {
+      if (!*v) return cli_usage_error("serve", "--models-dir: the path is empty");
+      cfg.models_dir = v;
+    } else if (cli_opt(&a, "--retrain-every", &v)) {
+      if (!parse_duration("--retrain-every", v, &cfg.retrain_every_s)) return CLI_EXIT_USAGE;
+      retrain_flag = "--retrain-every";
+    } else if (cli_opt(&a, "--retrain-after", &v)) {
+      if (!cli_parse_u64("serve", "--retrain-after", v, &cfg.retrain_after)) return CLI_EXIT_USAGE;
+      if (cfg.retrain_after == 0) return cli_usage_error("serve", "--retrain-after: N must be >= 1");
+      retrain_flag = "--retrain-after";
+    } else if (cli_opt(&a, "--keep", &v)) {
+      if (!cli_parse_u32("serve", "--keep", v, 2, 100000, &cfg.keep_versions)) return CLI_EXIT_USAGE;
+      retrain_flag = "--keep";
+    } else if (cli_opt(&a, "--retrain-threads", &v)) {
+      if (!cli_parse_u32("serve", "--retrain-threads", v, 1, 1024, &cfg.retrain_threads))
+        return CLI_EXIT_USAGE;
+      retrain_flag = "--retrain-threads";
+    } else if (cli_opt(&a, "--retrain-margin", &v)) {
+      if (!cli_parse_double("serve", "--retrain-margin", v, -1, 1, &cfg.retrain_margin))
+        return CLI_EXIT_USAGE;
+      retrain_flag = "--retrain-margin";
     } else if (cli_flag(&a, "--access-log")) {
       cfg.access_log = true;
     } else if (cli_flag(&a, "--quiet")) {
@@ -227,6 +282,10 @@ int cmd_serve(int argc, char **argv) {
     }
   }
   if (a.failed) return CLI_EXIT_USAGE;
+  if (retrain_flag && !cfg.models_dir)
+    return cli_usage_error("serve", "%s needs --models-dir DIR (and --store URL)", retrain_flag);
+  if (cfg.models_dir && !cfg.store_url)
+    return cli_usage_error("serve", "--models-dir needs --store URL: retraining reads the store's events");
   if (cfg.default_k > cfg.max_k)
     return cli_usage_error("serve", "--default-k (%u) is larger than --max-k (%u)", cfg.default_k, cfg.max_k);
   if (cfg.invocations_k > cfg.max_k) cfg.invocations_k = cfg.max_k;
