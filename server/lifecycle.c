@@ -10,7 +10,7 @@
  * with a SIGHUP, or during a reload, still stops gracefully: the reload
  * finishes (or is skipped when both are pending), then the drain.
  */
-#include "srv.h"
+#include "online.h"
 
 #include <errno.h>
 #include <malloc.h>
@@ -62,6 +62,8 @@ cofi_server_config cofi_server_config_default(void) {
   c.timeout_s = 30;
   c.conn_memory = 32u << 10;
   c.drain_s = 25.0;
+  c.online_cache_users = 100000;
+  c.online_cache_ttl_s = 60.0;
   return c;
 }
 
@@ -151,6 +153,8 @@ static void server_free(cofi_server *s) {
   srv_store_stop(s->store);
   s->store = NULL;
   if (s->listen_fd >= 0) close(s->listen_fd);
+  srv_online_free(s->online);
+  srv_item_attrs_free(s->item_attrs); /* releases the model its view holds */
   srv_slot_clear(&s->model);
   srv_ops_free(s);
   srv_metrics_free(&s->metrics);
@@ -228,6 +232,8 @@ int srv_server_start(const cofi_server_config *cfg, int lease_sig, cofi_server *
     rc = srv_store_start(cfg->store_url, &s->store, diag);
     if (rc != COFI_OK) goto fail;
   }
+  rc = srv_online_start(s, diag);
+  if (rc != COFI_OK) goto fail;
   rc = srv_http_start(s, diag);
   if (rc != COFI_OK) goto fail;
   *out = s;

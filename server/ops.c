@@ -4,7 +4,7 @@
  * metadata and reload status), /metrics (Prometheus), /openapi.json and
  * /docs (prepared once at start and sent as is), POST /admin/reload.
  */
-#include "srv.h"
+#include "online.h"
 
 #include <microhttpd.h>
 #include <stdio.h>
@@ -212,6 +212,7 @@ void srv_h_metrics(srv_req *r) {
   r->content_type = "text/plain; version=0.0.4; charset=utf-8";
   srv_metrics_write(&s->metrics, b);
   if (s->store) srv_store_metrics_write(s->store, b);
+  srv_online_metrics_write(s->online, b);
   if (sm) write_model_metrics(b, s, sm);
   pthread_mutex_lock(&s->status_lock);
   uint64_t ok = s->reloads_ok, bad = s->reloads_failed;

@@ -54,6 +54,11 @@ typedef struct cofi_server_config {
    * like, complete. Only the names matter here. */
   const cofi_event_weight *event_weights;
   size_t n_event_weights;
+  /* Online updates with a store (docs/serving.md): most users whose
+   * folded-in vectors are cached (0: none), and how long a cached vector
+   * is used before it is folded in again (0: until evicted). */
+  uint32_t online_cache_users;
+  double online_cache_ttl_s;
 } cofi_server_config;
 
 cofi_server_config cofi_server_config_default(void);

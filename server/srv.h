@@ -170,6 +170,14 @@ typedef struct srv_rec_query {
   uint32_t k;
   bool filter_seen;
   bool explain; /* each recommendation gets "because" (explain=1) */
+  /* Filters of GET /recommend (online.h): category=C, items=A,B,C (the
+   * candidates; q->cands is the caller's array of max_list spans, NULL:
+   * items= is refused). */
+  bool has_category;
+  srv_span category;
+  bool has_items;
+  srv_span *cands;
+  size_t n_cands;
 } srv_rec_query;
 
 /* GET /recommend (cold_only false) and /recommend_cold (true): parameters
@@ -403,6 +411,8 @@ typedef enum srv_route_id {
   SRV_R_UI_REDIRECT,
   SRV_R_FEEDBACK, /* store_routes.c */
   SRV_R_USERS,
+  SRV_R_POPULAR, /* lists_routes.c */
+  SRV_R_LATEST,
   SRV_R_OTHER, /* no route matched */
   SRV_N_ROUTES
 } srv_route_id;
@@ -669,6 +679,8 @@ struct cofi_server {
   struct MHD_Response *r_nomem;                     /* http.c */
 
   srv_store *store; /* NULL: no --store (writer.c) */
+  struct srv_online *online;         /* online.h: new events, cached vectors */
+  struct srv_item_attrs *item_attrs; /* online.h: hidden, categories */
 };
 
 /* ---- signals (signals.c) ----------------------------------------------- */

@@ -1,0 +1,338 @@
+/*
+ * online.c — a user's recommendations follow their new events.
+ *
+ * Which events the model has not seen: the server cannot tell from a
+ * model file which store events went into it, so it keeps an in-memory
+ * set of the users for whom it committed events (POST /feedback) or whom
+ * it deleted since it started. A user in the model and not in that set is
+ * answered from the model exactly as without a store (no store read, no
+ * lock: an atomic counter says whether the set is empty, a read lock
+ * guards it otherwise). Any other user is folded in from their whole
+ * history: the model's training row united with the items of their store
+ * events (read in one query), each item once with value 1, solved by
+ * cofi_fold_in against the current item factors, so the answer is the
+ * one `cofi recommend MODEL --liked <those items>` gives. A union (and
+ * not "events newer than the model") is right whatever the model saw:
+ * an event already in the training row only repeats an item of the set.
+ *
+ * The cache: the folded-in vectors and their item sets of the most
+ * recently answered such users, at most max_users (LRU), keyed by user ID
+ * and stamped with the model (pointer and generation) and the time: an
+ * entry of another model (after a reload or a swap) or older than the TTL
+ * is a miss. This server's own commits drop the user's entry; events
+ * written by other servers to a shared PostgreSQL store are seen when the
+ * entry expires (TTL) or the user is first answered here.
+ */
+#include "online.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct centry {
+  char *id;
+  size_t len;
+  const srv_model *model;
+  uint64_t generation;
+  double at; /* CLOCK_MONOTONIC seconds */
+  float *vec;
+  uint32_t factors;
+  uint32_t *seen;
+  size_t n_seen;
+  struct centry *prev, *next; /* LRU list, most recent first */
+} centry;
+
+struct srv_online {
+  uint32_t max_users;
+  double ttl_s;
+  pthread_rwlock_t dirty_lock;
+  srv_strmap dirty;      /* user ID -> (void *)1 */
+  atomic_size_t n_dirty; /* dirty.n, read without the lock */
+  pthread_mutex_t cache_lock;
+  srv_strmap cache; /* user ID -> centry */
+  centry *head, *tail;
+  atomic_uint_fast64_t hits, misses, evictions, folds;
+};
+
+static double now_s(void) { return (double)srv_now_ns() / 1e9; }
+
+srv_online *srv_online_new(uint32_t max_users, double ttl_s) {
+  srv_online *o = calloc(1, sizeof *o);
+  if (!o) return NULL;
+  o->max_users = max_users;
+  o->ttl_s = ttl_s;
+  pthread_rwlock_init(&o->dirty_lock, NULL);
+  pthread_mutex_init(&o->cache_lock, NULL);
+  return o;
+}
+
+static void centry_free(void *p) {
+  centry *e = p;
+  if (!e) return;
+  free(e->id);
+  free(e->vec);
+  free(e->seen);
+  free(e);
+}
+
+void srv_online_free(srv_online *o) {
+  if (!o) return;
+  srv_strmap_free(&o->dirty, NULL);
+  srv_strmap_free(&o->cache, centry_free);
+  pthread_rwlock_destroy(&o->dirty_lock);
+  pthread_mutex_destroy(&o->cache_lock);
+  free(o);
+}
+
+static void unlink_entry(srv_online *o, centry *e) {
+  if (e->prev) e->prev->next = e->next;
+  else o->head = e->next;
+  if (e->next) e->next->prev = e->prev;
+  else o->tail = e->prev;
+  e->prev = e->next = NULL;
+}
+
+static void push_front(srv_online *o, centry *e) {
+  e->prev = NULL;
+  e->next = o->head;
+  if (o->head) o->head->prev = e;
+  o->head = e;
+  if (!o->tail) o->tail = e;
+}
+
+static void drop_cached(srv_online *o, const char *user, size_t len) {
+  pthread_mutex_lock(&o->cache_lock);
+  centry *e = srv_strmap_remove(&o->cache, user, len);
+  if (e) unlink_entry(o, e);
+  pthread_mutex_unlock(&o->cache_lock);
+  centry_free(e);
+}
+
+void srv_online_touch(srv_online *o, const char *user, size_t len) {
+  pthread_rwlock_wrlock(&o->dirty_lock);
+  /* Out of memory here only loses the mark: the user is then answered from
+   * the model until the next event (or retrain). */
+  if (!srv_strmap_get(&o->dirty, user, len) && srv_strmap_put(&o->dirty, user, len, (void *)1, NULL))
+    atomic_store(&o->n_dirty, o->dirty.n);
+  pthread_rwlock_unlock(&o->dirty_lock);
+  drop_cached(o, user, len);
+}
+
+static bool is_dirty(srv_online *o, srv_span user) {
+  if (atomic_load_explicit(&o->n_dirty, memory_order_acquire) == 0) return false;
+  pthread_rwlock_rdlock(&o->dirty_lock);
+  bool d = srv_strmap_get(&o->dirty, user.p, user.len) != NULL;
+  pthread_rwlock_unlock(&o->dirty_lock);
+  return d;
+}
+
+/* A copy of a fresh entry for this model, or false. */
+static bool cache_get(srv_online *o, const srv_model *sm, srv_span user, srv_online_user *out) {
+  if (!o->max_users) return false;
+  bool hit = false;
+  pthread_mutex_lock(&o->cache_lock);
+  centry *e = srv_strmap_get(&o->cache, user.p, user.len);
+  if (e && (e->model != sm || e->generation != sm->generation ||
+            (o->ttl_s > 0 && now_s() - e->at > o->ttl_s))) {
+    srv_strmap_remove(&o->cache, user.p, user.len);
+    unlink_entry(o, e);
+    centry_free(e);
+    e = NULL;
+  }
+  if (e) {
+    out->vec = malloc(e->factors * sizeof *out->vec);
+    out->seen = malloc((e->n_seen ? e->n_seen : 1) * sizeof *out->seen);
+    if (out->vec && out->seen) {
+      memcpy(out->vec, e->vec, e->factors * sizeof *out->vec);
+      memcpy(out->seen, e->seen, e->n_seen * sizeof *out->seen);
+      out->n_seen = e->n_seen;
+      unlink_entry(o, e);
+      push_front(o, e);
+      hit = true;
+    } else {
+      free(out->vec);
+      free(out->seen);
+      out->vec = NULL;
+      out->seen = NULL;
+    }
+  }
+  pthread_mutex_unlock(&o->cache_lock);
+  atomic_fetch_add_explicit(hit ? &o->hits : &o->misses, 1, memory_order_relaxed);
+  return hit;
+}
+
+/* Stores a copy (best effort: out of memory only skips caching). */
+static void cache_put(srv_online *o, const srv_model *sm, srv_span user, const srv_online_user *u) {
+  if (!o->max_users) return;
+  centry *e = calloc(1, sizeof *e);
+  if (!e) return;
+  e->id = malloc(user.len);
+  e->vec = malloc(sm->info.factors * sizeof *e->vec);
+  e->seen = malloc((u->n_seen ? u->n_seen : 1) * sizeof *e->seen);
+  if (!e->id || !e->vec || !e->seen) {
+    centry_free(e);
+    return;
+  }
+  memcpy(e->id, user.p, user.len);
+  e->len = user.len;
+  e->model = sm;
+  e->generation = sm->generation;
+  e->at = now_s();
+  e->factors = sm->info.factors;
+  memcpy(e->vec, u->vec, e->factors * sizeof *e->vec);
+  memcpy(e->seen, u->seen, u->n_seen * sizeof *e->seen);
+  e->n_seen = u->n_seen;
+  centry *evicted = NULL, *old = NULL;
+  pthread_mutex_lock(&o->cache_lock);
+  if (!srv_strmap_put(&o->cache, user.p, user.len, e, (void **)&old)) {
+    pthread_mutex_unlock(&o->cache_lock);
+    centry_free(e);
+    return;
+  }
+  if (old) unlink_entry(o, old);
+  push_front(o, e);
+  if (o->cache.n > o->max_users) {
+    evicted = o->tail;
+    unlink_entry(o, evicted);
+    srv_strmap_remove(&o->cache, evicted->id, evicted->len);
+    atomic_fetch_add_explicit(&o->evictions, 1, memory_order_relaxed);
+  }
+  pthread_mutex_unlock(&o->cache_lock);
+  centry_free(old);
+  centry_free(evicted);
+}
+
+typedef struct hist_read {
+  srv_span user;
+  cofi_store_event *ev;
+  size_t n;
+} hist_read;
+
+static int op_history_all(cofi_store *s, void *arg, cofi_diag *d) {
+  hist_read *h = arg;
+  return cofi_store_history(s, h->user.p, h->user.len, 0, &h->ev, &h->n, d);
+}
+
+static int cmp_u32(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return (x > y) - (x < y);
+}
+
+static bool store_failed(srv_error *err, int rc, const cofi_diag *d) {
+  if (rc == COFI_ERR_NOMEM) return srv_fail(err, 503, "out_of_memory", "the server is out of memory; retry later");
+  return srv_fail(err, 503, "store_unavailable",
+                  "reading the user's events from the store failed: %s",
+                  d->message[0] ? d->message : cofi_error_message(rc));
+}
+
+bool srv_online_resolve(srv_req *r, srv_model *sm, srv_span user, srv_online_user *out,
+                        srv_error *err) {
+  memset(out, 0, sizeof *out);
+  out->model_user = cofi_model_find_user(sm->m, user.p, user.len);
+  srv_online *o = r->srv->online;
+  if (!r->srv->store || !o) {
+    out->kind = out->model_user >= 0 ? SRV_USER_MODEL : SRV_USER_NONE;
+    return true;
+  }
+  if (out->model_user >= 0 && !is_dirty(o, user)) {
+    out->kind = SRV_USER_MODEL;
+    return true;
+  }
+  if (cache_get(o, sm, user, out)) {
+    out->kind = SRV_USER_ONLINE;
+    out->cached = true;
+    return true;
+  }
+  hist_read h = {user, NULL, 0};
+  cofi_diag d;
+  memset(&d, 0, sizeof d);
+  int rc = srv_store_read(r->srv->store, op_history_all, &h, &d);
+  if (rc == COFI_ERR_NOT_FOUND) rc = COFI_OK; /* no events: the model row alone */
+  if (rc != COFI_OK) return store_failed(err, rc, &d);
+  const uint32_t *row = NULL;
+  const float *vals = NULL;
+  size_t n_row = out->model_user >= 0 ? cofi_model_user_items(sm->m, (uint32_t)out->model_user, &row, &vals) : 0;
+  out->seen = malloc((n_row + h.n + 1) * sizeof *out->seen);
+  if (!out->seen) {
+    cofi_store_events_free(h.ev);
+    return srv_fail(err, 503, "out_of_memory", "the server is out of memory; retry later");
+  }
+  size_t n = 0;
+  for (size_t i = 0; i < n_row; i++) out->seen[n++] = row[i];
+  /* Items the model does not know cannot be folded in (they have no
+   * factors); they are left out here. */
+  for (size_t i = 0; i < h.n; i++) {
+    int64_t it = cofi_model_find_item(sm->m, h.ev[i].item_id, h.ev[i].item_len);
+    if (it >= 0) out->seen[n++] = (uint32_t)it;
+  }
+  cofi_store_events_free(h.ev);
+  qsort(out->seen, n, sizeof *out->seen, cmp_u32);
+  size_t uniq = 0;
+  for (size_t i = 0; i < n; i++)
+    if (i == 0 || out->seen[i] != out->seen[uniq - 1]) out->seen[uniq++] = out->seen[i];
+  out->n_seen = uniq;
+  if (uniq == 0) {
+    free(out->seen);
+    out->seen = NULL;
+    out->kind = SRV_USER_NONE;
+    return true;
+  }
+  out->vec = malloc(sm->info.factors * sizeof *out->vec);
+  if (!out->vec) {
+    srv_online_user_free(out);
+    return srv_fail(err, 503, "out_of_memory", "the server is out of memory; retry later");
+  }
+  rc = cofi_fold_in(sm->m, r->th->ws, out->seen, NULL, uniq, out->vec);
+  if (rc != COFI_OK) {
+    srv_online_user_free(out);
+    if (rc == COFI_ERR_NOMEM) return srv_fail(err, 503, "out_of_memory", "the server is out of memory; retry later");
+    return srv_fail(err, 500, "internal_error", "folding in the user's history failed: %s", cofi_error_message(rc));
+  }
+  atomic_fetch_add_explicit(&o->folds, 1, memory_order_relaxed);
+  out->kind = SRV_USER_ONLINE;
+  cache_put(o, sm, user, out);
+  return true;
+}
+
+void srv_online_user_free(srv_online_user *u) {
+  free(u->vec);
+  free(u->seen);
+  u->vec = NULL;
+  u->seen = NULL;
+}
+
+void srv_online_metrics_write(srv_online *o, srv_buf *b) {
+  if (!o) return;
+  pthread_mutex_lock(&o->cache_lock);
+  size_t entries = o->cache.n;
+  pthread_mutex_unlock(&o->cache_lock);
+  srv_buf_printf(b,
+                 "# HELP cofi_online_cache_hits_total Folded-in user vectors served from the cache.\n"
+                 "# TYPE cofi_online_cache_hits_total counter\ncofi_online_cache_hits_total %llu\n"
+                 "# HELP cofi_online_cache_misses_total Lookups of the online cache that missed.\n"
+                 "# TYPE cofi_online_cache_misses_total counter\ncofi_online_cache_misses_total %llu\n"
+                 "# HELP cofi_online_folds_total User vectors folded in from model row and store events.\n"
+                 "# TYPE cofi_online_folds_total counter\ncofi_online_folds_total %llu\n"
+                 "# HELP cofi_online_cache_evictions_total Cached vectors evicted (LRU).\n"
+                 "# TYPE cofi_online_cache_evictions_total counter\ncofi_online_cache_evictions_total %llu\n"
+                 "# HELP cofi_online_cache_users Cached folded-in vectors.\n"
+                 "# TYPE cofi_online_cache_users gauge\ncofi_online_cache_users %zu\n"
+                 "# HELP cofi_online_users_with_new_events Users with events committed here since start.\n"
+                 "# TYPE cofi_online_users_with_new_events gauge\ncofi_online_users_with_new_events %zu\n",
+                 (unsigned long long)atomic_load(&o->hits), (unsigned long long)atomic_load(&o->misses),
+                 (unsigned long long)atomic_load(&o->folds), (unsigned long long)atomic_load(&o->evictions),
+                 entries, atomic_load(&o->n_dirty));
+}
+
+int srv_online_start(cofi_server *s, cofi_diag *diag) {
+  s->item_attrs = srv_item_attrs_new();
+  if (!s->item_attrs) goto nomem;
+  if (!s->store) return COFI_OK;
+  s->online = srv_online_new(s->cfg.online_cache_users, s->cfg.online_cache_ttl_s);
+  if (!s->online) goto nomem;
+  return srv_item_attrs_load(s->item_attrs, s->store, diag);
+nomem:
+  snprintf(diag->message, sizeof diag->message, "out of memory starting the online state");
+  return COFI_ERR_NOMEM;
+}
