@@ -127,8 +127,9 @@ static void write_rows(srv_buf *b, const cofi_store_ranked *rows, size_t n) {
     if (i) srv_buf_putc(b, ',');
     srv_buf_lit(b, "{\"item_id\":");
     srv_buf_json_str(b, rows[i].item_id, rows[i].item_len);
-    srv_buf_lit(b, ",\"score\":");
-    srv_buf_float(b, rows[i].score);
+    /* Counts and unix times: whole numbers, printed exactly (%.9g would
+     * round a timestamp). */
+    srv_buf_printf(b, ",\"score\":%.17g", rows[i].score);
     if (rows[i].title) {
       srv_buf_lit(b, ",\"title\":");
       srv_buf_json_str(b, rows[i].title, rows[i].title_len);
