@@ -128,6 +128,9 @@ size_t srv_top_candidates(const srv_model *sm, const srv_attr_view *v, const flo
                           const uint32_t *cands, size_t n_cands, int64_t category,
                           const uint32_t *skip, size_t n_skip, uint32_t k, cofi_scored *out);
 
+/* openapi_online.c: merged into the OpenAPI document by openapi.c. */
+extern const char srv_openapi_online[];
+
 /* ---- lists_routes.c ------------------------------------------------------ */
 
 void srv_h_popular(srv_req *r);
