@@ -12,9 +12,12 @@
  *
  * Requests read through a view for their model: per item index, its
  * attributes, and the sorted list of hidden indices. The view is rebuilt
- * (O(items)) when a request comes with another model than the view's,
- * and patched in place by PUT and DELETE. It holds a reference to its
- * model, so patching can look item IDs up in it safely.
+ * (O(items)) when a request comes with another model than the view's.
+ * PUT and DELETE record the changed item IDs as pending; the next request
+ * applies them to the view, looking the IDs up in its own model (alive:
+ * the request holds it). The view never holds a model itself: a reference
+ * would keep a replaced model, and its file lease, alive until the next
+ * request (docs/serving.md, "Reload").
  */
 #include "online.h"
 
@@ -30,7 +33,7 @@ typedef struct attr {
 
 struct srv_attr_view {
   srv_item_attrs *owner;
-  srv_model *model; /* referenced */
+  const srv_model *model; /* identity only (with generation), never read */
   uint64_t generation;
   uint32_t n_items;
   attr **by_index;  /* [n_items], NULL: nothing known */
@@ -43,6 +46,8 @@ struct srv_item_attrs {
   srv_strmap items; /* ID -> attr */
   srv_strmap cats;  /* name -> number + 1 */
   uint32_t n_cats;
+  srv_strmap pending;     /* IDs changed since the view last saw them */
+  atomic_size_t n_pending; /* pending.n, read under the read lock */
   srv_attr_view view;
 };
 
@@ -63,7 +68,6 @@ srv_item_attrs *srv_item_attrs_new(void) {
 static void view_clear(srv_attr_view *v) {
   free(v->by_index);
   free(v->hidden);
-  if (v->model) srv_ref_release(&v->model->ref);
   srv_item_attrs *owner = v->owner;
   memset(v, 0, sizeof *v);
   v->owner = owner;
@@ -74,6 +78,7 @@ void srv_item_attrs_free(srv_item_attrs *a) {
   view_clear(&a->view);
   srv_strmap_free(&a->items, attr_free);
   srv_strmap_free(&a->cats, NULL);
+  srv_strmap_free(&a->pending, NULL);
   pthread_rwlock_destroy(&a->lock);
   free(a);
 }
@@ -139,14 +144,30 @@ static bool view_set_hidden(srv_attr_view *v, uint32_t i, bool hidden) {
   return true;
 }
 
-/* After attr t of id changed: the view's entry for it. */
-static bool view_patch(srv_item_attrs *a, const char *id, size_t len, attr *t) {
+/* After attr t of id changed: the view applies it at its next use. */
+static bool mark_pending(srv_item_attrs *a, const char *id, size_t len, attr *t) {
+  bool ok = srv_strmap_put(&a->pending, id, len, t, NULL);
+  atomic_store(&a->n_pending, a->pending.n);
+  return ok;
+}
+
+/* Under the write lock, with sm the view's model (alive: the caller's
+ * request holds it). */
+static bool apply_pending(srv_item_attrs *a, const srv_model *sm) {
   srv_attr_view *v = &a->view;
-  if (!v->model) return true;
-  int64_t i = cofi_model_find_item(v->model->m, id, len);
-  if (i < 0) return true; /* not in the model: cannot be recommended anyway */
-  v->by_index[i] = t;
-  return view_set_hidden(v, (uint32_t)i, t->hidden);
+  bool ok = true;
+  for (size_t i = 0; i < a->pending.cap; i++) {
+    srv_strmap_slot *sl = &a->pending.slots[i];
+    if (!sl->key || v->n_items == 0) continue;
+    int64_t it = cofi_model_find_item(sm->m, sl->key, sl->len);
+    if (it < 0) continue; /* not in the model: cannot be recommended anyway */
+    attr *t = sl->val;
+    v->by_index[it] = t;
+    ok = view_set_hidden(v, (uint32_t)it, t->hidden) && ok;
+  }
+  srv_strmap_free(&a->pending, NULL);
+  atomic_store(&a->n_pending, 0);
+  return ok;
 }
 
 /* Sets t's categories from a JSON array of strings (checked by the store). */
@@ -173,7 +194,7 @@ bool srv_item_attrs_put(srv_item_attrs *a, const char *id, size_t len, bool hidd
   if (t) {
     t->hidden = hidden;
     t->from_store = true;
-    ok = set_categories(a, t, categories, categories_len) && view_patch(a, id, len, t);
+    ok = set_categories(a, t, categories, categories_len) && mark_pending(a, id, len, t);
   }
   pthread_rwlock_unlock(&a->lock);
   return ok;
@@ -186,7 +207,7 @@ bool srv_item_attrs_hide(srv_item_attrs *a, const char *id, size_t len) {
   if (t) {
     t->hidden = true;
     t->from_store = true;
-    ok = view_patch(a, id, len, t);
+    ok = mark_pending(a, id, len, t);
   }
   pthread_rwlock_unlock(&a->lock);
   return ok;
@@ -239,11 +260,13 @@ static int64_t model_category_field(const srv_model *sm) {
 /* Under the write lock. False when out of memory (the view is then empty
  * and filters see no categories; hidden items of the store still count as
  * far as built). */
-static bool view_build(srv_item_attrs *a, srv_model *sm) {
+static bool view_build(srv_item_attrs *a, const srv_model *sm) {
   srv_attr_view *v = &a->view;
   view_clear(v);
+  /* Everything pending is in the map the build reads. */
+  srv_strmap_free(&a->pending, NULL);
+  atomic_store(&a->n_pending, 0);
   uint32_t n = sm->info.n_items;
-  atomic_fetch_add(&sm->ref.refs, 1); /* the caller's request holds one already */
   v->model = sm;
   v->generation = sm->generation;
   v->by_index = calloc(n ? n : 1, sizeof *v->by_index);
@@ -274,11 +297,15 @@ static bool view_build(srv_item_attrs *a, srv_model *sm) {
 const srv_attr_view *srv_attrs_acquire(srv_item_attrs *a, const srv_model *sm) {
   for (;;) {
     pthread_rwlock_rdlock(&a->lock);
-    if (a->view.model == sm && a->view.generation == sm->generation) return &a->view;
+    if (a->view.model == sm && a->view.generation == sm->generation &&
+        atomic_load(&a->n_pending) == 0)
+      return &a->view;
     pthread_rwlock_unlock(&a->lock);
     pthread_rwlock_wrlock(&a->lock);
-    if (a->view.model != sm || a->view.generation != sm->generation)
-      view_build(a, (srv_model *)sm);
+    /* Out of memory in either leaves a partial view; answers then filter
+     * what it has, and the next change retries. */
+    if (a->view.model != sm || a->view.generation != sm->generation) view_build(a, sm);
+    else if (a->pending.n) apply_pending(a, sm);
     pthread_rwlock_unlock(&a->lock);
   }
 }

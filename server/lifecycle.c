@@ -154,7 +154,7 @@ static void server_free(cofi_server *s) {
   s->store = NULL;
   if (s->listen_fd >= 0) close(s->listen_fd);
   srv_online_free(s->online);
-  srv_item_attrs_free(s->item_attrs); /* releases the model its view holds */
+  srv_item_attrs_free(s->item_attrs);
   srv_slot_clear(&s->model);
   srv_ops_free(s);
   srv_metrics_free(&s->metrics);

@@ -40,6 +40,10 @@ typedef struct centry {
   uint32_t factors;
   uint32_t *seen;
   size_t n_seen;
+  /* Items of events this server committed since the entry was made, not
+   * yet folded in: (uint32 length, bytes) back to back. */
+  char *pend;
+  size_t pend_len, pend_cap;
   struct centry *prev, *next; /* LRU list, most recent first */
 } centry;
 
@@ -47,7 +51,7 @@ struct srv_online {
   uint32_t max_users;
   double ttl_s;
   pthread_rwlock_t dirty_lock;
-  srv_strmap dirty;      /* user ID -> (void *)1 */
+  srv_strmap dirty;      /* user ID -> how many times touched */
   atomic_size_t n_dirty; /* dirty.n, read without the lock */
   pthread_mutex_t cache_lock;
   srv_strmap cache; /* user ID -> centry */
@@ -73,6 +77,7 @@ static void centry_free(void *p) {
   free(e->id);
   free(e->vec);
   free(e->seen);
+  free(e->pend);
   free(e);
 }
 
@@ -109,26 +114,67 @@ static void drop_cached(srv_online *o, const char *user, size_t len) {
   centry_free(e);
 }
 
-void srv_online_touch(srv_online *o, const char *user, size_t len) {
+/* Counts a change of the user (so a vector computed before it is not
+ * cached after it: see cache_put). Out of memory here only loses the
+ * mark: the user is then answered from the model until their next event
+ * (or the next training). */
+static void mark(srv_online *o, const char *user, size_t len) {
   pthread_rwlock_wrlock(&o->dirty_lock);
-  /* Out of memory here only loses the mark: the user is then answered from
-   * the model until the next event (or retrain). */
-  if (!srv_strmap_get(&o->dirty, user, len) && srv_strmap_put(&o->dirty, user, len, (void *)1, NULL))
+  uintptr_t n = (uintptr_t)srv_strmap_get(&o->dirty, user, len);
+  if (srv_strmap_put(&o->dirty, user, len, (void *)(n + 1), NULL))
     atomic_store(&o->n_dirty, o->dirty.n);
   pthread_rwlock_unlock(&o->dirty_lock);
+}
+
+void srv_online_touch(srv_online *o, const char *user, size_t len) {
+  mark(o, user, len);
   drop_cached(o, user, len);
 }
 
-static bool is_dirty(srv_online *o, srv_span user) {
-  if (atomic_load_explicit(&o->n_dirty, memory_order_acquire) == 0) return false;
-  pthread_rwlock_rdlock(&o->dirty_lock);
-  bool d = srv_strmap_get(&o->dirty, user.p, user.len) != NULL;
-  pthread_rwlock_unlock(&o->dirty_lock);
-  return d;
+void srv_online_event(srv_online *o, const char *user, size_t len, const char *item,
+                      size_t item_len) {
+  mark(o, user, len);
+  pthread_mutex_lock(&o->cache_lock);
+  centry *e = srv_strmap_get(&o->cache, user, len);
+  bool drop = false;
+  if (e) {
+    size_t need = e->pend_len + sizeof(uint32_t) + item_len;
+    if (need > e->pend_cap) {
+      size_t cap = need > 2 * e->pend_cap ? need : 2 * e->pend_cap;
+      char *p = realloc(e->pend, cap);
+      if (p) {
+        e->pend = p;
+        e->pend_cap = cap;
+      }
+    }
+    if (need <= e->pend_cap) {
+      uint32_t l = (uint32_t)item_len;
+      memcpy(e->pend + e->pend_len, &l, sizeof l);
+      memcpy(e->pend + e->pend_len + sizeof l, item, item_len);
+      e->pend_len = need;
+    } else {
+      drop = true; /* out of memory: the next answer reads the store */
+    }
+  }
+  pthread_mutex_unlock(&o->cache_lock);
+  if (drop) drop_cached(o, user, len);
 }
 
-/* A copy of a fresh entry for this model, or false. */
-static bool cache_get(srv_online *o, const srv_model *sm, srv_span user, srv_online_user *out) {
+/* How many times the user was changed here (0: never). */
+static uintptr_t touches_of(srv_online *o, srv_span user) {
+  if (atomic_load_explicit(&o->n_dirty, memory_order_acquire) == 0) return 0;
+  pthread_rwlock_rdlock(&o->dirty_lock);
+  uintptr_t n = (uintptr_t)srv_strmap_get(&o->dirty, user.p, user.len);
+  pthread_rwlock_unlock(&o->dirty_lock);
+  return n;
+}
+
+/* A copy of a fresh entry for this model (with its pending items in
+ * *pend, malloc'd, when there are any), or false. */
+static bool cache_get(srv_online *o, const srv_model *sm, srv_span user, srv_online_user *out,
+                      char **pend, size_t *pend_len) {
+  *pend = NULL;
+  *pend_len = 0;
   if (!o->max_users) return false;
   bool hit = false;
   pthread_mutex_lock(&o->cache_lock);
@@ -143,7 +189,11 @@ static bool cache_get(srv_online *o, const srv_model *sm, srv_span user, srv_onl
   if (e) {
     out->vec = malloc(e->factors * sizeof *out->vec);
     out->seen = malloc((e->n_seen ? e->n_seen : 1) * sizeof *out->seen);
-    if (out->vec && out->seen) {
+    if (e->pend_len && (*pend = malloc(e->pend_len))) {
+      memcpy(*pend, e->pend, e->pend_len);
+      *pend_len = e->pend_len;
+    }
+    if (out->vec && out->seen && (!e->pend_len || *pend)) {
       memcpy(out->vec, e->vec, e->factors * sizeof *out->vec);
       memcpy(out->seen, e->seen, e->n_seen * sizeof *out->seen);
       out->n_seen = e->n_seen;
@@ -153,6 +203,9 @@ static bool cache_get(srv_online *o, const srv_model *sm, srv_span user, srv_onl
     } else {
       free(out->vec);
       free(out->seen);
+      free(*pend);
+      *pend = NULL;
+      *pend_len = 0;
       out->vec = NULL;
       out->seen = NULL;
     }
@@ -162,8 +215,11 @@ static bool cache_get(srv_online *o, const srv_model *sm, srv_span user, srv_onl
   return hit;
 }
 
-/* Stores a copy (best effort: out of memory only skips caching). */
-static void cache_put(srv_online *o, const srv_model *sm, srv_span user, const srv_online_user *u) {
+/* Stores a copy (best effort: out of memory only skips caching), unless
+ * the user was changed since the vector's history was read (touches is
+ * the count then): the vector may lack that change. */
+static void cache_put(srv_online *o, const srv_model *sm, srv_span user, const srv_online_user *u,
+                      uintptr_t touches) {
   if (!o->max_users) return;
   centry *e = calloc(1, sizeof *e);
   if (!e) return;
@@ -185,7 +241,10 @@ static void cache_put(srv_online *o, const srv_model *sm, srv_span user, const s
   e->n_seen = u->n_seen;
   centry *evicted = NULL, *old = NULL;
   pthread_mutex_lock(&o->cache_lock);
-  if (!srv_strmap_put(&o->cache, user.p, user.len, e, (void **)&old)) {
+  /* Checked under the cache lock: srv_online_event marks before it takes
+   * this lock, so a change either shows here or finds our entry. */
+  if (touches_of(o, user) != touches ||
+      !srv_strmap_put(&o->cache, user.p, user.len, e, (void **)&old)) {
     pthread_mutex_unlock(&o->cache_lock);
     centry_free(e);
     return;
@@ -226,6 +285,75 @@ static bool store_failed(srv_error *err, int rc, const cofi_diag *d) {
                   d->message[0] ? d->message : cofi_error_message(rc));
 }
 
+/* Sorts and dedups seen[0..n); the count left. */
+static size_t sort_unique(uint32_t *seen, size_t n) {
+  qsort(seen, n, sizeof *seen, cmp_u32);
+  size_t uniq = 0;
+  for (size_t i = 0; i < n; i++)
+    if (i == 0 || seen[i] != seen[uniq - 1]) seen[uniq++] = seen[i];
+  return uniq;
+}
+
+static bool nomem(srv_error *err) {
+  return srv_fail(err, 503, "out_of_memory", "the server is out of memory; retry later");
+}
+
+/* The user's history from the store, united with the model row: into
+ * out->seen (sorted, unique). */
+static bool read_history(srv_req *r, srv_model *sm, srv_span user, srv_online_user *out,
+                         srv_error *err) {
+  hist_read h = {user, NULL, 0};
+  cofi_diag d;
+  memset(&d, 0, sizeof d);
+  int rc = srv_store_read(r->srv->store, op_history_all, &h, &d);
+  if (rc == COFI_ERR_NOT_FOUND) rc = COFI_OK; /* no events: the model row alone */
+  if (rc != COFI_OK) return store_failed(err, rc, &d);
+  const uint32_t *row = NULL;
+  const float *vals = NULL;
+  size_t n_row = out->model_user >= 0
+                     ? cofi_model_user_items(sm->m, (uint32_t)out->model_user, &row, &vals)
+                     : 0;
+  out->seen = malloc((n_row + h.n + 1) * sizeof *out->seen);
+  if (!out->seen) {
+    cofi_store_events_free(h.ev);
+    return nomem(err);
+  }
+  size_t n = 0;
+  for (size_t i = 0; i < n_row; i++) out->seen[n++] = row[i];
+  /* Items the model does not know have no factors: left out here. */
+  for (size_t i = 0; i < h.n; i++) {
+    int64_t it = cofi_model_find_item(sm->m, h.ev[i].item_id, h.ev[i].item_len);
+    if (it >= 0) out->seen[n++] = (uint32_t)it;
+  }
+  cofi_store_events_free(h.ev);
+  out->n_seen = sort_unique(out->seen, n);
+  return true;
+}
+
+/* A cached entry's pending items (events committed here since) added to
+ * its seen set; false when out of memory. */
+static bool add_pending(const srv_model *sm, srv_online_user *out, const char *pend, size_t len) {
+  size_t n_new = 0;
+  for (size_t at = 0; at < len; n_new++) {
+    uint32_t l;
+    memcpy(&l, pend + at, sizeof l);
+    at += sizeof l + l;
+  }
+  uint32_t *seen = realloc(out->seen, (out->n_seen + n_new + 1) * sizeof *seen);
+  if (!seen) return false;
+  out->seen = seen;
+  size_t n = out->n_seen;
+  for (size_t at = 0; at < len;) {
+    uint32_t l;
+    memcpy(&l, pend + at, sizeof l);
+    int64_t it = cofi_model_find_item(sm->m, pend + at + sizeof l, l);
+    if (it >= 0) seen[n++] = (uint32_t)it;
+    at += sizeof l + l;
+  }
+  out->n_seen = sort_unique(seen, n);
+  return true;
+}
+
 bool srv_online_resolve(srv_req *r, srv_model *sm, srv_span user, srv_online_user *out,
                         srv_error *err) {
   memset(out, 0, sizeof *out);
@@ -235,63 +363,49 @@ bool srv_online_resolve(srv_req *r, srv_model *sm, srv_span user, srv_online_use
     out->kind = out->model_user >= 0 ? SRV_USER_MODEL : SRV_USER_NONE;
     return true;
   }
-  if (out->model_user >= 0 && !is_dirty(o, user)) {
+  uintptr_t touches = touches_of(o, user);
+  if (out->model_user >= 0 && touches == 0) {
     out->kind = SRV_USER_MODEL;
     return true;
   }
-  if (cache_get(o, sm, user, out)) {
+  char *pend = NULL;
+  size_t pend_len = 0;
+  if (cache_get(o, sm, user, out, &pend, &pend_len)) {
     out->kind = SRV_USER_ONLINE;
-    out->cached = true;
-    return true;
+    if (!pend) {
+      out->cached = true;
+      return true;
+    }
+    /* New events since: their items join the cached set, no store read. */
+    bool ok = add_pending(sm, out, pend, pend_len);
+    free(pend);
+    if (!ok) {
+      srv_online_user_free(out);
+      return nomem(err);
+    }
+  } else if (!read_history(r, sm, user, out, err)) {
+    srv_online_user_free(out);
+    return false;
   }
-  hist_read h = {user, NULL, 0};
-  cofi_diag d;
-  memset(&d, 0, sizeof d);
-  int rc = srv_store_read(r->srv->store, op_history_all, &h, &d);
-  if (rc == COFI_ERR_NOT_FOUND) rc = COFI_OK; /* no events: the model row alone */
-  if (rc != COFI_OK) return store_failed(err, rc, &d);
-  const uint32_t *row = NULL;
-  const float *vals = NULL;
-  size_t n_row = out->model_user >= 0 ? cofi_model_user_items(sm->m, (uint32_t)out->model_user, &row, &vals) : 0;
-  out->seen = malloc((n_row + h.n + 1) * sizeof *out->seen);
-  if (!out->seen) {
-    cofi_store_events_free(h.ev);
-    return srv_fail(err, 503, "out_of_memory", "the server is out of memory; retry later");
-  }
-  size_t n = 0;
-  for (size_t i = 0; i < n_row; i++) out->seen[n++] = row[i];
-  /* Items the model does not know cannot be folded in (they have no
-   * factors); they are left out here. */
-  for (size_t i = 0; i < h.n; i++) {
-    int64_t it = cofi_model_find_item(sm->m, h.ev[i].item_id, h.ev[i].item_len);
-    if (it >= 0) out->seen[n++] = (uint32_t)it;
-  }
-  cofi_store_events_free(h.ev);
-  qsort(out->seen, n, sizeof *out->seen, cmp_u32);
-  size_t uniq = 0;
-  for (size_t i = 0; i < n; i++)
-    if (i == 0 || out->seen[i] != out->seen[uniq - 1]) out->seen[uniq++] = out->seen[i];
-  out->n_seen = uniq;
-  if (uniq == 0) {
-    free(out->seen);
-    out->seen = NULL;
+  if (out->n_seen == 0) {
+    srv_online_user_free(out);
     out->kind = SRV_USER_NONE;
     return true;
   }
-  out->vec = malloc(sm->info.factors * sizeof *out->vec);
-  if (!out->vec) {
+  if (!out->vec && !(out->vec = malloc(sm->info.factors * sizeof *out->vec))) {
     srv_online_user_free(out);
-    return srv_fail(err, 503, "out_of_memory", "the server is out of memory; retry later");
+    return nomem(err);
   }
-  rc = cofi_fold_in(sm->m, r->th->ws, out->seen, NULL, uniq, out->vec);
+  int rc = cofi_fold_in(sm->m, r->th->ws, out->seen, NULL, out->n_seen, out->vec);
   if (rc != COFI_OK) {
     srv_online_user_free(out);
-    if (rc == COFI_ERR_NOMEM) return srv_fail(err, 503, "out_of_memory", "the server is out of memory; retry later");
-    return srv_fail(err, 500, "internal_error", "folding in the user's history failed: %s", cofi_error_message(rc));
+    if (rc == COFI_ERR_NOMEM) return nomem(err);
+    return srv_fail(err, 500, "internal_error", "folding in the user's history failed: %s",
+                    cofi_error_message(rc));
   }
   atomic_fetch_add_explicit(&o->folds, 1, memory_order_relaxed);
   out->kind = SRV_USER_ONLINE;
-  cache_put(o, sm, user, out);
+  cache_put(o, sm, user, out, touches);
   return true;
 }
 

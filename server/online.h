@@ -53,6 +53,11 @@ void srv_online_free(srv_online *o);
  * marked as having events the model has not seen, and their cached vector
  * is dropped. */
 void srv_online_touch(srv_online *o, const char *user, size_t len);
+/* This server committed an event of user on item: the user is marked, and
+ * a cached vector of theirs is kept with the item pending, folded in at
+ * their next answer without reading the store again. */
+void srv_online_event(srv_online *o, const char *user, size_t len, const char *item,
+                      size_t item_len);
 
 /* How a user is answered. */
 typedef enum srv_online_kind {

@@ -337,7 +337,9 @@ static void feedback_finish(srv_req *r, void *pending) {
   } else {
     /* Before the answer: the users' next /recommend folds these in. */
     for (size_t i = 0; i < j->n; i++)
-      if (r->srv->online) srv_online_touch(r->srv->online, j->evs[i].user_id, j->evs[i].user_len);
+      if (r->srv->online)
+        srv_online_event(r->srv->online, j->evs[i].user_id, j->evs[i].user_len,
+                         j->evs[i].item_id, j->evs[i].item_len);
     srv_buf_lit(r->out, "{\"accepted\":");
     srv_buf_u64(r->out, j->n);
     srv_buf_putc(r->out, '}');
