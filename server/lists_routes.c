@@ -7,7 +7,7 @@
  *   GET /latest?k=&category=            the newest items by their timestamp
  *
  * Both from the store (cofi_store_popular, cofi_store_latest: hidden
- * items never listed). Without a store, /popular ranks by the model's
+ * items never listed), each list kept SRV_LIST_TTL_S seconds (online.h). Without a store, /popular ranks by the model's
  * training counts (users per item; no window) and /latest answers 503.
  * Answer: {"source": "popular"|"latest", "recommendations": [{"item_id",
  * "title", "score", "timestamp"}]} (score: events counted, or the item's
@@ -158,6 +158,29 @@ static bool store_list(srv_req *r, bool popular, const list_params *lp, list_op 
   return srv_fail(err, 503, "store_unavailable", "the store is unavailable: %s", msg);
 }
 
+/* The list's JSON array into b: from the server's short-lived cache, or
+ * from the store (then cached). */
+static bool list_json(srv_req *r, bool popular, const list_params *lp, srv_buf *b,
+                      srv_error *err) {
+  char key[SRV_MAX_CATEGORY + 64];
+  int kl = snprintf(key, sizeof key, "%c %u %d %lld ", popular ? 'p' : 'l', lp->k,
+                    lp->has_window, (long long)lp->window_s);
+  size_t key_len = (size_t)kl;
+  if (lp->has_category) {
+    memcpy(key + key_len, lp->category.p, lp->category.len);
+    key_len += lp->category.len;
+  }
+  srv_online *on = r->srv->online;
+  if (on && srv_online_list_get(on, key, key_len, b)) return true;
+  list_op o;
+  if (!store_list(r, popular, lp, &o, err)) return false;
+  size_t mark = b->len;
+  write_rows(b, o.rows, o.n);
+  cofi_store_ranked_free(o.rows);
+  if (on && !b->oom) srv_online_list_put(on, key, key_len, b->p + mark, b->len - mark);
+  return true;
+}
+
 /* Without a store: users per item in training, most first. */
 static void model_popular(srv_req *r, const list_params *lp) {
   srv_model *sm = srv_req_model(r);
@@ -224,11 +247,6 @@ static void list_route(srv_req *r, bool popular) {
     model_popular(r, &lp);
     return;
   }
-  list_op o;
-  if (!store_list(r, popular, &lp, &o, &err)) {
-    srv_req_error(r, &err);
-    return;
-  }
   srv_buf *b = r->out;
   if (popular) {
     srv_buf_lit(b, "{\"source\":\"popular\",\"counted\":\"events\",\"window\":");
@@ -238,9 +256,12 @@ static void list_route(srv_req *r, bool popular) {
     srv_buf_lit(b, "{\"source\":\"latest\"");
   }
   srv_buf_lit(b, ",\"recommendations\":");
-  write_rows(b, o.rows, o.n);
+  if (!list_json(r, popular, &lp, b, &err)) {
+    if (!b->oom) b->len = 0; /* the error's body instead */
+    srv_req_error(r, &err);
+    return;
+  }
   srv_buf_putc(b, '}');
-  cofi_store_ranked_free(o.rows);
 }
 
 void srv_h_popular(srv_req *r) { list_route(r, true); }
@@ -254,14 +275,15 @@ bool srv_answer_popular(srv_req *r, const srv_model *sm, srv_span user, const ch
   lp.k = k;
   lp.has_category = category != NULL;
   lp.category = (srv_span){category, category_len};
-  list_op o;
-  if (!store_list(r, true, &lp, &o, err)) return false;
   srv_buf *b = r->out;
+  size_t mark = b->len;
   srv_buf_lit(b, "{\"user_id\":");
   srv_buf_json_str(b, user.p, user.len);
   srv_buf_lit(b, ",\"source\":\"popular\",\"recommendations\":");
-  write_rows(b, o.rows, o.n);
+  if (!list_json(r, true, &lp, b, err)) {
+    if (!b->oom) b->len = mark;
+    return false;
+  }
   srv_buf_putc(b, '}');
-  cofi_store_ranked_free(o.rows);
   return true;
 }

@@ -57,6 +57,13 @@ struct srv_online {
   srv_strmap cache; /* user ID -> centry */
   centry *head, *tail;
   atomic_uint_fast64_t hits, misses, evictions, folds;
+  /* Rendered /popular and /latest answers (lists_routes.c). */
+  pthread_mutex_t lists_lock;
+  struct list_entry {
+    char *key, *json;
+    size_t key_len, json_len;
+    double at;
+  } lists[SRV_LIST_CACHE];
 };
 
 static double now_s(void) { return (double)srv_now_ns() / 1e9; }
@@ -68,6 +75,7 @@ srv_online *srv_online_new(uint32_t max_users, double ttl_s) {
   o->ttl_s = ttl_s;
   pthread_rwlock_init(&o->dirty_lock, NULL);
   pthread_mutex_init(&o->cache_lock, NULL);
+  pthread_mutex_init(&o->lists_lock, NULL);
   return o;
 }
 
@@ -87,6 +95,8 @@ void srv_online_free(srv_online *o) {
   srv_strmap_free(&o->cache, centry_free);
   pthread_rwlock_destroy(&o->dirty_lock);
   pthread_mutex_destroy(&o->cache_lock);
+  srv_online_lists_clear(o);
+  pthread_mutex_destroy(&o->lists_lock);
   free(o);
 }
 
@@ -449,4 +459,61 @@ int srv_online_start(cofi_server *s, cofi_diag *diag) {
 nomem:
   snprintf(diag->message, sizeof diag->message, "out of memory starting the online state");
   return COFI_ERR_NOMEM;
+}
+
+/* ---- rendered lists ------------------------------------------------------ */
+
+bool srv_online_list_get(srv_online *o, const char *key, size_t key_len, srv_buf *b) {
+  bool hit = false;
+  double now = now_s();
+  pthread_mutex_lock(&o->lists_lock);
+  for (size_t i = 0; i < SRV_LIST_CACHE && !hit; i++) {
+    struct list_entry *e = &o->lists[i];
+    if (e->key && e->key_len == key_len && !memcmp(e->key, key, key_len) &&
+        now - e->at <= SRV_LIST_TTL_S) {
+      srv_buf_put(b, e->json, e->json_len);
+      hit = true;
+    }
+  }
+  pthread_mutex_unlock(&o->lists_lock);
+  return hit;
+}
+
+void srv_online_list_put(srv_online *o, const char *key, size_t key_len, const char *json,
+                         size_t json_len) {
+  char *k = malloc(key_len ? key_len : 1), *j = malloc(json_len ? json_len : 1);
+  if (!k || !j) {
+    free(k);
+    free(j);
+    return; /* not cached: the next request asks the store again */
+  }
+  memcpy(k, key, key_len);
+  memcpy(j, json, json_len);
+  pthread_mutex_lock(&o->lists_lock);
+  /* The same key, else an empty slot, else the oldest. */
+  size_t slot = 0;
+  for (size_t i = 0; i < SRV_LIST_CACHE; i++) {
+    struct list_entry *e = &o->lists[i];
+    if (e->key && e->key_len == key_len && !memcmp(e->key, key, key_len)) {
+      slot = i;
+      break;
+    }
+    if (!e->key || (o->lists[slot].key && e->at < o->lists[slot].at)) slot = i;
+  }
+  struct list_entry *e = &o->lists[slot];
+  free(e->key);
+  free(e->json);
+  *e = (struct list_entry){k, j, key_len, json_len, now_s()};
+  pthread_mutex_unlock(&o->lists_lock);
+}
+
+void srv_online_lists_clear(srv_online *o) {
+  if (!o) return;
+  pthread_mutex_lock(&o->lists_lock);
+  for (size_t i = 0; i < SRV_LIST_CACHE; i++) {
+    free(o->lists[i].key);
+    free(o->lists[i].json);
+    o->lists[i] = (struct list_entry){0};
+  }
+  pthread_mutex_unlock(&o->lists_lock);
 }

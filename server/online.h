@@ -86,6 +86,20 @@ bool srv_online_resolve(srv_req *r, srv_model *sm, srv_span user, srv_online_use
                         srv_error *err);
 void srv_online_user_free(srv_online_user *u);
 
+/* Rendered /popular and /latest lists (the JSON array of items), kept
+ * SRV_LIST_TTL_S seconds: both are aggregates over the whole store, and a
+ * user with no events gets /popular on every /recommend. At most
+ * SRV_LIST_CACHE lists (the oldest replaced). This server's item changes
+ * (PUT, DELETE /items) clear them; new events show after the TTL. */
+#define SRV_LIST_TTL_S 5.0
+#define SRV_LIST_CACHE 32
+/* Appends the cached list for key to b; false when none is fresh. */
+bool srv_online_list_get(srv_online *o, const char *key, size_t key_len, srv_buf *b);
+void srv_online_list_put(srv_online *o, const char *key, size_t key_len, const char *json,
+                         size_t json_len);
+/* Accepts NULL. */
+void srv_online_lists_clear(srv_online *o);
+
 /* At start (lifecycle.c): the item attribute table (always) and, with a
  * store, the online state, the attributes loaded from the store. */
 int srv_online_start(cofi_server *s, cofi_diag *diag);

@@ -598,6 +598,7 @@ static void put_item(srv_req *r, srv_span id) {
                  "the item is stored, but the server ran out of memory updating its filters");
     goto done;
   }
+  srv_online_lists_clear(r->srv->online);
   srv_buf_lit(r->out, "{\"item_id\":");
   srv_buf_json_str(r->out, id.p, id.len);
   srv_buf_lit(r->out, ",\"stored\":true}");
@@ -626,6 +627,7 @@ static void delete_item(srv_req *r, srv_span id) {
                  "the item is hidden in the store, but the server ran out of memory updating its filters");
     return;
   }
+  srv_online_lists_clear(r->srv->online);
   srv_buf_lit(r->out, "{\"item_id\":");
   srv_buf_json_str(r->out, id.p, id.len);
   srv_buf_lit(r->out, ",\"hidden\":true}");

@@ -142,6 +142,9 @@ probe=$(jq -r '.similar[0].item_id' "$T/body")
 ok 200 '' "$U/similar_items?item_id=$probe&k=10"
 jq -e --arg i "$hid" '[.similar[].item_id] | index($i) != null' "$T/body" >/dev/null ||
   fail "test setup: $hid is not among $probe's similar items"
+ok 200 '' "$U/popular?k=1000" # cached now: the DELETE must clear it
+jq -e --arg i "$hid" '[.recommendations[].item_id] | index($i) != null' "$T/body" >/dev/null ||
+  fail "test setup: $hid is not in /popular?k=1000"
 ok 200 '.hidden' -X DELETE "$U/items/$hid"
 ok 200 '' "$U/items/$hid"
 notin() { jq -e --arg i "$hid" "[$1] | index(\$i) == null" "$T/body" >/dev/null || fail "hidden item $hid returned by $2"; }
