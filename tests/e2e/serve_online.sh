@@ -73,6 +73,34 @@ same_answer "$T/after2" "$T/cli"
 # a user the model knows with no new events: answered from the model, as before
 ok 200 '.source == null' "$U/recommend?user_id=2&k=10"
 
+# ---- concurrent events and answers for the same users ---------------------------
+# Writers post events one by one while readers ask for the same users (so
+# vectors are computed while their user changes); afterwards every user's
+# answer must still be the fold-in of their whole history (a vector that
+# missed an acknowledged event must never have been cached).
+ok 200 '' "$U/popular?k=300"
+mapfile -t pool < <(jq -r '.recommendations[].item_id' "$T/body")
+clients=()
+for w in 0 1 2 3; do
+  (for i in $(seq 0 24); do
+     it=${pool[$(((w * 37 + i * 11) % ${#pool[@]}))]}
+     curl -s -o /dev/null -X POST -H 'Content-Type: application/json' \
+       -m 20 -d "{\"user_id\":\"$((w + 3))\",\"item_id\":\"$it\",\"event\":\"watch\"}" "$U/feedback"
+     curl -s -m 20 -o /dev/null "$U/recommend?user_id=$((w + 3))&k=5"
+   done) &
+  clients+=($!)
+  (for i in $(seq 0 40); do curl -s -m 20 -o /dev/null "$U/recommend?user_id=$((w + 3))&k=5"; done) &
+  clients+=($!)
+done
+wait "${clients[@]}" # not a bare wait: the server is a background job too
+for u in 3 4 5 6; do
+  ok 200 '.source == "online"' "$U/recommend?user_id=$u&k=10"
+  cp "$T/body" "$T/conc"
+  ok 200 '' "$U/users/$u/history?limit=10000"
+  "$COFI" recommend "$T/m.cofi" --liked "$(liked "$T/body")" -k 10 --json >"$T/cli"
+  same_answer "$T/conc" "$T/cli"
+done
+
 # ---- a user unknown to the model, known to the store -------------------------
 post '{"events":[{"user_id":"fresh","item_id":"1","event":"like"},{"user_id":"fresh","item_id":"260","event":"like"},{"user_id":"fresh","item_id":"1196","event":"watch"}]}'
 ok 200 '.user_id == "fresh" and .source == "online" and (.recommendations | length) == 10' \
