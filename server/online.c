@@ -330,7 +330,9 @@ static bool read_history(srv_req *r, srv_model *sm, srv_span user, srv_online_us
   }
   size_t n = 0;
   for (size_t i = 0; i < n_row; i++) out->seen[n++] = row[i];
-  /* Items the model does not know have no factors: left out here. */
+  /* Items the model does not know have no factors: left out here (items
+   * given vectors from their metadata, server/new_items.c, would join
+   * the history at this point). */
   for (size_t i = 0; i < h.n; i++) {
     int64_t it = cofi_model_find_item(sm->m, h.ev[i].item_id, h.ev[i].item_len);
     if (it >= 0) out->seen[n++] = (uint32_t)it;
