@@ -10,7 +10,10 @@
  * written), asks the library, and writes JSON into r->out.
  *
  * Answers, all JSON:
- *   /recommend, /invocations   {"user_id": ID, "recommendations": [ITEM...]}
+ *   /recommend, /invocations   {"user_id": ID, "recommendations": [ITEM...]},
+ *                              with a store also "source": "online" (folded
+ *                              in from new events) or "popular" (no events
+ *                              at all): online.h
  *   cold start (liked)         {"liked": [ID...], "unknown": [ID...],
  *                                "recommendations": [ITEM...]}
  *   ITEM                       {"item_id": ID, "score": S, "title": T}

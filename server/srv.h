@@ -26,6 +26,10 @@
  *   metrics.c   per-thread counters and the Prometheus text
  *   openapi.c   the OpenAPI document and the /docs page
  *   buf.c       the growable output buffer and JSON string escaping
+ *   online.h    online updates with a store: folded-in users and their
+ *               cache, item attributes (hidden, categories), filters,
+ *               /popular and /latest (online.c, item_attrs.c,
+ *               candidates.c, lists_routes.c, strmap.c, openapi_online.c)
  */
 #ifndef COFI_SRV_H
 #define COFI_SRV_H
