@@ -198,7 +198,8 @@ bool srv_rec_query_from_params(srv_param *ps, size_t n, const srv_limits *lim,
       q->category = val;
       continue;
     }
-    if (!cold_only && q->cands && srv_span_eq(key, "items")) {
+    if (!cold_only && srv_span_eq(key, "items")) {
+      if (!q->cands) return unknown_param(err, key, takes);
       q->has_items = true;
       if (!srv_list_split(val.p, val.len, (char *)val.p, q->cands, lim->max_list, &q->n_cands,
                           lim->max_id_len, "items", err))

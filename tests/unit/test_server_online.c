@@ -3,12 +3,13 @@
  * (server/online.h): the string map under random puts, gets and removes
  * checked against a plain array (removal by backward shift must keep
  * every other key reachable), and the candidate ranking against a brute
- * force over a trained model.
+ * force over a trained model, and the parsing of category= and items=.
  */
 #include "testutil.h"
 
 #include "online.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,11 +149,63 @@ static void test_top_candidates(void **state) {
   free(dir);
 }
 
+/* category= and items= of GET /recommend (parse.c). */
+static bool parse_rec(const char *text, srv_rec_query *q, srv_span *cands, srv_error *e) {
+  static char buf[20000];
+  static srv_span liked[4], exclude[4];
+  size_t len = strlen(text);
+  memcpy(buf, text, len + 1);
+  srv_param ps[SRV_MAX_PARAMS];
+  size_t n;
+  srv_limits lim = {100, 4, 64};
+  memset(q, 0, sizeof *q);
+  q->liked = liked;
+  q->exclude = exclude;
+  q->cands = cands;
+  return srv_query_parse(buf, len, buf, ps, SRV_MAX_PARAMS, &n, e) &&
+         srv_rec_query_from_params(ps, n, &lim, 10, false, q, e);
+}
+
+static void test_filter_params(void **state) {
+  (void)state;
+  srv_rec_query q;
+  srv_span cands[4];
+  srv_error e;
+  assert_true(parse_rec("user_id=u&category=Sci-Fi%20x&items=a,b%5C%2Cc", &q, cands, &e));
+  assert_true(q.has_category && srv_span_eq(q.category, "Sci-Fi x"));
+  assert_true(q.has_items);
+  assert_int_equal(q.n_cands, 2);
+  assert_true(srv_span_eq(cands[0], "a") && srv_span_eq(cands[1], "b,c"));
+  /* items repeated: the lists are joined, up to the list limit (4 here) */
+  assert_true(parse_rec("user_id=u&items=a,b&items=c", &q, cands, &e));
+  assert_int_equal(q.n_cands, 3);
+  assert_false(parse_rec("user_id=u&items=a,b,c,d,e", &q, cands, &e));
+  assert_string_equal(e.code, "too_many_ids");
+  assert_non_null(strstr(e.message, "items"));
+  char longq[400];
+  snprintf(longq, sizeof longq, "user_id=u&category=%0257d", 0);
+  assert_false(parse_rec(longq, &q, cands, &e));
+  assert_string_equal(e.code, "invalid_category");
+  assert_non_null(strstr(e.message, "257"));
+  assert_false(parse_rec("user_id=u&category=", &q, cands, &e));
+  assert_string_equal(e.code, "invalid_category");
+  assert_false(parse_rec("user_id=u&category=a&category=b", &q, cands, &e));
+  assert_string_equal(e.code, "duplicate_parameter");
+  assert_false(parse_rec("liked=1&category=a", &q, cands, &e));
+  assert_string_equal(e.code, "invalid_parameter");
+  assert_false(parse_rec("liked=1&items=a", &q, cands, &e));
+  assert_string_equal(e.code, "invalid_parameter");
+  /* a caller without a candidate list (the JSON forms) refuses items= */
+  assert_false(parse_rec("user_id=u&items=a", &q, NULL, &e));
+  assert_string_equal(e.code, "unknown_parameter");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_strmap_random),
       cmocka_unit_test(test_strmap_free_values),
       cmocka_unit_test(test_top_candidates),
+      cmocka_unit_test(test_filter_params),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
