@@ -900,6 +900,44 @@ int cofi_store_import_dataset(cofi_store *s, const cofi_dataset *ds,
  * no event is left. */
 int cofi_store_read_dataset(cofi_store *s, const cofi_read_options *opt,
                             cofi_dataset **out, cofi_diag *diag);
+/* Every item (ID order of insertion), from one snapshot; strings borrowed
+ * for the call. fn returns 0 to continue; anything else stops the scan,
+ * which then returns COFI_ERR_CANCELLED. For servers that keep the items'
+ * attributes (hidden, categories) in memory. */
+typedef int (*cofi_store_item_fn)(const cofi_store_item *item, void *ctx);
+int cofi_store_scan_items(cofi_store *s, cofi_store_item_fn fn, void *ctx,
+                          cofi_diag *diag);
+
+/* Non-personalized lists (docs/store.md, "Lists"). One row: the item, its
+ * title (NULL: none), its timestamp (has_timestamp 0: none) and a score:
+ * for popular the number of events counted, for latest the timestamp. */
+typedef struct cofi_store_ranked {
+  const char *item_id;
+  size_t item_len;
+  const char *title;
+  size_t title_len;
+  int64_t timestamp;
+  int has_timestamp;
+  double score;
+} cofi_store_ranked;
+
+/* The k items with the most events (counted, each event once, not
+ * time-decayed), with has_since only the events whose timestamp is >=
+ * since (events without one do not count then); most first, ties by item
+ * ID in byte order. Hidden items are left out; with category (not NULL)
+ * only items whose categories include it. *out is one allocation (free
+ * with cofi_store_ranked_free); *n_out may be 0. Errors: COFI_ERR_INVALID
+ * (k = 0; a category of 0 or more than COFI_STORE_MAX_ID bytes, or not
+ * valid UTF-8), COFI_ERR_STORE, COFI_ERR_CORRUPT, COFI_ERR_NOMEM. */
+int cofi_store_popular(cofi_store *s, const char *category, size_t category_len,
+                       int has_since, int64_t since, uint32_t k,
+                       cofi_store_ranked **out, size_t *n_out, cofi_diag *diag);
+/* The k newest items by their timestamp (items without one are left
+ * out), newest first, ties by item ID; hidden and category as above. */
+int cofi_store_latest(cofi_store *s, const char *category, size_t category_len,
+                      uint32_t k, cofi_store_ranked **out, size_t *n_out,
+                      cofi_diag *diag);
+void cofi_store_ranked_free(cofi_store_ranked *rows);
 /* COFI-STORE-API-END */
 
 #ifdef __cplusplus

@@ -12,6 +12,7 @@
  */
 #include "srv.h"
 #include "versions.h"
+#include "online.h"
 
 #include <errno.h>
 #include <malloc.h>
@@ -66,6 +67,8 @@ cofi_server_config cofi_server_config_default(void) {
   c.keep_versions = 5;
   c.retrain_threads = 1;
   c.retrain_margin = 0.02;
+  c.online_cache_users = 100000;
+  c.online_cache_ttl_s = 60.0;
   return c;
 }
 
@@ -162,6 +165,8 @@ static void server_free(cofi_server *s) {
   srv_store_stop(s->store);
   s->store = NULL;
   if (s->listen_fd >= 0) close(s->listen_fd);
+  srv_online_free(s->online);
+  srv_item_attrs_free(s->item_attrs);
   srv_slot_clear(&s->model);
   srv_ops_free(s);
   srv_metrics_free(&s->metrics);
@@ -254,6 +259,8 @@ int srv_server_start(const cofi_server_config *cfg, int lease_sig, cofi_server *
     rc = srv_retrain_start(s, diag);
     if (rc != COFI_OK) goto fail;
   }
+  rc = srv_online_start(s, diag);
+  if (rc != COFI_OK) goto fail;
   rc = srv_http_start(s, diag);
   if (rc != COFI_OK) goto fail;
   *out = s;

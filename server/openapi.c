@@ -15,7 +15,7 @@
  * lists every operation with its parameters, and sends requests with
  * fetch(), showing status and body.
  */
-#include "srv.h"
+#include "online.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,10 +62,12 @@ static const char openapi_template[] = JSON({
           {"$ref": "#/components/parameters/k"},
           {"$ref": "#/components/parameters/filter_seen"},
           {"$ref": "#/components/parameters/exclude"},
-          {"$ref": "#/components/parameters/explain"}
+          {"$ref": "#/components/parameters/explain"},
+          {"$ref": "#/components/parameters/category"},
+          {"$ref": "#/components/parameters/items"}
         ],
         "responses": {
-          "200": {"description": "Recommendations, best first.", "content": {"application/json": {"schema": {"oneOf": [{"$ref": "#/components/schemas/Recommendations"}, {"$ref": "#/components/schemas/ColdStartRecommendations"}]}}}},
+          "200": {"description": "Recommendations, best first. With --store, source says how a user was answered: absent (the model), online (folded in from the model's row and the user's store events), popular (no events at all: the /popular list).", "content": {"application/json": {"schema": {"oneOf": [{"$ref": "#/components/schemas/Recommendations"}, {"$ref": "#/components/schemas/ColdStartRecommendations"}]}}}},
           "400": {"$ref": "#/components/responses/BadRequest"},
           "404": {"$ref": "#/components/responses/NotFound"},
           "503": {"$ref": "#/components/responses/Unavailable"}
@@ -509,8 +511,8 @@ static const char openapi_store[] = JSON({
 
 /* Merges openapi_store into doc: new paths added, existing ones gain the
  * new methods; components merged section by section. */
-static bool merge_store_doc(json_t *doc) {
-  json_t *st = json_loads(openapi_store, 0, NULL);
+static bool merge_store_doc(json_t *doc, const char *text) {
+  json_t *st = json_loads(text, 0, NULL);
   if (!st) return false;
   bool ok = true;
   const char *key;
@@ -549,7 +551,7 @@ char *srv_openapi_json(const cofi_server_config *cfg, cofi_diag *diag) {
   }
   static const char *const k_schema[] = {"components", "parameters", "k", "schema", NULL};
   json_t *reqp = NULL, *batchp = NULL;
-  bool ok = merge_store_doc(doc) &&
+  bool ok = merge_store_doc(doc, openapi_store) && merge_store_doc(doc, srv_openapi_online) &&
             json_object_set_new(json_object_get(doc, "info"), "version", json_string(COFI_VERSION)) == 0 &&
             set_int(doc, k_schema, "maximum", cfg->max_k) &&
             set_int(doc, k_schema, "default", cfg->default_k);

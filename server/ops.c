@@ -6,6 +6,7 @@
  */
 #include "srv.h"
 #include "versions.h"
+#include "online.h"
 
 #include <microhttpd.h>
 #include <stdio.h>
@@ -215,6 +216,7 @@ void srv_h_metrics(srv_req *r) {
   r->content_type = "text/plain; version=0.0.4; charset=utf-8";
   srv_metrics_write(&s->metrics, b);
   if (s->store) srv_store_metrics_write(s->store, b);
+  srv_online_metrics_write(s->online, b);
   if (sm) write_model_metrics(b, s, sm);
   srv_retrain_metrics(s, b);
   pthread_mutex_lock(&s->status_lock);

@@ -175,17 +175,37 @@ bool srv_rec_query_from_params(srv_param *ps, size_t n, const srv_limits *lim,
                                uint32_t default_k, bool cold_only,
                                srv_rec_query *q, srv_error *err) {
   const char *takes = cold_only ? "liked, k, exclude, explain"
-                                : "user_id, liked, k, filter_seen, exclude, explain";
+                                : "user_id, liked, k, filter_seen, exclude, explain, category, items";
   bool has_k = false, has_fs = false, has_ex = false;
   q->has_user = q->has_liked = false;
   q->n_liked = q->n_exclude = 0;
   q->k = default_k;
   q->filter_seen = true;
   q->explain = false;
+  q->has_category = q->has_items = false;
+  q->n_cands = 0;
   for (size_t i = 0; i < n; i++) {
     srv_span key = ps[i].key, val = ps[i].val;
     /* The values live in the request's writable copy of its query string,
      * so lists are unescaped in place. */
+    if (!cold_only && srv_span_eq(key, "category")) {
+      if (q->has_category) return duplicate(err, key);
+      if (val.len == 0 || val.len > 256 || memchr(val.p, 0, val.len))
+        return srv_fail(err, 400, "invalid_category",
+                        "category " SRV_ECHO_FMT " must be 1..256 bytes without NUL (it is %zu)",
+                        SRV_ECHO(val.p, val.len), val.len);
+      q->has_category = true;
+      q->category = val;
+      continue;
+    }
+    if (!cold_only && srv_span_eq(key, "items")) {
+      if (!q->cands) return unknown_param(err, key, takes);
+      q->has_items = true;
+      if (!srv_list_split(val.p, val.len, (char *)val.p, q->cands, lim->max_list, &q->n_cands,
+                          lim->max_id_len, "items", err))
+        return false;
+      continue;
+    }
     char *wval = (char *)val.p;
     if (!cold_only && srv_span_eq(key, "user_id")) {
       if (q->has_user) return duplicate(err, key);
@@ -226,6 +246,9 @@ bool srv_rec_query_from_params(srv_param *ps, size_t n, const srv_limits *lim,
   if (!q->has_user && !q->has_liked)
     return srv_fail(err, 400, "missing_parameter",
                     "user_id is required (or liked=ID1,ID2 for a user the model does not know)");
+  if (!q->has_user && (q->has_category || q->has_items))
+    return srv_fail(err, 400, "invalid_parameter",
+                    "category and items filter a user's recommendations: give user_id");
   return true;
 }
 
@@ -375,6 +398,8 @@ bool srv_rec_query_from_json(json_t *root, const srv_limits *lim,
   q->k = default_k;
   q->filter_seen = true;
   q->explain = false;
+  q->has_category = q->has_items = false;
+  q->n_cands = 0;
   if (!json_known_fields(root, known, "user_id or liked, and k, filter_seen, exclude, explain",
                          err))
     return false;

@@ -10,7 +10,10 @@
  * written), asks the library, and writes JSON into r->out.
  *
  * Answers, all JSON:
- *   /recommend, /invocations   {"user_id": ID, "recommendations": [ITEM...]}
+ *   /recommend, /invocations   {"user_id": ID, "recommendations": [ITEM...]},
+ *                              with a store also "source": "online" (folded
+ *                              in from new events) or "popular" (no events
+ *                              at all): online.h
  *   cold start (liked)         {"liked": [ID...], "unknown": [ID...],
  *                                "recommendations": [ITEM...]}
  *   ITEM                       {"item_id": ID, "score": S, "title": T}
@@ -24,7 +27,7 @@
  *                                "interactions": users who had it in training}
  *   /recommend/batch           {"results": [answer or {"user_id", "error"}...]}
  */
-#include "srv.h"
+#include "online.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -94,44 +97,170 @@ static size_t resolve_exclude(const srv_model *sm, const srv_rec_query *q, uint3
   return n;
 }
 
-/* Writes the answer for one recommendation query into b, or returns false
- * with err (b is then unchanged). */
-static bool answer_recommend(srv_thread *th, const srv_model *sm, const srv_rec_query *q,
-                             srv_buf *b, srv_error *err) {
-  cofi_recommend_options opt = cofi_recommend_options_default();
-  opt.k = q->k;
-  opt.filter_seen = q->filter_seen;
-  opt.exclude = th->exclude;
-  opt.n_exclude = resolve_exclude(sm, q, th->exclude);
-  size_t n = 0;
-  int rc;
-  if (q->has_user) {
-    int64_t u = cofi_model_find_user(sm->m, q->user.p, q->user.len);
-    if (u < 0)
+/* exclude (request's) + hidden, in one malloc'd array when there are
+ * hidden items, else th->exclude itself. */
+static uint32_t *exclusions(srv_thread *th, const srv_model *sm, const srv_rec_query *q,
+                            const srv_attr_view *v, size_t *n, bool *owned) {
+  size_t n_ex = resolve_exclude(sm, q, th->exclude), n_hidden = 0;
+  const uint32_t *hidden = v ? srv_attrs_hidden(v, &n_hidden) : NULL;
+  *owned = false;
+  *n = n_ex;
+  if (!n_hidden) return th->exclude;
+  uint32_t *ex = malloc((n_ex + n_hidden) * sizeof *ex);
+  if (!ex) return NULL;
+  memcpy(ex, th->exclude, n_ex * sizeof *ex);
+  memcpy(ex + n_ex, hidden, n_hidden * sizeof *ex);
+  *owned = true;
+  *n = n_ex + n_hidden;
+  return ex;
+}
+
+/* The top k among q's candidates (category=, items=): *n_out written. */
+static bool filtered_top(srv_req *r, const srv_model *sm, const srv_attr_view *v,
+                         const srv_rec_query *q, const float *vec, const uint32_t *seen,
+                         size_t n_seen, const uint32_t *ex, size_t n_ex, size_t *n_out,
+                         srv_error *err) {
+  *n_out = 0;
+  int64_t cat = -1;
+  if (q->has_category) {
+    cat = v ? srv_attrs_category(v, q->category.p, q->category.len) : -1;
+    if (cat < 0) return true; /* no item has it */
+  }
+  uint32_t *cands = NULL, *skip = NULL;
+  size_t n_cands = 0, n_skip = 0;
+  if (q->has_items) {
+    cands = malloc((q->n_cands ? q->n_cands : 1) * sizeof *cands);
+    if (!cands) return srv_fail(err, 503, "out_of_memory", "the server is out of memory; retry later");
+    for (size_t i = 0; i < q->n_cands; i++) {
+      int64_t it = cofi_model_find_item(sm->m, q->cands[i].p, q->cands[i].len);
+      if (it >= 0) cands[n_cands++] = (uint32_t)it; /* unknown IDs are ignored */
+    }
+  }
+  size_t n_s = (q->filter_seen ? n_seen : 0) + n_ex;
+  skip = malloc((n_s ? n_s : 1) * sizeof *skip);
+  if (!skip) {
+    free(cands);
+    return srv_fail(err, 503, "out_of_memory", "the server is out of memory; retry later");
+  }
+  if (q->filter_seen) memcpy(skip, seen, n_seen * sizeof *skip), n_skip = n_seen;
+  memcpy(skip + n_skip, ex, n_ex * sizeof *skip);
+  n_skip += n_ex;
+  qsort(skip, n_skip, sizeof *skip, cmp_u32);
+  if (!q->has_items || n_cands)
+    *n_out = srv_top_candidates(sm, v, vec, q->has_items ? cands : NULL, n_cands, cat, skip, n_skip,
+                                q->k, r->th->top);
+  free(cands);
+  free(skip);
+  return true;
+}
+
+/* A user's answer: from the model, folded in from their whole history
+ * (store events newer than the model), or the popular list when they
+ * have no events at all (online.c). */
+static bool answer_user(srv_req *r, const srv_model *sm, const srv_rec_query *q, srv_buf *b,
+                        srv_error *err) {
+  srv_thread *th = r->th;
+  srv_online_user ou;
+  if (!srv_online_resolve(r, (srv_model *)sm, q->user, &ou, err)) return false;
+  if (ou.kind == SRV_USER_NONE) {
+    if (!r->srv->store)
       return srv_fail(err, 404, "unknown_user",
                       "user " SRV_ECHO_FMT " is not in the model; for a user it has not seen, "
                       "send the items they liked instead: /recommend?liked=ID1,ID2 "
                       "or {\"liked\": [\"ID1\", \"ID2\"]}",
                       SRV_ECHO(q->user.p, q->user.len));
-    rc = cofi_recommend_user(sm->m, th->ws, (uint32_t)u, &opt, th->top, &n);
-    cofi_explainer *e = NULL;
-    if (rc == COFI_OK && q->explain && n) rc = cofi_explainer_new_user(sm->m, (uint32_t)u, &e);
-    if (rc != COFI_OK) return library_error(err, rc);
-    size_t mark = b->len;
-    srv_buf_lit(b, "{\"user_id\":");
-    write_user_id(b, sm, (uint32_t)u);
-    srv_buf_lit(b, ",\"recommendations\":");
-    rc = write_items(b, sm, th->top, n, e);
-    cofi_explainer_free(e);
-    if (rc != COFI_OK) {
-      if (!b->oom) b->len = mark;
-      return library_error(err, rc);
-    }
-    srv_buf_putc(b, '}');
-    return true;
+    return srv_answer_popular(r, sm, q->user, q->has_category ? q->category.p : NULL,
+                              q->category.len, q->k, err);
   }
+  bool online = ou.kind == SRV_USER_ONLINE;
+  uint32_t u = online ? 0 : (uint32_t)ou.model_user;
+  const srv_attr_view *v = r->srv->item_attrs ? srv_attrs_acquire(r->srv->item_attrs, sm) : NULL;
+  bool ok = false, owned = false;
+  size_t n_ex = 0, n = 0;
+  uint32_t *ex = exclusions(th, sm, q, v, &n_ex, &owned);
+  cofi_explainer *e = NULL;
+  int rc = COFI_OK;
+  if (!ex) {
+    srv_fail(err, 503, "out_of_memory", "the server is out of memory; retry later");
+    goto done;
+  }
+  const uint32_t *seen = ou.seen;
+  size_t n_seen = ou.n_seen;
+  const float *vec = ou.vec;
+  if (!online) {
+    const float *vals;
+    n_seen = cofi_model_user_items(sm->m, u, &seen, &vals);
+    vec = cofi_model_user_factors(sm->m) + (size_t)u * sm->info.factors;
+  }
+  if (q->has_category || q->has_items) {
+    if (!filtered_top(r, sm, v, q, vec, seen, n_seen, ex, n_ex, &n, err)) goto done;
+  } else {
+    cofi_recommend_options opt = cofi_recommend_options_default();
+    opt.k = q->k;
+    opt.filter_seen = q->filter_seen;
+    opt.exclude = ex;
+    opt.n_exclude = n_ex;
+    rc = online ? cofi_recommend_vector(sm->m, th->ws, vec, q->filter_seen ? seen : NULL,
+                                        q->filter_seen ? n_seen : 0, &opt, th->top, &n)
+                : cofi_recommend_user(sm->m, th->ws, u, &opt, th->top, &n);
+  }
+  if (rc == COFI_OK && q->explain && n)
+    rc = online ? cofi_explainer_new_history(sm->m, seen, NULL, n_seen, &e)
+                : cofi_explainer_new_user(sm->m, u, &e);
+  if (rc != COFI_OK) {
+    library_error(err, rc);
+    goto done;
+  }
+  size_t mark = b->len;
+  srv_buf_lit(b, "{\"user_id\":");
+  if (online) srv_buf_json_str(b, q->user.p, q->user.len);
+  else write_user_id(b, sm, u);
+  if (online) srv_buf_lit(b, ",\"source\":\"online\"");
+  srv_buf_lit(b, ",\"recommendations\":");
+  rc = write_items(b, sm, th->top, n, e);
+  if (rc != COFI_OK) {
+    if (!b->oom) b->len = mark;
+    library_error(err, rc);
+    goto done;
+  }
+  srv_buf_putc(b, '}');
+  ok = true;
+done:
+  cofi_explainer_free(e);
+  if (owned) free(ex);
+  if (v) srv_attrs_release(r->srv->item_attrs);
+  srv_online_user_free(&ou);
+  return ok;
+}
 
-  /* Cold start: fold the liked items into a user vector. */
+static bool answer_cold(srv_thread *th, const srv_model *sm, const srv_rec_query *q,
+                        const cofi_recommend_options *opt_in, srv_buf *b, srv_error *err);
+
+/* Writes the answer for one recommendation query into b, or returns false
+ * with err (b is then unchanged). */
+static bool answer_recommend(srv_req *r, const srv_model *sm, const srv_rec_query *q,
+                             srv_buf *b, srv_error *err) {
+  srv_thread *th = r->th;
+  if (q->has_user) return answer_user(r, sm, q, b, err);
+  cofi_recommend_options opt = cofi_recommend_options_default();
+  opt.k = q->k;
+  opt.filter_seen = q->filter_seen;
+  const srv_attr_view *v = r->srv->item_attrs ? srv_attrs_acquire(r->srv->item_attrs, sm) : NULL;
+  bool owned = false;
+  uint32_t *ex = exclusions(th, sm, q, v, &opt.n_exclude, &owned);
+  if (v) srv_attrs_release(r->srv->item_attrs);
+  if (!ex) return srv_fail(err, 503, "out_of_memory", "the server is out of memory; retry later");
+  opt.exclude = ex;
+  bool ok = answer_cold(th, sm, q, &opt, b, err);
+  if (owned) free(ex);
+  return ok;
+}
+/* Cold start (liked=): fold the liked items into a user vector. */
+static bool answer_cold(srv_thread *th, const srv_model *sm, const srv_rec_query *q,
+                        const cofi_recommend_options *opt_in, srv_buf *b, srv_error *err) {
+  cofi_recommend_options opt = *opt_in;
+  size_t n = 0;
+  int rc;
   size_t n_known = 0, n_unknown = 0;
   for (size_t i = 0; i < q->n_liked; i++) {
     int64_t it = cofi_model_find_item(sm->m, q->liked[i].p, q->liked[i].len);
@@ -207,13 +336,23 @@ static void recommend_get(srv_req *r, bool cold_only) {
   srv_rec_query q;
   q.liked = r->th->spans_a;
   q.exclude = r->th->spans_b;
+  /* items= needs its own list; allocated only when the query has one. */
+  q.cands = NULL;
+  if (!cold_only && r->query_len >= 5 && memmem(r->query, r->query_len, "items", 5)) {
+    q.cands = malloc(r->lim.max_list * sizeof *q.cands);
+    if (!q.cands) {
+      srv_req_fail(r, 503, "out_of_memory", "the server is out of memory; retry later");
+      return;
+    }
+  }
   if (!parse_query(r, ps, &n, &err) ||
       !srv_rec_query_from_params(ps, n, &r->lim, r->cfg->default_k, cold_only, &q, &err)) {
     srv_req_error(r, &err);
-    return;
+  } else {
+    srv_model *sm = srv_req_model(r);
+    if (!answer_recommend(r, sm, &q, r->out, &err)) srv_req_error(r, &err);
   }
-  srv_model *sm = srv_req_model(r);
-  if (!answer_recommend(r->th, sm, &q, r->out, &err)) srv_req_error(r, &err);
+  free(q.cands);
 }
 
 void srv_h_recommend(srv_req *r) { recommend_get(r, false); }
@@ -229,7 +368,7 @@ void srv_h_invocations(srv_req *r) {
     srv_req_error(r, &err);
   } else {
     srv_model *sm = srv_req_model(r);
-    if (!answer_recommend(r->th, sm, &q, r->out, &err)) srv_req_error(r, &err);
+    if (!answer_recommend(r, sm, &q, r->out, &err)) srv_req_error(r, &err);
   }
   json_decref(root);
 }
@@ -265,7 +404,7 @@ void srv_h_recommend_batch(srv_req *r) {
     if (i) srv_buf_putc(b, ',');
     q.user = r->th->spans_a[i];
     size_t mark = b->len;
-    if (!answer_recommend(r->th, sm, &q, b, &err)) {
+    if (!answer_recommend(r, sm, &q, b, &err)) {
       if (!b->oom) b->len = mark;
       srv_buf_lit(b, "{\"user_id\":");
       srv_buf_json_str(b, q.user.p, q.user.len);
@@ -300,8 +439,28 @@ static void similar(srv_req *r, bool items) {
                  SRV_ECHO(id.p, id.len));
     return;
   }
-  int rc = items ? cofi_similar_items(sm->m, r->th->ws, (uint32_t)idx, k, r->th->top, &got)
-                 : cofi_similar_users(sm->m, r->th->ws, (uint32_t)idx, k, r->th->top, &got);
+  /* Hidden items are never listed: ask for as many more as are hidden,
+   * then drop them. */
+  const srv_attr_view *v = items && r->srv->item_attrs ? srv_attrs_acquire(r->srv->item_attrs, sm) : NULL;
+  size_t n_hidden = 0;
+  if (v) srv_attrs_hidden(v, &n_hidden);
+  cofi_scored *top = r->th->top;
+  size_t want = k;
+  if (n_hidden) {
+    want = k + n_hidden < sm->info.n_items ? k + n_hidden : sm->info.n_items;
+    top = malloc((want ? want : 1) * sizeof *top);
+  }
+  int rc = !top ? COFI_ERR_NOMEM
+           : items ? cofi_similar_items(sm->m, r->th->ws, (uint32_t)idx, want, top, &got)
+                   : cofi_similar_users(sm->m, r->th->ws, (uint32_t)idx, k, top, &got);
+  if (rc == COFI_OK && n_hidden) {
+    size_t w = 0;
+    for (size_t i = 0; i < got && w < k; i++)
+      if (!srv_attrs_is_hidden(v, top[i].index)) r->th->top[w++] = top[i];
+    got = w;
+  }
+  if (v) srv_attrs_release(r->srv->item_attrs);
+  if (top != r->th->top) free(top);
   if (rc != COFI_OK) {
     library_error(&err, rc);
     srv_req_error(r, &err);

@@ -11,7 +11,7 @@
  * and /admin/reload cope with the empty slot themselves, /openapi.json and
  * /docs do not need it.
  */
-#include "srv.h"
+#include "online.h"
 
 #include <string.h>
 
@@ -53,6 +53,9 @@ const srv_route srv_routes[] = {
      srv_h_admin_rollback},
     {SRV_R_ADMIN_RETRAIN, "/admin/retrain", false, SRV_POST, "POST", true, false,
      srv_h_admin_retrain},
+    /* Non-personalized lists (lists_routes.c): from the store. */
+    {SRV_R_POPULAR, "/popular", false, GET_HEAD, GH, false, false, srv_h_popular},
+    {SRV_R_LATEST, "/latest", false, GET_HEAD, GH, false, false, srv_h_latest},
 };
 const size_t srv_n_routes = sizeof srv_routes / sizeof srv_routes[0];
 

@@ -65,6 +65,11 @@ typedef struct cofi_server_config {
                              * on the newest events is >= the live model's
                              * minus this (default 0.02; negative: it must
                              * beat the live one by that much) */
+  /* Online updates with a store (docs/serving.md): most users whose
+   * folded-in vectors are cached (0: none), and how long a cached vector
+   * is used before it is folded in again (0: until evicted). */
+  uint32_t online_cache_users;
+  double online_cache_ttl_s;
 } cofi_server_config;
 
 cofi_server_config cofi_server_config_default(void);

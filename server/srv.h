@@ -29,6 +29,10 @@
  *   metrics.c   per-thread counters and the Prometheus text
  *   openapi.c   the OpenAPI document and the /docs page
  *   buf.c       the growable output buffer and JSON string escaping
+ *   online.h    online updates with a store: folded-in users and their
+ *               cache, item attributes (hidden, categories), filters,
+ *               /popular and /latest (online.c, item_attrs.c,
+ *               candidates.c, lists_routes.c, strmap.c, openapi_online.c)
  */
 #ifndef COFI_SRV_H
 #define COFI_SRV_H
@@ -173,6 +177,14 @@ typedef struct srv_rec_query {
   uint32_t k;
   bool filter_seen;
   bool explain; /* each recommendation gets "because" (explain=1) */
+  /* Filters of GET /recommend (online.h): category=C, items=A,B,C (the
+   * candidates; q->cands is the caller's array of max_list spans, NULL:
+   * items= is refused). */
+  bool has_category;
+  srv_span category;
+  bool has_items;
+  srv_span *cands;
+  size_t n_cands;
 } srv_rec_query;
 
 /* GET /recommend (cold_only false) and /recommend_cold (true): parameters
@@ -415,6 +427,8 @@ typedef enum srv_route_id {
   SRV_R_ADMIN_MODELS, /* retrain_routes.c */
   SRV_R_ADMIN_ROLLBACK,
   SRV_R_ADMIN_RETRAIN,
+  SRV_R_POPULAR, /* lists_routes.c */
+  SRV_R_LATEST,
   SRV_R_OTHER, /* no route matched */
   SRV_N_ROUTES
 } srv_route_id;
@@ -701,6 +715,8 @@ struct cofi_server {
 
   srv_store *store; /* NULL: no --store (writer.c) */
   struct srv_retrain *retrain; /* NULL: no --models-dir (retrain.c) */
+  struct srv_online *online;         /* online.h: new events, cached vectors */
+  struct srv_item_attrs *item_attrs; /* online.h: hidden, categories */
 };
 
 /* ---- signals (signals.c) ----------------------------------------------- */

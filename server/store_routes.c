@@ -18,7 +18,7 @@
  * is configured (lifecycle.c refuses to start a store server on a
  * non-loopback address without one).
  */
-#include "srv.h"
+#include "online.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -336,6 +336,11 @@ static void feedback_finish(srv_req *r, void *pending) {
     store_error(r, j->rc, &j->diag, "POST /feedback");
     if (j->rc == COFI_ERR_INVALID) srv_store_count_rejected(j->store, j->n);
   } else {
+    /* Before the answer: the users' next /recommend folds these in. */
+    for (size_t i = 0; i < j->n; i++)
+      if (r->srv->online)
+        srv_online_event(r->srv->online, j->evs[i].user_id, j->evs[i].user_len,
+                         j->evs[i].item_id, j->evs[i].item_len);
     srv_buf_lit(r->out, "{\"accepted\":");
     srv_buf_u64(r->out, j->n);
     srv_buf_putc(r->out, '}');
@@ -626,6 +631,14 @@ static void put_item(srv_req *r, srv_span id) {
     store_error(r, rc, &d, "PUT /items/{id}");
     goto done;
   }
+  if (r->srv->item_attrs &&
+      !srv_item_attrs_put(r->srv->item_attrs, id.p, id.len, it.hidden != 0, it.categories,
+                          it.categories_len)) {
+    srv_req_fail(r, 503, "out_of_memory",
+                 "the item is stored, but the server ran out of memory updating its filters");
+    goto done;
+  }
+  srv_online_lists_clear(r->srv->online);
   srv_buf_lit(r->out, "{\"item_id\":");
   srv_buf_json_str(r->out, id.p, id.len);
   srv_buf_lit(r->out, ",\"stored\":true}");
@@ -649,6 +662,12 @@ static void delete_item(srv_req *r, srv_span id) {
     store_error(r, rc, &d, "DELETE /items/{id}");
     return;
   }
+  if (r->srv->item_attrs && !srv_item_attrs_hide(r->srv->item_attrs, id.p, id.len)) {
+    srv_req_fail(r, 503, "out_of_memory",
+                 "the item is hidden in the store, but the server ran out of memory updating its filters");
+    return;
+  }
+  srv_online_lists_clear(r->srv->online);
   srv_buf_lit(r->out, "{\"item_id\":");
   srv_buf_json_str(r->out, id.p, id.len);
   srv_buf_lit(r->out, ",\"hidden\":true}");
@@ -862,6 +881,7 @@ static void delete_user(srv_req *r, srv_span id) {
     store_error(r, rc, &d, "DELETE /users/{id}");
     return;
   }
+  if (r->srv->online) srv_online_touch(r->srv->online, id.p, id.len);
   srv_buf_lit(r->out, "{\"user_id\":");
   srv_buf_json_str(r->out, id.p, id.len);
   srv_buf_lit(r->out, ",\"deleted\":true,\"events_deleted\":");

@@ -46,6 +46,10 @@ static const char usage_text[] =
     "  --drain-timeout SECONDS on SIGTERM, longest wait for in-flight requests (default 25)\n"
     "  --admin-token TOKEN     enable POST /admin/reload with Authorization: Bearer TOKEN\n"
     "  --admin-token-file FILE the same, the token read from FILE (or set $COFI_ADMIN_TOKEN)\n"
+    "  --online-cache-users N  with --store: cache the folded-in vectors of at most N users\n"
+    "                          with new events (default 100000, 0: none; docs/serving.md)\n"
+    "  --online-cache-ttl S    seconds a cached vector is used before it is folded in again\n"
+    "                          (default 60, 0: until evicted)\n"
     "  --store URL             attach a store (sqlite:PATH or postgresql://...; docs/store.md):\n"
     "                          POST /feedback, PUT/GET/DELETE /items/{id}, PUT/GET/DELETE\n"
     "                          /users/{id}, GET /users/{id}/history. MODEL is then optional:\n"
@@ -242,6 +246,12 @@ int cmd_serve(int argc, char **argv) {
     } else if (cli_opt(&a, "--store", &v)) {
       if (!*v) return cli_usage_error("serve", "--store: the URL is empty");
       cfg.store_url = v;
+    } else if (cli_opt(&a, "--online-cache-users", &v)) {
+      if (!cli_parse_u32("serve", "--online-cache-users", v, 0, 100000000, &cfg.online_cache_users))
+        return CLI_EXIT_USAGE;
+    } else if (cli_opt(&a, "--online-cache-ttl", &v)) {
+      if (!cli_parse_double("serve", "--online-cache-ttl", v, 0, 86400 * 365.0, &cfg.online_cache_ttl_s))
+        return CLI_EXIT_USAGE;
     } else if (cli_opt(&a, "--api-token-file", &v)) {
       if (!read_token_file_as("--api-token-file", v, api_token_buf, sizeof api_token_buf))
         return CLI_EXIT_USAGE;

@@ -17,6 +17,7 @@
  * COMMIT returns after the WAL is flushed to disk.
  */
 #include "store.h"
+#include "lists.h" /* cofi__pg_conn */
 
 #include <errno.h>
 #include <libpq-fe.h>
@@ -95,6 +96,9 @@ typedef struct pg {
 } pg;
 
 #define G(s) ((pg *)(s)->impl)
+
+/* For the lists (lists_sql.c). */
+PGconn *cofi__pg_conn(cofi_store *s) { return G(s)->conn; }
 
 /* The first line of libpq's message. */
 static int fail_pg(cofi_store *s, const char *what, const PGresult *res, cofi_diag *d) {

@@ -14,6 +14,7 @@
  * user, and refuses a dangling key when it reads one.
  */
 #include "store.h"
+#include "lists.h" /* cofi__sqlite_db */
 
 #include <math.h>
 #include <sqlite3.h>
@@ -118,6 +119,9 @@ typedef struct lite {
 } lite;
 
 #define L(s) ((lite *)(s)->impl)
+
+/* For the lists (lists_sql.c). */
+sqlite3 *cofi__sqlite_db(cofi_store *s) { return L(s)->db; }
 
 static int fail_db(cofi_store *s, const char *what, int src, cofi_diag *d) {
   lite *l = L(s);

@@ -169,11 +169,11 @@ grep -Eq '^cofi_requests_total\{route="/recommend",status="400"\} [1-9]' "$T/bod
 grep -Eq '^cofi_request_duration_seconds_bucket\{route="/recommend",le="\+Inf"\} [1-9]' "$T/body" || fail "/metrics: no histogram"
 grep -Eq '^cofi_model_info\{.*checksum="'"$sum"'".*\} 1$' "$T/body" || fail "/metrics: no model info"
 grep -q 'text/plain' <(curl -s -D - -o /dev/null "$U/metrics") || fail "/metrics content type"
-ok 200 '(.openapi | startswith("3.")) and (.paths | length) == 23 and
+ok 200 '(.openapi | startswith("3.")) and (.paths | length) == 25 and
         .components.parameters.k.schema.maximum == 1000' "$U/openapi.json"
 for p in /ping /health /recommend /recommend_cold /invocations /recommend/batch /similar_items \
          /similar_users '/items/{id}' /metrics /openapi.json /docs /admin/reload /explain /items \
-         '/users/{id}/history' '/ui/{file}' /ui; do
+         '/users/{id}/history' '/ui/{file}' /ui /popular /latest; do
   jq -e --arg p "$p" '.paths[$p]' "$T/body" >/dev/null || fail "/openapi.json lacks $p"
 done
 req "$U/docs"

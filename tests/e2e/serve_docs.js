@@ -24,7 +24,7 @@ const find = (n, pred, out = []) => {
 eval(script);
 setTimeout(async () => {
   const ops = byId.ops.children;
-  if (ops.length !== 27) { console.log('FAIL: rendered ' + ops.length + ' operations: ' + byId.desc.textContent); process.exit(1); }
+  if (ops.length !== 29) { console.log('FAIL: rendered ' + ops.length + ' operations: ' + byId.desc.textContent); process.exit(1); }
   const rec = ops.find(o => find(o, n => n.tag === 'code' && n.textContent === '/recommend').length);
   const inputs = find(rec, n => n.tag === 'input');
   inputs[0].value = '1';   // user_id
