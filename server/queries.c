@@ -105,6 +105,9 @@ static bool answer_recommend(srv_thread *th, const srv_model *sm, const srv_rec_
   opt.n_exclude = resolve_exclude(sm, q, th->exclude);
   size_t n = 0;
   int rc;
+  if (q->explain && cofi_model_kind_of(sm->m) != COFI_MODEL_ALS)
+    return srv_fail(err, 400, "needs_als_model", "explain=1: %s",
+                    cofi_model_kind_error(sm->m, "explaining a recommendation"));
   if (q->has_user) {
     int64_t u = cofi_model_find_user(sm->m, q->user.p, q->user.len);
     if (u < 0)
@@ -131,7 +134,7 @@ static bool answer_recommend(srv_thread *th, const srv_model *sm, const srv_rec_
     return true;
   }
 
-  /* Cold start: fold the liked items into a user vector. */
+  /* Cold start from the liked items (ALS folds them into a vector). */
   size_t n_known = 0, n_unknown = 0;
   for (size_t i = 0; i < q->n_liked; i++) {
     int64_t it = cofi_model_find_item(sm->m, q->liked[i].p, q->liked[i].len);
@@ -156,9 +159,7 @@ static bool answer_recommend(srv_thread *th, const srv_model *sm, const srv_rec_
     if (i == 0 || th->items[i] != th->items[i - 1]) th->items[uniq++] = th->items[i];
   size_t n_order = n_known;
   n_known = uniq;
-  rc = cofi_fold_in(sm->m, th->ws, th->items, NULL, n_known, th->vec);
-  if (rc == COFI_OK)
-    rc = cofi_recommend_vector(sm->m, th->ws, th->vec, th->items, n_known, &opt, th->top, &n);
+  rc = cofi_recommend_history(sm->m, th->ws, th->items, NULL, n_known, q->k, &opt, th->top, &n);
   cofi_explainer *e = NULL;
   if (rc == COFI_OK && q->explain && n)
     rc = cofi_explainer_new_history(sm->m, th->items, NULL, n_known, &e);
@@ -298,6 +299,11 @@ static void similar(srv_req *r, bool items) {
     srv_req_fail(r, 404, items ? "unknown_item" : "unknown_user",
                  "%s " SRV_ECHO_FMT " is not in the model", items ? "item" : "user",
                  SRV_ECHO(id.p, id.len));
+    return;
+  }
+  if (!items && cofi_model_kind_of(sm->m) != COFI_MODEL_ALS) {
+    srv_req_fail(r, 400, "needs_als_model", "%s",
+                 cofi_model_kind_error(sm->m, "/similar_users"));
     return;
   }
   int rc = items ? cofi_similar_items(sm->m, r->th->ws, (uint32_t)idx, k, r->th->top, &got)

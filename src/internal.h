@@ -398,6 +398,8 @@ int cofi__recommend_batch(const cofi_model *m, const uint32_t *users, size_t n, 
 struct cofi_workspace {
   float *scores;  size_t scores_cap;  /* aligned */
   float *scratch; size_t scratch_cap; /* aligned */
+  float *vec;     /* [COFI_MAX_FACTORS] aligned: the folded-in vector of
+                     cofi_recommend_history, allocated at its first use */
   cofi_scored *heap; size_t heap_cap;
   uint32_t *cand;  size_t cand_cap;   /* candidates of the pruned search */
   uint16_t *skip;  size_t skip_cap;   /* its excluded items, a bit each */

@@ -76,12 +76,11 @@ int cofi_recommend_history(const cofi_model *m, cofi_workspace *ws, const uint32
   cofi_recommend_options o = opt ? *opt : cofi_recommend_options_default();
   o.k = k;
   if (cofi__is_als(m)) {
-    /* the fold-in uses the workspace's buffers: the vector has its own */
-    float *vec = cofi__aligned_alloc((size_t)m->factors * sizeof *vec);
-    if (!vec) return COFI_ERR_NOMEM;
-    int rc = cofi_fold_in(m, ws, items, values, n, vec);
-    if (!rc) rc = cofi_recommend_vector(m, ws, vec, items, n, &o, out, n_out);
-    cofi__aligned_free(vec);
+    /* the fold-in uses the other buffers: the vector has its own */
+    if (!ws->vec && !(ws->vec = cofi__aligned_alloc(COFI_MAX_FACTORS * sizeof *ws->vec)))
+      return COFI_ERR_NOMEM;
+    int rc = cofi_fold_in(m, ws, items, values, n, ws->vec);
+    if (!rc) rc = cofi_recommend_vector(m, ws, ws->vec, items, n, &o, out, n_out);
     return rc;
   }
   uint32_t kk = k < m->n_items ? k : m->n_items;
