@@ -48,7 +48,7 @@ int cmd_similar(int argc, char **argv) {
   }
   size_t n = 0;
   if (!item && cofi_model_kind_of(m) != COFI_MODEL_ALS) {
-    fprintf(stderr, "cofi similar: --user: %s\n", cofi_model_kind_error(m, "similar users"));
+    fprintf(stderr, "cofi similar: --user: %s\n", cofi_model_kind_error(m, "finding similar users"));
     status = CLI_EXIT_USAGE;
     goto done;
   }

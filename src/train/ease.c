@@ -23,6 +23,7 @@
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
+#include <stdio.h>
 #include <string.h>
 
 /* LAPACK (OpenBLAS ships it). Column-major; G is symmetric, so the
@@ -30,18 +31,28 @@
 extern void spotrf_(const char *uplo, const int *n, float *a, const int *lda, int *info);
 extern void spotri_(const char *uplo, const int *n, float *a, const int *lda, int *info);
 
+/* bytes as "1.50 GiB" or "152.1 MiB" */
+static void human(char *buf, size_t size, uint64_t bytes) {
+  if (bytes >= ((uint64_t)1 << 30)) snprintf(buf, size, "%.2f GiB", (double)bytes / (1u << 30));
+  else snprintf(buf, size, "%.1f MiB", (double)bytes / (1u << 20));
+}
+
 int cofi__ease_fit(const cofi__csr *R, const cofi_params *p, float **B_out, cofi_diag *d) {
   *B_out = NULL;
   uint32_t n = R->n_cols;
   size_t cells, bytes;
   if (!cofi__mul_ok((size_t)n, n, &cells) || !cofi__mul_ok(cells, sizeof(float), &bytes))
     return cofi__fail(d, COFI_ERR_INVALID, NULL, 0, "EASE: %u items do not fit an item x item matrix", n);
-  if (p->max_memory && bytes > p->max_memory)
+  if (p->max_memory && bytes > p->max_memory) {
+    char need[32], limit[32];
+    human(need, sizeof need, bytes);
+    human(limit, sizeof limit, p->max_memory);
     return cofi__fail(d, COFI_ERR_INVALID, NULL, 0,
-                      "EASE needs an item x item matrix of %u x %u floats = %.2f GiB, more than "
-                      "the memory limit of %.2f GiB (--max-memory); raise the limit, keep fewer "
-                      "items (--min-value, a smaller catalog) or use --model itemknn",
-                      n, n, (double)bytes / (1u << 30), (double)p->max_memory / (1u << 30));
+                      "EASE needs an item x item matrix of %u x %u floats = %s, more than the "
+                      "memory limit of %s (--max-memory); raise the limit, keep fewer items "
+                      "(--min-value, a smaller catalog) or use --model itemknn",
+                      n, n, need, limit);
+  }
   if (n > (uint32_t)INT32_MAX / 2)
     return cofi__fail(d, COFI_ERR_INVALID, NULL, 0, "EASE: %u items are too many for LAPACK", n);
   cofi__csr Rt = {0};
