@@ -7,8 +7,9 @@
  * which lack the confidence fields of META, are still read as linear, and
  * version 2 files are ALS models). ALS models are still written as version
  * 2, byte for byte as before (their META bytes 148.. are zero, their
- * sections those of version 2); version 3 is written for the other kinds. All integers and
- * floats are little-endian; cofi refuses to build on big-endian hosts.
+ * sections those of version 2); version 3 is written for the other kinds.
+ * All integers and floats are little-endian; cofi refuses to build on
+ * big-endian hosts.
  *
  *   offset  size  field
  *   ------  ----  ------------------------------------------------------
@@ -58,6 +59,11 @@
  * Which sections a file has depends on the model kind (META byte 148):
  * ALS has 1-14; EASE has 1, 4-14 and 15; item-kNN has 1, 4-14 and 16-18.
  * A missing section of the kind, or a section of another kind, is refused.
+ *
+ * META bytes 148..175 (version 3): u32 model kind (0 ALS, 1 EASE,
+ * 2 item-kNN), f32 EASE lambda, u32 kNN weighting, u32 neighbours per item,
+ * 4 zero bytes, u64 knn_nnz; all zero for ALS. factors is 0 for EASE and
+ * item-kNN.
  *
  * Opening checks, in order: size >= 64, magic, byte order, version, header
  * checksum, recorded size = actual size, table inside the file, table
