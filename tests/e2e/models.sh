@@ -80,6 +80,13 @@ out=$("$COFI" eval "$R" "${MLF[@]}" --protocol leave-last-out --params "$T/e.par
   || fail "eval --params with an EASE parameter file"
 jq -e 'has("ease")' <<<"$out" >/dev/null || fail "eval --params did not evaluate EASE: $out"
 
+# tune --model all: --budget counts ALS trials, EASE comes on top (trial 4)
+out=$("$COFI" tune "$R" "${MLF[@]}" --protocol leave-last-out --model all --budget 4 --factors 8 --iterations 2 \
+  --trial-seeds 1 --json 2>"$T/tune_all.log") || fail "tune --model all: $(tail -2 "$T/tune_all.log")"
+jq -e '.trials == 5' <<<"$out" >/dev/null || fail "tune --model all --budget 4 ran $(jq .trials <<<"$out") trials"
+grep -Eq '^\|   4 \| ease lambda 500 ' "$T/tune_all.log" || fail "trial 4 is not EASE: $(cat "$T/tune_all.log")"
+[ "$(grep -Ec '^\| +[0-9]+ \| als ' "$T/tune_all.log")" = 4 ] || fail "tune --model all did not run 4 ALS trials"
+
 # cofi serve with an item-kNN model
 "$COFI" serve "$T/itemknn_--knn-weighting_cosine.cofi" --host 127.0.0.1 --port 0 >"$T/serve.log" 2>&1 &
 SPID=$!
