@@ -501,6 +501,63 @@ static void als_files_stay_version_2(void **state) {
   free(dir);
 }
 
+/* Every allocation of training, opening and querying failing in turn:
+ * COFI_ERR_NOMEM, nothing leaked (ASan), then success once none fails. */
+static void allocation_failures(void **state) {
+  (void)state;
+  cofi_dataset *ds = tiny();
+  char *dir = tu_mkdtemp();
+  for (int kind = COFI_MODEL_EASE; kind <= COFI_MODEL_ITEMKNN; kind++) {
+    cofi_params p = cofi_params_default();
+    p.model = (cofi_model_kind)kind;
+    p.lambda = 2.0f;
+    cofi_model *m = NULL;
+    cofi_diag d = {0};
+    for (uint64_t n = 1;; n++) {
+      cofi__alloc_fail_after(n);
+      int rc = cofi_train(ds, &p, &m, &d);
+      cofi__alloc_fail_after(0);
+      if (rc == COFI_OK) break;
+      assert_int_equal(rc, COFI_ERR_NOMEM);
+      assert_null(m);
+    }
+    size_t len;
+    unsigned char *b = saved(m, dir, "m.cofi", &len);
+    for (uint64_t n = 1;; n++) {
+      cofi_model *o = NULL;
+      cofi__alloc_fail_after(n);
+      int rc = cofi_model_open_memory(b, len, &o, &d);
+      cofi__alloc_fail_after(0);
+      if (rc == COFI_OK) {
+        cofi_model_close(o);
+        break;
+      }
+      assert_int_equal(rc, COFI_ERR_NOMEM);
+    }
+    uint32_t items[2] = {0, 1};
+    cofi_scored out[3];
+    size_t got;
+    uint32_t n_all[NU];
+    cofi_scored all[NU * 3];
+    for (uint64_t n = 1;; n++) {
+      cofi_workspace *ws = cofi_workspace_new();
+      assert_non_null(ws);
+      cofi__alloc_fail_after(n);
+      int rc = cofi_recommend_history(m, ws, items, NULL, 2, 3, NULL, out, &got);
+      if (rc == COFI_OK) rc = cofi_recommend_users(m, NULL, NU, 3, 1, 2, all, n_all);
+      cofi__alloc_fail_after(0);
+      cofi_workspace_free(ws);
+      if (rc == COFI_OK) break;
+      assert_int_equal(rc, COFI_ERR_NOMEM);
+    }
+    free(b);
+    cofi_model_close(m);
+  }
+  cofi_dataset_free(ds);
+  tu_rmdir(dir);
+  free(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(ease_matches_gauss_jordan),
@@ -510,6 +567,7 @@ int main(void) {
       cmocka_unit_test(ease_memory_limit),
       cmocka_unit_test(model_file_round_trip_and_damage),
       cmocka_unit_test(als_files_stay_version_2),
+      cmocka_unit_test(allocation_failures),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
