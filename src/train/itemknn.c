@@ -88,7 +88,7 @@ int cofi__itemknn_fit(const cofi__csr *R, const cofi_params *p, cofi__csr *out, 
   cofi_scored *lists = NULL;
   uint32_t *counts = NULL;
   float *acc = NULL;
-  uint32_t *touched = NULL;
+  uint32_t *touched = NULL, *stamps = NULL;
   cofi_scored *heaps = NULL;
   size_t slots;
   if (!rc && !cofi__mul_ok((size_t)ni, K ? K : 1, &slots)) rc = COFI_ERR_NOMEM;
@@ -97,8 +97,9 @@ int cofi__itemknn_fit(const cofi__csr *R, const cofi_params *p, cofi__csr *out, 
     counts = cofi__calloc((size_t)ni + 1, sizeof *counts);
     acc = cofi__calloc((size_t)threads * ni + 1, sizeof *acc);
     touched = cofi__malloc(((size_t)threads * ni + 1) * sizeof *touched);
+    stamps = cofi__calloc((size_t)threads * ni + 1, sizeof *stamps);
     heaps = cofi__malloc(((size_t)threads * (K ? K : 1)) * sizeof *heaps);
-    if (!lists || !counts || !acc || !touched || !heaps) rc = COFI_ERR_NOMEM;
+    if (!lists || !counts || !acc || !touched || !stamps || !heaps) rc = COFI_ERR_NOMEM;
   }
   if (!rc) {
 #pragma omp parallel num_threads(threads)
@@ -106,6 +107,7 @@ int cofi__itemknn_fit(const cofi__csr *R, const cofi_params *p, cofi__csr *out, 
       int tid = omp_get_thread_num();
       float *row = acc + (size_t)tid * ni;
       uint32_t *seen = touched + (size_t)tid * ni;
+      uint32_t *stamp = stamps + (size_t)tid * ni; /* i + 1 once j is listed for row i */
       cofi_scored *heap = heaps + (size_t)tid * K;
 #pragma omp for schedule(dynamic, 64)
       for (int64_t ii = 0; ii < (int64_t)ni; ii++) {
@@ -116,9 +118,10 @@ int cofi__itemknn_fit(const cofi__csr *R, const cofi_params *p, cofi__csr *out, 
           for (uint64_t s = A.indptr[u]; s < A.indptr[u + 1]; s++) {
             uint32_t j = A.indices[s];
             if (j == i) continue;
-            /* first touch; a sum that cancels back to 0 may list j
-             * twice, harmless: reading clears row[j] */
-            if (row[j] == 0.0f && a * A.data[s] != 0.0f) seen[n_seen++] = j;
+            if (stamp[j] != i + 1) {
+              stamp[j] = i + 1;
+              seen[n_seen++] = j;
+            }
             row[j] += a * A.data[s];
           }
         }
@@ -166,6 +169,7 @@ int cofi__itemknn_fit(const cofi__csr *R, const cofi_params *p, cofi__csr *out, 
   cofi__free(counts);
   cofi__free(acc);
   cofi__free(touched);
+  cofi__free(stamps);
   cofi__free(heaps);
   cofi__csr_free(&A);
   cofi__csr_free(&At);
