@@ -220,6 +220,38 @@ typedef enum cofi_confidence {
 /* "linear", "log", "bm25"; NULL if out of range. */
 const char *cofi_confidence_name(int confidence);
 
+/* Which model cofi_train builds (docs/evaluation.md, "EASE and item-kNN"). */
+typedef enum cofi_model_kind {
+  COFI_MODEL_ALS = 0,     /* implicit ALS: user and item factors */
+  COFI_MODEL_EASE = 1,    /* EASE (Steck 2019): dense item x item weights B,
+                             closed form B = I - P diagMat(1/diag(P)),
+                             P = (X^T X + lambda I)^-1, diag(B) = 0, on the
+                             binarized user x item matrix X; a user's
+                             scores are x_u B */
+  COFI_MODEL_ITEMKNN = 2, /* item-kNN: the top `neighbors` item-item
+                             similarities per item (sparse); a user's
+                             scores are the sum, over the user's items, of
+                             their weight times the item's neighbour row */
+} cofi_model_kind;
+
+/* "als", "ease", "itemknn"; NULL if out of range. */
+const char *cofi_model_kind_name(int kind);
+
+/* item-kNN similarity, as implicit's CosineRecommender, TFIDFRecommender
+ * and BM25Recommender compute it, on the item x user matrix (items are the
+ * documents, users the terms): */
+typedef enum cofi_knn_weighting {
+  COFI_KNN_COSINE = 0, /* cosine of the items' user columns */
+  COFI_KNN_TFIDF = 1,  /* rows sqrt(r) * idf_u, L2-normalized, then dot;
+                          idf_u = log(n_items) - log1p(items of u) */
+  COFI_KNN_BM25 = 2,   /* r (K1 + 1) / (K1 L_i + r) * idf_u, then dot;
+                          L_i = (1 - B) + B * rowsum_i / mean rowsum;
+                          K1 = bm25_k1, B = bm25_b */
+} cofi_knn_weighting;
+
+/* "cosine", "tfidf", "bm25"; NULL if out of range. */
+const char *cofi_knn_weighting_name(int weighting);
+
 typedef struct cofi_params {
   uint32_t factors;     /* latent dimension, 1..COFI_MAX_FACTORS */
   float regularization; /* L2 weight lambda >= 0 */
@@ -242,6 +274,15 @@ typedef struct cofi_params {
   float epsilon;              /* LOG: > 0, default 1 */
   float bm25_k1;              /* BM25: K1 >= 0, default 100 */
   float bm25_b;               /* BM25: B in [0, 1], default 0.8 */
+  /* The model kind (above) and the parameters of EASE and item-kNN; ALS
+   * ignores them. */
+  cofi_model_kind model;      /* default ALS */
+  float lambda;               /* EASE: L2 weight > 0, default 500 */
+  uint64_t max_memory;        /* EASE: refuse when the item x item matrix
+                                 (n_items^2 x 4 bytes) is larger; bytes,
+                                 default 4 GiB, 0 = no limit. Not stored. */
+  cofi_knn_weighting knn_weighting; /* item-kNN: default COSINE */
+  uint32_t neighbors;         /* item-kNN: kept per item, 1..100000, default 100 */
 } cofi_params;
 
 #define COFI_MAX_FACTORS 1024
@@ -410,6 +451,30 @@ int cofi_recommend_users(const cofi_model *m, const uint32_t *users, size_t n, u
                          int filter_seen, uint32_t threads, cofi_scored *out,
                          uint32_t *n_out);
 
+/* Top-k items for a history (cold start from liked items), for every kind
+ * of model: items are item indices, values their raw values (NULL = 1
+ * each). ALS folds the history in (cofi_fold_in) and ranks by the vector
+ * (cofi_recommend_vector); EASE sums the weight rows of the items (it
+ * is trained on binarized data, so each listed item counts 1); item-kNN sums the items' neighbour rows weighted by their values after
+ * the model's confidence transform. The history's items are not
+ * recommended; opt->exclude is dropped too (opt->filter_seen is not used:
+ * there is no known user). Errors: COFI_ERR_INVALID (n = 0, k = 0, a
+ * non-finite or negative value), COFI_ERR_NOT_FOUND (an item out of
+ * range), COFI_ERR_NUMERIC, COFI_ERR_NOMEM. */
+int cofi_recommend_history(const cofi_model *m, cofi_workspace *ws, const uint32_t *items,
+                           const float *values, size_t n, uint32_t k,
+                           const cofi_recommend_options *opt, cofi_scored *out,
+                           size_t *n_out);
+
+/* The model's kind (cofi_model_kind). Functions that need factors
+ * (cofi_fold_in, cofi_recommend_vector, cofi_similar_users, explainers,
+ * the factor getters) answer COFI_ERR_INVALID, or NULL, for other kinds;
+ * cofi_model_kind_error says why in words. */
+cofi_model_kind cofi_model_kind_of(const cofi_model *m);
+/* "<what> needs an ALS model; this model is ease" (static buffer per
+ * thread). */
+const char *cofi_model_kind_error(const cofi_model *m, const char *what);
+
 /* Cold start: solves the user vector for the given items (values NULL = 1
  * each) by least squares against the fixed item factors, exactly as an ALS
  * user update does (implicit's recalculate_user). The values are raw: they
@@ -458,8 +523,11 @@ void cofi_explainer_free(cofi_explainer *e);
 int cofi_explain(cofi_explainer *e, uint32_t item, size_t top, cofi_contribution *out,
                  size_t *n_out, double *score);
 
-/* Most similar items / users by cosine of factors, the query itself
- * excluded. */
+/* Most similar items / users, the query itself excluded. ALS: cosine of
+ * the factors. EASE (items only): the item's row of B, the items that
+ * liking it raises most (what a one-item history recommends). item-kNN
+ * (items only): the item's stored neighbours. cofi_similar_users needs an
+ * ALS model (COFI_ERR_INVALID otherwise). */
 int cofi_similar_items(const cofi_model *m, cofi_workspace *ws, uint32_t item,
                        uint32_t k, cofi_scored *out, size_t *n_out);
 int cofi_similar_users(const cofi_model *m, cofi_workspace *ws, uint32_t user,

@@ -143,6 +143,10 @@ void srv_h_explain(srv_req *r) {
     goto fail;
   }
   srv_model *sm = srv_req_model(r);
+  if (cofi_model_kind_of(sm->m) != COFI_MODEL_ALS) {
+    srv_fail(&err, 400, "needs_als_model", "%s", cofi_model_kind_error(sm->m, "/explain"));
+    goto fail;
+  }
   int64_t it = cofi_model_find_item(sm->m, item.p, item.len);
   if (it < 0) {
     srv_fail(&err, 404, "unknown_item", "item " SRV_ECHO_FMT " is not in the model",

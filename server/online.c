@@ -404,6 +404,12 @@ bool srv_online_resolve(srv_req *r, srv_model *sm, srv_span user, srv_online_use
     out->kind = SRV_USER_NONE;
     return true;
   }
+  if (cofi_model_kind_of(sm->m) != COFI_MODEL_ALS) {
+    /* EASE, item-kNN: no user vector; the caller scores the history itself
+     * (cofi_recommend_history). Not cached: reading the set is the cost. */
+    out->kind = SRV_USER_ONLINE;
+    return true;
+  }
   if (!out->vec && !(out->vec = malloc(sm->info.factors * sizeof *out->vec))) {
     srv_online_user_free(out);
     return nomem(err);

@@ -127,7 +127,7 @@ static const char openapi_template[] = JSON({
     },
     "/similar_items": {
       "get": {
-        "summary": "Items most similar to an item (cosine of item factors)",
+        "summary": "Items most similar to an item (ALS: cosine of item factors; EASE: the item's row of B; item-kNN: its neighbours)",
         "operationId": "similarItems",
         "parameters": [
           {"name": "item_id", "in": "query", "required": true, "schema": {"type": "string"}, "example": "1"},
@@ -143,7 +143,7 @@ static const char openapi_template[] = JSON({
     },
     "/similar_users": {
       "get": {
-        "summary": "Users most similar to a user (cosine of user factors)",
+        "summary": "Users most similar to a user (cosine of user factors; ALS models only: 400 needs_als_model otherwise)",
         "operationId": "similarUsers",
         "parameters": [
           {"name": "user_id", "in": "query", "required": true, "schema": {"type": "string"}, "example": "1"},

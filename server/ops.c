@@ -114,7 +114,16 @@ static void write_model_members(srv_buf *b, const cofi_server *s, const srv_mode
     srv_buf_json_str(b, name, len);
   }
   const cofi_params *p = &in->params;
-  srv_buf_printf(b, "],\"params\":{\"factors\":%u,\"regularization\":", p->factors);
+  srv_buf_printf(b, "],\"params\":{\"model\":\"%s\",", cofi_model_kind_name((int)p->model));
+  if (p->model == COFI_MODEL_EASE) {
+    srv_buf_lit(b, "\"lambda\":");
+    srv_buf_float(b, p->lambda);
+    srv_buf_putc(b, ',');
+  } else if (p->model == COFI_MODEL_ITEMKNN) {
+    srv_buf_printf(b, "\"knn_weighting\":\"%s\",\"neighbors\":%u,",
+                   cofi_knn_weighting_name((int)p->knn_weighting), p->neighbors);
+  }
+  srv_buf_printf(b, "\"factors\":%u,\"regularization\":", p->factors);
   srv_buf_float(b, p->regularization);
   srv_buf_lit(b, ",\"alpha\":");
   srv_buf_float(b, p->alpha);

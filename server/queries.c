@@ -190,7 +190,13 @@ static bool answer_user(srv_req *r, const srv_model *sm, const srv_rec_query *q,
   if (!online) {
     const float *vals;
     n_seen = cofi_model_user_items(sm->m, u, &seen, &vals);
-    vec = cofi_model_user_factors(sm->m) + (size_t)u * sm->info.factors;
+    const float *uf = cofi_model_user_factors(sm->m); /* NULL: not ALS */
+    vec = uf ? uf + (size_t)u * sm->info.factors : NULL;
+  }
+  if ((q->has_category || q->has_items) && !vec) {
+    srv_fail(err, 400, "needs_als_model", "category= and items=: %s",
+             cofi_model_kind_error(sm->m, "filtering by category or candidates"));
+    goto done;
   }
   if (q->has_category || q->has_items) {
     if (!filtered_top(r, sm, v, q, vec, seen, n_seen, ex, n_ex, &n, err)) goto done;
@@ -200,9 +206,12 @@ static bool answer_user(srv_req *r, const srv_model *sm, const srv_rec_query *q,
     opt.filter_seen = q->filter_seen;
     opt.exclude = ex;
     opt.n_exclude = n_ex;
-    rc = online ? cofi_recommend_vector(sm->m, th->ws, vec, q->filter_seen ? seen : NULL,
-                                        q->filter_seen ? n_seen : 0, &opt, th->top, &n)
-                : cofi_recommend_user(sm->m, th->ws, u, &opt, th->top, &n);
+    if (online && !vec) /* not ALS: score the history itself */
+      rc = cofi_recommend_history(sm->m, th->ws, seen, NULL, n_seen, q->k, &opt, th->top, &n);
+    else
+      rc = online ? cofi_recommend_vector(sm->m, th->ws, vec, q->filter_seen ? seen : NULL,
+                                          q->filter_seen ? n_seen : 0, &opt, th->top, &n)
+                  : cofi_recommend_user(sm->m, th->ws, u, &opt, th->top, &n);
   }
   if (rc == COFI_OK && q->explain && n)
     rc = online ? cofi_explainer_new_history(sm->m, seen, NULL, n_seen, &e)
@@ -241,6 +250,9 @@ static bool answer_cold(srv_thread *th, const srv_model *sm, const srv_rec_query
 static bool answer_recommend(srv_req *r, const srv_model *sm, const srv_rec_query *q,
                              srv_buf *b, srv_error *err) {
   srv_thread *th = r->th;
+  if (q->explain && cofi_model_kind_of(sm->m) != COFI_MODEL_ALS)
+    return srv_fail(err, 400, "needs_als_model", "explain=1: %s",
+                    cofi_model_kind_error(sm->m, "explaining a recommendation"));
   if (q->has_user) return answer_user(r, sm, q, b, err);
   cofi_recommend_options opt = cofi_recommend_options_default();
   opt.k = q->k;
@@ -285,9 +297,7 @@ static bool answer_cold(srv_thread *th, const srv_model *sm, const srv_rec_query
     if (i == 0 || th->items[i] != th->items[i - 1]) th->items[uniq++] = th->items[i];
   size_t n_order = n_known;
   n_known = uniq;
-  rc = cofi_fold_in(sm->m, th->ws, th->items, NULL, n_known, th->vec);
-  if (rc == COFI_OK)
-    rc = cofi_recommend_vector(sm->m, th->ws, th->vec, th->items, n_known, &opt, th->top, &n);
+  rc = cofi_recommend_history(sm->m, th->ws, th->items, NULL, n_known, q->k, &opt, th->top, &n);
   cofi_explainer *e = NULL;
   if (rc == COFI_OK && q->explain && n)
     rc = cofi_explainer_new_history(sm->m, th->items, NULL, n_known, &e);
@@ -437,6 +447,11 @@ static void similar(srv_req *r, bool items) {
     srv_req_fail(r, 404, items ? "unknown_item" : "unknown_user",
                  "%s " SRV_ECHO_FMT " is not in the model", items ? "item" : "user",
                  SRV_ECHO(id.p, id.len));
+    return;
+  }
+  if (!items && cofi_model_kind_of(sm->m) != COFI_MODEL_ALS) {
+    srv_req_fail(r, 400, "needs_als_model", "%s",
+                 cofi_model_kind_error(sm->m, "/similar_users"));
     return;
   }
   /* Hidden items are never listed: ask for as many more as are hidden,

@@ -191,6 +191,12 @@ struct cofi_model {
   /* int8 copy of the item factors for bounded approximate scoring, or NULL
    * (model/panel.c; used by recommend/prune.c). */
   struct cofi__qpanel *item_q8;
+  /* EASE and item-kNN (params.model; factors is 0 and the factor arrays
+   * NULL for them). Owned when trained, borrowed from the mapping when
+   * opened. */
+  float *ease_weights;  /* EASE: [n_items x n_items] B, row-major, diag 0 */
+  cofi__csr neighbors;  /* item-kNN: item x item, row i = i's neighbours
+                           (ascending index), data = similarity */
   /* Storage: either owned allocations (trained) or a mapping (opened). */
   void *map;
   size_t map_len;
@@ -230,6 +236,45 @@ float cofi__round_up(double x);
 int cofi__model_new(cofi_model **out);
 /* Computes the derived arrays (gram, norms) once factors are in place. */
 int cofi__model_prepare(cofi_model *m);
+
+/* ---- EASE and item-kNN (train/item_models.c, ease.c, itemknn.c) ------ */
+/* cofi_train for p->model != ALS: the shared steps (matrix, confidence,
+ * IDs, metadata, times) around cofi__ease_fit / cofi__itemknn_fit. consume
+ * as for cofi_train_release. */
+int cofi__train_item_model(const cofi_dataset *ds, cofi_dataset *consume,
+                           const cofi_params *p, cofi_model **out, cofi_diag *d);
+/* B from the user x item matrix R (binarized: every stored pair counts 1).
+ * *B: [n_items x n_items], cofi__aligned_alloc. Errors: COFI_ERR_INVALID
+ * (over p->max_memory; diag gives the sizes), COFI_ERR_NUMERIC,
+ * COFI_ERR_NOMEM. */
+int cofi__ease_fit(const cofi__csr *R, const cofi_params *p, float **B, cofi_diag *d);
+/* The item x item neighbour matrix of R (values are the weights). */
+int cofi__itemknn_fit(const cofi__csr *R, const cofi_params *p, cofi__csr *out,
+                      cofi_diag *d);
+/* Copies for a model to own. */
+int cofi__idmap_copy(const cofi__idmap *src, cofi__idmap *dst);
+int cofi__strtab_copy(const cofi__strtab *src, cofi__strtab *dst);
+
+/* Scores of every item for a history (items with weights w, already
+ * through the confidence transform) under a non-ALS model: EASE sums B's
+ * rows (each item counting 1), item-kNN sums w times the neighbour rows.
+ * scores: [n_items], overwritten. */
+void cofi__history_scores(const cofi_model *m, const uint32_t *items, const float *w,
+                          size_t n, float *scores);
+/* cofi_recommend_user and cofi_similar_items for EASE and item-kNN
+ * (arguments checked by the callers). */
+int cofi__recommend_user_items(const cofi_model *m, cofi_workspace *ws, uint32_t user,
+                               const cofi_recommend_options *opt, cofi_scored *out,
+                               size_t *n_out);
+int cofi__similar_items_items(const cofi_model *m, cofi_workspace *ws, uint32_t item,
+                              uint32_t k, cofi_scored *out, size_t *n_out);
+/* cofi_recommend_users for EASE and item-kNN: one user per step, in
+ * parallel (recommend/history.c). */
+int cofi__recommend_batch_items(const cofi_model *m, const uint32_t *users, size_t n,
+                                uint32_t k, int filter_seen, uint32_t threads,
+                                cofi_scored *out, uint32_t *n_out);
+/* True for ALS models (factors); the factor-only functions refuse others. */
+static inline bool cofi__is_als(const cofi_model *m) { return m->params.model == COFI_MODEL_ALS; }
 
 /* ---- kernels ----------------------------------------------------------- */
 /* The dense kernels are their own layer (src/kernels/): cofi__dot,
@@ -437,6 +482,8 @@ int cofi__recommend_batch(const cofi_model *m, const uint32_t *users, size_t n, 
 struct cofi_workspace {
   float *scores;  size_t scores_cap;  /* aligned */
   float *scratch; size_t scratch_cap; /* aligned */
+  float *vec;     /* [COFI_MAX_FACTORS] aligned: the folded-in vector of
+                     cofi_recommend_history, allocated at its first use */
   cofi_scored *heap; size_t heap_cap;
   uint32_t *cand;  size_t cand_cap;   /* candidates of the pruned search */
   uint16_t *skip;  size_t skip_cap;   /* its excluded items, a bit each */

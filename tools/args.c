@@ -271,6 +271,28 @@ static bool parse_solver(const char *cmd, const char *v, cofi_solver *out) {
   return true;
 }
 
+/* A byte count: digits with an optional K, M, G or T (powers of 1024);
+ * 0 means no limit. */
+static bool parse_bytes(const char *cmd, const char *flag, const char *v, uint64_t *out) {
+  char *end;
+  errno = 0;
+  unsigned long long n = strtoull(v, &end, 10);
+  unsigned shift = 0;
+  if (end != v && *end && !end[1]) {
+    const char *units = "KMGT", *u = strchr(units, *end);
+    if (u) {
+      shift = 10u * (unsigned)(u - units + 1);
+      end++;
+    }
+  }
+  if (end == v || *end || errno || v[0] == '-' || (shift && n > (UINT64_MAX >> shift))) {
+    cli_usage_error(cmd, "%s: expected a byte count such as 4G, 512M or 1000000, got '%s'", flag, v);
+    return false;
+  }
+  *out = (uint64_t)n << shift;
+  return true;
+}
+
 /* One "name value" setting, shared by flags and parameter files. */
 static bool set_param(const char *cmd, const char *name, const char *v, cofi_params *p) {
   char flag[64];
@@ -306,6 +328,29 @@ static bool set_param(const char *cmd, const char *name, const char *v, cofi_par
     return cli_parse_float(cmd, flag, v, 0, 1e6, &p->bm25_k1);
   if (!strcmp(name, "bm25_b") || !strcmp(name, "bm25-b"))
     return cli_parse_float(cmd, flag, v, 0, 1, &p->bm25_b);
+  if (!strcmp(name, "model")) {
+    for (int c = 0; cofi_model_kind_name(c); c++)
+      if (!strcmp(v, cofi_model_kind_name(c))) {
+        p->model = (cofi_model_kind)c;
+        return true;
+      }
+    cli_usage_error(cmd, "%s: expected als, ease or itemknn, got '%s'", flag, v);
+    return false;
+  }
+  if (!strcmp(name, "lambda")) return cli_parse_float(cmd, flag, v, 1e-6f, 1e9f, &p->lambda);
+  if (!strcmp(name, "neighbors"))
+    return cli_parse_u32(cmd, flag, v, 1, 100000, &p->neighbors);
+  if (!strcmp(name, "knn_weighting") || !strcmp(name, "knn-weighting")) {
+    for (int c = 0; cofi_knn_weighting_name(c); c++)
+      if (!strcmp(v, cofi_knn_weighting_name(c))) {
+        p->knn_weighting = (cofi_knn_weighting)c;
+        return true;
+      }
+    cli_usage_error(cmd, "%s: expected cosine, tfidf or bm25, got '%s'", flag, v);
+    return false;
+  }
+  if (!strcmp(name, "max_memory") || !strcmp(name, "max-memory"))
+    return parse_bytes(cmd, flag, v, &p->max_memory);
   cli_usage_error(cmd, "unknown parameter '%s'", name);
   return false;
 }
@@ -314,7 +359,8 @@ bool cli_train_option(cli_args *a, cofi_params *p) {
   static const char *const names[] = {"factors", "regularization", "alpha", "iterations",
                                       "seed", "solver", "cg-steps", "threads",
                                       "reg-exponent", "unobserved-weight", "confidence",
-                                      "epsilon", "bm25-k1", "bm25-b"};
+                                      "epsilon", "bm25-k1", "bm25-b", "model", "lambda",
+                                      "neighbors", "knn-weighting", "max-memory"};
   const char *v;
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
     char flag[64];
@@ -323,19 +369,6 @@ bool cli_train_option(cli_args *a, cofi_params *p) {
       if (!a->failed && !set_param(a->cmd, names[i], v, p)) a->failed = true;
       return true;
     }
-  }
-  if (cli_opt(a, "--model", &v)) {
-    /* EASE and item-kNN (issue 19) are not built yet: say so rather than
-     * train ALS under another name. */
-    if (!a->failed && strcmp(v, "als") != 0) {
-      if (!strcmp(v, "ease") || !strcmp(v, "itemknn"))
-        cli_usage_error(a->cmd, "--model %s: not available in this version of cofi; only "
-                        "--model als (implicit ALS) is implemented", v);
-      else
-        cli_usage_error(a->cmd, "--model: expected als, got '%s'", v);
-      a->failed = true;
-    }
-    return true;
   }
   if (cli_opt(a, "--params", &v)) {
     a->params_path = v;
@@ -444,6 +477,20 @@ int cli_params_write(const char *cmd, const char *path, const cofi_params *p) {
  * any value tune writes (its grid values have at most 3 digits). */
 static void params_print(FILE *f, const cofi_params *p) {
   fprintf(f, "# cofi training parameters\n");
+  if (p->model != COFI_MODEL_ALS) {
+    /* EASE and item-kNN: the model, its parameters and the transform */
+    fprintf(f, "model = %s\n", cofi_model_kind_name((int)p->model));
+    if (p->model == COFI_MODEL_EASE) fprintf(f, "lambda = %.6g\n", p->lambda);
+    if (p->model == COFI_MODEL_ITEMKNN)
+      fprintf(f, "knn_weighting = %s\nneighbors = %u\n",
+              cofi_knn_weighting_name((int)p->knn_weighting), p->neighbors);
+    fprintf(f, "confidence = %s\n", cofi_confidence_name((int)p->confidence));
+    if (p->confidence == COFI_CONFIDENCE_LOG) fprintf(f, "epsilon = %.6g\n", p->epsilon);
+    if (p->confidence == COFI_CONFIDENCE_BM25 ||
+        (p->model == COFI_MODEL_ITEMKNN && p->knn_weighting == COFI_KNN_BM25))
+      fprintf(f, "bm25_k1 = %.6g\nbm25_b = %.6g\n", p->bm25_k1, p->bm25_b);
+    return;
+  }
   fprintf(f, "factors = %u\nregularization = %.6g\nalpha = %.6g\niterations = %u\n",
           p->factors, p->regularization, p->alpha, p->iterations);
   fprintf(f, "solver = %s\ncg_steps = %u\n",

@@ -50,11 +50,19 @@ static const char usage_text[] =
     "data options: --format csv|movielens, --min-value X, --user-col ... (as cofi train)\n"
     "DATA, --items or --params can be - (standard input; one of them)\n"
     "training options: --factors, --regularization, --alpha, --iterations, --seed,\n"
-    "  --solver, --cg-steps, --threads, --reg-exponent, --unobserved-weight, --params FILE\n";
+    "  --solver, --cg-steps, --threads, --reg-exponent, --unobserved-weight, --params FILE\n"
+    "  --model als|ease|itemknn (the first row; EASE: --lambda, --max-memory; item-kNN:\n"
+    "  --knn-weighting cosine|tfidf|bm25, --neighbors K)\n";
 
 enum { M_ALS = 0, M_POP = 1, M_RANDOM = 2, N_MODELS = 3 };
-static const char *const model_key[N_MODELS] = {"als", "popularity", "random"};
-static const char *const model_label[N_MODELS] = {"ALS", "Popularity", "Random"};
+/* The trained model's row is named after its kind (--model). */
+static const char *model_key[N_MODELS] = {"als", "popularity", "random"};
+static const char *model_label[N_MODELS] = {"ALS", "Popularity", "Random"};
+static void name_model_row(cofi_model_kind kind) {
+  static const char *const labels[] = {"ALS", "EASE", "item-kNN"};
+  model_key[M_ALS] = cofi_model_kind_name((int)kind);
+  model_label[M_ALS] = labels[kind];
+}
 static const char *const metric_label[COFI_METRIC_COUNT] = {"Recall", "Precision", "NDCG",
                                                              "HitRate", "MAP", "Coverage"};
 
@@ -152,9 +160,15 @@ static void print_table(const report *r) {
          r->reported_on);
   printf("Training: %s (%zu interactions, %zu users, %zu items)\n", r->trained_on, r->train_rows,
          r->train_users, r->train_items);
-  printf("ALS: factors %u, regularization %g, alpha %g, iterations %u", p->factors,
-         (double)p->regularization, (double)p->alpha, p->iterations);
-  if (p->reg_exponent != 0 || p->unobserved_weight != 1)
+  if (p->model == COFI_MODEL_EASE)
+    printf("EASE: lambda %g", (double)p->lambda);
+  else if (p->model == COFI_MODEL_ITEMKNN)
+    printf("item-kNN: %s, %u neighbors", cofi_knn_weighting_name((int)p->knn_weighting),
+           p->neighbors);
+  else
+    printf("ALS: factors %u, regularization %g, alpha %g, iterations %u", p->factors,
+           (double)p->regularization, (double)p->alpha, p->iterations);
+  if (p->model == COFI_MODEL_ALS && (p->reg_exponent != 0 || p->unobserved_weight != 1))
     printf(", reg_exponent %g, unobserved_weight %g", (double)p->reg_exponent,
            (double)p->unobserved_weight);
   if (r->params_file)
@@ -312,6 +326,7 @@ int cmd_eval(int argc, char **argv) {
   free(parts);
   parts = NULL;
 
+  name_model_row(p.model);
   r.setup = &s;
   r.eo = &eo;
   r.show = mc.show;
@@ -365,8 +380,8 @@ int cmd_eval(int argc, char **argv) {
     }
     r.eval_seconds += ev_now() - t1;
     if (!quiet)
-      fprintf(stderr, "seed %llu: trained in %.2fs, evaluated in %.2fs: ALS %s@%u %.4f\n",
-              (unsigned long long)pr.seed, t1 - t0, ev_now() - t1,
+      fprintf(stderr, "seed %llu: trained in %.2fs, evaluated in %.2fs: %s %s@%u %.4f\n",
+              (unsigned long long)pr.seed, t1 - t0, ev_now() - t1, model_label[M_ALS],
               s.sampled ? "hit_rate" : "recall", eo.ks[0],
               r.res[M_ALS][run].metrics[0][s.sampled ? COFI_METRIC_HIT_RATE : COFI_METRIC_RECALL]);
     cofi_model_close(model);

@@ -31,8 +31,9 @@ static void print_json(const cofi_model_info *i, uint32_t ranks, const char *pat
   bool have_date = format_created(i->created_unix, "%Y-%m-%dT%H:%M:%SZ", created, sizeof created);
   printf("{\"path\": ");
   cli_json_cstring(stdout, path);
-  printf(", \"n_users\": %u, \"n_items\": %u, \"factors\": %u, \"nnz\": %llu,\n", i->n_users,
-         i->n_items, i->factors, (unsigned long long)i->nnz);
+  printf(", \"model\": \"%s\", \"n_users\": %u, \"n_items\": %u, \"factors\": %u, \"nnz\": %llu,\n",
+         cofi_model_kind_name((int)i->params.model), i->n_users, i->n_items, i->factors,
+         (unsigned long long)i->nnz);
   printf(" \"params\": ");
   cli_json_params(stdout, &i->params);
   printf(",\n \"file_bytes\": %llu, \"created\": ", (unsigned long long)i->file_bytes);
@@ -70,19 +71,34 @@ static void print_text(const cofi_model_info *i, uint32_t ranks, const char *pat
   printf("\nusers          %u\nitems          %u\nfactors        %u\n", i->n_users, i->n_items,
          i->factors);
   printf("training pairs %llu\n", (unsigned long long)i->nnz);
-  printf("parameters     regularization %g, alpha %g, iterations %u, seed %llu, solver %s",
-         i->params.regularization, i->params.alpha, i->params.iterations,
-         (unsigned long long)i->params.seed,
-         i->params.solver == COFI_SOLVER_CHOLESKY ? "cholesky" : "cg");
-  if (i->params.solver == COFI_SOLVER_CG) printf(" (%u steps)", i->params.cg_steps);
-  if (i->params.confidence == COFI_CONFIDENCE_LOG)
-    printf(", confidence log (epsilon %g)", i->params.epsilon);
-  else if (i->params.confidence == COFI_CONFIDENCE_BM25)
-    printf(", confidence bm25 (K1 %g, B %g)", i->params.bm25_k1, i->params.bm25_b);
-  if (i->params.reg_exponent != 0 || i->params.unobserved_weight != 1)
-    printf(", reg_exponent %g, unobserved_weight %g", i->params.reg_exponent,
-           i->params.unobserved_weight);
-  printf("\ntraining       %ss, final loss %s", num(b1, sizeof b1, 3, i->train_seconds),
+  if (i->params.model == COFI_MODEL_EASE)
+    printf("model          EASE, lambda %g\n", i->params.lambda);
+  else if (i->params.model == COFI_MODEL_ITEMKNN)
+    printf("model          item-kNN, %s weighting, %u neighbors per item\n",
+           cofi_knn_weighting_name((int)i->params.knn_weighting), i->params.neighbors);
+  else
+    printf("model          ALS\n");
+  if (i->params.model != COFI_MODEL_ALS) {
+    if (i->params.confidence == COFI_CONFIDENCE_LOG)
+      printf("confidence     log (epsilon %g)\n", i->params.epsilon);
+    else if (i->params.confidence == COFI_CONFIDENCE_BM25)
+      printf("confidence     bm25 (K1 %g, B %g)\n", i->params.bm25_k1, i->params.bm25_b);
+  } else {
+    printf("parameters     regularization %g, alpha %g, iterations %u, seed %llu, solver %s",
+           i->params.regularization, i->params.alpha, i->params.iterations,
+           (unsigned long long)i->params.seed,
+           i->params.solver == COFI_SOLVER_CHOLESKY ? "cholesky" : "cg");
+    if (i->params.solver == COFI_SOLVER_CG) printf(" (%u steps)", i->params.cg_steps);
+    if (i->params.confidence == COFI_CONFIDENCE_LOG)
+      printf(", confidence log (epsilon %g)", i->params.epsilon);
+    else if (i->params.confidence == COFI_CONFIDENCE_BM25)
+      printf(", confidence bm25 (K1 %g, B %g)", i->params.bm25_k1, i->params.bm25_b);
+    if (i->params.reg_exponent != 0 || i->params.unobserved_weight != 1)
+      printf(", reg_exponent %g, unobserved_weight %g", i->params.reg_exponent,
+             i->params.unobserved_weight);
+    putchar('\n');
+  }
+  printf("training       %ss, final loss %s", num(b1, sizeof b1, 3, i->train_seconds),
          num(b2, sizeof b2, 6, i->train_loss));
   if (ranks > 1) printf(", %u MPI ranks", ranks);
   putchar('\n');

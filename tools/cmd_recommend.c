@@ -326,8 +326,7 @@ int cmd_recommend(int argc, char **argv) {
   if (exclude) cli_split_list(exclude, add_id, &ex);
   cofi_workspace *ws = cofi_workspace_new();
   cofi_scored *out = malloc(sizeof *out * (k < info.n_items ? k : info.n_items));
-  float *vec = malloc(sizeof *vec * info.factors);
-  if (!ws || !out || !vec) { fputs("cofi: out of memory\n", stderr); exit(CLI_EXIT_NOMEM); }
+  if (!ws || !out) { fputs("cofi: out of memory\n", stderr); exit(CLI_EXIT_NOMEM); }
   cofi_recommend_options opt = cofi_recommend_options_default();
   opt.k = k;
   opt.filter_seen = !no_filter;
@@ -355,12 +354,16 @@ int cmd_recommend(int argc, char **argv) {
       status = CLI_EXIT_FAIL;
       goto done;
     }
-    rc = cofi_fold_in(m, ws, lk.known, NULL, lk.n_known, vec);
-    if (!rc) rc = cofi_recommend_vector(m, ws, vec, lk.known, lk.n_known, &opt, out, &n);
+    rc = cofi_recommend_history(m, ws, lk.known, NULL, lk.n_known, k, &opt, out, &n);
   }
   if (rc) {
     fprintf(stderr, "cofi recommend: %s\n", cofi_error_message(rc));
     status = cli_exit_for(rc);
+    goto done;
+  }
+  if (explain && cofi_model_kind_of(m) != COFI_MODEL_ALS) {
+    fprintf(stderr, "cofi recommend: --explain: %s\n", cofi_model_kind_error(m, "explaining"));
+    status = CLI_EXIT_USAGE;
     goto done;
   }
   if (explain && n) {
@@ -426,7 +429,6 @@ done:
   free_list(&ex);
   free_list(&lk);
   free(out);
-  free(vec);
   cofi_workspace_free(ws);
   cofi_model_close(m);
   return status;

@@ -47,6 +47,11 @@ int cmd_similar(int argc, char **argv) {
     goto done;
   }
   size_t n = 0;
+  if (!item && cofi_model_kind_of(m) != COFI_MODEL_ALS) {
+    fprintf(stderr, "cofi similar: --user: %s\n", cofi_model_kind_error(m, "finding similar users"));
+    status = CLI_EXIT_USAGE;
+    goto done;
+  }
   rc = item ? cofi_similar_items(m, ws, (uint32_t)q, k, out, &n)
             : cofi_similar_users(m, ws, (uint32_t)q, k, out, &n);
   if (rc) {

@@ -223,6 +223,11 @@ static void usage(void) {
        "          value r: linear w = r; log w = log(1 + r/epsilon) (--epsilon 1);\n"
        "          bm25 as implicit's bm25_weight (--bm25-k1 100 --bm25-b 0.8)\n"
        "          --params FILE (as written by cofi tune)\n"
+       "model:    --model als|ease|itemknn (default als)\n"
+       "          ease: --lambda 500 (L2 weight)  --max-memory 4G (refuse when the\n"
+       "          items x items float matrix is larger; 0 = no limit)\n"
+       "          itemknn: --knn-weighting cosine|tfidf|bm25 (bm25: --bm25-k1, --bm25-b)\n"
+       "          --neighbors 100 (kept per item)\n"
        "output:   --quiet (no progress)  --loss (report the objective each iteration)\n"
        "          --json (a summary of the trained model on stdout)\n"
        "\n"
@@ -385,11 +390,17 @@ int cmd_train(int argc, char **argv) {
   }
 #endif
   if (rc) return rc;
-  if (!quiet) {
+  if (!quiet && info.params.model != COFI_MODEL_ALS) {
+    fprintf(stderr, "trained %s on %u users x %u items in %.2fs; wrote ",
+            cofi_model_kind_name((int)info.params.model), info.n_users, info.n_items,
+            info.train_seconds);
+  } else if (!quiet) {
     fprintf(stderr, "trained %u users x %u items, %u factors, %u iterations in %.2fs "
             "(loss %.6g); wrote ",
             info.n_users, info.n_items, info.factors, info.params.iterations,
             info.train_seconds, info.train_loss);
+  }
+  if (!quiet) {
     cli_text_cstring(stderr, out);
     fputc('\n', stderr);
   }

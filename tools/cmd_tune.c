@@ -50,6 +50,12 @@ static const char usage_text[] =
     "  --ials                also search reg_exponent (0, 0.5, 1) and unobserved_weight\n"
     "  --search-confidence   also search the confidence transform (linear, log, bm25;\n"
     "                        their parameters as given, default epsilon 1, K1 100, B 0.8)\n"
+    "  --model KIND          the models searched: als (default), ease, itemknn, or all.\n"
+    "                        With all, --budget counts ALS trials and one EASE trial\n"
+    "                        (4, 12, ...: lambda 500, 200, 1000, 100, 2000, ...) and\n"
+    "                        one item-kNN trial (7, 15, ...) come on top of every 7.\n"
+    "                        Alone, --budget counts that model's trials. EASE and\n"
+    "                        item-kNN are deterministic: one training per trial\n"
     "  -o, --output FILE     where to write the best parameters (- : standard output;\n"
     "                        the trial table then goes to standard error)\n"
     "  --json                a JSON summary on stdout (the best trial's parameters and\n"
@@ -166,6 +172,36 @@ static void grid_point(const space *sp, uint64_t point, cofi_params *p) {
     p->regularization = sig3(grid_reg[idx[D_REG]] * pow(1000.0, -p->reg_exponent));
 }
 
+/* EASE and item-kNN trials: fixed ladders, most promising first (EASE's
+ * lambda scales with the counts in X^T X; Steck's best were 200-1000). */
+static const float ease_ladder[] = {500, 200, 1000, 100, 2000, 50, 300, 700, 1500, 3000,
+                                    5000, 20, 10000};
+static const struct { cofi_knn_weighting w; uint32_t k; } knn_ladder[] = {
+    {COFI_KNN_COSINE, 100}, {COFI_KNN_TFIDF, 100}, {COFI_KNN_BM25, 100},
+    {COFI_KNN_COSINE, 50},  {COFI_KNN_COSINE, 200}, {COFI_KNN_TFIDF, 200},
+    {COFI_KNN_COSINE, 20},  {COFI_KNN_TFIDF, 50},   {COFI_KNN_BM25, 50},
+    {COFI_KNN_COSINE, 400}, {COFI_KNN_TFIDF, 400},  {COFI_KNN_BM25, 200}};
+
+/* Which kind trial n (0-based) is, given the kinds searched (bits of
+ * cofi_model_kind), and its rung on that kind's ladder; false when that
+ * ladder is used up (the trial then is ALS, or the search ends). */
+static bool trial_kind(unsigned kinds, uint32_t n, cofi_model_kind *kind, uint32_t *rung) {
+  bool als = kinds & (1u << COFI_MODEL_ALS), ease = kinds & (1u << COFI_MODEL_EASE),
+       knn = kinds & (1u << COFI_MODEL_ITEMKNN);
+  if (!als) {
+    /* one kind or both item models: their ladders in turn */
+    uint32_t per = ease && knn ? 2 : 1;
+    *kind = ease && (!knn || n % 2 == 0) ? COFI_MODEL_EASE : COFI_MODEL_ITEMKNN;
+    *rung = n / per;
+    return *kind == COFI_MODEL_EASE ? *rung < N_OF(ease_ladder) : *rung < N_OF(knn_ladder);
+  }
+  *kind = COFI_MODEL_ALS;
+  *rung = n / 8;
+  if (ease && n % 8 == 3 && *rung < N_OF(ease_ladder)) *kind = COFI_MODEL_EASE;
+  if (knn && n % 8 == 6 && *rung < N_OF(knn_ladder)) *kind = COFI_MODEL_ITEMKNN;
+  return true;
+}
+
 typedef struct trial {
   cofi_params p;
   double score;    /* selection metric, mean over trial seeds */
@@ -236,9 +272,22 @@ static void say(const char *fmt, ...) {
 }
 
 static void print_params_row(const trial *t, uint32_t n, int metric, uint32_t k, bool ials,
-                             bool conf) {
-  say("| %3u | %4u | %10.4g | %7.4g | %3u |", n, t->p.factors, (double)t->p.regularization,
-         (double)t->p.alpha, t->p.iterations);
+                             bool conf, bool models) {
+  say("| %3u |", n);
+  if (models) {
+    char what[64];
+    if (t->p.model == COFI_MODEL_EASE) snprintf(what, sizeof what, "ease lambda %g", (double)t->p.lambda);
+    else if (t->p.model == COFI_MODEL_ITEMKNN)
+      snprintf(what, sizeof what, "itemknn %s %u", cofi_knn_weighting_name((int)t->p.knn_weighting),
+               t->p.neighbors);
+    else snprintf(what, sizeof what, "als");
+    say(" %-22s |", what);
+  }
+  if (t->p.model == COFI_MODEL_ALS)
+    say(" %4u | %10.4g | %7.4g | %3u |", t->p.factors, (double)t->p.regularization,
+        (double)t->p.alpha, t->p.iterations);
+  else
+    say(" - | - | - | - |");
   if (ials) say(" %4.2g | %7.4g |", (double)t->p.reg_exponent, (double)t->p.unobserved_weight);
   if (conf) say(" %-6s |", cofi_confidence_name((int)t->p.confidence));
   say(" %.4f | %.4f | %.4f | %6.1f |\n", t->score, t->recall10, t->ndcg10, t->seconds);
@@ -261,6 +310,10 @@ int cmd_tune(int argc, char **argv) {
   uint32_t metric_k = 20;
   const char *out_path = NULL, *v;
   bool quiet = false, json = false;
+  /* models searched (bits of cofi_model_kind): ALS alone by default, since
+   * EASE does not beat tuned ALS on the seeds' split (docs/evaluation.md) */
+  unsigned kinds = 1u << COFI_MODEL_ALS;
+  bool lambda_fixed = false, knn_fixed = false;
 
   cli_args a;
   cli_args_init(&a, cmd, argc, argv);
@@ -273,6 +326,24 @@ int cmd_tune(int argc, char **argv) {
     for (int d = 0; d < N_DIMS; d++) {
       size_t n = strlen(dim_flag[d]);
       if (!strncmp(arg, dim_flag[d], n) && (arg[n] == 0 || arg[n] == '=')) sp.fixed[d] = true;
+    }
+    if (!strncmp(arg, "--lambda", 8) && (arg[8] == 0 || arg[8] == '=')) lambda_fixed = true;
+    if ((!strncmp(arg, "--neighbors", 11) && (arg[11] == 0 || arg[11] == '=')) ||
+        (!strncmp(arg, "--knn-weighting", 15) && (arg[15] == 0 || arg[15] == '=')))
+      knn_fixed = true;
+    if (cli_opt(&a, "--model", &v)) {
+      if (!strcmp(v, "all")) {
+        kinds = (1u << COFI_MODEL_ALS) | (1u << COFI_MODEL_EASE) | (1u << COFI_MODEL_ITEMKNN);
+      } else {
+        kinds = 0;
+        for (int c = 0; cofi_model_kind_name(c); c++)
+          if (!strcmp(v, cofi_model_kind_name(c))) kinds = 1u << c;
+        if (!kinds && !a.failed) {
+          cli_usage_error(cmd, "--model: expected als, ease, itemknn or all, got '%s'", v);
+          a.failed = true;
+        }
+      }
+      continue;
     }
     if (ev_setup_option(&a, &s)) continue;
     if (cli_train_option(&a, &base)) continue;
@@ -424,7 +495,12 @@ int cmd_tune(int argc, char **argv) {
     for (int d = 0; d < N_DIMS; d++) sp.grid_size *= grid_dim(&sp, d);
     if (budget > sp.grid_size) budget = (uint32_t)sp.grid_size;
   }
-  trials = calloc(budget, sizeof *trials);
+  /* With ALS searched, --budget counts ALS trials and the other models'
+   * trials come on top (one per 7 ALS trials at most): the ALS search is
+   * the same with or without them. */
+  bool with_als = kinds & (1u << COFI_MODEL_ALS);
+  uint32_t cap = with_als && kinds != (1u << COFI_MODEL_ALS) ? budget + budget / 7 + 2 : budget;
+  trials = calloc(cap, sizeof *trials);
   if (sp.grid) sp.grid_order = malloc(sp.grid_size * sizeof *sp.grid_order);
   if (!trials || (sp.grid && !sp.grid_order)) {
     fprintf(stderr, "cofi tune: out of memory\n");
@@ -468,12 +544,14 @@ int cmd_tune(int argc, char **argv) {
 
   char pb[4200];
   say("Tuning on %s (%s%s): train %zu interactions, validation %llu; %s search, "
-         "budget %u trials%s; selecting by validation %s@%u, mean of %u training seeds\n\n",
+         "budget %u %strials%s; selecting by validation %s@%u, mean of %u training seeds\n\n",
          cli_printable(s.split_dir ? s.split_dir : cli_display_name(s.data_path), pb, sizeof pb),
          sampled ? "sampled negatives" : ev_protocol_name(&s),
          s.split_dir || sampled ? "" : " split",
          cofi_dataset_n_interactions(train), (unsigned long long)counts[COFI_PART_VALIDATION],
-         sp.grid ? "grid" : "random", budget, budget_seconds > 0 ? " or the time limit" : "",
+         sp.grid ? "grid" : "random", budget,
+         with_als && kinds != (1u << COFI_MODEL_ALS) ? "ALS " : "",
+         budget_seconds > 0 ? " or the time limit" : "",
          cofi_metric_name(metric), metric_k, trial_seeds);
   if (sampled)
     say("Sampled protocol: each user's last interaction of DATA is the validation item, "
@@ -482,24 +560,43 @@ int cmd_tune(int argc, char **argv) {
   if (patience)
     say("Early stopping: patience %u iterations; the iterations column is the best one\n\n",
            patience);
-  say("| trial | factors | regularization | alpha | iterations |%s%s %s@%u | recall@10 | "
-         "ndcg@10 | seconds |\n",
+  bool models = kinds != (1u << COFI_MODEL_ALS);
+  say("| trial |%s factors | regularization | alpha | iterations |%s%s %s@%u | recall@10 | "
+         "ndcg@10 | seconds |\n", models ? " model |" : "",
          sp.ials ? " reg_exponent | unobserved_weight |" : "", sp.conf ? " confidence |" : "",
          cofi_metric_name(metric), metric_k);
-  say("|---|---|---|---|---|%s%s---|---|---|---|\n", sp.ials ? "---|---|" : "",
-      sp.conf ? "---|" : "");
+  say("|---|%s---|---|---|---|%s%s---|---|---|---|\n", models ? "---|" : "",
+      sp.ials ? "---|---|" : "", sp.conf ? "---|" : "");
   if (rep) fflush(rep);
 
   double t_start = ev_now();
-  uint32_t n = 0, best = 0;
-  for (; n < budget; n++) {
+  uint32_t n = 0, best = 0, n_als = 0;
+  for (; n < cap; n++) {
     if (budget_seconds > 0 && n > 0 && ev_now() - t_start >= budget_seconds) break;
     trial *t = &trials[n];
     t->p = base;
-    if (sp.grid) grid_point(&sp, sp.grid_order[n], &t->p);
-    else draw_random(&sp, &rng, &conf_rng, &t->p);
+    cofi_model_kind kind;
+    uint32_t rung;
+    if (!trial_kind(kinds, n, &kind, &rung) || (kind == COFI_MODEL_ALS && n_als >= budget))
+      break;
+    t->p.model = kind;
+    /* EASE and item-kNN are deterministic: one training is the trial */
+    uint32_t seeds = kind == COFI_MODEL_ALS ? trial_seeds : 1;
+    if (kind == COFI_MODEL_EASE) {
+      if (!lambda_fixed) t->p.lambda = ease_ladder[rung];
+    } else if (kind == COFI_MODEL_ITEMKNN) {
+      if (!knn_fixed) {
+        t->p.knn_weighting = knn_ladder[rung].w;
+        t->p.neighbors = knn_ladder[rung].k;
+      }
+    } else if (sp.grid) {
+      grid_point(&sp, sp.grid_order[n_als++], &t->p);
+    } else {
+      n_als++;
+      draw_random(&sp, &rng, &conf_rng, &t->p);
+    }
     double t0 = ev_now();
-    if (patience) {
+    if (patience && kind == COFI_MODEL_ALS) {
       /* Mean curves over the trial's seeds, up to the shortest run. */
       uint32_t it_max = t->p.iterations, common = it_max;
       double *sum = curves, *one = curves + 3 * (size_t)it_max;
@@ -545,7 +642,7 @@ int cmd_tune(int argc, char **argv) {
         t->ndcg10 = sum[2 * (size_t)it_max + bi];
       }
     } else {
-      for (uint32_t r = 0; r < trial_seeds; r++) {
+      for (uint32_t r = 0; r < seeds; r++) {
         cofi_params pr = t->p;
         pr.seed = base.seed + r;
         cofi_model *m = NULL;
@@ -556,8 +653,9 @@ int cmd_tune(int argc, char **argv) {
           lrc = sampled ? cofi_evaluate_sampled(m, COFI_SCORER_MODEL, vtest, vneg, &eo, &res, &d)
                         : cofi_evaluate(m, COFI_SCORER_MODEL, val, foldin, &eo, &res, &d);
         cofi_model_close(m);
-        if (lrc == COFI_ERR_NUMERIC) {
-          /* A diverging setting is a bad trial, not a failed search. */
+        if (lrc == COFI_ERR_NUMERIC || (lrc == COFI_ERR_INVALID && kind == COFI_MODEL_EASE)) {
+          /* A diverging setting (or an EASE over --max-memory) is a bad
+           * trial, not a failed search. */
           t->score = -1;
           break;
         }
@@ -565,13 +663,13 @@ int cmd_tune(int argc, char **argv) {
           rc = cli_diag_error(cmd, "trial", lrc, &d);
           goto done;
         }
-        t->score += res.metrics[mslot][metric] / trial_seeds;
-        t->recall10 += res.metrics[0][COFI_METRIC_RECALL] / trial_seeds;
-        t->ndcg10 += res.metrics[0][COFI_METRIC_NDCG] / trial_seeds;
+        t->score += res.metrics[mslot][metric] / seeds;
+        t->recall10 += res.metrics[0][COFI_METRIC_RECALL] / seeds;
+        t->ndcg10 += res.metrics[0][COFI_METRIC_NDCG] / seeds;
       }
     }
     t->seconds = ev_now() - t0;
-    print_params_row(t, n + 1, metric, metric_k, sp.ials, sp.conf);
+    print_params_row(t, n + 1, metric, metric_k, sp.ials, sp.conf, models);
     if (rep) fflush(rep);
     if (t->score > trials[best].score) best = n;
   }
@@ -581,10 +679,17 @@ int cmd_tune(int argc, char **argv) {
     goto done;
   }
   const trial *b = &trials[best];
-  say("\nBest: trial %u of %u (%.1fs): factors %u, regularization %g, alpha %g, iterations %u",
-         best + 1, n, ev_now() - t_start, b->p.factors, (double)b->p.regularization,
-         (double)b->p.alpha, b->p.iterations);
-  if (sp.ials)
+  if (b->p.model == COFI_MODEL_EASE)
+    say("\nBest: trial %u of %u (%.1fs): EASE, lambda %g", best + 1, n, ev_now() - t_start,
+        (double)b->p.lambda);
+  else if (b->p.model == COFI_MODEL_ITEMKNN)
+    say("\nBest: trial %u of %u (%.1fs): item-kNN, %s, %u neighbors", best + 1, n,
+        ev_now() - t_start, cofi_knn_weighting_name((int)b->p.knn_weighting), b->p.neighbors);
+  else
+    say("\nBest: trial %u of %u (%.1fs): factors %u, regularization %g, alpha %g, iterations %u",
+        best + 1, n, ev_now() - t_start, b->p.factors, (double)b->p.regularization,
+        (double)b->p.alpha, b->p.iterations);
+  if (sp.ials && b->p.model == COFI_MODEL_ALS)
     say(", reg_exponent %g, unobserved_weight %g", (double)b->p.reg_exponent,
            (double)b->p.unobserved_weight);
   if (b->p.confidence != COFI_CONFIDENCE_LINEAR)

@@ -163,5 +163,16 @@ void cli_json_params(FILE *f, const cofi_params *p) {
   json_float(f, p->bm25_k1);
   fputs(", \"bm25_b\": ", f);
   json_float(f, p->bm25_b);
+  fputs(", \"model\": ", f);
+  cli_json_cstring(f, cofi_model_kind_name((int)p->model));
+  if (p->model == COFI_MODEL_EASE) {
+    fputs(", \"lambda\": ", f);
+    json_float(f, p->lambda);
+  }
+  if (p->model == COFI_MODEL_ITEMKNN) {
+    fputs(", \"knn_weighting\": ", f);
+    cli_json_cstring(f, cofi_knn_weighting_name((int)p->knn_weighting));
+    fprintf(f, ", \"neighbors\": %u", p->neighbors);
+  }
   fputc('}', f);
 }

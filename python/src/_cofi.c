@@ -516,6 +516,13 @@ static void Model_dealloc(ModelObject *self) {
 }
 
 static PyObject *model_wrap(cofi_model *mdl) {
+  /* The binding's methods work on factors: EASE and item-kNN models are
+   * for the CLI, the server and the C API. */
+  if (cofi_model_kind_of(mdl) != COFI_MODEL_ALS) {
+    PyErr_SetString(exc_for(COFI_ERR_INVALID), cofi_model_kind_error(mdl, "the Python binding"));
+    cofi_model_close(mdl);
+    return NULL;
+  }
   ModelObject *o = PyObject_New(ModelObject, &ModelType);
   if (!o) {
     cofi_model_close(mdl);

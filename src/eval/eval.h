@@ -57,6 +57,10 @@ typedef struct cofi__scoring {
   const float *pop;  /* POPULARITY: [n_items] */
   uint64_t seed;     /* RANDOM */
   uint32_t threads;  /* resolved, >= 1 */
+  /* MODEL with an EASE or item-kNN model (else NULL): each user's scores
+   * are its history's item rows (cofi__history_scores): the model's
+   * training row set->row[u], or with fold-in the user's seen items. */
+  const cofi_model *items_model;
 } cofi__scoring;
 
 /* Top-K of every evaluated user, best first, seen items excluded.

@@ -285,8 +285,9 @@ int cofi_evaluate(const cofi_model *m, cofi_scorer scorer, const cofi_dataset *t
     goto done;
   }
   cofi__scoring sc = {.kind = scorer, .U = m->user_factors, .V = m->item_factors,
-                      .k = m->factors, .seed = opt->seed, .threads = threads};
-  if (scorer == COFI_SCORER_MODEL && foldin) {
+                      .k = m->factors, .seed = opt->seed, .threads = threads,
+                      .items_model = cofi__is_als(m) ? NULL : m};
+  if (scorer == COFI_SCORER_MODEL && foldin && cofi__is_als(m)) {
     rc = fold_in_all(m, &set, threads);
     if (rc) {
       cofi__fail(diag, rc, NULL, 0, "folding in the held-out users failed: %s",

@@ -55,8 +55,9 @@ int cofi__eval_rank(const cofi__evalset *set, const cofi__scoring *sc, uint32_t 
   uint32_t threads = sc->threads ? sc->threads : 1;
   uint32_t n_blocks = (set->n_users + B - 1) / B;
   if (threads > n_blocks) threads = n_blocks ? n_blocks : 1;
-  bool model = sc->kind == COFI_SCORER_MODEL;
-  size_t s_floats, u_floats = model ? (size_t)B * k : 0;
+  const cofi_model *im = sc->kind == COFI_SCORER_MODEL ? sc->items_model : NULL;
+  bool model = sc->kind == COFI_SCORER_MODEL && !im;
+  size_t s_floats, u_floats = model ? (size_t)B * k : im ? n_items : 0;
   if (!cofi__mul_ok((size_t)B, n_items, &s_floats)) return COFI_ERR_NOMEM;
   size_t per = ((s_floats + u_floats + 15) & ~(size_t)15);
   size_t all;
@@ -93,7 +94,18 @@ int cofi__eval_rank(const cofi__evalset *set, const cofi__scoring *sc, uint32_t 
       for (uint32_t b = 0; b < nb; b++) {
         uint32_t u = u0 + b;
         float *row = S + (size_t)b * n_items;
-        if (sc->kind == COFI_SCORER_POPULARITY) {
+        if (im) {
+          if (set->vecs || !set->seen_val) {
+            const uint32_t *items;
+            const float *w;
+            size_t n = cofi_model_user_items(im, set->row[u], &items, &w);
+            cofi__history_scores(im, items, w, n, row);
+          } else { /* fold-in history: raw values through the transform */
+            uint64_t hb = set->seen_ptr[u], he = set->seen_ptr[u + 1];
+            cofi__confidence_history(im, set->seen + hb, set->seen_val + hb, (size_t)(he - hb), Ub);
+            cofi__history_scores(im, set->seen + hb, Ub, (size_t)(he - hb), row);
+          }
+        } else if (sc->kind == COFI_SCORER_POPULARITY) {
           memcpy(row, sc->pop, (size_t)n_items * sizeof *row);
         } else if (sc->kind == COFI_SCORER_RANDOM) {
           for (uint32_t i = 0; i < n_items; i++) row[i] = cofi__random_score(sc->seed, u, i);

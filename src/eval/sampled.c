@@ -87,10 +87,13 @@ static int cmp_scored(const void *a, const void *b) {
   return 0;
 }
 
+/* urow: the user's scores over all items under an EASE or item-kNN model
+ * (NULL for ALS). */
 static float score_of(const cofi_model *m, cofi_scorer scorer, const float *pop, uint64_t seed,
-                      uint32_t u, uint32_t item) {
+                      const float *urow, uint32_t u, uint32_t item) {
   if (scorer == COFI_SCORER_POPULARITY) return pop[item];
   if (scorer == COFI_SCORER_RANDOM) return cofi__random_score(seed, u, item);
+  if (urow) return urow[item];
   const float *x = m->user_factors + (size_t)u * m->factors;
   const float *y = m->item_factors + (size_t)item * m->factors;
   float s = 0;
@@ -112,7 +115,7 @@ int cofi_evaluate_sampled(const cofi_model *m, cofi_scorer scorer, const char *t
   if (rc) return rc;
   double t0 = cofi__now();
   text tt = {0}, nt = {0};
-  float *pop = NULL;
+  float *pop = NULL, *urow = NULL;
   cofi_scored *cand = NULL;
   uint32_t *ranked = NULL;
   uint8_t *cov = NULL;
@@ -130,6 +133,9 @@ int cofi_evaluate_sampled(const cofi_model *m, cofi_scorer scorer, const char *t
   ranked = cofi__malloc((size_t)K * sizeof *ranked);
   if (!pop || !ranked) goto nomem;
   cofi__popularity(&m->user_items, pop);
+  if (scorer == COFI_SCORER_MODEL && !cofi__is_als(m) &&
+      !(urow = cofi__malloc(((size_t)m->n_items + 1) * sizeof *urow)))
+    goto nomem;
 
   size_t tpos = 0, npos = 0;
   uint64_t line = 0;
@@ -193,13 +199,19 @@ int cofi_evaluate_sampled(const cofi_model *m, cofi_scorer scorer, const char *t
       if (it < 0) out->unknown_items++;
       continue;
     }
+    if (urow) {
+      const uint32_t *hist;
+      const float *w;
+      size_t nh = cofi_model_user_items(m, (uint32_t)u, &hist, &w);
+      cofi__history_scores(m, hist, w, nh, urow);
+    }
     if (it < 0) {
       out->skipped[COFI_SKIP_ITEMS_UNKNOWN]++;
       out->unknown_items++;
       continue;
     }
     cand[n_cand].index = (uint32_t)it;
-    cand[n_cand].score = score_of(m, scorer, pop, opt->seed, (uint32_t)u, (uint32_t)it);
+    cand[n_cand].score = score_of(m, scorer, pop, opt->seed, urow, (uint32_t)u, (uint32_t)it);
     n_cand++;
     while (next_field(nl, nlen, &nat, &fb, &fe)) {
       if (fe == fb) {
@@ -216,7 +228,7 @@ int cofi_evaluate_sampled(const cofi_model *m, cofi_scorer scorer, const char *t
        * hit (recall 2): it is ranked once, as the positive. */
       if (ng == it) continue;
       cand[n_cand].index = (uint32_t)ng;
-      cand[n_cand].score = score_of(m, scorer, pop, opt->seed, (uint32_t)u, (uint32_t)ng);
+      cand[n_cand].score = score_of(m, scorer, pop, opt->seed, urow, (uint32_t)u, (uint32_t)ng);
       n_cand++;
     }
     qsort(cand, n_cand, sizeof *cand, cmp_scored);
@@ -273,6 +285,7 @@ done:
   cofi__free(tt.buf);
   cofi__free(nt.buf);
   cofi__free(pop);
+  cofi__free(urow);
   cofi__free(cand);
   cofi__free(ranked);
   cofi__free(cov);

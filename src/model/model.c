@@ -7,6 +7,7 @@
 #include "internal.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -31,6 +32,7 @@ void cofi_model_close(cofi_model *m) {
   cofi__strtab_free(&m->meta.names);
   cofi__strtab_free(&m->meta.cells);
   cofi__csr_free(&m->user_items);
+  cofi__csr_free(&m->neighbors);
   cofi__aligned_free(m->item_gram);
   cofi__aligned_free(m->item_norms);
   cofi__aligned_free(m->item_idf);
@@ -42,6 +44,7 @@ void cofi_model_close(cofi_model *m) {
   } else {
     cofi__aligned_free(m->user_factors);
     cofi__aligned_free(m->item_factors);
+    cofi__aligned_free(m->ease_weights);
   }
   cofi__free(m);
 }
@@ -114,7 +117,19 @@ size_t cofi_model_user_items(const cofi_model *m, uint32_t user, const uint32_t 
   return (size_t)(e - b);
 }
 
+cofi_model_kind cofi_model_kind_of(const cofi_model *m) { return m->params.model; }
+
+const char *cofi_model_kind_error(const cofi_model *m, const char *what) {
+  static _Thread_local char buf[160];
+  snprintf(buf, sizeof buf, "%s needs an ALS model; this model is %s", what,
+           cofi_model_kind_name((int)m->params.model));
+  return buf;
+}
+
 int cofi__model_prepare(cofi_model *m) {
+  /* EASE and item-kNN score from their item x item weights: no Gram, no
+   * norms, no int8 panel; only the confidence statistics of histories. */
+  if (!cofi__is_als(m)) return cofi__confidence_prepare(m);
   uint32_t k = m->factors;
   m->item_gram = cofi__aligned_alloc((size_t)k * k * sizeof(float));
   m->item_norms = cofi__aligned_alloc(((size_t)m->n_items + 1) * sizeof(float));

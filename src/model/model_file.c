@@ -3,14 +3,18 @@
  * validated completely before anything in it is trusted, and laid out so
  * that an opened model uses the mapping in place (no copy, no parse).
  *
- * This comment is the format specification (version 2; version 1 files,
- * which lack the confidence fields of META, are still read as linear). All integers and
- * floats are little-endian; cofi refuses to build on big-endian hosts.
+ * This comment is the format specification (version 3; version 1 files,
+ * which lack the confidence fields of META, are still read as linear, and
+ * version 2 files are ALS models). ALS models are still written as version
+ * 2, byte for byte as before (their META bytes 148.. are zero, their
+ * sections those of version 2); version 3 is written for the other kinds.
+ * All integers and floats are little-endian; cofi refuses to build on
+ * big-endian hosts.
  *
  *   offset  size  field
  *   ------  ----  ------------------------------------------------------
  *        0     8  magic "COFIMODL"
- *        8     4  format version (2; 1 is still read)
+ *        8     4  format version (3 for EASE and item-kNN, 2 for ALS; 1 is still read)
  *       12     4  byte-order mark 0x01020304 (reads 0x04030201 if swapped)
  *       16     8  file size in bytes (the whole file)
  *       24     4  number of sections n (1..64)
@@ -47,6 +51,19 @@
  *   12  FIELD_BLOB         u8
  *   13  CELL_OFFSETS       u64      n_items x n_fields + 1 (metadata cells,
  *   14  CELL_BLOB          u8         row-major by item)
+ *   15  EASE_WEIGHTS       f32      n_items x n_items, B row-major, diag 0
+ *   16  KNN_INDPTR         u64      n_items + 1 (CSR of item neighbours)
+ *   17  KNN_INDICES        u32      knn_nnz, ascending per row, never the row
+ *   18  KNN_WEIGHTS        f32      knn_nnz similarities
+ *
+ * Which sections a file has depends on the model kind (META byte 148):
+ * ALS has 1-14; EASE has 1, 4-14 and 15; item-kNN has 1, 4-14 and 16-18.
+ * A missing section of the kind, or a section of another kind, is refused.
+ *
+ * META bytes 148..175 (version 3): u32 model kind (0 ALS, 1 EASE,
+ * 2 item-kNN), f32 EASE lambda, u32 kNN weighting, u32 neighbours per item,
+ * 4 zero bytes, u64 knn_nnz; all zero for ALS. factors is 0 for EASE and
+ * item-kNN.
  *
  * Opening checks, in order: size >= 64, magic, byte order, version, header
  * checksum, recorded size = actual size, table inside the file, table
@@ -82,7 +99,8 @@
 #endif
 
 #define MAGIC "COFIMODL"
-#define FORMAT_VERSION 2u
+#define FORMAT_VERSION 3u
+#define ALS_VERSION 2u /* ALS models are written as version 2, unchanged */
 #define OLDEST_VERSION 1u /* still read: version 1 has no confidence fields (linear) */
 #define BOM 0x01020304u
 #define HEADER_SIZE 64u
@@ -94,14 +112,26 @@
 enum {
   S_META = 1, S_USER_FACTORS, S_ITEM_FACTORS, S_USER_ID_OFFSETS, S_USER_ID_BLOB,
   S_ITEM_ID_OFFSETS, S_ITEM_ID_BLOB, S_SEEN_INDPTR, S_SEEN_INDICES, S_SEEN_VALUES,
-  S_FIELD_OFFSETS, S_FIELD_BLOB, S_CELL_OFFSETS, S_CELL_BLOB, S_COUNT = S_CELL_BLOB
+  S_FIELD_OFFSETS, S_FIELD_BLOB, S_CELL_OFFSETS, S_CELL_BLOB, S_EASE_WEIGHTS, S_KNN_INDPTR,
+  S_KNN_INDICES, S_KNN_WEIGHTS, S_COUNT = S_KNN_WEIGHTS, S_V2_COUNT = S_CELL_BLOB
 };
 
 static const char *const section_names[] = {
     "", "META", "USER_FACTORS", "ITEM_FACTORS", "USER_ID_OFFSETS", "USER_ID_BLOB",
     "ITEM_ID_OFFSETS", "ITEM_ID_BLOB", "SEEN_INDPTR", "SEEN_INDICES", "SEEN_VALUES",
-    "FIELD_OFFSETS", "FIELD_BLOB", "CELL_OFFSETS", "CELL_BLOB"};
-static const uint32_t elem_sizes[] = {0, 1, 4, 4, 8, 1, 8, 1, 8, 4, 4, 8, 1, 8, 1};
+    "FIELD_OFFSETS", "FIELD_BLOB", "CELL_OFFSETS", "CELL_BLOB", "EASE_WEIGHTS", "KNN_INDPTR",
+    "KNN_INDICES", "KNN_WEIGHTS"};
+static const uint32_t elem_sizes[] = {0, 1, 4, 4, 8, 1, 8, 1, 8, 4, 4, 8, 1, 8, 1, 4, 8, 4, 4};
+
+/* Whether a model of this kind has section id. */
+static bool section_of_kind(int id, cofi_model_kind kind) {
+  switch (id) {
+    case S_USER_FACTORS: case S_ITEM_FACTORS: return kind == COFI_MODEL_ALS;
+    case S_EASE_WEIGHTS: return kind == COFI_MODEL_EASE;
+    case S_KNN_INDPTR: case S_KNN_INDICES: case S_KNN_WEIGHTS: return kind == COFI_MODEL_ITEMKNN;
+    default: return true;
+  }
+}
 
 typedef struct section {
   uint32_t id, elem;
@@ -148,6 +178,15 @@ static void meta_encode(const cofi_model *m, unsigned char *b) {
   putf(b + 132, m->params.bm25_b);
   putd(b + 136, m->conf_mean_rowsum);
   put32(b + 144, m->train_ranks); /* MPI ranks that trained it; 0 before: one */
+  /* Version 3: the model kind and its parameters (zero for ALS, so that
+   * ALS files stay as version 2 wrote them). */
+  if (m->params.model != COFI_MODEL_ALS) {
+    put32(b + 148, (uint32_t)m->params.model);
+    putf(b + 152, m->params.lambda);
+    put32(b + 156, (uint32_t)m->params.knn_weighting);
+    put32(b + 160, m->params.neighbors);
+    put64(b + 168, m->neighbors.nnz);
+  }
 }
 
 static void meta_decode(const unsigned char *b, uint32_t version, cofi_model *m) {
@@ -184,6 +223,16 @@ static void meta_decode(const unsigned char *b, uint32_t version, cofi_model *m)
   /* files from before cofi recorded it have 0 here: one process */
   m->train_ranks = get32(b + 144);
   if (m->train_ranks == 0) m->train_ranks = 1;
+  if (version >= 3) {
+    m->params.model = (cofi_model_kind)get32(b + 148);
+    if (m->params.model != COFI_MODEL_ALS) {
+      m->params.factors = cofi_params_default().factors; /* unused; keeps the check */
+      m->params.lambda = getf(b + 152);
+      m->params.knn_weighting = (cofi_knn_weighting)get32(b + 156);
+      m->params.neighbors = get32(b + 160);
+      m->neighbors.nnz = get64(b + 168);
+    }
+  }
 }
 
 /* ---- saving ------------------------------------------------------------ */
@@ -212,8 +261,8 @@ int cofi_model_save(const cofi_model *m, const char *path, cofi_diag *d) {
   meta_encode(m, meta);
   size_t n_cells = (size_t)m->n_items * m->meta.n_fields;
   const cofi__strtab *names = &m->meta.names, *cells = &m->meta.cells;
-  section s[S_COUNT];
-#define SEC(i, ptr, len) s[(i) - 1] = (section){.id = (i), .elem = elem_sizes[i], .length = (len), .data = (ptr)}
+  section all[S_COUNT], s[S_COUNT];
+#define SEC(i, ptr, len) all[(i) - 1] = (section){.id = (i), .elem = elem_sizes[i], .length = (len), .data = (ptr)}
   SEC(S_META, meta, META_SIZE);
   SEC(S_USER_FACTORS, m->user_factors, (uint64_t)m->n_users * m->factors * 4);
   SEC(S_ITEM_FACTORS, m->item_factors, (uint64_t)m->n_items * m->factors * 4);
@@ -231,14 +280,24 @@ int cofi_model_save(const cofi_model *m, const char *path, cofi_diag *d) {
   SEC(S_CELL_OFFSETS, cells->n ? (const void *)cells->offsets : &zero_offset,
       ((uint64_t)n_cells + 1) * 8);
   SEC(S_CELL_BLOB, cells->blob, cells->n ? cells->offsets[cells->n] : 0);
+  SEC(S_EASE_WEIGHTS, m->ease_weights, (uint64_t)m->n_items * m->n_items * 4);
+  SEC(S_KNN_INDPTR, m->neighbors.indptr, ((uint64_t)m->n_items + 1) * 8);
+  SEC(S_KNN_INDICES, m->neighbors.indices, m->neighbors.nnz * 4);
+  SEC(S_KNN_WEIGHTS, m->neighbors.data, m->neighbors.nnz * 4);
 #undef SEC
+  /* Only the kind's sections, in id order. */
+  int n_sec = 0;
+  for (int i = 0; i < S_COUNT; i++)
+    if (section_of_kind(i + 1, m->params.model)) s[n_sec++] = all[i];
+  uint32_t version = m->params.model == COFI_MODEL_ALS ? ALS_VERSION : FORMAT_VERSION;
   if (names->n != m->meta.n_fields || cells->n != n_cells)
     return cofi__fail(d, COFI_ERR_INVALID, path, 0, "item metadata is inconsistent");
 
   unsigned char head[HEADER_SIZE + S_COUNT * ENTRY_SIZE];
+  size_t head_len = HEADER_SIZE + (size_t)n_sec * ENTRY_SIZE;
   memset(head, 0, sizeof head);
-  uint64_t at = align_up(sizeof head);
-  for (int i = 0; i < S_COUNT; i++) {
+  uint64_t at = align_up(head_len);
+  for (int i = 0; i < n_sec; i++) {
     s[i].offset = at;
     s[i].checksum = cofi__hash_bytes(s[i].length ? s[i].data : "", (size_t)s[i].length, 0);
     unsigned char *e = head + HEADER_SIZE + (size_t)i * ENTRY_SIZE;
@@ -251,12 +310,12 @@ int cofi_model_save(const cofi_model *m, const char *path, cofi_diag *d) {
   }
   uint64_t file_size = at;
   memcpy(head, MAGIC, 8);
-  put32(head + 8, FORMAT_VERSION);
+  put32(head + 8, version);
   put32(head + 12, BOM);
   put64(head + 16, file_size);
-  put32(head + 24, S_COUNT);
+  put32(head + 24, (uint32_t)n_sec);
   put64(head + 32, HEADER_SIZE);
-  put64(head + 40, cofi__hash_bytes(head + HEADER_SIZE, S_COUNT * ENTRY_SIZE, 0));
+  put64(head + 40, cofi__hash_bytes(head + HEADER_SIZE, (size_t)n_sec * ENTRY_SIZE, 0));
   put64(head + 48, cofi__hash_bytes(head, 48, 0));
 
   /* Temp file beside the target, so the rename is atomic. */
@@ -276,9 +335,9 @@ int cofi_model_save(const cofi_model *m, const char *path, cofi_diag *d) {
   if (fchmod(fd, 0644) != 0) { failed_op = "set the permissions of"; goto done; }
   static const unsigned char zeros[ALIGN];
   uint64_t pos = 0;
-  if (write_all(fd, head, sizeof head)) { failed_op = "write the temporary file"; goto done; }
-  pos = sizeof head;
-  for (int i = 0; i < S_COUNT; i++) {
+  if (write_all(fd, head, head_len)) { failed_op = "write the temporary file"; goto done; }
+  pos = head_len;
+  for (int i = 0; i < n_sec; i++) {
     if (write_all(fd, zeros, (size_t)(s[i].offset - pos))) { failed_op = "write the temporary file"; goto done; }
     if (s[i].length && write_all(fd, s[i].data, (size_t)s[i].length)) { failed_op = "write the temporary file"; goto done; }
     pos = s[i].offset + s[i].length;
@@ -359,6 +418,9 @@ static uint64_t content_checksum(const unsigned char *meta, const uint64_t *len,
   memset(b + 144, 0, 4);
   uint64_t h = cofi__hash_bytes(b, META_SIZE, 1); /* seed 1 for every version: v1 files keep theirs */
   for (int id = S_META + 1; id <= S_COUNT; id++) {
+    /* sections after version 2's count only when present: ALS models keep
+     * the checksum version 2 gave them */
+    if (id > S_V2_COUNT && len[id] == 0 && sums[id] == 0) continue;
     unsigned char e[20];
     put32(e, (uint32_t)id);
     put64(e + 4, len[id]);
@@ -366,6 +428,45 @@ static uint64_t content_checksum(const unsigned char *meta, const uint64_t *len,
     h = cofi__hash_bytes(e, sizeof e, h);
   }
   return h;
+}
+
+/* The weights of EASE (B: finite, zero diagonal) or item-kNN (CSR rows in
+ * order, indices in range, ascending, never the row's own item, finite
+ * weights), bounded so that no sum of them overflows float (every score is
+ * a sum of weights times history weights); then points m at them. */
+static int item_weights_check(cofi_model *m, const unsigned char *const *sec,
+                              const uint64_t *len, const char *name, cofi_diag *d) {
+  uint64_t ni = m->n_items;
+  const double limit = FLT_MAX / 4.0;
+  double total = 0;
+  if (m->params.model == COFI_MODEL_EASE) {
+    const float *B = (const float *)sec[S_EASE_WEIGHTS];
+    if (!finite_all(B, ni * ni)) return CORRUPT("NaN or infinite numbers in the EASE weights");
+    for (uint64_t i = 0; i < ni; i++)
+      if (B[i * ni + i] != 0.0f) return CORRUPT("EASE weights: item %llu weighs itself", (unsigned long long)i);
+    for (uint64_t t = 0; t < ni * ni; t++) total += fabs((double)B[t]);
+    if (total > limit) return CORRUPT("EASE weights too large: scores would overflow single precision");
+    m->ease_weights = (float *)B;
+    return COFI_OK;
+  }
+  uint64_t nnz = m->neighbors.nnz;
+  const uint64_t *ip = (const uint64_t *)sec[S_KNN_INDPTR];
+  const uint32_t *ix = (const uint32_t *)sec[S_KNN_INDICES];
+  const float *w = (const float *)sec[S_KNN_WEIGHTS];
+  (void)len;
+  if (!offsets_ok(ip, ni, nnz)) return CORRUPT("neighbour row pointers out of order");
+  for (uint64_t i = 0; i < ni; i++)
+    for (uint64_t t = ip[i]; t < ip[i + 1]; t++)
+      if (ix[t] >= ni || ix[t] == i || (t > ip[i] && ix[t] <= ix[t - 1]))
+        return CORRUPT("neighbours of item %llu out of range, out of order or the item itself",
+                       (unsigned long long)i);
+  if (!finite_all(w, nnz)) return CORRUPT("NaN or infinite numbers in the neighbour weights");
+  for (uint64_t t = 0; t < nnz; t++) total += fabs((double)w[t]);
+  if (total > limit) return CORRUPT("neighbour weights too large: scores would overflow single precision");
+  m->neighbors = (cofi__csr){.n_rows = (uint32_t)ni, .n_cols = (uint32_t)ni, .nnz = nnz,
+                             .indptr = (uint64_t *)ip, .indices = (uint32_t *)ix,
+                             .data = (float *)w, .borrowed = true};
+  return COFI_OK;
 }
 
 /* Validates the mapped bytes and fills m (whose map fields are set). */
@@ -427,18 +528,29 @@ static int validate(cofi_model *m, const unsigned char *b, uint64_t size, const 
   }
   for (uint64_t g = end_prev; g < size; g++)
     if (b[g]) return CORRUPT("non-zero byte at %llu after the last section", (unsigned long long)g);
-  for (int id = 1; id <= S_COUNT; id++)
-    if (!sec[id]) return CORRUPT("section %s missing", section_names[id]);
+  if (!sec[S_META]) return CORRUPT("section META missing");
   if (len[S_META] != META_SIZE) return CORRUPT("META section has %llu bytes", (unsigned long long)len[S_META]);
 
   meta_decode(sec[S_META], version, m);
-  uint64_t nu = m->n_users, ni = m->n_items, k = m->factors, nf = m->meta.n_fields,
-           nnz = m->user_items.nnz;
-  if (nu == 0 || ni == 0 || k == 0 || k > COFI_MAX_FACTORS)
-    return CORRUPT("META: %llu users, %llu items, %llu factors", (unsigned long long)nu,
-                   (unsigned long long)ni, (unsigned long long)k);
   cofi_diag pd = {0};
   if (cofi_params_check(&m->params, &pd)) return CORRUPT("META: %s", pd.message);
+  cofi_model_kind kind = m->params.model;
+  const char *kind_name = cofi_model_kind_name((int)kind);
+  if (kind != COFI_MODEL_ALS && version < 3)
+    return CORRUPT("META: model kind %s in a version %u file", kind_name, version);
+  for (int id = 1; id <= S_COUNT; id++) {
+    if (section_of_kind(id, kind) && !sec[id])
+      return CORRUPT("section %s missing (a %s model needs it)", section_names[id], kind_name);
+    if (!section_of_kind(id, kind) && sec[id])
+      return CORRUPT("section %s in a %s model, which has none", section_names[id], kind_name);
+  }
+  uint64_t nu = m->n_users, ni = m->n_items, k = m->factors, nf = m->meta.n_fields,
+           nnz = m->user_items.nnz, knn_nnz = m->neighbors.nnz;
+  bool als = kind == COFI_MODEL_ALS;
+  if (nu == 0 || ni == 0 || (als && (k == 0 || k > COFI_MAX_FACTORS)) || (!als && k != 0))
+    return CORRUPT("META: %llu users, %llu items, %llu factors for a %s model",
+                   (unsigned long long)nu, (unsigned long long)ni, (unsigned long long)k,
+                   kind_name);
   if (!isfinite(m->conf_mean_rowsum) || m->conf_mean_rowsum < 0)
     return CORRUPT("META: mean row sum %g", m->conf_mean_rowsum);
   if (nf > 4096 || (m->meta.title_field != -1 && (m->meta.title_field < 0 ||
@@ -455,9 +567,18 @@ static int validate(cofi_model *m, const unsigned char *b, uint64_t size, const 
                      section_names[id], (unsigned long long)(len[id] / elem_sizes[id]), \
                      (unsigned long long)c_);                                   \
   } while (0)
-  if (nu > size || ni > size || nnz > size) return CORRUPT("META counts larger than the file");
-  EXPECT(S_USER_FACTORS, nu * k);
-  EXPECT(S_ITEM_FACTORS, ni * k);
+  if (nu > size || ni > size || nnz > size || knn_nnz > size)
+    return CORRUPT("META counts larger than the file");
+  if (als) {
+    EXPECT(S_USER_FACTORS, nu * k);
+    EXPECT(S_ITEM_FACTORS, ni * k);
+  } else if (kind == COFI_MODEL_EASE) {
+    EXPECT(S_EASE_WEIGHTS, ni * ni);
+  } else {
+    EXPECT(S_KNN_INDPTR, ni + 1);
+    EXPECT(S_KNN_INDICES, knn_nnz);
+    EXPECT(S_KNN_WEIGHTS, knn_nnz);
+  }
   EXPECT(S_USER_ID_OFFSETS, nu + 1);
   EXPECT(S_ITEM_ID_OFFSETS, ni + 1);
   EXPECT(S_SEEN_INDPTR, nu + 1);
@@ -483,16 +604,21 @@ static int validate(cofi_model *m, const unsigned char *b, uint64_t size, const 
     for (uint64_t t = ip[u]; t < ip[u + 1]; t++)
       if (ix[t] >= ni || (t > ip[u] && ix[t] <= ix[t - 1]))
         return CORRUPT("seen items of user %llu out of range or order", (unsigned long long)u);
-  if (!finite_all((const float *)sec[S_USER_FACTORS], nu * k) ||
-      !finite_all((const float *)sec[S_ITEM_FACTORS], ni * k) ||
-      !finite_all((const float *)sec[S_SEEN_VALUES], nnz))
-    return CORRUPT("NaN or infinite numbers in the factors or values");
-  if (!norms_bounded((const float *)sec[S_USER_FACTORS], nu, k, 0) ||
-      !norms_bounded((const float *)sec[S_ITEM_FACTORS], ni, k, m->params.unobserved_weight))
-    return CORRUPT("factors too large: scores would overflow single precision");
-
-  m->user_factors = (float *)sec[S_USER_FACTORS];
-  m->item_factors = (float *)sec[S_ITEM_FACTORS];
+  if (!finite_all((const float *)sec[S_SEEN_VALUES], nnz))
+    return CORRUPT("NaN or infinite numbers in the values");
+  if (als) {
+    if (!finite_all((const float *)sec[S_USER_FACTORS], nu * k) ||
+        !finite_all((const float *)sec[S_ITEM_FACTORS], ni * k))
+      return CORRUPT("NaN or infinite numbers in the factors");
+    if (!norms_bounded((const float *)sec[S_USER_FACTORS], nu, k, 0) ||
+        !norms_bounded((const float *)sec[S_ITEM_FACTORS], ni, k, m->params.unobserved_weight))
+      return CORRUPT("factors too large: scores would overflow single precision");
+    m->user_factors = (float *)sec[S_USER_FACTORS];
+    m->item_factors = (float *)sec[S_ITEM_FACTORS];
+  } else {
+    int wrc = item_weights_check(m, sec, len, name, d);
+    if (wrc) return wrc;
+  }
   m->user_items = (cofi__csr){.n_rows = (uint32_t)nu, .n_cols = (uint32_t)ni, .nnz = nnz,
                               .indptr = (uint64_t *)ip, .indices = (uint32_t *)ix,
                               .data = (float *)sec[S_SEEN_VALUES], .borrowed = true};

@@ -25,11 +25,27 @@ cofi_params cofi_params_default(void) {
   p.epsilon = 1.0f;
   p.bm25_k1 = 100.0f;
   p.bm25_b = 0.8f;
+  p.model = COFI_MODEL_ALS;
+  /* EASE: Steck's best lambdas on ML-20M and Netflix are 500-1000; on
+   * ml-latest-small leave-last-out 500 is near the best
+   * (docs/evaluation.md). */
+  p.lambda = 500.0f;
+  p.max_memory = (uint64_t)4 << 30;
+  p.knn_weighting = COFI_KNN_COSINE;
+  p.neighbors = 100;
   return p;
 }
 
 int cofi_params_check(const cofi_params *p, cofi_diag *d) {
 #define BAD(...) return cofi__fail(d, COFI_ERR_INVALID, NULL, 0, __VA_ARGS__)
+  if (!cofi_model_kind_name((int)p->model))
+    BAD("model must be als, ease or itemknn, got %d", (int)p->model);
+  if (!isfinite(p->lambda) || !(p->lambda > 0) || p->lambda > 1e9)
+    BAD("lambda must be in (0, 1e9], got %g", (double)p->lambda);
+  if (!cofi_knn_weighting_name((int)p->knn_weighting))
+    BAD("knn_weighting must be cosine, tfidf or bm25, got %d", (int)p->knn_weighting);
+  if (p->neighbors < 1 || p->neighbors > 100000)
+    BAD("neighbors must be in 1..100000, got %u", p->neighbors);
   if (p->factors < 1 || p->factors > COFI_MAX_FACTORS)
     BAD("factors must be in 1..%d, got %u", COFI_MAX_FACTORS, p->factors);
   if (!isfinite(p->regularization) || p->regularization < 0)
@@ -63,6 +79,24 @@ const char *cofi_confidence_name(int confidence) {
     case COFI_CONFIDENCE_LINEAR: return "linear";
     case COFI_CONFIDENCE_LOG: return "log";
     case COFI_CONFIDENCE_BM25: return "bm25";
+    default: return NULL;
+  }
+}
+
+const char *cofi_model_kind_name(int kind) {
+  switch (kind) {
+    case COFI_MODEL_ALS: return "als";
+    case COFI_MODEL_EASE: return "ease";
+    case COFI_MODEL_ITEMKNN: return "itemknn";
+    default: return NULL;
+  }
+}
+
+const char *cofi_knn_weighting_name(int weighting) {
+  switch (weighting) {
+    case COFI_KNN_COSINE: return "cosine";
+    case COFI_KNN_TFIDF: return "tfidf";
+    case COFI_KNN_BM25: return "bm25";
     default: return NULL;
   }
 }

@@ -139,5 +139,7 @@ int cofi_recommend_users(const cofi_model *m, const uint32_t *users, size_t n, u
                          int filter_seen, uint32_t threads, cofi_scored *out,
                          uint32_t *n_out) {
   if (!m || (n && (!out || !n_out))) return COFI_ERR_INVALID;
+  if (!cofi__is_als(m)) return cofi__recommend_batch_items(m, users, n, k, filter_seen, threads,
+                                                          out, n_out);
   return cofi__recommend_batch(m, users, n, k, filter_seen, threads, out, n_out);
 }

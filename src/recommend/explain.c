@@ -120,7 +120,7 @@ static int explainer_new(const cofi_model *m, const uint32_t *items, const float
 int cofi_explainer_new_history(const cofi_model *m, const uint32_t *items, const float *values,
                                size_t n, cofi_explainer **out) {
   *out = NULL;
-  if (!m || (n && !items)) return COFI_ERR_INVALID;
+  if (!m || (n && !items) || !cofi__is_als(m)) return COFI_ERR_INVALID;
   if (n == 0) return COFI_ERR_INVALID;
   for (size_t j = 0; j < n; j++) {
     if (items[j] >= m->n_items) return COFI_ERR_NOT_FOUND;
@@ -180,7 +180,7 @@ static int explainer_new(const cofi_model *m, const uint32_t *items, const float
 
 int cofi_explainer_new_user(const cofi_model *m, uint32_t user, cofi_explainer **out) {
   *out = NULL;
-  if (!m) return COFI_ERR_INVALID;
+  if (!m || !cofi__is_als(m)) return COFI_ERR_INVALID;
   if (user >= m->n_users) return COFI_ERR_NOT_FOUND;
   const uint32_t *items;
   const float *values;

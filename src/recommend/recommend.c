@@ -53,7 +53,7 @@ int cofi_recommend_vector(const cofi_model *m, cofi_workspace *ws, const float *
                           const uint32_t *seen, size_t n_seen,
                           const cofi_recommend_options *opt, cofi_scored *out, size_t *n_out) {
   *n_out = 0;
-  if (!opt || opt->k == 0) return COFI_ERR_INVALID;
+  if (!opt || opt->k == 0 || !cofi__is_als(m)) return COFI_ERR_INVALID;
   uint32_t k = opt->k < m->n_items ? opt->k : m->n_items;
   if (cofi__prune_pays(k, m->n_items)) {
     int rc = cofi__recommend_pruned(m, ws, vec, seen, n_seen, opt->exclude, opt->n_exclude, k,
@@ -68,6 +68,10 @@ int cofi_recommend_user(const cofi_model *m, cofi_workspace *ws, uint32_t user,
                         const cofi_recommend_options *opt, cofi_scored *out, size_t *n_out) {
   *n_out = 0;
   if (user >= m->n_users) return COFI_ERR_NOT_FOUND;
+  if (!cofi__is_als(m)) {
+    if (!opt || opt->k == 0) return COFI_ERR_INVALID;
+    return cofi__recommend_user_items(m, ws, user, opt, out, n_out);
+  }
   const uint32_t *seen = NULL;
   size_t n_seen = 0;
   if (opt && opt->filter_seen) n_seen = cofi_model_user_items(m, user, &seen, NULL);
@@ -78,7 +82,7 @@ int cofi_recommend_user(const cofi_model *m, cofi_workspace *ws, uint32_t user,
 int cofi_fold_in(const cofi_model *m, cofi_workspace *ws, const uint32_t *items,
                  const float *values, size_t n, float *vec) {
   uint32_t k = m->factors;
-  if (n == 0) return COFI_ERR_INVALID;
+  if (n == 0 || !cofi__is_als(m)) return COFI_ERR_INVALID;
   for (size_t i = 0; i < n; i++)
     if (items[i] >= m->n_items) return COFI_ERR_NOT_FOUND;
   /* The weights the solver needs: the raw values (or 1 each) through the
@@ -129,6 +133,12 @@ static int similar(const float *F, const float *norms, uint32_t n, uint32_t k_di
 int cofi_similar_items(const cofi_model *m, cofi_workspace *ws, uint32_t item, uint32_t k,
                        cofi_scored *out, size_t *n_out) {
   uint32_t want = m->n_items - 1 < k ? m->n_items - 1 : k;
+  if (!cofi__is_als(m)) {
+    *n_out = 0;
+    if (k == 0) return COFI_ERR_INVALID;
+    if (item >= m->n_items) return COFI_ERR_NOT_FOUND;
+    return cofi__similar_items_items(m, ws, item, k, out, n_out);
+  }
   if (k > 0 && item < m->n_items && want > 0 && cofi__prune_pays(want, m->n_items)) {
     int rc = cofi__similar_items_pruned(m, ws, item, want, out, n_out);
     if (rc != COFI__PRUNE_SKIP) return rc;
@@ -139,6 +149,8 @@ int cofi_similar_items(const cofi_model *m, cofi_workspace *ws, uint32_t item, u
 
 int cofi_similar_users(const cofi_model *m, cofi_workspace *ws, uint32_t user, uint32_t k,
                        cofi_scored *out, size_t *n_out) {
+  *n_out = 0;
+  if (!cofi__is_als(m)) return COFI_ERR_INVALID;
   return similar(m->user_factors, m->user_norms, m->n_users, m->factors, ws, user, k, out,
                  n_out);
 }

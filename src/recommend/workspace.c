@@ -12,6 +12,7 @@ void cofi_workspace_free(cofi_workspace *ws) {
   if (!ws) return;
   cofi__aligned_free(ws->scores);
   cofi__aligned_free(ws->scratch);
+  cofi__aligned_free(ws->vec);
   cofi__free(ws->heap);
   cofi__free(ws->cand);
   cofi__free(ws->skip);

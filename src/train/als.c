@@ -298,7 +298,7 @@ done:
 }
 
 /* Copies an ID map (strings and index) for the model to own. */
-static int copy_idmap(const cofi__idmap *src, cofi__idmap *dst) {
+int cofi__idmap_copy(const cofi__idmap *src, cofi__idmap *dst) {
   cofi__idmap_init(dst);
   for (uint32_t i = 0; i < src->n; i++) {
     size_t len;
@@ -310,7 +310,7 @@ static int copy_idmap(const cofi__idmap *src, cofi__idmap *dst) {
   return COFI_OK;
 }
 
-static int copy_strtab(const cofi__strtab *src, cofi__strtab *dst) {
+int cofi__strtab_copy(const cofi__strtab *src, cofi__strtab *dst) {
   cofi__strtab_init(dst);
   for (size_t i = 0; i < src->n; i++) {
     size_t len;
@@ -585,13 +585,13 @@ static int train(const cofi_dataset *ds, cofi_dataset *consume, cofi__dist_matri
                        : 0.0;
   if (isnan(m->train_loss)) { rc = COFI_ERR_NOMEM; goto fail; }
 
-  rc = copy_idmap(&ds->users, &m->users);
-  if (!rc) rc = copy_idmap(&ds->items, &m->items);
+  rc = cofi__idmap_copy(&ds->users, &m->users);
+  if (!rc) rc = cofi__idmap_copy(&ds->items, &m->items);
   if (!rc && ds->meta.n_fields) {
     m->meta.n_fields = ds->meta.n_fields;
     m->meta.title_field = ds->meta.title_field;
-    rc = copy_strtab(&ds->meta.names, &m->meta.names);
-    if (!rc) rc = copy_strtab(&ds->meta.cells, &m->meta.cells);
+    rc = cofi__strtab_copy(&ds->meta.names, &m->meta.names);
+    if (!rc) rc = cofi__strtab_copy(&ds->meta.cells, &m->meta.cells);
   }
   if (rc) goto fail;
   m->params = p;
@@ -644,17 +644,25 @@ fail:
 
 int cofi_train(const cofi_dataset *ds, const cofi_params *params, cofi_model **out,
                cofi_diag *d) {
+  if (params && params->model != COFI_MODEL_ALS)
+    return cofi__train_item_model(ds, NULL, params, out, d);
   return train(ds, NULL, NULL, params, NULL, out, d);
 }
 
 int cofi_train_release(cofi_dataset *ds, const cofi_params *params, cofi_model **out,
                        cofi_diag *d) {
-  int rc = train(ds, ds, NULL, params, NULL, out, d);
+  int rc = params && params->model != COFI_MODEL_ALS
+               ? cofi__train_item_model(ds, ds, params, out, d)
+               : train(ds, ds, NULL, params, NULL, out, d);
   release_rows(ds, true); /* also when training stopped before the build */
   return rc;
 }
 
 int cofi__train_dist_matrix(cofi__dist_matrix *dm, const cofi_params *params,
                             const cofi__comm *comm, cofi_model **out, cofi_diag *d) {
+  if (params && params->model != COFI_MODEL_ALS)
+    return cofi__fail(d, COFI_ERR_INVALID, NULL, 0,
+                      "distributed training (mpirun) needs an ALS model; this model is %s",
+                      cofi_model_kind_name((int)params->model));
   return train(NULL, NULL, dm, params, comm, out, d);
 }

@@ -121,11 +121,15 @@ expect_fail 2 "tuning never looks at the test files" "$COFI" tune "$T/counts.csv
 expect_fail 2 "--early-stopping is not available with --protocol sampled" "$COFI" tune "$T/counts.csv" \
   --protocol sampled --early-stopping 2 --budget 1
 
-# --- EASE and item-kNN are not implemented: refused clearly, never ALS under another name
-for m in ease itemknn; do
-  expect_fail 2 "--model $m: not available" "$COFI" train "$T/counts.csv" --model $m -o "$T/x.cofi"
-  expect_fail 2 "--model $m: not available" "$COFI" eval "$T/counts.csv" --model $m
-done
+# --- --model: every kind trains here; an unknown one is refused, never ALS
+# under another name (tests/e2e/models.sh covers EASE and item-kNN in full)
+expect_fail 2 "--model: expected als, ease or itemknn, got 'svd'" "$COFI" train "$T/counts.csv" \
+  --model svd -o "$T/x.cofi"
+expect_fail 2 "--model: expected als, ease or itemknn, got 'svd'" "$COFI" eval "$T/counts.csv" --model svd
 [ ! -e "$T/x.cofi" ] || fail "a refused --model wrote a model"
+for m in ease itemknn; do
+  "$COFI" train "$T/counts.csv" --model $m -o "$T/$m.cofi" --quiet || fail "--model $m"
+  "$COFI" info "$T/$m.cofi" --json | jq -e --arg m $m '.model == $m' >/dev/null || fail "--model $m trained another kind"
+done
 "$COFI" train "$T/counts.csv" --model als --factors 8 --iterations 2 -o "$T/als.cofi" --quiet || fail "--model als"
 pass

@@ -267,8 +267,8 @@ static void version_1_files_open_as_linear(void **state) {
   }
   cofi_workspace_free(ws);
   cofi_model_close(o);
-  /* Version 0 and 3 are refused. */
-  v = 3;
+  /* Version 0 and 4 are refused (3 is the EASE / item-kNN format). */
+  v = 4;
   memcpy(b + 8, &v, 4);
   reseal(b, len);
   assert_int_equal(cofi_model_open_memory(b, len, &o, &d), COFI_ERR_VERSION);
