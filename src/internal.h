@@ -118,6 +118,10 @@ int cofi__dataset_add(cofi_dataset *ds, const char *user, size_t ulen,
 int cofi__dataset_subset(const cofi_dataset *ds, const bool *keep,
                          cofi_dataset **out);
 
+/* A time field as the reader parses it: integer unix seconds (a fraction
+ * dropped) or ISO 8601 YYYY-MM-DD[(T| )HH:MM[:SS[.fff]]][Z|(+|-)HH[:]MM]. */
+bool cofi__parse_time(const char *s, size_t n, int64_t *out);
+
 /* ---- sparse matrices --------------------------------------------------- */
 /* CSR: row r has columns indices[indptr[r] .. indptr[r+1]), sorted
  * ascending, unique, with data[] their summed values.

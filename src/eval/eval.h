@@ -98,6 +98,10 @@ int cofi__eval_run(const cofi__evalset *set, const cofi__scoring *sc,
  * function of (seed, user, item). */
 float cofi__random_score(uint64_t seed, uint32_t user, uint32_t item);
 
+/* cofi_split's TIME_CUTOFF protocol (split_time.c). */
+int cofi__split_time_cutoff(const cofi_dataset *ds, const cofi_split_options *opt,
+                            uint8_t *parts, uint64_t counts[COFI_PART_COUNT], cofi_diag *diag);
+
 /* Training users per item of a user x item matrix: pop [n_cols]. */
 void cofi__popularity(const cofi__csr *train, float *pop);
 
