@@ -563,12 +563,12 @@ cofi_split_options cofi_split_options_default(void);
 int cofi_split_cutoffs(const cofi_dataset *ds, const cofi_split_options *opt,
                        int64_t *validation_from, int64_t *test_from, cofi_diag *diag);
 
-/* Users with a row in `part` (*n_users) and how many of them have no
- * training row (*n_without_training: they cannot be evaluated, except by
- * fold-in). parts as written by cofi_split. Errors: COFI_ERR_INVALID,
- * COFI_ERR_NOMEM. */
+/* Users with a row in `part` (*n_users) and how many of them have no row
+ * in the training parts train_mask (COFI_PART_BIT()s): *n_without_training
+ * cannot be evaluated, except by fold-in. parts as written by cofi_split.
+ * Errors: COFI_ERR_INVALID, COFI_ERR_NOMEM. */
 int cofi_split_part_users(const cofi_dataset *ds, const uint8_t *parts, cofi_part part,
-                          uint64_t *n_users, uint64_t *n_without_training);
+                          unsigned train_mask, uint64_t *n_users, uint64_t *n_without_training);
 
 /* Labels each interaction of ds (input order) with a cofi_part.
  * parts: [cofi_dataset_n_interactions(ds)], written. counts (may be NULL):

@@ -233,11 +233,15 @@ void ev_report_time_cutoff(const char *cmd, const ev_setup *s, const cofi_datase
   static const cofi_part held[] = {COFI_PART_VALIDATION, COFI_PART_TEST};
   for (int h = 0; h < 2; h++) {
     uint64_t n_users, dropped;
-    if (cofi_split_part_users(ds, parts, held[h], &n_users, &dropped) || n_users == 0) continue;
-    fprintf(stderr, "cofi %s: %s: %llu users, of whom %llu have no training event before the "
-            "cutoff and are not evaluated (user_not_in_training)\n", cmd,
+    /* Test users may train on validation events (the final model). */
+    unsigned before = COFI_PART_BIT(COFI_PART_TRAIN);
+    if (held[h] == COFI_PART_TEST) before |= COFI_PART_BIT(COFI_PART_VALIDATION);
+    if (cofi_split_part_users(ds, parts, held[h], before, &n_users, &dropped) || n_users == 0)
+      continue;
+    fprintf(stderr, "cofi %s: %s: %llu users, of whom %llu have no event before the %scutoff "
+            "and cannot be evaluated (user_not_in_training)\n", cmd,
             held[h] == COFI_PART_TEST ? "test" : "validation", (unsigned long long)n_users,
-            (unsigned long long)dropped);
+            (unsigned long long)dropped, held[h] == COFI_PART_TEST ? "" : "validation ");
   }
 }
 

@@ -211,14 +211,15 @@ int cofi__split_time_cutoff(const cofi_dataset *ds, const cofi_split_options *op
 }
 
 int cofi_split_part_users(const cofi_dataset *ds, const uint8_t *parts, cofi_part part,
-                          uint64_t *n_users, uint64_t *n_without_training) {
+                          unsigned train_mask, uint64_t *n_users, uint64_t *n_without_training) {
   *n_users = *n_without_training = 0;
   if (!ds || !parts) return COFI_ERR_INVALID;
   uint8_t *flag = cofi__calloc((size_t)ds->users.n + 1, 1); /* bit 1: in part, 2: trains */
   if (!flag) return COFI_ERR_NOMEM;
   for (size_t i = 0; i < ds->n; i++) {
     if (parts[i] == (uint8_t)part) flag[ds->user[i]] |= 1;
-    if (parts[i] == COFI_PART_TRAIN) flag[ds->user[i]] |= 2;
+    if (parts[i] < COFI_PART_COUNT && (train_mask & COFI_PART_BIT(parts[i])))
+      flag[ds->user[i]] |= 2;
   }
   for (uint32_t u = 0; u < ds->users.n; u++) {
     if (!(flag[u] & 1)) continue;
