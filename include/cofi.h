@@ -641,6 +641,19 @@ typedef enum cofi_skip {
 /* "user_not_in_training", "no_test_item_in_training". */
 const char *cofi_skip_name(int reason);
 
+/* Segments of the evaluated users by training history length h (distinct
+ * items removed from their ranking: training items, or fold-in items):
+ * COLD when h <= cold_max, WARM otherwise. Each segment gets every metric
+ * (COVERAGE over that segment's lists). */
+typedef enum cofi_segment {
+  COFI_SEGMENT_COLD = 0,
+  COFI_SEGMENT_WARM = 1,
+  COFI_SEGMENT_COUNT = 2
+} cofi_segment;
+
+/* "cold", "warm"; NULL if out of range. */
+const char *cofi_segment_name(int segment);
+
 #define COFI_EVAL_MAX_KS 8
 #define COFI_EVAL_MAX_K 10000
 
@@ -649,6 +662,7 @@ typedef struct cofi_eval_options {
   uint32_t n_ks;                 /* 1..COFI_EVAL_MAX_KS (default: {10}) */
   uint64_t seed;                 /* COFI_SCORER_RANDOM's scores */
   uint32_t threads;              /* 0 = all cores */
+  uint32_t cold_max;             /* cold users: <= cold_max training items (5) */
 } cofi_eval_options;
 
 cofi_eval_options cofi_eval_options_default(void);
@@ -664,6 +678,17 @@ typedef struct cofi_eval_result {
   uint64_t unknown_items;   /* held-out pairs dropped: item not in training
                                (including those of skipped users) */
   double seconds;           /* wall time of scoring */
+  uint32_t cold_max;        /* as in the options */
+  uint64_t segment_users[COFI_SEGMENT_COUNT];
+  double segment_metrics[COFI_EVAL_MAX_KS][COFI_SEGMENT_COUNT][COFI_METRIC_COUNT];
+                            /* NAN for an empty segment */
+  /* Long tail: the head is the smallest set of most popular items (by
+   * training users; ties by index) holding >= 80% of the training
+   * user-item pairs; long_tail[c] is the share of all recommended slots
+   * (first ks[c] of every list) whose item is outside it (NAN when no list
+   * has an entry). */
+  uint64_t head_items;
+  double long_tail[COFI_EVAL_MAX_KS];
 } cofi_eval_result;
 
 /* Evaluates a scorer on held-out interactions. The model's own training

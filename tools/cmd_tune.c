@@ -207,6 +207,10 @@ static int es_progress(const cofi_progress *p, void *ctx) {
 
 static bool parse_metric(const char *cmd, const char *v, int *metric, uint32_t *k) {
   const char *at = strchr(v, '@');
+  if (at && at - v == 2 && !memcmp(v, "hr", 2)) { /* hr@10: the NCF papers' name */
+    *metric = COFI_METRIC_HIT_RATE;
+    return cli_parse_u32(cmd, "--metric", at + 1, 1, COFI_EVAL_MAX_K, k);
+  }
   if (at) {
     for (int m = 0; m < COFI_METRIC_COUNT; m++) {
       const char *name = cofi_metric_name(m);
