@@ -17,6 +17,7 @@
  * counts more hits than Recall@10 and varies less; both are options.
  */
 #include "eval_common.h"
+#include "tune_refine.h"
 
 #include <errno.h>
 #include <math.h>
@@ -36,7 +37,11 @@ static const char usage_text[] =
     "\n"
     "  --budget N            number of trials (default 20 when no --budget-seconds)\n"
     "  --budget-seconds S    stop starting trials after S seconds\n"
-    "  --search random|grid  seeded random search (default) or a grid in random order\n"
+    "  --search random|random-only|grid\n"
+    "                        random (default): seeded random draws for the first half of\n"
+    "                        the budget, then local refinement around the best trial\n"
+    "                        (from 8 trials on); random-only: random draws throughout;\n"
+    "                        grid: a grid in random order\n"
     "  --search-seed S       seed of the search (0)\n"
     "  --metric NAME@K       selection metric on validation (default ndcg@20)\n"
     "  --trial-seeds N       trainings averaged per trial (default 2)\n"
@@ -264,7 +269,7 @@ int cmd_tune(int argc, char **argv) {
   int metric = COFI_METRIC_NDCG;
   uint32_t metric_k = 20;
   const char *out_path = NULL, *v;
-  bool quiet = false, json = false;
+  bool quiet = false, json = false, refine = true;
 
   cli_args a;
   cli_args_init(&a, cmd, argc, argv);
@@ -286,10 +291,11 @@ int cmd_tune(int argc, char **argv) {
       if (!a.failed && !cli_parse_double(cmd, "--budget-seconds", v, 0.001, 1e9, &budget_seconds))
         a.failed = true;
     } else if (cli_opt(&a, "--search", &v)) {
-      if (!strcmp(v, "random")) sp.grid = false;
+      if (!strcmp(v, "random")) sp.grid = false, refine = true;
+      else if (!strcmp(v, "random-only")) sp.grid = false, refine = false;
       else if (!strcmp(v, "grid")) sp.grid = true;
       else if (!a.failed) {
-        cli_usage_error(cmd, "--search: expected random or grid, got '%s'", v);
+        cli_usage_error(cmd, "--search: expected random, random-only or grid, got '%s'", v);
         a.failed = true;
       }
     } else if (cli_opt(&a, "--search-seed", &v)) {
@@ -470,6 +476,10 @@ int cmd_tune(int argc, char **argv) {
     }
   }
 
+  uint32_t explore = refine && !sp.grid ? tune_refine_explore(budget) : budget;
+  tune_refine_space rsp = {!sp.fixed[D_FACTORS], !sp.fixed[D_REG], !sp.fixed[D_ALPHA],
+                           !sp.fixed[D_ITERS], factor_choices, N_OF(factor_choices),
+                           iter_choices, N_OF(iter_choices)};
   char pb[4200];
   say("Tuning on %s (%s%s): train %zu interactions, validation %llu; %s search, "
          "budget %u trials%s; selecting by validation %s@%u, mean of %u training seeds\n\n",
@@ -477,7 +487,7 @@ int cmd_tune(int argc, char **argv) {
          sampled ? "sampled negatives" : ev_protocol_name(&s),
          s.split_dir || sampled ? "" : " split",
          cofi_dataset_n_interactions(train), (unsigned long long)counts[COFI_PART_VALIDATION],
-         sp.grid ? "grid" : "random", budget, budget_seconds > 0 ? " or the time limit" : "",
+         sp.grid ? "grid" : explore < budget ? "random then local" : "random", budget, budget_seconds > 0 ? " or the time limit" : "",
          cofi_metric_name(metric), metric_k, trial_seeds);
   if (sampled)
     say("Sampled protocol: each user's last interaction of DATA is the validation item, "
@@ -501,6 +511,8 @@ int cmd_tune(int argc, char **argv) {
     trial *t = &trials[n];
     t->p = base;
     if (sp.grid) grid_point(&sp, sp.grid_order[n], &t->p);
+    else if (n >= explore && trials[best].score >= 0)
+      tune_refine(&trials[best].p, &rsp, (double)(n - explore) / (budget - explore), &rng, &t->p);
     else draw_random(&sp, &rng, &conf_rng, &t->p);
     double t0 = ev_now();
     if (patience) {
