@@ -152,18 +152,24 @@ static void print_json(const report *r) {
       comma = true;
       json_value(r, model, c, 0, V_LONG_TAIL);
     }
-    printf(", \"segments\": {");
-    for (int g = 0; g < COFI_SEGMENT_COUNT; g++) {
-      printf("%s\"%s\": {\"n_users\": %llu", g ? ", " : "", cofi_segment_name(g),
+    /* By metric, then segment: {"n_users": {"cold": 19, "warm": 554},
+     * "recall@10": {"cold": .., "warm": ..}}, so a search for the key
+     * "recall@10" holding a number finds the all-users values only. */
+    printf(", \"segments\": {\"n_users\": {");
+    for (int g = 0; g < COFI_SEGMENT_COUNT; g++)
+      printf("%s\"%s\": %llu", g ? ", " : "", cofi_segment_name(g),
              (unsigned long long)r->res[model][0].segment_users[g]);
-      for (uint32_t c = 0; c < r->eo->n_ks; c++)
-        for (int m = 0; m < COFI_METRIC_COUNT; m++) {
-          if (!r->show[m]) continue;
-          printf(", \"%s@%u\": ", cofi_metric_name(m), r->eo->ks[c]);
+    printf("}");
+    for (uint32_t c = 0; c < r->eo->n_ks; c++)
+      for (int m = 0; m < COFI_METRIC_COUNT; m++) {
+        if (!r->show[m]) continue;
+        printf(", \"%s@%u\": {", cofi_metric_name(m), r->eo->ks[c]);
+        for (int g = 0; g < COFI_SEGMENT_COUNT; g++) {
+          printf("%s\"%s\": ", g ? ", " : "", cofi_segment_name(g));
           json_value(r, model, c, m, g);
         }
-      printf("}");
-    }
+        printf("}");
+      }
     printf("}}, ");
   }
   printf("\"cold_max\": %u, \"head_items\": %llu, \"n_items\": %llu, ", r->eo->cold_max,
