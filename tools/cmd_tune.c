@@ -291,10 +291,12 @@ int cmd_tune(int argc, char **argv) {
       if (!a.failed && !cli_parse_double(cmd, "--budget-seconds", v, 0.001, 1e9, &budget_seconds))
         a.failed = true;
     } else if (cli_opt(&a, "--search", &v)) {
-      if (!strcmp(v, "random")) sp.grid = false, refine = true;
-      else if (!strcmp(v, "random-only")) sp.grid = false, refine = false;
-      else if (!strcmp(v, "grid")) sp.grid = true;
-      else if (!a.failed) {
+      if (!strcmp(v, "random") || !strcmp(v, "random-only")) {
+        sp.grid = false;
+        refine = !strcmp(v, "random");
+      } else if (!strcmp(v, "grid")) {
+        sp.grid = true;
+      } else if (!a.failed) {
         cli_usage_error(cmd, "--search: expected random, random-only or grid, got '%s'", v);
         a.failed = true;
       }
@@ -487,7 +489,8 @@ int cmd_tune(int argc, char **argv) {
          sampled ? "sampled negatives" : ev_protocol_name(&s),
          s.split_dir || sampled ? "" : " split",
          cofi_dataset_n_interactions(train), (unsigned long long)counts[COFI_PART_VALIDATION],
-         sp.grid ? "grid" : explore < budget ? "random then local" : "random", budget, budget_seconds > 0 ? " or the time limit" : "",
+         sp.grid ? "grid" : explore < budget ? "random then local" : "random", budget,
+         budget_seconds > 0 ? " or the time limit" : "",
          cofi_metric_name(metric), metric_k, trial_seeds);
   if (sampled)
     say("Sampled protocol: each user's last interaction of DATA is the validation item, "
