@@ -481,7 +481,8 @@ int cmd_tune(int argc, char **argv) {
   uint32_t explore = refine && !sp.grid ? tune_refine_explore(budget) : budget;
   tune_refine_space rsp = {!sp.fixed[D_FACTORS], !sp.fixed[D_REG], !sp.fixed[D_ALPHA],
                            !sp.fixed[D_ITERS], factor_choices, N_OF(factor_choices),
-                           iter_choices, N_OF(iter_choices)};
+                           iter_choices, N_OF(iter_choices), reg_lo, reg_hi,
+                           alpha_lo, alpha_hi};
   char pb[4200];
   say("Tuning on %s (%s%s): train %zu interactions, validation %llu; %s search, "
          "budget %u trials%s; selecting by validation %s@%u, mean of %u training seeds\n\n",

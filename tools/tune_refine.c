@@ -56,6 +56,11 @@ void tune_refine(const cofi_params *best, const tune_refine_space *sp, double pr
   double alpha = best->alpha * exp((2 * unif(rng) - 1) * span);
   uint32_t it = step_choice(best->iterations, sp->iter_choices, sp->n_iter_choices, rng);
   if (sp->factors) out->factors = f;
+  /* With iALS's nu > 0 the random phase rescaled its draws by 1000^-nu. */
+  double scale = pow(1000.0, -(double)best->reg_exponent);
+  double lo = sp->reg_lo * scale, hi = sp->reg_hi * scale;
+  reg = reg < lo ? lo : reg > hi ? hi : reg;
+  alpha = alpha < sp->alpha_lo ? sp->alpha_lo : alpha > sp->alpha_hi ? sp->alpha_hi : alpha;
   if (sp->regularization) out->regularization = round3(reg);
   if (sp->alpha) out->alpha = round3(alpha);
   if (sp->iterations) out->iterations = it;

@@ -18,6 +18,7 @@ typedef struct tune_refine_space {
   size_t n_factor_choices;
   const uint32_t *iter_choices;
   size_t n_iter_choices;
+  double reg_lo, reg_hi, alpha_lo, alpha_hi; /* the random phase's ranges */
 } tune_refine_space;
 
 /* Trials [0, explore) of a budget are coarse random draws; the rest refine.
@@ -27,7 +28,8 @@ uint32_t tune_refine_explore(uint32_t budget);
 /* A neighbour of best: factors and iterations one choice up or down (or
  * the same), regularization and alpha multiplied by a log-uniform factor
  * whose range narrows from [1/3, 3] at the first refinement to [1/1.5, 1.5]
- * at the last (progress in [0, 1]); values rounded to 3 significant digits.
+ * at the last (progress in [0, 1]), kept inside the random phase's ranges;
+ * values rounded to 3 significant digits.
  * Dimensions not searched keep best's value. *rng: the search's stream. */
 void tune_refine(const cofi_params *best, const tune_refine_space *sp, double progress,
                  uint64_t *rng, cofi_params *out);

@@ -37,6 +37,21 @@ jq -e '.n_users > 0 and .skipped.user_not_in_training >= 0' <<<"$out" >/dev/null
   --quiet -o "$T/tc.params" >/dev/null 2>"$T/tune.err" || fail "tune --protocol time-cutoff: $(tail -2 "$T/tune.err")"
 grep -q "^factors" "$T/tc.params" || fail "tune wrote no parameters"
 
+# tune: random draws for the first half of a budget of 8, then refinement
+# around the best; the first half is the same draws as --search random-only,
+# a fixed dimension stays fixed, and every refined regularization is within
+# a factor 3 of some earlier trial's.
+tune_rows() { awk -F'|' '/^\| +[0-9]+ \|/ {gsub(/ /, ""); print $2, $3, $4, $5, $6}' "$1"; }
+"$COFI" tune "$T/log.csv" --budget 8 --trial-seeds 1 --factors 8 >"$T/r.log" 2>/dev/null || fail "tune --budget 8"
+"$COFI" tune "$T/log.csv" --budget 8 --trial-seeds 1 --factors 8 --search random-only >"$T/ro.log" 2>/dev/null ||
+  fail "tune --search random-only"
+grep -q "random then local search" "$T/r.log" || fail "tune does not say it refines: $(head -2 "$T/r.log")"
+[ "$(tune_rows "$T/r.log" | head -4)" = "$(tune_rows "$T/ro.log" | head -4)" ] || fail "the random phase differs from random-only"
+[ "$(tune_rows "$T/r.log" | tail -4)" != "$(tune_rows "$T/ro.log" | tail -4)" ] || fail "no refinement after trial 4"
+tune_rows "$T/r.log" | awk '$2 != 8 { bad = 1 } END { exit bad }' || fail "a refined trial changed the fixed factors"
+tune_rows "$T/r.log" | awk 'NR <= 4 { r[NR] = $3; next } { ok = 0; for (i in r) if ($3 <= 3.01 * r[i] && $3 >= r[i] / 3.01) ok = 1;
+  if (!ok) exit 1; r[NR] = $3 }' || fail "a refined regularization is not near an earlier trial's: $(tune_rows "$T/r.log")"
+
 # Bad cutoffs and data: exit 2 (usage) with the reason.
 expect_fail 2 "outside the data's time range: events run from" "$COFI" eval "$T/log.csv" --protocol time-cutoff --cutoff 2020-01-01
 expect_fail 2 "outside the data's time range" "$COFI" eval "$T/log.csv" --protocol time-cutoff --cutoff 999
