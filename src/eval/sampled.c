@@ -249,7 +249,8 @@ int cofi_evaluate_sampled(const cofi_model *m, cofi_scorer scorer, const char *t
     }
     /* For the segments: the user's training history and test item. */
     if (n_users == 0) hist_ptr[0] = 0;
-    hist_ptr[n_users + 1] = hist_ptr[n_users] + (m->user_items.indptr[u + 1] - m->user_items.indptr[u]);
+    hist_ptr[n_users + 1] =
+        hist_ptr[n_users] + (m->user_items.indptr[u + 1] - m->user_items.indptr[u]);
     tests[n_users] = test_item;
     memcpy(top + (size_t)n_users * K, ranked, depth * sizeof *ranked);
     n_top[n_users] = (uint32_t)depth;
