@@ -568,12 +568,25 @@ int cofi_synth(const cofi_synth_options *opt, const char *dir, cofi_diag *diag);
  *   test users and as many validation users; they are never trained on.
  *   Of each, a share `foldin_fraction` of the items (at least one) is the
  *   fold-in history (*_FOLDIN parts), the rest (at least one) is predicted.
- *   Only users with >= 2 distinct items are drawn.
+ *   Only users with >= 2 distinct items are drawn. With
+ *   `heldout_users_fraction` > 0 the number is that share of all users.
+ * - TIME_CUTOFF (global time split): `cutoff` is an ISO 8601 date or date
+ *   and time, unix seconds, or a fraction in (0, 1) meaning that quantile of
+ *   the events' times. A pair whose first event is at or after the cutoff
+ *   is test; earlier pairs are training, and their rows at or after the
+ *   cutoff are in no part (COFI_PART_NONE: training sees only what was
+ *   known at the cutoff). Validation is cut the same way inside training:
+ *   its cutoff leaves the same share of the training side's events after
+ *   it as the test cutoff leaves of all events. Test users without a
+ *   training pair are counted, not evaluated (COFI_SKIP_USER_UNKNOWN).
+ *   Needs timestamps; a cutoff outside (first event, last event] or one that
+ *   leaves a side empty is refused.
  */
 typedef enum cofi_protocol {
   COFI_PROTOCOL_LEAVE_LAST_OUT = 0,
   COFI_PROTOCOL_RANDOM = 1,
   COFI_PROTOCOL_USERS = 2,
+  COFI_PROTOCOL_TIME_CUTOFF = 3,
 } cofi_protocol;
 
 typedef enum cofi_part {
@@ -582,7 +595,9 @@ typedef enum cofi_part {
   COFI_PART_TEST = 2,              /* held out, for the final report */
   COFI_PART_VALIDATION_FOLDIN = 3, /* USERS: history of a validation user */
   COFI_PART_TEST_FOLDIN = 4,       /* USERS: history of a test user */
-  COFI_PART_COUNT = 5
+  COFI_PART_COUNT = 5,
+  COFI_PART_NONE = 255             /* in no part (TIME_CUTOFF: a training
+                                      pair's rows after the cutoff) */
 } cofi_part;
 
 /* Bit of a part in a part mask. */
@@ -594,10 +609,34 @@ typedef struct cofi_split_options {
   uint32_t heldout_users;   /* USERS: test users (and validation users), >= 1 */
   double foldin_fraction;   /* USERS: share of a held-out user's items folded in, (0, 1) */
   uint64_t seed;            /* RANDOM, USERS */
+  double heldout_users_fraction; /* USERS: when > 0, the share of all users
+                                    held out for test (and as many for
+                                    validation), (0, 0.5); overrides
+                                    heldout_users */
+  const char *cutoff;       /* TIME_CUTOFF: "2015-06-01", "2015-06-01T12:00:00Z",
+                               unix seconds "1433116800", or a fraction
+                               "0.8" (the time quantile of the events) */
 } cofi_split_options;
 
-/* LEAVE_LAST_OUT, holdout 0.2, heldout_users 100, foldin_fraction 0.8, seed 0. */
+/* LEAVE_LAST_OUT, holdout 0.2, heldout_users 100, foldin_fraction 0.8, seed 0,
+ * heldout_users_fraction 0, cutoff NULL. */
 cofi_split_options cofi_split_options_default(void);
+
+/* TIME_CUTOFF's two cutoffs in unix seconds, resolved on ds: test holds the
+ * pairs first seen at or after *test_from, validation those first seen in
+ * [*validation_from, *test_from) (*validation_from == *test_from when the
+ * validation part is empty). Errors: COFI_ERR_INVALID with the reason in
+ * diag (no timestamps, unparsable cutoff, cutoff outside the data's range,
+ * an empty training or test side). */
+int cofi_split_cutoffs(const cofi_dataset *ds, const cofi_split_options *opt,
+                       int64_t *validation_from, int64_t *test_from, cofi_diag *diag);
+
+/* Users with a row in `part` (*n_users) and how many of them have no row
+ * in the training parts train_mask (COFI_PART_BIT()s): *n_without_training
+ * cannot be evaluated, except by fold-in. parts as written by cofi_split.
+ * Errors: COFI_ERR_INVALID, COFI_ERR_NOMEM. */
+int cofi_split_part_users(const cofi_dataset *ds, const uint8_t *parts, cofi_part part,
+                          unsigned train_mask, uint64_t *n_users, uint64_t *n_without_training);
 
 /* Labels each interaction of ds (input order) with a cofi_part.
  * parts: [cofi_dataset_n_interactions(ds)], written. counts (may be NULL):
@@ -687,6 +726,19 @@ typedef enum cofi_skip {
 /* "user_not_in_training", "no_test_item_in_training". */
 const char *cofi_skip_name(int reason);
 
+/* Segments of the evaluated users by training history length h (distinct
+ * items removed from their ranking: training items, or fold-in items):
+ * COLD when h <= cold_max, WARM otherwise. Each segment gets every metric
+ * (COVERAGE over that segment's lists). */
+typedef enum cofi_segment {
+  COFI_SEGMENT_COLD = 0,
+  COFI_SEGMENT_WARM = 1,
+  COFI_SEGMENT_COUNT = 2
+} cofi_segment;
+
+/* "cold", "warm"; NULL if out of range. */
+const char *cofi_segment_name(int segment);
+
 #define COFI_EVAL_MAX_KS 8
 #define COFI_EVAL_MAX_K 10000
 
@@ -695,6 +747,7 @@ typedef struct cofi_eval_options {
   uint32_t n_ks;                 /* 1..COFI_EVAL_MAX_KS (default: {10}) */
   uint64_t seed;                 /* COFI_SCORER_RANDOM's scores */
   uint32_t threads;              /* 0 = all cores */
+  uint32_t cold_max;             /* cold users: <= cold_max training items (5) */
 } cofi_eval_options;
 
 cofi_eval_options cofi_eval_options_default(void);
@@ -710,6 +763,17 @@ typedef struct cofi_eval_result {
   uint64_t unknown_items;   /* held-out pairs dropped: item not in training
                                (including those of skipped users) */
   double seconds;           /* wall time of scoring */
+  uint32_t cold_max;        /* as in the options */
+  uint64_t segment_users[COFI_SEGMENT_COUNT];
+  double segment_metrics[COFI_EVAL_MAX_KS][COFI_SEGMENT_COUNT][COFI_METRIC_COUNT];
+                            /* NAN for an empty segment */
+  /* Long tail: the head is the smallest set of most popular items (by
+   * training users; ties by index) holding >= 80% of the training
+   * user-item pairs; long_tail[c] is the share of all recommended slots
+   * (first ks[c] of every list) whose item is outside it (NAN when no list
+   * has an entry). */
+  uint64_t head_items;
+  double long_tail[COFI_EVAL_MAX_KS];
 } cofi_eval_result;
 
 /* Evaluates a scorer on held-out interactions. The model's own training

@@ -135,6 +135,9 @@ typedef struct cofi__share_locator {
 int cofi__dataset_read_share(const char *path, const cofi_read_options *opt,
                              const cofi__share_locator *share, cofi_dataset **out,
                              cofi_diag *diag);
+/* A time field as the reader parses it: integer unix seconds (a fraction
+ * dropped) or ISO 8601 YYYY-MM-DD[(T| )HH:MM[:SS[.fff]]][Z|(+|-)HH[:]MM]. */
+bool cofi__parse_time(const char *s, size_t n, int64_t *out);
 
 /* ---- sparse matrices --------------------------------------------------- */
 /* CSR: row r has columns indices[indptr[r] .. indptr[r+1]), sorted

@@ -31,16 +31,21 @@ static const char usage_text[] =
     "(formulas in docs/evaluation.md).\n"
     "\n"
     "protocol:\n"
-    "  --protocol P          leave-last-out (default; the seeds'), random, users, sampled\n"
+    "  --protocol P          leave-last-out (default; the seeds'), random, heldout-users\n"
+    "                        (users), time-cutoff, sampled\n"
     "  --holdout F           random: share of each user's items in test (and validation), 0.2\n"
-    "  --heldout-users N     users: test users, and as many validation users (100)\n"
-    "  --foldin-fraction F   users: share of a held-out user's items folded in (0.8)\n"
+    "  --heldout-users N|F   heldout-users: test users (N, or a share F < 0.5 of all users),\n"
+    "                        and as many validation users (100)\n"
+    "  --fold-in-fraction F  heldout-users: share of a held-out user's items folded in (0.8)\n"
+    "  --cutoff DATE|S|F     time-cutoff: pairs first seen from then on are test; an ISO 8601\n"
+    "                        date, unix seconds, or a fraction F in (0,1) (time quantile)\n"
     "  --split-seed S        seed of the random and users splits (0)\n"
     "  --split-dir DIR       read DIR/train.csv, validation.csv, test.csv (+ *_foldin.csv)\n"
     "  --test F --negatives F   sampled: the NCF test and negatives files\n"
     "evaluation:\n"
     "  --k LIST              cutoffs, e.g. 5,10,20 (default 10)\n"
     "  --metrics LIST        which metrics to print (default all)\n"
+    "  --cold-max N          segments: cold users have <= N training items (5)\n"
     "  --seeds N             train with seeds 0..N-1; report mean and sample sd\n"
     "  --on test|validation  held-out part to report on (default test)\n"
     "  --train-on train|train+validation\n"
@@ -106,12 +111,29 @@ typedef struct report {
   double train_seconds, eval_seconds;
 } report;
 
-static void value_of(const report *r, int model, uint32_t c, int metric, double *mean, double *sd) {
+/* Which number of a result: a metric over all users, over one segment,
+ * or the long-tail share. */
+enum { V_ALL = -1, V_LONG_TAIL = COFI_SEGMENT_COUNT };
+
+static double pick_value(const cofi_eval_result *e, uint32_t c, int metric, int seg) {
+  if (seg == V_ALL) return e->metrics[c][metric];
+  if (seg == V_LONG_TAIL) return e->long_tail[c];
+  return e->segment_metrics[c][seg][metric];
+}
+
+static void value_at(const report *r, int model, uint32_t c, int metric, int seg, double *mean,
+                     double *sd) {
   double x[1024];
   uint32_t n = r->runs < 1024 ? r->runs : 1024;
-  for (uint32_t i = 0; i < n; i++) x[i] = r->res[model][i].metrics[c][metric];
+  for (uint32_t i = 0; i < n; i++) x[i] = pick_value(&r->res[model][i], c, metric, seg);
   ev_mean_sd(x, n, mean, sd);
 }
+
+static void value_of(const report *r, int model, uint32_t c, int metric, double *mean, double *sd) {
+  value_at(r, model, c, metric, V_ALL, mean, sd);
+}
+
+static void json_value(const report *r, int model, uint32_t c, int metric, int seg);
 
 static void json_number(double v) {
   if (isfinite(v)) printf("%.6g", v);
@@ -131,22 +153,98 @@ static void print_json(const report *r) {
         value_of(r, model, c, m, &mean, &sd);
         printf("%s\"%s@%u\": ", comma ? ", " : "", cofi_metric_name(m), r->eo->ks[c]);
         comma = true;
-        if (r->with_sd) {
-          printf("{\"mean\": ");
-          json_number(mean);
-          printf(", \"sd\": ");
-          json_number(model == M_POP && r->runs >= 2 ? 0.0 : sd);
-          printf("}");
-        } else {
-          json_number(mean);
-        }
+        json_value(r, model, c, m, V_ALL);
       }
-    printf("}, ");
+    for (uint32_t c = 0; c < r->eo->n_ks; c++) {
+      printf("%s\"long_tail@%u\": ", comma ? ", " : "", r->eo->ks[c]);
+      comma = true;
+      json_value(r, model, c, 0, V_LONG_TAIL);
+    }
+    /* By metric, then segment: {"n_users": {"cold": 19, "warm": 554},
+     * "recall@10": {"cold": .., "warm": ..}}, so a search for the key
+     * "recall@10" holding a number finds the all-users values only. */
+    printf(", \"segments\": {\"n_users\": {");
+    for (int g = 0; g < COFI_SEGMENT_COUNT; g++)
+      printf("%s\"%s\": %llu", g ? ", " : "", cofi_segment_name(g),
+             (unsigned long long)r->res[model][0].segment_users[g]);
+    printf("}");
+    for (uint32_t c = 0; c < r->eo->n_ks; c++)
+      for (int m = 0; m < COFI_METRIC_COUNT; m++) {
+        if (!r->show[m]) continue;
+        printf(", \"%s@%u\": {", cofi_metric_name(m), r->eo->ks[c]);
+        for (int g = 0; g < COFI_SEGMENT_COUNT; g++) {
+          printf("%s\"%s\": ", g ? ", " : "", cofi_segment_name(g));
+          json_value(r, model, c, m, g);
+        }
+        printf("}");
+      }
+    printf("}}, ");
   }
+  printf("\"cold_max\": %u, \"head_items\": %llu, \"n_items\": %llu, ", r->eo->cold_max,
+         (unsigned long long)first->head_items, (unsigned long long)first->n_items);
   printf("\"n_users\": %llu, \"skipped\": {", (unsigned long long)first->n_users);
   for (int k = 0; k < COFI_SKIP_COUNT; k++)
     printf("\"%s\": %llu, ", cofi_skip_name(k), (unsigned long long)first->skipped[k]);
   printf("\"test_items_not_in_training\": %llu}}\n", (unsigned long long)first->unknown_items);
+}
+
+static void json_value(const report *r, int model, uint32_t c, int metric, int seg) {
+  double mean, sd;
+  value_at(r, model, c, metric, seg, &mean, &sd);
+  if (r->with_sd) {
+    printf("{\"mean\": ");
+    json_number(mean);
+    printf(", \"sd\": ");
+    json_number(model == M_POP && r->runs >= 2 && isfinite(mean) ? 0.0 : sd);
+    printf("}");
+  } else {
+    json_number(mean);
+  }
+}
+
+static void table_cell(const report *r, int model, uint32_t c, int metric, int seg) {
+  double mean, sd;
+  value_at(r, model, c, metric, seg, &mean, &sd);
+  if (!isfinite(mean)) printf(" - |");
+  else if (r->with_sd && model != M_POP && isfinite(sd)) printf(" %.4f ± %.4f |", mean, sd);
+  else printf(" %.4f |", mean);
+}
+
+/* The second table: each model per user segment, with the long-tail
+ * share of what it recommends. */
+static void print_segments(const report *r) {
+  const cofi_eval_result *first = &r->res[M_ALS][0];
+  printf("\nSegments: cold users have <= %u training items (%llu users), warm more (%llu "
+         "users); long tail: items outside the %llu most popular that hold 80%% of training "
+         "interactions (of %llu items)\n\n| Model | Users |",
+         r->eo->cold_max, (unsigned long long)first->segment_users[COFI_SEGMENT_COLD],
+         (unsigned long long)first->segment_users[COFI_SEGMENT_WARM],
+         (unsigned long long)first->head_items, (unsigned long long)first->n_items);
+  for (uint32_t c = 0; c < r->eo->n_ks; c++)
+    for (int m = 0; m < COFI_METRIC_COUNT; m++)
+      if (r->show[m]) printf(" %s@%u |", metric_label[m], r->eo->ks[c]);
+  for (uint32_t c = 0; c < r->eo->n_ks; c++) printf(" LongTail@%u |", r->eo->ks[c]);
+  printf("\n|-------|-------|");
+  for (uint32_t c = 0; c < r->eo->n_ks; c++) {
+    for (int m = 0; m < COFI_METRIC_COUNT; m++)
+      if (r->show[m]) printf("--------|");
+    printf("--------|");
+  }
+  printf("\n");
+  for (int model = 0; model < N_MODELS; model++)
+    for (int g = 0; g < COFI_SEGMENT_COUNT; g++) {
+      printf("| %s | %s (%llu) |", model_label[model], cofi_segment_name(g),
+             (unsigned long long)first->segment_users[g]);
+      for (uint32_t c = 0; c < r->eo->n_ks; c++)
+        for (int m = 0; m < COFI_METRIC_COUNT; m++)
+          if (r->show[m]) table_cell(r, model, c, m, g);
+      /* The long tail is for all users: on the first row of a model. */
+      for (uint32_t c = 0; c < r->eo->n_ks; c++) {
+        if (g == 0) table_cell(r, model, c, 0, V_LONG_TAIL);
+        else printf(" |");
+      }
+      printf("\n");
+    }
 }
 
 static void print_table(const report *r) {
@@ -207,6 +305,7 @@ static void print_table(const report *r) {
       }
     printf("\n");
   }
+  print_segments(r);
   printf("\nTime: training %.2fs, scoring %.2fs (all runs)\n", r->train_seconds, r->eval_seconds);
 }
 
@@ -259,6 +358,9 @@ int cmd_eval(int argc, char **argv) {
         cli_usage_error(cmd, "--train-on: expected train or train+validation, got '%s'", v);
         a.failed = true;
       }
+    } else if (cli_opt(&a, "--cold-max", &v)) {
+      if (!a.failed && !cli_parse_u32(cmd, "--cold-max", v, 0, UINT32_MAX - 1, &eo.cold_max))
+        a.failed = true;
     } else if (cli_flag(&a, "--json")) {
       json = true;
     } else if (cli_flag(&a, "--quiet")) {

@@ -7,6 +7,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -131,6 +132,69 @@ static int read_users(const cofi_model *m, const char *path, uint32_t **out, siz
   return CLI_EXIT_OK;
 }
 
+/* One user's recommendations: CSV lines or one JSON Lines object. */
+static void write_user(FILE *f, const cofi_model *m, uint32_t user, const cofi_scored *r,
+                       uint32_t n, bool jsonl) {
+  size_t ulen;
+  const char *uid = cofi_model_user_id(m, user, &ulen);
+  if (jsonl) {
+    fputs("{\"user_id\": ", f);
+    cli_json_string(f, uid, ulen);
+    fputs(", \"recommendations\": [", f);
+  }
+  for (uint32_t j = 0; j < n; j++) {
+    size_t ilen;
+    const char *iid = cofi_model_item_id(m, r[j].index, &ilen);
+    if (jsonl) {
+      fputs(j ? ", {\"item_id\": " : "{\"item_id\": ", f);
+      cli_json_string(f, iid, ilen);
+      fputs(", \"score\": ", f);
+      cli_json_number(f, r[j].score);
+      fputc('}', f);
+    } else {
+      csv_field(f, uid, ulen);
+      fputc(',', f);
+      csv_field(f, iid, ilen);
+      fprintf(f, ",%.9g,%u\n", (double)r[j].score, j + 1);
+    }
+  }
+  if (jsonl) fputs("]}\n", f);
+}
+
+/* Formats users [0, cn) of a chunk on all threads, each thread a
+ * contiguous slice into a memory stream of its own, then writes the slices
+ * in order: the text is the same as one thread's, and formatting (about a
+ * fifth of the CPU time of an export at k = 10) no longer runs on one core
+ * while the others wait. */
+static void write_chunk(FILE *f, const cofi_model *m, const uint32_t *idx, size_t cn,
+                        const cofi_scored *out, const uint32_t *n_out, uint32_t keep,
+                        const batch_opts *o) {
+  enum { MAX_SLICES = 256 };
+  char *text[MAX_SLICES] = {0};
+  size_t len[MAX_SLICES] = {0};
+  int slices = o->threads ? (int)o->threads : omp_get_max_threads();
+  if (slices > MAX_SLICES) slices = MAX_SLICES;
+  if ((size_t)slices > cn) slices = cn ? (int)cn : 1;
+#pragma omp parallel for num_threads(slices) schedule(static, 1)
+  for (int t = 0; t < slices; t++) {
+    FILE *mf = open_memstream(&text[t], &len[t]);
+    if (!mf) continue; /* written below from this thread's slice directly */
+    for (size_t i = cn * t / slices; i < cn * (t + 1) / slices; i++)
+      write_user(mf, m, idx[i], out + i * keep, n_out[i], o->jsonl);
+    if (fclose(mf) != 0) {
+      free(text[t]);
+      text[t] = NULL;
+    }
+  }
+  for (int t = 0; t < slices; t++) {
+    if (text[t]) fwrite(text[t], 1, len[t], f);
+    else
+      for (size_t i = cn * t / slices; i < cn * (t + 1) / slices; i++)
+        write_user(f, m, idx[i], out + i * keep, n_out[i], o->jsonl);
+    free(text[t]);
+  }
+}
+
 /* Writes every chosen user's top k: CSV user_id,item_id,score,rank (one
  * line per recommendation; rank 1 is the best) or JSON Lines (one object
  * per user). Users go through cofi_recommend_users in chunks, so memory
@@ -151,33 +215,7 @@ static int write_batch(const cofi_model *m, const uint32_t *users, size_t n_user
     size_t cn = n_users - c0 < CHUNK ? n_users - c0 : CHUNK;
     for (size_t i = 0; i < cn; i++) idx[i] = users ? users[c0 + i] : (uint32_t)(c0 + i);
     rc = cofi_recommend_users(m, idx, cn, keep, o->filter_seen, o->threads, out, n_out);
-    for (size_t i = 0; i < cn && rc == COFI_OK; i++) {
-      size_t ulen;
-      const char *uid = cofi_model_user_id(m, idx[i], &ulen);
-      const cofi_scored *r = out + i * keep;
-      if (o->jsonl) {
-        fputs("{\"user_id\": ", f);
-        cli_json_string(f, uid, ulen);
-        fputs(", \"recommendations\": [", f);
-      }
-      for (uint32_t j = 0; j < n_out[i]; j++) {
-        size_t ilen;
-        const char *iid = cofi_model_item_id(m, r[j].index, &ilen);
-        if (o->jsonl) {
-          fputs(j ? ", {\"item_id\": " : "{\"item_id\": ", f);
-          cli_json_string(f, iid, ilen);
-          fputs(", \"score\": ", f);
-          cli_json_number(f, r[j].score);
-          fputc('}', f);
-        } else {
-          csv_field(f, uid, ulen);
-          fputc(',', f);
-          csv_field(f, iid, ilen);
-          fprintf(f, ",%.9g,%u\n", (double)r[j].score, j + 1);
-        }
-      }
-      if (o->jsonl) fputs("]}\n", f);
-    }
+    if (rc == COFI_OK) write_chunk(f, m, idx, cn, out, n_out, keep, o);
   }
   free(out);
   free(n_out);

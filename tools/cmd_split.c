@@ -15,14 +15,18 @@
 static const char usage_text[] =
     "usage: cofi split DATA --protocol P -o DIR [options]\n"
     "\n"
-    "Writes DIR/train.csv, DIR/validation.csv, DIR/test.csv (and, for --protocol users,\n"
+    "Writes DIR/train.csv, DIR/validation.csv, DIR/test.csv (and, for --protocol heldout-users,\n"
     "DIR/validation_foldin.csv and DIR/test_foldin.csv), with the header\n"
     "user_id,item_id,value[,timestamp].\n"
     "\n"
-    "  --protocol P          leave-last-out (default), random, users\n"
+    "  --protocol P          leave-last-out (default), random, heldout-users (users), time-cutoff\n"
     "  --holdout F           random: share of each user's items in test (and validation), 0.2\n"
-    "  --heldout-users N     users: test users, and as many validation users (100)\n"
-    "  --foldin-fraction F   users: share of a held-out user's items folded in (0.8)\n"
+    "  --heldout-users N|F   heldout-users: test users (N, or a share F < 0.5 of all users),\n"
+    "                        and as many validation users (100)\n"
+    "  --fold-in-fraction F  heldout-users: share of a held-out user's items folded in (0.8)\n"
+    "  --cutoff DATE|S|F     time-cutoff: pairs first seen from then on are test, earlier ones\n"
+    "                        train (their later rows are dropped); an ISO 8601 date, unix\n"
+    "                        seconds, or a fraction F in (0,1): the time quantile of the events\n"
     "  --split-seed S        seed of the random and users splits (0)\n"
     "  -o, --output DIR      output directory (created if needed); never over an input\n"
     "  --quiet               do not report which columns of DATA were used (stderr)\n"
@@ -107,6 +111,12 @@ int cmd_split(int argc, char **argv) {
     }
     cli_text_cstring(stdout, path);
     printf(": %llu interactions\n", (unsigned long long)counts[files[f].part]);
+  }
+  if (!rc) {
+    size_t n = cofi_dataset_n_interactions(ds), none = 0;
+    for (size_t i = 0; i < n; i++) none += parts[i] == COFI_PART_NONE;
+    if (none)
+      printf("%zu rows in no file: later events of pairs first seen before the cutoff\n", none);
   }
   cofi_dataset_free(ds);
   free(parts);

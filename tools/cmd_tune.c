@@ -17,6 +17,7 @@
  * counts more hits than Recall@10 and varies less; both are options.
  */
 #include "eval_common.h"
+#include "tune_refine.h"
 
 #include <errno.h>
 #include <math.h>
@@ -36,7 +37,11 @@ static const char usage_text[] =
     "\n"
     "  --budget N            number of trials (default 20 when no --budget-seconds)\n"
     "  --budget-seconds S    stop starting trials after S seconds\n"
-    "  --search random|grid  seeded random search (default) or a grid in random order\n"
+    "  --search random|random-only|grid\n"
+    "                        random (default): seeded random draws for the first half of\n"
+    "                        the budget, then local refinement around the best trial\n"
+    "                        (from 8 trials on); random-only: random draws throughout;\n"
+    "                        grid: a grid in random order\n"
     "  --search-seed S       seed of the search (0)\n"
     "  --metric NAME@K       selection metric on validation (default ndcg@20)\n"
     "  --trial-seeds N       trainings averaged per trial (default 2)\n"
@@ -243,6 +248,10 @@ static int es_progress(const cofi_progress *p, void *ctx) {
 
 static bool parse_metric(const char *cmd, const char *v, int *metric, uint32_t *k) {
   const char *at = strchr(v, '@');
+  if (at && at - v == 2 && !memcmp(v, "hr", 2)) { /* hr@10: the NCF papers' name */
+    *metric = COFI_METRIC_HIT_RATE;
+    return cli_parse_u32(cmd, "--metric", at + 1, 1, COFI_EVAL_MAX_K, k);
+  }
   if (at) {
     for (int m = 0; m < COFI_METRIC_COUNT; m++) {
       const char *name = cofi_metric_name(m);
@@ -309,7 +318,7 @@ int cmd_tune(int argc, char **argv) {
   int metric = COFI_METRIC_NDCG;
   uint32_t metric_k = 20;
   const char *out_path = NULL, *v;
-  bool quiet = false, json = false;
+  bool quiet = false, json = false, refine = true;
   /* models searched (bits of cofi_model_kind): ALS alone by default, since
    * EASE does not beat tuned ALS on the seeds' split (docs/evaluation.md) */
   unsigned kinds = 1u << COFI_MODEL_ALS;
@@ -353,10 +362,13 @@ int cmd_tune(int argc, char **argv) {
       if (!a.failed && !cli_parse_double(cmd, "--budget-seconds", v, 0.001, 1e9, &budget_seconds))
         a.failed = true;
     } else if (cli_opt(&a, "--search", &v)) {
-      if (!strcmp(v, "random")) sp.grid = false;
-      else if (!strcmp(v, "grid")) sp.grid = true;
-      else if (!a.failed) {
-        cli_usage_error(cmd, "--search: expected random or grid, got '%s'", v);
+      if (!strcmp(v, "random") || !strcmp(v, "random-only")) {
+        sp.grid = false;
+        refine = !strcmp(v, "random");
+      } else if (!strcmp(v, "grid")) {
+        sp.grid = true;
+      } else if (!a.failed) {
+        cli_usage_error(cmd, "--search: expected random, random-only or grid, got '%s'", v);
         a.failed = true;
       }
     } else if (cli_opt(&a, "--search-seed", &v)) {
@@ -542,6 +554,11 @@ int cmd_tune(int argc, char **argv) {
     }
   }
 
+  uint32_t explore = refine && !sp.grid ? tune_refine_explore(budget) : budget;
+  tune_refine_space rsp = {!sp.fixed[D_FACTORS], !sp.fixed[D_REG], !sp.fixed[D_ALPHA],
+                           !sp.fixed[D_ITERS], factor_choices, N_OF(factor_choices),
+                           iter_choices, N_OF(iter_choices), reg_lo, reg_hi,
+                           alpha_lo, alpha_hi};
   char pb[4200];
   say("Tuning on %s (%s%s): train %zu interactions, validation %llu; %s search, "
          "budget %u %strials%s; selecting by validation %s@%u, mean of %u training seeds\n\n",
@@ -549,7 +566,7 @@ int cmd_tune(int argc, char **argv) {
          sampled ? "sampled negatives" : ev_protocol_name(&s),
          s.split_dir || sampled ? "" : " split",
          cofi_dataset_n_interactions(train), (unsigned long long)counts[COFI_PART_VALIDATION],
-         sp.grid ? "grid" : "random", budget,
+         sp.grid ? "grid" : explore < budget ? "random then local" : "random", budget,
          with_als && kinds != (1u << COFI_MODEL_ALS) ? "ALS " : "",
          budget_seconds > 0 ? " or the time limit" : "",
          cofi_metric_name(metric), metric_k, trial_seeds);
@@ -571,6 +588,7 @@ int cmd_tune(int argc, char **argv) {
 
   double t_start = ev_now();
   uint32_t n = 0, best = 0, n_als = 0;
+  int64_t best_als = -1; /* the best ALS trial: what refinement starts from */
   for (; n < cap; n++) {
     if (budget_seconds > 0 && n > 0 && ev_now() - t_start >= budget_seconds) break;
     trial *t = &trials[n];
@@ -579,22 +597,29 @@ int cmd_tune(int argc, char **argv) {
     uint32_t rung;
     if (!trial_kind(kinds, n, &kind, &rung) || (kind == COFI_MODEL_ALS && n_als >= budget))
       break;
-    t->p.model = kind;
     /* EASE and item-kNN are deterministic: one training is the trial */
     uint32_t seeds = kind == COFI_MODEL_ALS ? trial_seeds : 1;
     if (kind == COFI_MODEL_EASE) {
+      t->p.model = kind;
       if (!lambda_fixed) t->p.lambda = ease_ladder[rung];
     } else if (kind == COFI_MODEL_ITEMKNN) {
+      t->p.model = kind;
       if (!knn_fixed) {
         t->p.knn_weighting = knn_ladder[rung].w;
         t->p.neighbors = knn_ladder[rung].k;
       }
     } else if (sp.grid) {
       grid_point(&sp, sp.grid_order[n_als++], &t->p);
+    } else if (n_als >= explore && best_als >= 0) {
+      /* local refinement around the best ALS trial so far */
+      tune_refine(&trials[best_als].p, &rsp, (double)(n_als - explore) / (budget - explore), &rng,
+                  &t->p);
+      n_als++;
     } else {
       n_als++;
       draw_random(&sp, &rng, &conf_rng, &t->p);
     }
+    t->p.model = kind;
     double t0 = ev_now();
     if (patience && kind == COFI_MODEL_ALS) {
       /* Mean curves over the trial's seeds, up to the shortest run. */
@@ -672,6 +697,9 @@ int cmd_tune(int argc, char **argv) {
     print_params_row(t, n + 1, metric, metric_k, sp.ials, sp.conf, models);
     if (rep) fflush(rep);
     if (t->score > trials[best].score) best = n;
+    if (kind == COFI_MODEL_ALS && t->score >= 0 &&
+        (best_als < 0 || t->score > trials[best_als].score))
+      best_als = (int64_t)n;
   }
   if (n == 0) {
     fprintf(stderr, "cofi tune: no trial ran\n");

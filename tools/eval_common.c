@@ -28,7 +28,8 @@ const char *ev_protocol_name(const ev_setup *s) {
   if (s->split_dir) return "split from files";
   switch (s->split.protocol) {
     case COFI_PROTOCOL_RANDOM: return "random";
-    case COFI_PROTOCOL_USERS: return "users";
+    case COFI_PROTOCOL_USERS: return "heldout-users";
+    case COFI_PROTOCOL_TIME_CUTOFF: return "time-cutoff";
     default: return "leave-last-out";
   }
 }
@@ -40,20 +41,33 @@ bool ev_setup_option(cli_args *a, ev_setup *s) {
     s->sampled = false;
     if (!strcmp(v, "leave-last-out")) s->split.protocol = COFI_PROTOCOL_LEAVE_LAST_OUT;
     else if (!strcmp(v, "random")) s->split.protocol = COFI_PROTOCOL_RANDOM;
-    else if (!strcmp(v, "users")) s->split.protocol = COFI_PROTOCOL_USERS;
+    else if (!strcmp(v, "users") || !strcmp(v, "heldout-users"))
+      s->split.protocol = COFI_PROTOCOL_USERS;
+    else if (!strcmp(v, "time-cutoff")) s->split.protocol = COFI_PROTOCOL_TIME_CUTOFF;
     else if (!strcmp(v, "sampled")) s->sampled = true;
     else if (!a->failed) {
-      cli_usage_error(a->cmd, "--protocol: expected leave-last-out, random, users or sampled, got '%s'", v);
+      cli_usage_error(a->cmd, "--protocol: expected leave-last-out, random, heldout-users (users), "
+                      "time-cutoff or sampled, got '%s'", v);
       a->failed = true;
     }
+  } else if (cli_opt(a, "--cutoff", &v)) {
+    s->split.cutoff = v; /* parsed by cofi_split, which knows the data's range */
   } else if (cli_opt(a, "--holdout", &v)) {
     if (!a->failed && !cli_parse_double(a->cmd, "--holdout", v, 1e-9, 0.499999, &s->split.holdout))
       a->failed = true;
   } else if (cli_opt(a, "--heldout-users", &v)) {
-    if (!a->failed && !cli_parse_u32(a->cmd, "--heldout-users", v, 1, UINT32_MAX / 2,
-                                     &s->split.heldout_users))
+    /* N users, or a share of all users when written as a decimal. */
+    s->split.heldout_users_fraction = 0;
+    if (a->failed) {
+    } else if (strchr(v, '.')) {
+      if (!cli_parse_double(a->cmd, "--heldout-users", v, 1e-9, 0.499999,
+                            &s->split.heldout_users_fraction))
+        a->failed = true;
+    } else if (!cli_parse_u32(a->cmd, "--heldout-users", v, 1, UINT32_MAX / 2,
+                              &s->split.heldout_users)) {
       a->failed = true;
-  } else if (cli_opt(a, "--foldin-fraction", &v)) {
+    }
+  } else if (cli_opt(a, "--foldin-fraction", &v) || cli_opt(a, "--fold-in-fraction", &v)) {
     if (!a->failed &&
         !cli_parse_double(a->cmd, "--foldin-fraction", v, 1e-9, 0.999999, &s->split.foldin_fraction))
       a->failed = true;
@@ -87,6 +101,12 @@ int ev_setup_check(const char *cmd, const ev_setup *s) {
     return cli_usage_error(cmd, "--split-dir -: give the directory cofi split wrote");
   if (!s->sampled && (s->ncf_test || s->ncf_negatives))
     return cli_usage_error(cmd, "--test and --negatives belong to --protocol sampled");
+  bool time_cutoff = !s->sampled && s->split.protocol == COFI_PROTOCOL_TIME_CUTOFF;
+  if (time_cutoff && !s->split.cutoff && !s->split_dir)
+    return cli_usage_error(cmd, "--protocol time-cutoff needs --cutoff DATE|SECONDS|FRACTION "
+                           "(e.g. 2015-06-01 or 0.8, the time quantile of the events)");
+  if (s->split.cutoff && !time_cutoff)
+    return cli_usage_error(cmd, "--cutoff belongs to --protocol time-cutoff");
   return CLI_EXIT_OK;
 }
 
@@ -188,9 +208,41 @@ int ev_prepare(const char *cmd, const ev_setup *s, cofi_dataset **ds, uint8_t **
       *ds = NULL;
       return cli_diag_error(cmd, "splitting", rc, &d);
     }
+    if (s->split.protocol == COFI_PROTOCOL_TIME_CUTOFF && !s->data.quiet)
+      ev_report_time_cutoff(cmd, s, *ds, p);
   }
   *parts = p;
   return CLI_EXIT_OK;
+}
+
+/* What a global time cutoff did: the instants, and who cannot be evaluated. */
+void ev_report_time_cutoff(const char *cmd, const ev_setup *s, const cofi_dataset *ds,
+                           const uint8_t *parts) {
+  int64_t v, c;
+  cofi_diag d = {0};
+  if (cofi_split_cutoffs(ds, &s->split, &v, &c, &d)) return;
+  char cb[40], vb[40];
+  time_t ct = (time_t)c, vt = (time_t)v;
+  struct tm tm;
+  strftime(cb, sizeof cb, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&ct, &tm));
+  strftime(vb, sizeof vb, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&vt, &tm));
+  fprintf(stderr, "cofi %s: time cutoff %s (%lld): test is what was first seen from then on", cmd,
+          cb, (long long)c);
+  if (v < c) fprintf(stderr, "; validation from %s (%lld)", vb, (long long)v);
+  fputc('\n', stderr);
+  static const cofi_part held[] = {COFI_PART_VALIDATION, COFI_PART_TEST};
+  for (int h = 0; h < 2; h++) {
+    uint64_t n_users, dropped;
+    /* Test users may train on validation events (the final model). */
+    unsigned before = COFI_PART_BIT(COFI_PART_TRAIN);
+    if (held[h] == COFI_PART_TEST) before |= COFI_PART_BIT(COFI_PART_VALIDATION);
+    if (cofi_split_part_users(ds, parts, held[h], before, &n_users, &dropped) || n_users == 0)
+      continue;
+    fprintf(stderr, "cofi %s: %s: %llu users, of whom %llu have no event before the %scutoff "
+            "and cannot be evaluated (user_not_in_training)\n", cmd,
+            held[h] == COFI_PART_TEST ? "test" : "validation", (unsigned long long)n_users,
+            (unsigned long long)dropped, held[h] == COFI_PART_TEST ? "" : "validation ");
+  }
 }
 
 int ev_select(const char *cmd, const cofi_dataset *ds, const uint8_t *parts, unsigned mask,

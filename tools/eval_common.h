@@ -21,7 +21,8 @@ typedef struct ev_setup {
 
 void ev_setup_init(ev_setup *s);
 /* Consumes a data option or one of --protocol, --holdout, --heldout-users,
- * --foldin-fraction, --split-seed, --split-dir, --test, --negatives.
+ * --foldin-fraction (--fold-in-fraction), --cutoff, --split-seed,
+ * --split-dir, --test, --negatives.
  * Returns true when consumed (check a->failed). */
 bool ev_setup_option(cli_args *a, ev_setup *s);
 /* Checks the combination of flags; prints a usage error. */
@@ -33,6 +34,11 @@ const char *ev_protocol_name(const ev_setup *s);
  * returns an exit code. */
 int ev_prepare(const char *cmd, const ev_setup *s, cofi_dataset **ds, uint8_t **parts,
                uint64_t counts[COFI_PART_COUNT]);
+
+/* Prints the resolved cutoffs of a time-cutoff split and, for validation
+ * and test, how many users have no training event (stderr). */
+void ev_report_time_cutoff(const char *cmd, const ev_setup *s, const cofi_dataset *ds,
+                           const uint8_t *parts);
 
 /* Selects rows by part mask into a new dataset; prints errors. */
 int ev_select(const char *cmd, const cofi_dataset *ds, const uint8_t *parts, unsigned mask,

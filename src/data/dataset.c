@@ -351,6 +351,8 @@ static bool parse_time(const char *s, size_t n, int64_t *out) {
   return false;
 }
 
+bool cofi__parse_time(const char *s, size_t n, int64_t *out) { return parse_time(s, n, out); }
+
 /* ---- the reader -------------------------------------------------------- */
 
 /* Equality of two short byte strings without a call to memcmp (IDs and

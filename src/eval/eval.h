@@ -35,6 +35,8 @@ typedef struct cofi__evalset {
                           then U rows set->row[] are used */
   uint64_t skipped[COFI_SKIP_COUNT];
   uint64_t unknown_items; /* held-out pairs whose item is not in training */
+  uint8_t *is_head;    /* [n_items] 1 for the popular head (segments.c) */
+  uint64_t n_head;
 } cofi__evalset;
 
 void cofi__evalset_free(cofi__evalset *s);
@@ -101,6 +103,35 @@ int cofi__eval_run(const cofi__evalset *set, const cofi__scoring *sc,
 /* The RANDOM scorer's score of item for user: uniform [0, 1), a pure
  * function of (seed, user, item). */
 float cofi__random_score(uint64_t seed, uint32_t user, uint32_t item);
+
+/* The ranked lists of an evaluation, as the segment metrics need them. */
+typedef struct cofi__seglists {
+  uint32_t n_users, n_items, K;
+  const uint32_t *top;      /* [n_users x K] */
+  const uint32_t *n_top;    /* [n_users] */
+  const uint64_t *hist_ptr; /* [n_users+1]: history length = difference */
+  const uint64_t *test_ptr; /* [n_users+1] */
+  const uint32_t *test;     /* ascending per user */
+  const uint8_t *is_head;   /* [n_items], or NULL: long tail NAN */
+  uint64_t n_head;
+} cofi__seglists;
+
+/* is_head [train->n_cols] (written): the most popular columns (by entries;
+ * ties by index) that together hold >= 80% of the entries. */
+int cofi__head_items(const cofi__csr *train, uint8_t *is_head, uint64_t *n_head);
+
+/* Share of the first k entries of all lists whose item is not head. */
+double cofi__long_tail_share(const uint32_t *top, const uint32_t *n_top, uint32_t n_users,
+                             uint32_t K, uint32_t k, const uint8_t *is_head);
+
+/* Fills out's cold_max, segment_users, segment_metrics, head_items and
+ * long_tail. Errors: COFI_ERR_NOMEM. */
+int cofi__eval_segments(const cofi__seglists *l, const cofi_eval_options *opt,
+                        cofi_eval_result *out);
+
+/* cofi_split's TIME_CUTOFF protocol (split_time.c). */
+int cofi__split_time_cutoff(const cofi_dataset *ds, const cofi_split_options *opt,
+                            uint8_t *parts, uint64_t counts[COFI_PART_COUNT], cofi_diag *diag);
 
 /* Training users per item of a user x item matrix: pop [n_cols]. */
 void cofi__popularity(const cofi__csr *train, float *pop);

@@ -26,6 +26,7 @@ void cofi__evalset_free(cofi__evalset *s) {
   cofi__free(s->test_ptr);
   cofi__free(s->test);
   cofi__aligned_free(s->vecs);
+  cofi__free(s->is_head);
   memset(s, 0, sizeof *s);
 }
 
@@ -80,6 +81,9 @@ int cofi__evalset_build(const cofi__idmap *users, const cofi__idmap *items,
   uint64_t seen_cap = 0, test_cap = 0;
 
   out->n_items = train->n_cols;
+  out->is_head = cofi__malloc(train->n_cols ? train->n_cols : 1);
+  if (!out->is_head) goto nomem;
+  if ((rc = cofi__head_items(train, out->is_head, &out->n_head))) goto done;
   rc = cofi__csr_from_dataset(test, &tc);
   if (rc) goto done;
   if (foldin) {

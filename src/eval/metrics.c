@@ -34,6 +34,7 @@ cofi_eval_options cofi_eval_options_default(void) {
   memset(&o, 0, sizeof o);
   o.ks[0] = 10;
   o.n_ks = 1;
+  o.cold_max = 5;
   return o;
 }
 
@@ -133,5 +134,8 @@ int cofi__eval_score(const cofi__evalset *set, const uint32_t *top, const uint32
         cofi__coverage(top, n_top, set->n_users, K, k, set->n_items, buf);
   }
   cofi__free(buf);
-  return COFI_OK;
+  cofi__seglists l = {.n_users = set->n_users, .n_items = set->n_items, .K = K, .top = top,
+                      .n_top = n_top, .hist_ptr = set->seen_ptr, .test_ptr = set->test_ptr,
+                      .test = set->test, .is_head = set->is_head, .n_head = set->n_head};
+  return cofi__eval_segments(&l, opt, out);
 }

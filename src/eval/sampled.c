@@ -119,7 +119,9 @@ int cofi_evaluate_sampled(const cofi_model *m, cofi_scorer scorer, const char *t
   cofi_scored *cand = NULL;
   uint32_t *ranked = NULL;
   uint8_t *cov = NULL;
-  uint32_t *top = NULL, *n_top = NULL;
+  uint32_t *top = NULL, *n_top = NULL, *tests = NULL;
+  uint64_t *hist_ptr = NULL, *test_ptr = NULL;
+  uint8_t *is_head = NULL;
   size_t cand_cap = 0, users_cap = 0;
   uint32_t n_users = 0;
   uint64_t n_test_items = 0;
@@ -249,8 +251,19 @@ int cofi_evaluate_sampled(const cofi_model *m, cofi_scorer scorer, const char *t
       uint32_t *n2 = cofi__realloc(n_top, ncap * sizeof *n2);
       if (!n2) goto nomem;
       n_top = n2;
+      uint32_t *s2 = cofi__realloc(tests, ncap * sizeof *s2);
+      if (!s2) goto nomem;
+      tests = s2;
+      uint64_t *h2 = cofi__realloc(hist_ptr, (ncap + 1) * sizeof *h2);
+      if (!h2) goto nomem;
+      hist_ptr = h2;
       users_cap = ncap;
     }
+    /* For the segments: the user's training history and test item. */
+    if (n_users == 0) hist_ptr[0] = 0;
+    hist_ptr[n_users + 1] =
+        hist_ptr[n_users] + (m->user_items.indptr[u + 1] - m->user_items.indptr[u]);
+    tests[n_users] = test_item;
     memcpy(top + (size_t)n_users * K, ranked, depth * sizeof *ranked);
     n_top[n_users] = (uint32_t)depth;
     n_users++;
@@ -276,6 +289,16 @@ int cofi_evaluate_sampled(const cofi_model *m, cofi_scorer scorer, const char *t
     out->metrics[c][COFI_METRIC_COVERAGE] =
         cofi__coverage(top, n_top, n_users, K, opt->ks[c], m->n_items, cov);
   }
+  test_ptr = cofi__malloc(((size_t)n_users + 1) * sizeof *test_ptr);
+  is_head = cofi__malloc(m->n_items ? m->n_items : 1);
+  if (!test_ptr || !is_head) goto nomem;
+  for (uint32_t i = 0; i <= n_users; i++) test_ptr[i] = i;
+  uint64_t n_head = 0;
+  if (cofi__head_items(&m->user_items, is_head, &n_head)) goto nomem;
+  cofi__seglists sl = {.n_users = n_users, .n_items = m->n_items, .K = K, .top = top,
+                       .n_top = n_top, .hist_ptr = hist_ptr, .test_ptr = test_ptr,
+                       .test = tests, .is_head = is_head, .n_head = n_head};
+  if (cofi__eval_segments(&sl, opt, out)) goto nomem;
   out->seconds = cofi__now() - t0;
   goto done;
 
@@ -291,6 +314,10 @@ done:
   cofi__free(cov);
   cofi__free(top);
   cofi__free(n_top);
+  cofi__free(tests);
+  cofi__free(hist_ptr);
+  cofi__free(test_ptr);
+  cofi__free(is_head);
   return rc;
 }
 

@@ -27,6 +27,8 @@ cofi_split_options cofi_split_options_default(void) {
   o.heldout_users = 100;
   o.foldin_fraction = 0.8;
   o.seed = 0;
+  o.heldout_users_fraction = 0;
+  o.cutoff = NULL;
   return o;
 }
 
@@ -78,8 +80,14 @@ int cofi_split(const cofi_dataset *ds, const cofi_split_options *opt, uint8_t *p
                           "and again in validation), got %g",
                           opt->holdout);
       break;
+    case COFI_PROTOCOL_TIME_CUTOFF: return cofi__split_time_cutoff(ds, opt, parts, counts, diag);
     case COFI_PROTOCOL_USERS:
-      if (opt->heldout_users < 1)
+      if (opt->heldout_users_fraction != 0 &&
+          !(opt->heldout_users_fraction > 0 && opt->heldout_users_fraction < 0.5))
+        return cofi__fail(diag, COFI_ERR_INVALID, NULL, 0,
+                          "heldout_users_fraction must be in (0, 0.5) (test users, and as many "
+                          "validation users), got %g", opt->heldout_users_fraction);
+      if (opt->heldout_users < 1 && opt->heldout_users_fraction == 0)
         return cofi__fail(diag, COFI_ERR_INVALID, NULL, 0, "heldout_users must be >= 1");
       if (!(opt->foldin_fraction > 0 && opt->foldin_fraction < 1))
         return cofi__fail(diag, COFI_ERR_INVALID, NULL, 0,
@@ -129,12 +137,17 @@ int cofi_split(const cofi_dataset *ds, const cofi_split_options *opt, uint8_t *p
       if (np >= 2) eligible[n_eligible++] = u;
     }
     for (uint32_t i = 0; i < n_items; i++) stamp[i] = UINT32_MAX;
-    uint64_t want = 2 * (uint64_t)opt->heldout_users;
+    uint32_t held = opt->heldout_users;
+    if (opt->heldout_users_fraction > 0) {
+      held = round_share(opt->heldout_users_fraction, n_users);
+      if (held < 1) held = 1;
+    }
+    uint64_t want = 2 * (uint64_t)held;
     if (want > n_eligible || (uint64_t)n_users - want < 1) {
       rc = cofi__fail(diag, COFI_ERR_INVALID, NULL, 0,
                       "cannot hold out %u test and %u validation users: %u users have >= 2 "
                       "items (of %u users; at least one must stay for training)",
-                      opt->heldout_users, opt->heldout_users, n_eligible, n_users);
+                      held, held, n_eligible, n_users);
       goto done;
     }
     uint64_t s = opt->seed ^ 0x5DEECE66Dull;
@@ -144,7 +157,7 @@ int cofi_split(const cofi_dataset *ds, const cofi_split_options *opt, uint8_t *p
       uint32_t t = eligible[i];
       eligible[i] = eligible[j];
       eligible[j] = t;
-      user_role[eligible[i]] = i < opt->heldout_users ? 2 : 1;
+      user_role[eligible[i]] = i < held ? 2 : 1;
     }
   }
 
@@ -210,6 +223,7 @@ int cofi_split(const cofi_dataset *ds, const cofi_split_options *opt, uint8_t *p
         for (uint32_t i = 0; i < np; i++) pair_part[order[i]] = i < f ? hist : held;
         break;
       }
+      case COFI_PROTOCOL_TIME_CUTOFF: break; /* split_time.c; returned above */
     }
     for (uint64_t t = uptr[u]; t < uptr[u + 1]; t++) {
       uint64_t r = rows[t];

@@ -14,7 +14,7 @@ SEEDS=(--factors 64 --regularization 0.02 --alpha 20 --iterations 20)
 DATA=("$ML/ratings.csv" --format movielens --min-value 4)
 
 out=$("$COFI" eval "${DATA[@]}" "${SEEDS[@]}" --k 5,10 --json --quiet) || fail "eval --json"
-jq -e 'keys == ["als", "n_users", "popularity", "random", "skipped"]' <<<"$out" >/dev/null \
+jq -e 'keys == ["als", "cold_max", "head_items", "n_items", "n_users", "popularity", "random", "skipped"]' <<<"$out" >/dev/null \
   || fail "eval JSON keys: $out"
 [ "$(jq .n_users <<<"$out")" = 573 ] || fail "n_users: $out"
 [ "$(jq '.skipped.no_test_item_in_training' <<<"$out")" = 35 ] || fail "skipped: $out"
@@ -23,7 +23,7 @@ jq -e '.popularity["recall@10"] > 0.04185 and .popularity["recall@10"] < 0.04190
        and .popularity["ndcg@10"] > 0.0228 and .popularity["ndcg@10"] < 0.0230' <<<"$out" >/dev/null \
   || fail "popularity differs from the reference 0.0419 / 0.0229: $out"
 jq -e '.als["recall@10"] > .popularity["recall@10"] and .random["recall@10"] < 0.01
-       and (.als | keys | length) == 12 and .als["coverage@10"] > .popularity["coverage@10"]' \
+       and (.als | keys | length) == 15 and .als["coverage@10"] > .popularity["coverage@10"]' \
   <<<"$out" >/dev/null || fail "ALS should beat popularity, random be near 0: $out"
 
 # The same split written by cofi split and read back gives the same numbers.
