@@ -286,8 +286,11 @@ int cofi__metadata_field_index(const cofi_model *m, const char *field, uint32_t 
     if (n < 0) break;
     used += (size_t)n < sizeof have - used ? (size_t)n : sizeof have - used - 1;
   }
-  return cofi__fail(diag, COFI_ERR_NOT_FOUND, "", 0, "the item metadata has no field %s%s (%s%s)",
-                    field ? "'" : "'genres' or 'categories'", field ? field : "",
+  char want_text[128];
+  if (field) snprintf(want_text, sizeof want_text, "'%.100s'", field);
+  else snprintf(want_text, sizeof want_text, "'genres' or 'categories'");
+  return cofi__fail(diag, COFI_ERR_NOT_FOUND, "", 0, "the item metadata has no field %s (%s%s)",
+                    want_text,
                     m->meta.n_fields ? "its fields: " : "no item metadata: train with --items",
                     have);
 }
