@@ -464,6 +464,12 @@ int cofi_similar_items(const cofi_model *m, cofi_workspace *ws, uint32_t item,
                        uint32_t k, cofi_scored *out, size_t *n_out);
 int cofi_similar_users(const cofi_model *m, cofi_workspace *ws, uint32_t user,
                        uint32_t k, cofi_scored *out, size_t *n_out);
+/* The model's items most similar to a vector of `factors` floats that is
+ * not one of them (a new item's, cofi_metadata_map_vector), by cosine,
+ * best first, ties by lower index. Errors: COFI_ERR_INVALID (k = 0 or a
+ * NULL argument), COFI_ERR_NOMEM. */
+int cofi_similar_items_vector(const cofi_model *m, cofi_workspace *ws, const float *vec,
+                              uint32_t k, cofi_scored *out, size_t *n_out);
 
 /* ---- new items from their metadata (src/recommend/metadata_map.c) ------ */
 /* COFI-METADATA-MAP-API-BEGIN */
@@ -933,6 +939,14 @@ void cofi_store_item_free(cofi_store_item *item);
 /* Sets the hidden flag (1: hide, 0: show again). NOT_FOUND. */
 int cofi_store_hide_item(cofi_store *s, const char *id, size_t len, int hidden,
                          cofi_diag *diag);
+
+/* Every item (hidden ones included: check item->hidden) from one
+ * consistent snapshot, in no particular order; categories and fields are
+ * never NULL ("[]", "{}"). fn returns 0 to continue; anything else stops
+ * the scan, which then returns COFI_ERR_CANCELLED. The item's strings are
+ * borrowed for the duration of the call. */
+typedef int (*cofi_store_item_fn)(const cofi_store_item *item, void *ctx);
+int cofi_store_scan_items(cofi_store *s, cofi_store_item_fn fn, void *ctx, cofi_diag *diag);
 
 typedef struct cofi_store_counts {
   uint64_t users, items, events;
