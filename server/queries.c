@@ -32,14 +32,19 @@
 /* ---- writing answers ----------------------------------------------------- */
 
 /* With an explainer (explain=1), each item also gets its "because"; the
- * plain path does no explaining work. Fails only in cofi_explain. */
+ * plain path does no explaining work. Fails only in cofi_explain. nt (may
+ * be NULL): new items (new_items.c) merged in by score, k in all. */
 static int write_items(srv_buf *b, const srv_model *sm, const cofi_scored *top, size_t n,
-                       cofi_explainer *e) {
+                       cofi_explainer *e, const srv_new_top *nt, size_t k) {
   const size_t *off = sm->item_json_off;
   srv_buf_putc(b, '[');
-  for (size_t i = 0; i < n; i++) {
+  for (size_t i = 0, j = 0, w = 0; (i < n || (nt && j < nt->n)) && w < k; w++) {
+    if (w) srv_buf_putc(b, ',');
+    if (nt && j < nt->n && (i >= n || nt->score[j] > top[i].score)) {
+      srv_new_top_write(b, nt, j++);
+      continue;
+    }
     size_t it = top[i].index;
-    if (i) srv_buf_putc(b, ',');
     srv_buf_putc(b, '{');
     srv_buf_put(b, sm->item_json + off[2 * it], off[2 * it + 1] - off[2 * it]);
     srv_buf_lit(b, ",\"score\":");
@@ -54,6 +59,7 @@ static int write_items(srv_buf *b, const srv_model *sm, const cofi_scored *top, 
       srv_write_because(b, sm, why, nw);
     }
     srv_buf_putc(b, '}');
+    i++;
   }
   srv_buf_putc(b, ']');
   return COFI_OK;
@@ -96,8 +102,8 @@ static size_t resolve_exclude(const srv_model *sm, const srv_rec_query *q, uint3
 
 /* Writes the answer for one recommendation query into b, or returns false
  * with err (b is then unchanged). */
-static bool answer_recommend(srv_thread *th, const srv_model *sm, const srv_rec_query *q,
-                             srv_buf *b, srv_error *err) {
+static bool answer_recommend(cofi_server *srv, srv_thread *th, const srv_model *sm,
+                             const srv_rec_query *q, srv_buf *b, srv_error *err) {
   cofi_recommend_options opt = cofi_recommend_options_default();
   opt.k = q->k;
   opt.filter_seen = q->filter_seen;
@@ -117,12 +123,19 @@ static bool answer_recommend(srv_thread *th, const srv_model *sm, const srv_rec_
     cofi_explainer *e = NULL;
     if (rc == COFI_OK && q->explain && n) rc = cofi_explainer_new_user(sm->m, (uint32_t)u, &e);
     if (rc != COFI_OK) return library_error(err, rc);
+    srv_new_top nt;
+    const float *uvec = cofi_model_user_factors(sm->m) + (size_t)u * sm->info.factors;
+    if (!srv_new_items_top(srv, sm, uvec, false, q->k, q->exclude, q->n_exclude, &nt)) {
+      cofi_explainer_free(e);
+      return library_error(err, COFI_ERR_NOMEM);
+    }
     size_t mark = b->len;
     srv_buf_lit(b, "{\"user_id\":");
     write_user_id(b, sm, (uint32_t)u);
     srv_buf_lit(b, ",\"recommendations\":");
-    rc = write_items(b, sm, th->top, n, e);
+    rc = write_items(b, sm, th->top, n, e, &nt, q->k);
     cofi_explainer_free(e);
+    srv_new_top_free(&nt);
     if (rc != COFI_OK) {
       if (!b->oom) b->len = mark;
       return library_error(err, rc);
@@ -163,6 +176,11 @@ static bool answer_recommend(srv_thread *th, const srv_model *sm, const srv_rec_
   if (rc == COFI_OK && q->explain && n)
     rc = cofi_explainer_new_history(sm->m, th->items, NULL, n_known, &e);
   if (rc != COFI_OK) return library_error(err, rc);
+  srv_new_top nt;
+  if (!srv_new_items_top(srv, sm, th->vec, false, q->k, q->exclude, q->n_exclude, &nt)) {
+    cofi_explainer_free(e);
+    return library_error(err, COFI_ERR_NOMEM);
+  }
   size_t mark = b->len;
   /* The known liked items in request order, each once. */
   srv_buf_lit(b, "{\"liked\":[");
@@ -184,8 +202,9 @@ static bool answer_recommend(srv_thread *th, const srv_model *sm, const srv_rec_
     srv_buf_json_str(b, q->liked[i].p, q->liked[i].len);
   }
   srv_buf_lit(b, "],\"recommendations\":");
-  rc = write_items(b, sm, th->top, n, e);
+  rc = write_items(b, sm, th->top, n, e, &nt, q->k);
   cofi_explainer_free(e);
+  srv_new_top_free(&nt);
   if (rc != COFI_OK) {
     if (!b->oom) b->len = mark;
     return library_error(err, rc);
@@ -213,7 +232,7 @@ static void recommend_get(srv_req *r, bool cold_only) {
     return;
   }
   srv_model *sm = srv_req_model(r);
-  if (!answer_recommend(r->th, sm, &q, r->out, &err)) srv_req_error(r, &err);
+  if (!answer_recommend(r->srv, r->th, sm, &q, r->out, &err)) srv_req_error(r, &err);
 }
 
 void srv_h_recommend(srv_req *r) { recommend_get(r, false); }
@@ -229,7 +248,7 @@ void srv_h_invocations(srv_req *r) {
     srv_req_error(r, &err);
   } else {
     srv_model *sm = srv_req_model(r);
-    if (!answer_recommend(r->th, sm, &q, r->out, &err)) srv_req_error(r, &err);
+    if (!answer_recommend(r->srv, r->th, sm, &q, r->out, &err)) srv_req_error(r, &err);
   }
   json_decref(root);
 }
@@ -265,7 +284,7 @@ void srv_h_recommend_batch(srv_req *r) {
     if (i) srv_buf_putc(b, ',');
     q.user = r->th->spans_a[i];
     size_t mark = b->len;
-    if (!answer_recommend(r->th, sm, &q, b, &err)) {
+    if (!answer_recommend(r->srv, r->th, sm, &q, b, &err)) {
       if (!b->oom) b->len = mark;
       srv_buf_lit(b, "{\"user_id\":");
       srv_buf_json_str(b, q.user.p, q.user.len);
@@ -276,6 +295,33 @@ void srv_h_recommend_batch(srv_req *r) {
   }
   srv_buf_lit(b, "]}");
   json_decref(root);
+}
+
+/* /similar_items for a new item (new_items.c): the model's items by cosine
+ * with its vector from metadata, and the other new items. */
+static void similar_new_item(srv_req *r, const srv_model *sm, srv_span id, uint32_t k) {
+  srv_error err;
+  if (!srv_new_items_vector(r->srv, sm, id, r->th->vec, &err)) {
+    srv_req_error(r, &err);
+    return;
+  }
+  size_t got = 0;
+  srv_new_top nt;
+  int rc = cofi_similar_items_vector(sm->m, r->th->ws, r->th->vec, k, r->th->top, &got);
+  if (rc == COFI_OK && !srv_new_items_top(r->srv, sm, r->th->vec, true, k, &id, 1, &nt))
+    rc = COFI_ERR_NOMEM;
+  if (rc != COFI_OK) {
+    library_error(&err, rc);
+    srv_req_error(r, &err);
+    return;
+  }
+  srv_buf *b = r->out;
+  srv_buf_lit(b, "{\"item_id\":");
+  srv_buf_json_str(b, id.p, id.len);
+  srv_buf_lit(b, ",\"source\":\"metadata\",\"similar\":");
+  write_items(b, sm, r->th->top, got, NULL, &nt, k);
+  srv_new_top_free(&nt);
+  srv_buf_putc(b, '}');
 }
 
 static void similar(srv_req *r, bool items) {
@@ -294,9 +340,12 @@ static void similar(srv_req *r, bool items) {
   srv_buf *b = r->out;
   int64_t idx = items ? cofi_model_find_item(sm->m, id.p, id.len)
                       : cofi_model_find_user(sm->m, id.p, id.len);
+  if (idx < 0 && items) {
+    similar_new_item(r, sm, id, k);
+    return;
+  }
   if (idx < 0) {
-    srv_req_fail(r, 404, items ? "unknown_item" : "unknown_user",
-                 "%s " SRV_ECHO_FMT " is not in the model", items ? "item" : "user",
+    srv_req_fail(r, 404, "unknown_user", "user " SRV_ECHO_FMT " is not in the model",
                  SRV_ECHO(id.p, id.len));
     return;
   }
@@ -308,10 +357,19 @@ static void similar(srv_req *r, bool items) {
     return;
   }
   if (items) {
+    /* new items (with a vector from their metadata) are candidates too */
+    srv_new_top nt;
+    const float *y = cofi_model_item_factors(sm->m) + (size_t)idx * sm->info.factors;
+    if (!srv_new_items_top(r->srv, sm, y, true, k, NULL, 0, &nt)) {
+      library_error(&err, COFI_ERR_NOMEM);
+      srv_req_error(r, &err);
+      return;
+    }
     srv_buf_lit(b, "{\"item_id\":");
     write_item_id(b, sm, (uint32_t)idx);
     srv_buf_lit(b, ",\"similar\":");
-    write_items(b, sm, r->th->top, got, NULL);
+    write_items(b, sm, r->th->top, got, NULL, &nt, k);
+    srv_new_top_free(&nt);
   } else {
     srv_buf_lit(b, "{\"user_id\":");
     write_user_id(b, sm, (uint32_t)idx);

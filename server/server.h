@@ -54,6 +54,10 @@ typedef struct cofi_server_config {
    * like, complete. Only the names matter here. */
   const cofi_event_weight *event_weights;
   size_t n_event_weights;
+  /* With a store: the map giving store items the model has not seen a
+   * vector from their categories (a cofi_metadata_map_kind; default
+   * 0, ridge). docs/serving.md, "New items". */
+  int metadata_map;
 } cofi_server_config;
 
 cofi_server_config cofi_server_config_default(void);

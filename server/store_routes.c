@@ -586,6 +586,7 @@ static void put_item(srv_req *r, srv_span id) {
     store_error(r, rc, &d, "PUT /items/{id}");
     goto done;
   }
+  srv_new_items_put(r->srv, srv_req_model(r), &it); /* a vector from its categories */
   srv_buf_lit(r->out, "{\"item_id\":");
   srv_buf_json_str(r->out, id.p, id.len);
   srv_buf_lit(r->out, ",\"stored\":true}");
@@ -609,6 +610,7 @@ static void delete_item(srv_req *r, srv_span id) {
     store_error(r, rc, &d, "DELETE /items/{id}");
     return;
   }
+  srv_new_items_hide(r->srv, id.p, id.len);
   srv_buf_lit(r->out, "{\"item_id\":");
   srv_buf_json_str(r->out, id.p, id.len);
   srv_buf_lit(r->out, ",\"hidden\":true}");

@@ -50,6 +50,8 @@ static const char usage_text[] =
     "                          POST /feedback, PUT/GET/DELETE /items/{id}, PUT/GET/DELETE\n"
     "                          /users/{id}, GET /users/{id}/history. MODEL is then optional:\n"
     "                          without one the other routes answer 503 until a reload loads it.\n"
+    "  --metadata-map ridge|mean  with --store: how store items the model has not seen get a\n"
+    "                          vector from their categories (default ridge; docs/serving.md)\n"
     "  --api-token-file FILE   token for the store's write routes (Authorization: Bearer TOKEN),\n"
     "                          read from FILE (or set $COFI_API_TOKEN); required when --host is\n"
     "                          not a loopback address\n"
@@ -208,6 +210,10 @@ int cmd_serve(int argc, char **argv) {
     } else if (cli_opt(&a, "--store", &v)) {
       if (!*v) return cli_usage_error("serve", "--store: the URL is empty");
       cfg.store_url = v;
+    } else if (cli_opt(&a, "--metadata-map", &v)) {
+      int kind = cofi_metadata_map_kind_parse(v, strlen(v));
+      if (kind < 0) return cli_usage_error("serve", "--metadata-map: expected ridge or mean, got '%s'", v);
+      cfg.metadata_map = kind;
     } else if (cli_opt(&a, "--api-token-file", &v)) {
       if (!read_token_file_as("--api-token-file", v, api_token_buf, sizeof api_token_buf))
         return CLI_EXIT_USAGE;
