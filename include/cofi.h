@@ -465,11 +465,14 @@ int cofi_similar_items(const cofi_model *m, cofi_workspace *ws, uint32_t item,
 int cofi_similar_users(const cofi_model *m, cofi_workspace *ws, uint32_t user,
                        uint32_t k, cofi_scored *out, size_t *n_out);
 /* The model's items most similar to a vector of `factors` floats that is
- * not one of them (a new item's, cofi_metadata_map_vector), by cosine,
- * best first, ties by lower index. Errors: COFI_ERR_INVALID (k = 0 or a
+ * not one of them (a new item's, cofi_metadata_map_vector), best first,
+ * ties by lower index: by cosine (center NULL), or by the cosine of
+ * vec - center and y_i - center (center: `factors` floats, e.g.
+ * cofi_metadata_map_mean: how each differs from the average item; see
+ * src/recommend/similar_vector.c). Errors: COFI_ERR_INVALID (k = 0 or a
  * NULL argument), COFI_ERR_NOMEM. */
 int cofi_similar_items_vector(const cofi_model *m, cofi_workspace *ws, const float *vec,
-                              uint32_t k, cofi_scored *out, size_t *n_out);
+                              const float *center, uint32_t k, cofi_scored *out, size_t *n_out);
 
 /* ---- new items from their metadata (src/recommend/metadata_map.c) ------ */
 /* COFI-METADATA-MAP-API-BEGIN */
@@ -548,6 +551,8 @@ int cofi_metadata_map_vector(const cofi_metadata_map *map, const char *const *ca
                              const size_t *lens, size_t n, float *out, size_t *n_known);
 
 uint32_t cofi_metadata_map_factors(const cofi_metadata_map *map);
+/* The mean vector of the fitted items ([factors], borrowed). */
+const float *cofi_metadata_map_mean(const cofi_metadata_map *map);
 /* Distinct categories the map knows. */
 size_t cofi_metadata_map_n_categories(const cofi_metadata_map *map);
 cofi_metadata_map_kind cofi_metadata_map_get_kind(const cofi_metadata_map *map);

@@ -423,12 +423,15 @@ void srv_new_items_hide(cofi_server *s, const char *id, size_t len) {
 }
 
 bool srv_new_items_vector(cofi_server *s, const srv_model *sm, srv_span id, float *vec,
-                          srv_error *err) {
+                          float *center, srv_error *err) {
   srv_new_items *t = acquire(s, sm);
   if (!t) return srv_fail(err, 404, "unknown_item", "item " SRV_ECHO_FMT " is not in the model",
                           SRV_ECHO(id.p, id.len));
   ssize_t i = current(t, sm) ? find(t, id.p, id.len) : -1;
-  if (i >= 0) memcpy(vec, t->e[i].vec, t->factors * sizeof *vec);
+  if (i >= 0) {
+    memcpy(vec, t->e[i].vec, t->factors * sizeof *vec);
+    memcpy(center, cofi_metadata_map_mean(t->map), t->factors * sizeof *center);
+  }
   else if (!t->map)
     srv_fail(err, 404, "unknown_item",
              "item " SRV_ECHO_FMT " is not in the model, and new items get no vector (%s)",
@@ -460,7 +463,8 @@ static bool skipped(const ni_entry *e, const srv_span *skip, size_t n_skip) {
 }
 
 bool srv_new_items_top(cofi_server *s, const srv_model *sm, const float *vec, bool cosine,
-                       uint32_t k, const srv_span *skip, size_t n_skip, srv_new_top *out) {
+                       const float *center, uint32_t k, const srv_span *skip, size_t n_skip,
+                       srv_new_top *out) {
   memset(out, 0, sizeof *out);
   srv_new_items *t = acquire(s, sm);
   if (!t) return true;
@@ -470,7 +474,10 @@ bool srv_new_items_top(cofi_server *s, const srv_model *sm, const float *vec, bo
   uint32_t dim = t->factors;
   double qn = 0;
   if (cosine) {
-    for (uint32_t f = 0; f < dim; f++) qn += (double)vec[f] * vec[f];
+    for (uint32_t f = 0; f < dim; f++) {
+      double q = (double)vec[f] - (center ? center[f] : 0.0);
+      qn += q * q;
+    }
     qn = sqrt(qn);
   }
   c = malloc(t->n * sizeof *c);
@@ -480,9 +487,19 @@ bool srv_new_items_top(cofi_server *s, const srv_model *sm, const float *vec, bo
   for (size_t i = 0; i < t->n; i++) {
     const ni_entry *e = &t->e[i];
     if (skipped(e, skip, n_skip)) continue;
-    double dot = 0;
-    for (uint32_t f = 0; f < dim; f++) dot += (double)vec[f] * e->vec[f];
-    if (cosine) dot = qn * e->norm > 0 ? dot / (qn * e->norm) : 0;
+    double dot = 0, en = e->norm;
+    if (cosine && center) {
+      double en2 = 0;
+      for (uint32_t f = 0; f < dim; f++) {
+        double x = (double)e->vec[f] - center[f];
+        dot += x * ((double)vec[f] - center[f]);
+        en2 += x * x;
+      }
+      en = sqrt(en2);
+    } else {
+      for (uint32_t f = 0; f < dim; f++) dot += (double)vec[f] * e->vec[f];
+    }
+    if (cosine) dot = qn * en > 0 ? dot / (qn * en) : 0;
     c[nc].score = (float)dot;
     c[nc++].at = (uint32_t)i;
   }

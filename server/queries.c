@@ -125,7 +125,7 @@ static bool answer_recommend(cofi_server *srv, srv_thread *th, const srv_model *
     if (rc != COFI_OK) return library_error(err, rc);
     srv_new_top nt;
     const float *uvec = cofi_model_user_factors(sm->m) + (size_t)u * sm->info.factors;
-    if (!srv_new_items_top(srv, sm, uvec, false, q->k, q->exclude, q->n_exclude, &nt)) {
+    if (!srv_new_items_top(srv, sm, uvec, false, NULL, q->k, q->exclude, q->n_exclude, &nt)) {
       cofi_explainer_free(e);
       return library_error(err, COFI_ERR_NOMEM);
     }
@@ -177,7 +177,7 @@ static bool answer_recommend(cofi_server *srv, srv_thread *th, const srv_model *
     rc = cofi_explainer_new_history(sm->m, th->items, NULL, n_known, &e);
   if (rc != COFI_OK) return library_error(err, rc);
   srv_new_top nt;
-  if (!srv_new_items_top(srv, sm, th->vec, false, q->k, q->exclude, q->n_exclude, &nt)) {
+  if (!srv_new_items_top(srv, sm, th->vec, false, NULL, q->k, q->exclude, q->n_exclude, &nt)) {
     cofi_explainer_free(e);
     return library_error(err, COFI_ERR_NOMEM);
   }
@@ -301,14 +301,16 @@ void srv_h_recommend_batch(srv_req *r) {
  * with its vector from metadata, and the other new items. */
 static void similar_new_item(srv_req *r, const srv_model *sm, srv_span id, uint32_t k) {
   srv_error err;
-  if (!srv_new_items_vector(r->srv, sm, id, r->th->vec, &err)) {
+  float center[COFI_MAX_FACTORS];
+  if (!srv_new_items_vector(r->srv, sm, id, r->th->vec, center, &err)) {
     srv_req_error(r, &err);
     return;
   }
   size_t got = 0;
   srv_new_top nt;
-  int rc = cofi_similar_items_vector(sm->m, r->th->ws, r->th->vec, k, r->th->top, &got);
-  if (rc == COFI_OK && !srv_new_items_top(r->srv, sm, r->th->vec, true, k, &id, 1, &nt))
+  /* around the mean item: what its categories add (similar_vector.c) */
+  int rc = cofi_similar_items_vector(sm->m, r->th->ws, r->th->vec, center, k, r->th->top, &got);
+  if (rc == COFI_OK && !srv_new_items_top(r->srv, sm, r->th->vec, true, center, k, &id, 1, &nt))
     rc = COFI_ERR_NOMEM;
   if (rc != COFI_OK) {
     library_error(&err, rc);
@@ -360,7 +362,7 @@ static void similar(srv_req *r, bool items) {
     /* new items (with a vector from their metadata) are candidates too */
     srv_new_top nt;
     const float *y = cofi_model_item_factors(sm->m) + (size_t)idx * sm->info.factors;
-    if (!srv_new_items_top(r->srv, sm, y, true, k, NULL, 0, &nt)) {
+    if (!srv_new_items_top(r->srv, sm, y, true, NULL, k, NULL, 0, &nt)) {
       library_error(&err, COFI_ERR_NOMEM);
       srv_req_error(r, &err);
       return;

@@ -645,12 +645,14 @@ void srv_new_items_free(srv_new_items *t);
 /* PUT /items/{id} (after the store committed it) and DELETE /items/{id}. */
 void srv_new_items_put(cofi_server *s, const srv_model *sm, const cofi_store_item *it);
 void srv_new_items_hide(cofi_server *s, const char *id, size_t len);
-/* A new item's vector into vec [factors]; false with a 404 in err. */
+/* A new item's vector into vec [factors] and the map's mean item vector
+ * into center [factors]; false with a 404 in err. */
 bool srv_new_items_vector(cofi_server *s, const srv_model *sm, srv_span id, float *vec,
-                          srv_error *err);
+                          float *center, srv_error *err);
 /* The k best new items for vec: dot product (recommend) or cosine
- * (similar), IDs in skip left out; each with its JSON members copied, so
- * the answer can be written after the table changed. False: out of memory. */
+ * (similar; around center when not NULL, as cofi_similar_items_vector),
+ * IDs in skip left out; each with its JSON members copied, so the answer
+ * can be written after the table changed. False: out of memory. */
 typedef struct srv_new_top {
   size_t n;
   float *score; /* [n], best first */
@@ -658,7 +660,8 @@ typedef struct srv_new_top {
   size_t *off;  /* [2n + 1] */
 } srv_new_top;
 bool srv_new_items_top(cofi_server *s, const srv_model *sm, const float *vec, bool cosine,
-                       uint32_t k, const srv_span *skip, size_t n_skip, srv_new_top *out);
+                       const float *center, uint32_t k, const srv_span *skip, size_t n_skip,
+                       srv_new_top *out);
 void srv_new_top_free(srv_new_top *t);
 /* {"item_id": ..., "score": ..., "title": ..., "source": "metadata"} */
 void srv_new_top_write(srv_buf *b, const srv_new_top *t, size_t i);

@@ -1,17 +1,23 @@
 /*
  * similar_vector.c — the model's items most similar to a vector that is
  * not one of them (a new item's vector from its metadata, see
- * metadata_map.c): the cosine of the vector with every item's factors,
- * as cofi_similar_items ranks the model's own items.
+ * metadata_map.c), by cosine as cofi_similar_items ranks the model's own
+ * items, or by cosine around a center c: cos(v - c, y_i - c).
+ *
+ * Why a center: a new item's vector is the mean item vector plus what its
+ * categories add (ridge), and the mean points along the popularity
+ * direction shared by all items, so plain cosine ranks the items closest to
+ * "the average item" first, whatever the categories. Around the mean, the
+ * comparison is between how the new item and each item differ from the
+ * average item, which is what its categories say.
  */
 #include "internal.h"
-#include "kernels/kernels.h"
 
 #include <math.h>
 #include <string.h>
 
 int cofi_similar_items_vector(const cofi_model *m, cofi_workspace *ws, const float *vec,
-                              uint32_t k, cofi_scored *out, size_t *n_out) {
+                              const float *center, uint32_t k, cofi_scored *out, size_t *n_out) {
   if (n_out) *n_out = 0;
   if (!m || !ws || !vec || !out || !n_out || k == 0) return COFI_ERR_INVALID;
   uint32_t want = m->n_items < k ? m->n_items : k;
@@ -19,14 +25,27 @@ int cofi_similar_items_vector(const cofi_model *m, cofi_workspace *ws, const flo
   int rc = cofi__ws_reserve(ws, m->n_items, 0, want);
   if (rc) return rc;
   uint32_t dim = m->factors;
-  double qn2 = 0;
-  for (uint32_t f = 0; f < dim; f++) qn2 += (double)vec[f] * vec[f];
-  float qn = (float)sqrt(qn2);
-  cofi__rows rows = {.base = m->item_factors, .ld = dim, .idx = NULL};
-  cofi__k_gemv(&rows, m->n_items, dim, vec, ws->scores);
+  /* q = v - c; c.q and |c|^2 are the same for every item */
+  double qn2 = 0, cq = 0, cc = 0;
+  for (uint32_t f = 0; f < dim; f++) {
+    double c = center ? center[f] : 0.0, q = (double)vec[f] - c;
+    qn2 += q * q;
+    cq += c * q;
+    cc += c * c;
+  }
+  double qn = sqrt(qn2);
+  const float *Y = m->item_factors;
   for (uint32_t i = 0; i < m->n_items; i++) {
-    float d = qn * m->item_norms[i];
-    ws->scores[i] = d > 0 ? ws->scores[i] / d : 0.0f;
+    const float *y = Y + (size_t)i * dim;
+    double yq = 0, yc = 0;
+    for (uint32_t f = 0; f < dim; f++) {
+      double c = center ? center[f] : 0.0;
+      yq += (double)y[f] * ((double)vec[f] - c);
+      yc += (double)y[f] * c;
+    }
+    double yn = m->item_norms[i], d2 = yn * yn - 2 * yc + cc; /* |y - c|^2 */
+    double d = qn * sqrt(d2 > 0 ? d2 : 0);
+    ws->scores[i] = d > 0 ? (float)((yq - cq) / d) : 0.0f;
   }
   size_t got = cofi__topk_scores(ws->scores, m->n_items, want, ws->heap);
   memcpy(out, ws->heap, got * sizeof *out);
