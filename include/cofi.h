@@ -558,6 +558,47 @@ size_t cofi_metadata_map_n_categories(const cofi_metadata_map *map);
 cofi_metadata_map_kind cofi_metadata_map_get_kind(const cofi_metadata_map *map);
 void cofi_metadata_map_free(cofi_metadata_map *map);
 /* COFI-METADATA-MAP-API-END */
+/* The new-items protocol (src/eval/new_items.c, docs/evaluation.md): a
+ * seeded share of the items is held out of training entirely (metadata
+ * kept), ALS (params p, seed opt->seed) trains on the rest, and each test
+ * user (trained, with held-out items) ranks the held-out items only, by
+ * each method; Recall@K and NDCG@K as cofi.h defines them, averaged. */
+enum {
+  COFI_NEW_ITEMS_RIDGE = 0,               /* user . ridge map vector */
+  COFI_NEW_ITEMS_MEAN = 1,                /* user . mean map vector */
+  COFI_NEW_ITEMS_CATEGORY_POPULARITY = 2, /* mean training popularity of its categories */
+  COFI_NEW_ITEMS_RANDOM = 3,
+  COFI_NEW_ITEMS_METHODS = 4
+};
+/* "ridge", "mean", "category_popularity", "random"; NULL if out of range. */
+const char *cofi_new_items_method_name(int method);
+
+typedef struct cofi_new_items_eval_options {
+  double holdout_items; /* share of items held out, (0, 1); default 0.1 */
+  const char *field;    /* metadata field (NULL: "genres", else "categories") */
+  float lambda;         /* the ridge map's lambda, default 1 */
+  uint32_t k;           /* cutoff, default 10 */
+  uint64_t seed;        /* the split's and the training's seed */
+} cofi_new_items_eval_options;
+
+cofi_new_items_eval_options cofi_new_items_eval_options_default(void);
+
+typedef struct cofi_new_items_eval_result {
+  double recall[COFI_NEW_ITEMS_METHODS];
+  double ndcg[COFI_NEW_ITEMS_METHODS];
+  uint64_t n_users;          /* test users averaged over */
+  uint64_t n_heldout_items;
+  uint64_t n_train_items;
+  uint64_t n_categories;     /* distinct categories of the trained items */
+} cofi_new_items_eval_result;
+
+/* ds must have item metadata (cofi_dataset_read_items). Errors:
+ * COFI_ERR_INVALID (bad options, no metadata), COFI_ERR_NOT_FOUND (no
+ * such field; diag lists the fields), COFI_ERR_EMPTY, training's errors. */
+int cofi_evaluate_new_items(const cofi_dataset *ds, const cofi_params *p,
+                            const cofi_new_items_eval_options *opt, cofi_new_items_eval_result *out,
+                            cofi_diag *diag);
+
 
 /* ---- synthetic data ---------------------------------------------------- */
 

@@ -126,6 +126,8 @@ int cofi__metadata_map_fit_rows(const float *Y, size_t n_items, uint32_t k, cons
                                 const char *const *cats, const size_t *lens,
                                 const size_t *offsets, const cofi_metadata_map_options *opt,
                                 cofi_metadata_map **out, cofi_diag *diag);
+/* A category's index in the map, or -1. */
+int64_t cofi__metadata_map_category(const cofi_metadata_map *map, const char *s, size_t len);
 /* The index of the metadata field `field` (NULL: "genres", else
  * "categories"); COFI_ERR_NOT_FOUND with diag listing the fields. */
 int cofi__metadata_field_index(const cofi_model *m, const char *field, uint32_t *out,

@@ -52,6 +52,9 @@ cofi_metadata_map_options cofi_metadata_map_options_default(void) {
 }
 
 uint32_t cofi_metadata_map_factors(const cofi_metadata_map *map) { return map ? map->factors : 0; }
+int64_t cofi__metadata_map_category(const cofi_metadata_map *map, const char *s, size_t len) {
+  return cofi__idmap_find(&map->cats, s, len);
+}
 const float *cofi_metadata_map_mean(const cofi_metadata_map *map) { return map ? map->mean : NULL; }
 size_t cofi_metadata_map_n_categories(const cofi_metadata_map *map) { return map ? map->cats.n : 0; }
 cofi_metadata_map_kind cofi_metadata_map_get_kind(const cofi_metadata_map *map) {
