@@ -466,9 +466,10 @@ int cofi_similar_users(const cofi_model *m, cofi_workspace *ws, uint32_t user,
                        uint32_t k, cofi_scored *out, size_t *n_out);
 /* The model's items most similar to a vector of `factors` floats that is
  * not one of them (a new item's, cofi_metadata_map_vector), best first,
- * ties by lower index: by cosine (center NULL), or by the cosine of
- * vec - center and y_i - center (center: `factors` floats, e.g.
- * cofi_metadata_map_mean: how each differs from the average item; see
+ * ties by lower index: by cosine (center NULL), or, around center
+ * (`factors` floats, e.g. cofi_metadata_map_mean), by projection:
+ * (y_i - center) . (vec - center) / |vec - center|, how far an item departs
+ * from the average item in the new item's direction (why:
  * src/recommend/similar_vector.c). Errors: COFI_ERR_INVALID (k = 0 or a
  * NULL argument), COFI_ERR_NOMEM. */
 int cofi_similar_items_vector(const cofi_model *m, cofi_workspace *ws, const float *vec,

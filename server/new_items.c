@@ -487,19 +487,15 @@ bool srv_new_items_top(cofi_server *s, const srv_model *sm, const float *vec, bo
   for (size_t i = 0; i < t->n; i++) {
     const ni_entry *e = &t->e[i];
     if (skipped(e, skip, n_skip)) continue;
-    double dot = 0, en = e->norm;
-    if (cosine && center) {
-      double en2 = 0;
-      for (uint32_t f = 0; f < dim; f++) {
-        double x = (double)e->vec[f] - center[f];
-        dot += x * ((double)vec[f] - center[f]);
-        en2 += x * x;
-      }
-      en = sqrt(en2);
+    double dot = 0;
+    if (cosine && center) { /* projection, as cofi_similar_items_vector */
+      for (uint32_t f = 0; f < dim; f++)
+        dot += ((double)e->vec[f] - center[f]) * ((double)vec[f] - center[f]);
+      dot = qn > 0 ? dot / qn : 0;
     } else {
       for (uint32_t f = 0; f < dim; f++) dot += (double)vec[f] * e->vec[f];
+      if (cosine) dot = qn * e->norm > 0 ? dot / (qn * e->norm) : 0;
     }
-    if (cosine) dot = qn * en > 0 ? dot / (qn * en) : 0;
     c[nc].score = (float)dot;
     c[nc++].at = (uint32_t)i;
   }

@@ -650,7 +650,7 @@ void srv_new_items_hide(cofi_server *s, const char *id, size_t len);
 bool srv_new_items_vector(cofi_server *s, const srv_model *sm, srv_span id, float *vec,
                           float *center, srv_error *err);
 /* The k best new items for vec: dot product (recommend) or cosine
- * (similar; around center when not NULL, as cofi_similar_items_vector),
+ * (similar; with a center, the projection of cofi_similar_items_vector),
  * IDs in skip left out; each with its JSON members copied, so the answer
  * can be written after the table changed. False: out of memory. */
 typedef struct srv_new_top {

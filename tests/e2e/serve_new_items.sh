@@ -9,8 +9,14 @@
 #     best, once k reaches its rank (and not before); scores stay sorted
 #   - DELETE hides it everywhere; unknown categories or hidden: no vector
 #   - the mean map the same way; a bad --metadata-map is a usage error
+#   - PostgreSQL (a throwaway server, tests/store/with_postgres.sh): the
+#     same store scan gives a new item its vector, and a restart rebuilds it
 set -u
-source "$(dirname "$0")/serve_common.bash"
+here=$(cd "$(dirname "$0")" && pwd)
+if [ -z "${COFI_TEST_PG_URL:-}" ]; then
+  exec bash "$here/../store/with_postgres.sh" bash "$0" "$@"
+fi
+source "$here/serve_common.bash"
 need_ml
 S=sqlite:$T/store.db
 "$COFI" import "$ML/ratings.csv" --store "$S" --format movielens --min-value 4 --items "$ML/movies.csv" \
@@ -83,4 +89,25 @@ check_map ridge
 check_map mean
 expect_fail 2 "--metadata-map: expected ridge or mean, got 'median'" \
   "$COFI" serve "$T/m.cofi" --store "$S" --metadata-map median
+
+# PostgreSQL: the model above, the catalogue imported again into a database
+psql -q -v ON_ERROR_STOP=1 "$COFI_TEST_PG_URL" -c "CREATE DATABASE new_items" >/dev/null ||
+  fail "cannot create the test database"
+PG=${COFI_TEST_PG_URL%/*}/new_items
+"$COFI" import "$ML/ratings.csv" --store "$PG" --format movielens --min-value 4 --items "$ML/movies.csv" \
+  >"$T/pgimp.log" 2>&1 || fail "import into PostgreSQL: $(cat "$T/pgimp.log")"
+start_server "$T/pg.log" "$T/m.cofi" --store "$PG" --port 0
+grep -q "new items: ridge map over 20 categories" "$T/pg.log" || fail "postgresql: start message: $(cat "$T/pg.log")"
+put pg-film '{"categories":["Animation","Children"]}'
+ok 200 '.source == "metadata" and (.similar | length) == 5' "$U/similar_items?item_id=pg-film&k=5"
+for it in $(jq -r '.similar[].item_id' "$T/body"); do
+  g=$(genres_of "$it")
+  grep -qE 'Animation|Children' <<<"$g" || fail "postgresql: similar item $it of an animated children's film has genres '$g'"
+done
+stop_server
+start_server "$T/pg2.log" "$T/m.cofi" --store "$PG" --port 0
+grep -q "1 store items not in the model have a vector" "$T/pg2.log" || fail "postgresql: restart: $(cat "$T/pg2.log")"
+ok 200 '.hidden == true' -X DELETE "$U/items/pg-film"
+err 404 unknown_item "$U/similar_items?item_id=pg-film&k=5"
+stop_server
 pass

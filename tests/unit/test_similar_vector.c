@@ -1,6 +1,6 @@
 /*
  * test_similar_vector.c — cofi_similar_items_vector against a plain double
- * loop (cosine, and cosine around a center), and against
+ * loop (cosine, and projection around a center), and against
  * cofi_similar_items when the vector is one of the model's items; errors.
  */
 #include "testutil.h"
@@ -41,6 +41,7 @@ static double ref_score(const cofi_model *m, const float *v, const float *c, uin
     a += q * q;
     b += y * y;
   }
+  if (c) return a > 0 ? dot / sqrt(a) : 0; /* projection on the direction of v - c */
   return a * b > 0 ? dot / sqrt(a * b) : 0;
 }
 
