@@ -568,10 +568,13 @@ enum {
   COFI_NEW_ITEMS_RIDGE = 0,               /* user . ridge map vector */
   COFI_NEW_ITEMS_MEAN = 1,                /* user . mean map vector */
   COFI_NEW_ITEMS_CATEGORY_POPULARITY = 2, /* mean training popularity of its categories */
-  COFI_NEW_ITEMS_RANDOM = 3,
-  COFI_NEW_ITEMS_METHODS = 4
+  COFI_NEW_ITEMS_USER_CATEGORIES = 3,     /* mean share of the user's training items
+                                             having each of its categories */
+  COFI_NEW_ITEMS_RANDOM = 4,
+  COFI_NEW_ITEMS_METHODS = 5
 };
-/* "ridge", "mean", "category_popularity", "random"; NULL if out of range. */
+/* "ridge", "mean", "category_popularity", "user_categories", "random";
+ * NULL if out of range. */
 const char *cofi_new_items_method_name(int method);
 
 typedef struct cofi_new_items_eval_options {

@@ -1,9 +1,9 @@
 /*
  * eval_new_items.c — `cofi eval DATA --protocol new-items`: how well items
  * with no interactions are ranked from their metadata (the ridge and mean
- * maps) against category popularity and random, mean and sample sd over
- * seeds (src/eval/new_items.c has the protocol; docs/evaluation.md, "New
- * items from their metadata", the numbers).
+ * maps) against category popularity, the user's category shares and random,
+ * mean and sample sd over seeds (src/eval/new_items.c has the protocol;
+ * docs/evaluation.md, "New items from their metadata", the numbers).
  */
 #include "eval_common.h"
 
@@ -18,7 +18,8 @@ static const char usage_text[] =
     "Holds a share of the items out of training entirely (their metadata kept), trains ALS\n"
     "on the rest, gives the held-out items vectors from their metadata, and ranks only the\n"
     "held-out items for every trained user who has some: ridge map, mean map, category\n"
-    "popularity and random; Recall@K and NDCG@K, mean and sd over seeds.\n"
+    "popularity, the user's category shares and random; Recall@K and NDCG@K, mean and sd\n"
+    "over seeds.\n"
     "\n"
     "  --holdout-items F     share of the items held out, in (0, 1) (default 0.1)\n"
     "  --metadata-field NAME metadata column of categories split on '|' (default genres,\n"

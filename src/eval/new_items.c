@@ -18,8 +18,11 @@
  *
  * Methods: RIDGE and MEAN (user vector . mapped item vector), CATEGORY
  * popularity (an item scores the mean, over its categories, of the
- * category's training interactions: the same for every user), RANDOM
- * (seeded uniform scores per user and item).
+ * category's training interactions: the same for every user), USER
+ * categories (the mean, over the item's categories, of the share of the
+ * user's training items having the category: a content-based baseline
+ * that knows the user's taste without any factors), RANDOM (seeded
+ * uniform scores per user and item).
  */
 #include "eval.h"
 
@@ -51,8 +54,8 @@ static int u32_cmp(const void *a, const void *b) {
 }
 
 const char *cofi_new_items_method_name(int method) {
-  static const char *const names[COFI_NEW_ITEMS_METHODS] = {"ridge", "mean", "category_popularity",
-                                                            "random"};
+  static const char *const names[COFI_NEW_ITEMS_METHODS] = {
+      "ridge", "mean", "category_popularity", "user_categories", "random"};
   return method >= 0 && method < COFI_NEW_ITEMS_METHODS ? names[method] : NULL;
 }
 
@@ -91,6 +94,9 @@ int cofi_evaluate_new_items(const cofi_dataset *ds, const cofi_params *p,
   size_t *lens = NULL, *off = NULL;
   float *vecs = NULL, *catpop = NULL, *itempop = NULL;
   uint64_t *tptr = NULL;
+  size_t *item_cat_ptr = NULL;
+  uint32_t *item_cat = NULL;
+  float *user_cat = NULL;
   cand *cs = NULL;
   if (!held || !keep || !use || !perm) goto nomem;
   /* 1. the held-out items: a seeded Fisher-Yates prefix */
@@ -157,6 +163,20 @@ int cofi_evaluate_new_items(const cofi_dataset *ds, const cofi_params *p,
     }
     itempop[h] = nk ? (float)(s / nk) : 0.0f;
   }
+  /* each item's known categories, as map indices */
+  item_cat_ptr = cofi__malloc(((size_t)n_items + 1) * sizeof *item_cat_ptr);
+  item_cat = cofi__malloc((off[n_items] ? off[n_items] : 1) * sizeof *item_cat);
+  user_cat = cofi__calloc(n_cats ? n_cats : 1, sizeof *user_cat);
+  if (!item_cat_ptr || !item_cat || !user_cat) goto nomem;
+  item_cat_ptr[0] = 0;
+  for (uint32_t i = 0; i < n_items; i++) {
+    size_t w = item_cat_ptr[i];
+    for (size_t j = off[i]; j < off[i + 1]; j++) {
+      int64_t c = cofi__metadata_map_category(maps[1], cats[j], lens[j]);
+      if (c >= 0) item_cat[w++] = (uint32_t)c;
+    }
+    item_cat_ptr[i + 1] = w;
+  }
   /* 4. test users: their held-out items, as positions h in perm */
   uint32_t *pos = cofi__malloc(n_items * sizeof *pos);
   if (!pos) goto nomem;
@@ -194,6 +214,12 @@ int cofi_evaluate_new_items(const cofi_dataset *ds, const cofi_params *p,
     nt = w;
     users++;
     const float *x = m->user_factors + (size_t)u * k;
+    /* the user's category shares (user_cat is all zero between users) */
+    uint64_t ub = m->user_items.indptr[u], ue = m->user_items.indptr[u + 1];
+    for (uint64_t e = ub; e < ue; e++) {
+      uint32_t i = m->user_items.indices[e];
+      for (size_t j = item_cat_ptr[i]; j < item_cat_ptr[i + 1]; j++) user_cat[item_cat[j]] += 1.0f;
+    }
     for (int meth = 0; meth < COFI_NEW_ITEMS_METHODS; meth++) {
       for (size_t h = 0; h < n_held; h++) {
         float s;
@@ -204,6 +230,12 @@ int cofi_evaluate_new_items(const cofi_dataset *ds, const cofi_params *p,
           s = (float)d;
         } else if (meth == COFI_NEW_ITEMS_CATEGORY_POPULARITY) {
           s = itempop[h];
+        } else if (meth == COFI_NEW_ITEMS_USER_CATEGORIES) {
+          uint32_t i = perm[h];
+          size_t nk = item_cat_ptr[i + 1] - item_cat_ptr[i];
+          double a = 0;
+          for (size_t j = item_cat_ptr[i]; j < item_cat_ptr[i + 1]; j++) a += user_cat[item_cat[j]];
+          s = nk ? (float)(a / ((double)nk * (double)(ue - ub))) : 0.0f;
         } else {
           s = (float)(mix(opt->seed * 0x100000001b3ull ^ ((uint64_t)u << 32) ^ h) >> 40);
         }
@@ -217,6 +249,10 @@ int cofi_evaluate_new_items(const cofi_dataset *ds, const cofi_params *p,
       cofi__metrics_user(top, nr, t, nt, opt->k, mt);
       sum[meth][0] += mt[COFI_METRIC_RECALL];
       sum[meth][1] += mt[COFI_METRIC_NDCG];
+    }
+    for (uint64_t e = ub; e < ue; e++) {
+      uint32_t i = m->user_items.indices[e];
+      for (size_t j = item_cat_ptr[i]; j < item_cat_ptr[i + 1]; j++) user_cat[item_cat[j]] = 0.0f;
     }
   }
   if (users == 0) {
@@ -235,6 +271,9 @@ int cofi_evaluate_new_items(const cofi_dataset *ds, const cofi_params *p,
 nomem:
   rc = cofi__fail(diag, COFI_ERR_NOMEM, "", 0, "out of memory");
 done:
+  cofi__free(item_cat_ptr);
+  cofi__free(item_cat);
+  cofi__free(user_cat);
   cofi__free(cs);
   cofi__free(top);
   cofi__free(test);

@@ -22,11 +22,11 @@ expect_fail 2 "leaves 0 held out: need at least 1 and fewer than all" \
 expect_fail 2 "--ridge-lambda" run --items "$T/items.csv" --ridge-lambda -1
 out=$(run --items "$T/items.csv" --holdout-items 0.25 --seeds 3 --factors 8 --iterations 8 --k 5 --quiet) ||
   fail "eval new-items failed: $out"
-for m in ridge mean category_popularity random; do grep -q "^$m " <<<"$out" || fail "no $m row: $out"; done
+for m in ridge mean category_popularity user_categories random; do grep -q "^$m " <<<"$out" || fail "no $m row: $out"; done
 js=$(run --items "$T/items.csv" --holdout-items 0.25 --seeds 3 --factors 8 --iterations 8 --k 5 --quiet --json) ||
   fail "eval new-items --json failed"
 jq -e '.protocol == "new-items" and .k == 5 and .seeds == 3 and .heldout_items == 15
-       and (.methods | keys | length) == 4 and all(.methods[]; .recall >= 0 and .recall <= 1)
+       and (.methods | keys | length) == 5 and all(.methods[]; .recall >= 0 and .recall <= 1)
        and .methods.ridge.recall > .methods.random.recall and .methods.mean.recall > .methods.random.recall' \
   <<<"$js" >/dev/null || fail "JSON: $js"
 pass
