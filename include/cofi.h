@@ -532,6 +532,145 @@ int cofi_similar_items(const cofi_model *m, cofi_workspace *ws, uint32_t item,
                        uint32_t k, cofi_scored *out, size_t *n_out);
 int cofi_similar_users(const cofi_model *m, cofi_workspace *ws, uint32_t user,
                        uint32_t k, cofi_scored *out, size_t *n_out);
+/* The model's items most similar to a vector of `factors` floats that is
+ * not one of them (a new item's, cofi_metadata_map_vector), best first,
+ * ties by lower index: by cosine (center NULL), or, around center
+ * (`factors` floats, e.g. cofi_metadata_map_mean), by projection:
+ * (y_i - center) . (vec - center) / |vec - center|, how far an item departs
+ * from the average item in the new item's direction (why:
+ * src/recommend/similar_vector.c). Errors: COFI_ERR_INVALID (k = 0 or a
+ * NULL argument), COFI_ERR_NOMEM. */
+int cofi_similar_items_vector(const cofi_model *m, cofi_workspace *ws, const float *vec,
+                              const float *center, uint32_t k, cofi_scored *out, size_t *n_out);
+
+/* ---- new items from their metadata (src/recommend/metadata_map.c) ------ */
+/* COFI-METADATA-MAP-API-BEGIN */
+/*
+ * An item without interactions has no factors. A metadata map learns, from
+ * a trained ALS model's item factors and the items' categories (genres,
+ * tags: any list of strings per item), a function from a list of
+ * categories to a vector in the factor space, so that a new item can be
+ * scored against user vectors and compared with the model's items before
+ * any retraining (docs/evaluation.md, "New items from their metadata").
+ *
+ * Kinds (Y: the fitted items' factors, mean y: their mean, M: the items x
+ * categories one-hot matrix, each category counted once per item):
+ * - RIDGE: W = (M^T M + lambda I)^-1 M^T (Y - mean y), solved in double
+ *   precision by Cholesky; a new item with categories S gets
+ *   mean y + sum_{c in S} W_c.
+ * - MEAN: per category c the mean y_c of the factors of the items having
+ *   it; a new item gets the average of y_c over its categories.
+ * Categories unknown to the map are ignored; an item with none known gets
+ * mean y (and n_known = 0 says so).
+ *
+ * A map is computed, not stored: fitting costs one pass over the items'
+ * categories plus a categories x categories solve (milliseconds for
+ * ml-latest-small's 20 genres), so it is done at load time from the
+ * freshest metadata. After fitting a map is immutable and safe for any
+ * number of concurrent readers.
+ */
+typedef enum cofi_metadata_map_kind {
+  COFI_METADATA_MAP_RIDGE = 0,
+  COFI_METADATA_MAP_MEAN = 1,
+} cofi_metadata_map_kind;
+
+/* "ridge", "mean"; NULL if out of range. */
+const char *cofi_metadata_map_kind_name(int kind);
+/* The kind named s (len bytes), or -1. */
+int cofi_metadata_map_kind_parse(const char *s, size_t len);
+
+typedef struct cofi_metadata_map_options {
+  cofi_metadata_map_kind kind; /* default RIDGE (the better one measured) */
+  float lambda;                /* RIDGE: L2 weight, finite and > 0; default 1 */
+} cofi_metadata_map_options;
+
+cofi_metadata_map_options cofi_metadata_map_options_default(void);
+
+/* RIDGE solves a system of one row per distinct category: at most this
+ * many categories (a 4096 x 4096 double matrix is 128 MiB). */
+#define COFI_METADATA_MAP_MAX_RIDGE_CATEGORIES 4096
+
+typedef struct cofi_metadata_map cofi_metadata_map;
+
+/* Fits a map from the model's item factors. Item i of the model has the
+ * categories cats[offsets[i] .. offsets[i+1]) (lens: their byte lengths,
+ * or NULL when every string is NUL-terminated); offsets: [n_items + 1],
+ * offsets[0] = 0, non-decreasing. Items with no category take part in
+ * the mean vector only. Errors: COFI_ERR_INVALID (bad options or offsets,
+ * an empty category; RIDGE with more than
+ * COFI_METADATA_MAP_MAX_RIDGE_CATEGORIES categories), COFI_ERR_EMPTY (no
+ * item has a category), COFI_ERR_NUMERIC, COFI_ERR_NOMEM. */
+int cofi_metadata_map_fit(const cofi_model *m, const char *const *cats, const size_t *lens,
+                          const size_t *offsets, const cofi_metadata_map_options *opt,
+                          cofi_metadata_map **out, cofi_diag *diag);
+
+/* The same with the model's own item metadata: the field named `field`
+ * (NULL: "genres", else "categories"), each value split on '|' (empty
+ * parts and MovieLens's "(no genres listed)" ignored). COFI_ERR_NOT_FOUND
+ * when the model has no such field (diag lists the fields it has). */
+int cofi_metadata_map_fit_field(const cofi_model *m, const char *field,
+                                const cofi_metadata_map_options *opt,
+                                cofi_metadata_map **out, cofi_diag *diag);
+
+/* The vector of an item with categories cats[0..n) (lens NULL: NUL-
+ * terminated), written to out[0..factors). *n_known (may be NULL): how
+ * many distinct categories the map knew (0: out is the mean item vector).
+ * Thread-safe. Errors: COFI_ERR_INVALID (NULL out, or cats NULL with n > 0). */
+int cofi_metadata_map_vector(const cofi_metadata_map *map, const char *const *cats,
+                             const size_t *lens, size_t n, float *out, size_t *n_known);
+
+uint32_t cofi_metadata_map_factors(const cofi_metadata_map *map);
+/* The mean vector of the fitted items ([factors], borrowed). */
+const float *cofi_metadata_map_mean(const cofi_metadata_map *map);
+/* Distinct categories the map knows. */
+size_t cofi_metadata_map_n_categories(const cofi_metadata_map *map);
+cofi_metadata_map_kind cofi_metadata_map_get_kind(const cofi_metadata_map *map);
+void cofi_metadata_map_free(cofi_metadata_map *map);
+/* COFI-METADATA-MAP-API-END */
+/* The new-items protocol (src/eval/new_items.c, docs/evaluation.md): a
+ * seeded share of the items is held out of training entirely (metadata
+ * kept), ALS (params p, seed opt->seed) trains on the rest, and each test
+ * user (trained, with held-out items) ranks the held-out items only, by
+ * each method; Recall@K and NDCG@K as cofi.h defines them, averaged. */
+enum {
+  COFI_NEW_ITEMS_RIDGE = 0,               /* user . ridge map vector */
+  COFI_NEW_ITEMS_MEAN = 1,                /* user . mean map vector */
+  COFI_NEW_ITEMS_CATEGORY_POPULARITY = 2, /* mean training popularity of its categories */
+  COFI_NEW_ITEMS_USER_CATEGORIES = 3,     /* mean share of the user's training items
+                                             having each of its categories */
+  COFI_NEW_ITEMS_RANDOM = 4,
+  COFI_NEW_ITEMS_METHODS = 5
+};
+/* "ridge", "mean", "category_popularity", "user_categories", "random";
+ * NULL if out of range. */
+const char *cofi_new_items_method_name(int method);
+
+typedef struct cofi_new_items_eval_options {
+  double holdout_items; /* share of items held out, (0, 1); default 0.1 */
+  const char *field;    /* metadata field (NULL: "genres", else "categories") */
+  float lambda;         /* the ridge map's lambda, default 1 */
+  uint32_t k;           /* cutoff, default 10 */
+  uint64_t seed;        /* the split's and the training's seed */
+} cofi_new_items_eval_options;
+
+cofi_new_items_eval_options cofi_new_items_eval_options_default(void);
+
+typedef struct cofi_new_items_eval_result {
+  double recall[COFI_NEW_ITEMS_METHODS];
+  double ndcg[COFI_NEW_ITEMS_METHODS];
+  uint64_t n_users;          /* test users averaged over */
+  uint64_t n_heldout_items;
+  uint64_t n_train_items;
+  uint64_t n_categories;     /* distinct categories of the trained items */
+} cofi_new_items_eval_result;
+
+/* ds must have item metadata (cofi_dataset_read_items). Errors:
+ * COFI_ERR_INVALID (bad options, no metadata), COFI_ERR_NOT_FOUND (no
+ * such field; diag lists the fields), COFI_ERR_EMPTY, training's errors. */
+int cofi_evaluate_new_items(const cofi_dataset *ds, const cofi_params *p,
+                            const cofi_new_items_eval_options *opt, cofi_new_items_eval_result *out,
+                            cofi_diag *diag);
+
 
 /* ---- synthetic data ---------------------------------------------------- */
 
@@ -1000,6 +1139,14 @@ void cofi_store_item_free(cofi_store_item *item);
 int cofi_store_hide_item(cofi_store *s, const char *id, size_t len, int hidden,
                          cofi_diag *diag);
 
+/* Every item (hidden ones included: check item->hidden) from one
+ * consistent snapshot, in no particular order; categories and fields are
+ * never NULL ("[]", "{}"). fn returns 0 to continue; anything else stops
+ * the scan, which then returns COFI_ERR_CANCELLED. The item's strings are
+ * borrowed for the duration of the call. */
+typedef int (*cofi_store_item_fn)(const cofi_store_item *item, void *ctx);
+int cofi_store_scan_items(cofi_store *s, cofi_store_item_fn fn, void *ctx, cofi_diag *diag);
+
 typedef struct cofi_store_counts {
   uint64_t users, items, events;
   uint64_t hidden_items;
@@ -1032,13 +1179,6 @@ int cofi_store_import_dataset(cofi_store *s, const cofi_dataset *ds,
  * no event is left. */
 int cofi_store_read_dataset(cofi_store *s, const cofi_read_options *opt,
                             cofi_dataset **out, cofi_diag *diag);
-/* Every item (ID order of insertion), from one snapshot; strings borrowed
- * for the call. fn returns 0 to continue; anything else stops the scan,
- * which then returns COFI_ERR_CANCELLED. For servers that keep the items'
- * attributes (hidden, categories) in memory. */
-typedef int (*cofi_store_item_fn)(const cofi_store_item *item, void *ctx);
-int cofi_store_scan_items(cofi_store *s, cofi_store_item_fn fn, void *ctx,
-                          cofi_diag *diag);
 
 /* Non-personalized lists (docs/store.md, "Lists"). One row: the item, its
  * title (NULL: none), its timestamp (has_timestamp 0: none) and a score:

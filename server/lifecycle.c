@@ -164,6 +164,8 @@ static void server_free(cofi_server *s) {
   srv_http_free(s);
   srv_store_stop(s->store);
   s->store = NULL;
+  srv_new_items_free(s->new_items);
+  s->new_items = NULL;
   if (s->listen_fd >= 0) close(s->listen_fd);
   srv_online_free(s->online);
   srv_item_attrs_free(s->item_attrs);
@@ -253,6 +255,8 @@ int srv_server_start(const cofi_server_config *cfg, int lease_sig, cofi_server *
       goto fail;
     }
     rc = srv_store_start(cfg->store_url, &s->store, diag);
+    if (rc != COFI_OK) goto fail;
+    rc = srv_new_items_start(s, diag);
     if (rc != COFI_OK) goto fail;
   }
   if (s->retrain) {

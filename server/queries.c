@@ -35,14 +35,19 @@
 /* ---- writing answers ----------------------------------------------------- */
 
 /* With an explainer (explain=1), each item also gets its "because"; the
- * plain path does no explaining work. Fails only in cofi_explain. */
+ * plain path does no explaining work. Fails only in cofi_explain. nt (may
+ * be NULL): new items (new_items.c) merged in by score, k in all. */
 static int write_items(srv_buf *b, const srv_model *sm, const cofi_scored *top, size_t n,
-                       cofi_explainer *e) {
+                       cofi_explainer *e, const srv_new_top *nt, size_t k) {
   const size_t *off = sm->item_json_off;
   srv_buf_putc(b, '[');
-  for (size_t i = 0; i < n; i++) {
+  for (size_t i = 0, j = 0, w = 0; (i < n || (nt && j < nt->n)) && w < k; w++) {
+    if (w) srv_buf_putc(b, ',');
+    if (nt && j < nt->n && (i >= n || nt->score[j] > top[i].score)) {
+      srv_new_top_write(b, nt, j++);
+      continue;
+    }
     size_t it = top[i].index;
-    if (i) srv_buf_putc(b, ',');
     srv_buf_putc(b, '{');
     srv_buf_put(b, sm->item_json + off[2 * it], off[2 * it + 1] - off[2 * it]);
     srv_buf_lit(b, ",\"score\":");
@@ -57,6 +62,7 @@ static int write_items(srv_buf *b, const srv_model *sm, const cofi_scored *top, 
       srv_write_because(b, sm, why, nw);
     }
     srv_buf_putc(b, '}');
+    i++;
   }
   srv_buf_putc(b, ']');
   return COFI_OK;
@@ -179,6 +185,7 @@ static bool answer_user(srv_req *r, const srv_model *sm, const srv_rec_query *q,
   size_t n_ex = 0, n = 0;
   uint32_t *ex = exclusions(th, sm, q, v, &n_ex, &owned);
   cofi_explainer *e = NULL;
+  srv_new_top nt = {0};
   int rc = COFI_OK;
   if (!ex) {
     srv_fail(err, 503, "out_of_memory", "the server is out of memory; retry later");
@@ -220,13 +227,21 @@ static bool answer_user(srv_req *r, const srv_model *sm, const srv_rec_query *q,
     library_error(err, rc);
     goto done;
   }
+  /* New items (vectors from their metadata, new_items.c) compete by score
+   * in a plain answer; a filtered one (category=, items=) ranks model
+   * items only. */
+  if (vec && !q->has_category && !q->has_items &&
+      !srv_new_items_top(r->srv, sm, vec, false, NULL, q->k, q->exclude, q->n_exclude, &nt)) {
+    library_error(err, COFI_ERR_NOMEM);
+    goto done;
+  }
   size_t mark = b->len;
   srv_buf_lit(b, "{\"user_id\":");
   if (online) srv_buf_json_str(b, q->user.p, q->user.len);
   else write_user_id(b, sm, u);
   if (online) srv_buf_lit(b, ",\"source\":\"online\"");
   srv_buf_lit(b, ",\"recommendations\":");
-  rc = write_items(b, sm, th->top, n, e);
+  rc = write_items(b, sm, th->top, n, e, &nt, q->k);
   if (rc != COFI_OK) {
     if (!b->oom) b->len = mark;
     library_error(err, rc);
@@ -235,6 +250,7 @@ static bool answer_user(srv_req *r, const srv_model *sm, const srv_rec_query *q,
   srv_buf_putc(b, '}');
   ok = true;
 done:
+  srv_new_top_free(&nt);
   cofi_explainer_free(e);
   if (owned) free(ex);
   if (v) srv_attrs_release(r->srv->item_attrs);
@@ -242,8 +258,9 @@ done:
   return ok;
 }
 
-static bool answer_cold(srv_thread *th, const srv_model *sm, const srv_rec_query *q,
-                        const cofi_recommend_options *opt_in, srv_buf *b, srv_error *err);
+static bool answer_cold(cofi_server *srv, srv_thread *th, const srv_model *sm,
+                        const srv_rec_query *q, const cofi_recommend_options *opt_in, srv_buf *b,
+                        srv_error *err);
 
 /* Writes the answer for one recommendation query into b, or returns false
  * with err (b is then unchanged). */
@@ -263,13 +280,15 @@ static bool answer_recommend(srv_req *r, const srv_model *sm, const srv_rec_quer
   if (v) srv_attrs_release(r->srv->item_attrs);
   if (!ex) return srv_fail(err, 503, "out_of_memory", "the server is out of memory; retry later");
   opt.exclude = ex;
-  bool ok = answer_cold(th, sm, q, &opt, b, err);
+  bool ok = answer_cold(r->srv, th, sm, q, &opt, b, err);
   if (owned) free(ex);
   return ok;
 }
-/* Cold start (liked=): fold the liked items into a user vector. */
-static bool answer_cold(srv_thread *th, const srv_model *sm, const srv_rec_query *q,
-                        const cofi_recommend_options *opt_in, srv_buf *b, srv_error *err) {
+/* Cold start (liked=): ALS folds the liked items into a user vector (which
+ * also ranks new items); EASE and item-kNN score the history directly. */
+static bool answer_cold(cofi_server *srv, srv_thread *th, const srv_model *sm,
+                        const srv_rec_query *q, const cofi_recommend_options *opt_in, srv_buf *b,
+                        srv_error *err) {
   cofi_recommend_options opt = *opt_in;
   size_t n = 0;
   int rc;
@@ -297,11 +316,23 @@ static bool answer_cold(srv_thread *th, const srv_model *sm, const srv_rec_query
     if (i == 0 || th->items[i] != th->items[i - 1]) th->items[uniq++] = th->items[i];
   size_t n_order = n_known;
   n_known = uniq;
-  rc = cofi_recommend_history(sm->m, th->ws, th->items, NULL, n_known, q->k, &opt, th->top, &n);
+  bool als = cofi_model_kind_of(sm->m) == COFI_MODEL_ALS;
+  if (als) {
+    rc = cofi_fold_in(sm->m, th->ws, th->items, NULL, n_known, th->vec);
+    if (rc == COFI_OK)
+      rc = cofi_recommend_vector(sm->m, th->ws, th->vec, th->items, n_known, &opt, th->top, &n);
+  } else {
+    rc = cofi_recommend_history(sm->m, th->ws, th->items, NULL, n_known, q->k, &opt, th->top, &n);
+  }
   cofi_explainer *e = NULL;
   if (rc == COFI_OK && q->explain && n)
     rc = cofi_explainer_new_history(sm->m, th->items, NULL, n_known, &e);
   if (rc != COFI_OK) return library_error(err, rc);
+  srv_new_top nt = {0};
+  if (als && !srv_new_items_top(srv, sm, th->vec, false, NULL, q->k, q->exclude, q->n_exclude, &nt)) {
+    cofi_explainer_free(e);
+    return library_error(err, COFI_ERR_NOMEM);
+  }
   size_t mark = b->len;
   /* The known liked items in request order, each once. */
   srv_buf_lit(b, "{\"liked\":[");
@@ -323,8 +354,9 @@ static bool answer_cold(srv_thread *th, const srv_model *sm, const srv_rec_query
     srv_buf_json_str(b, q->liked[i].p, q->liked[i].len);
   }
   srv_buf_lit(b, "],\"recommendations\":");
-  rc = write_items(b, sm, th->top, n, e);
+  rc = write_items(b, sm, th->top, n, e, &nt, q->k);
   cofi_explainer_free(e);
+  srv_new_top_free(&nt);
   if (rc != COFI_OK) {
     if (!b->oom) b->len = mark;
     return library_error(err, rc);
@@ -427,6 +459,35 @@ void srv_h_recommend_batch(srv_req *r) {
   json_decref(root);
 }
 
+/* /similar_items for a new item (new_items.c): the model's items by cosine
+ * with its vector from metadata, and the other new items. */
+static void similar_new_item(srv_req *r, const srv_model *sm, srv_span id, uint32_t k) {
+  srv_error err;
+  float center[COFI_MAX_FACTORS];
+  if (!srv_new_items_vector(r->srv, sm, id, r->th->vec, center, &err)) {
+    srv_req_error(r, &err);
+    return;
+  }
+  size_t got = 0;
+  srv_new_top nt;
+  /* around the mean item: what its categories add (similar_vector.c) */
+  int rc = cofi_similar_items_vector(sm->m, r->th->ws, r->th->vec, center, k, r->th->top, &got);
+  if (rc == COFI_OK && !srv_new_items_top(r->srv, sm, r->th->vec, true, center, k, &id, 1, &nt))
+    rc = COFI_ERR_NOMEM;
+  if (rc != COFI_OK) {
+    library_error(&err, rc);
+    srv_req_error(r, &err);
+    return;
+  }
+  srv_buf *b = r->out;
+  srv_buf_lit(b, "{\"item_id\":");
+  srv_buf_json_str(b, id.p, id.len);
+  srv_buf_lit(b, ",\"source\":\"metadata\",\"similar\":");
+  write_items(b, sm, r->th->top, got, NULL, &nt, k);
+  srv_new_top_free(&nt);
+  srv_buf_putc(b, '}');
+}
+
 static void similar(srv_req *r, bool items) {
   const char *id_name = items ? "item_id" : "user_id";
   srv_param ps[SRV_MAX_PARAMS];
@@ -443,9 +504,12 @@ static void similar(srv_req *r, bool items) {
   srv_buf *b = r->out;
   int64_t idx = items ? cofi_model_find_item(sm->m, id.p, id.len)
                       : cofi_model_find_user(sm->m, id.p, id.len);
+  if (idx < 0 && items) {
+    similar_new_item(r, sm, id, k);
+    return;
+  }
   if (idx < 0) {
-    srv_req_fail(r, 404, items ? "unknown_item" : "unknown_user",
-                 "%s " SRV_ECHO_FMT " is not in the model", items ? "item" : "user",
+    srv_req_fail(r, 404, "unknown_user", "user " SRV_ECHO_FMT " is not in the model",
                  SRV_ECHO(id.p, id.len));
     return;
   }
@@ -482,10 +546,20 @@ static void similar(srv_req *r, bool items) {
     return;
   }
   if (items) {
+    /* new items (with a vector from their metadata) are candidates too */
+    srv_new_top nt = {0};
+    const float *yf = cofi_model_item_factors(sm->m); /* NULL: not ALS, no new items */
+    if (yf && !srv_new_items_top(r->srv, sm, yf + (size_t)idx * sm->info.factors, true, NULL, k,
+                                 NULL, 0, &nt)) {
+      library_error(&err, COFI_ERR_NOMEM);
+      srv_req_error(r, &err);
+      return;
+    }
     srv_buf_lit(b, "{\"item_id\":");
     write_item_id(b, sm, (uint32_t)idx);
     srv_buf_lit(b, ",\"similar\":");
-    write_items(b, sm, r->th->top, got, NULL);
+    write_items(b, sm, r->th->top, got, NULL, &nt, k);
+    srv_new_top_free(&nt);
   } else {
     srv_buf_lit(b, "{\"user_id\":");
     write_user_id(b, sm, (uint32_t)idx);

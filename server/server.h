@@ -70,6 +70,10 @@ typedef struct cofi_server_config {
    * is used before it is folded in again (0: until evicted). */
   uint32_t online_cache_users;
   double online_cache_ttl_s;
+  /* With a store: the map giving store items the model has not seen a
+   * vector from their categories (a cofi_metadata_map_kind; default
+   * 0, ridge). docs/serving.md, "New items". */
+  int metadata_map;
 } cofi_server_config;
 
 cofi_server_config cofi_server_config_default(void);

@@ -676,6 +676,39 @@ uint64_t srv_store_events_accepted(srv_store *st);
 /* Events refused before reaching the writer (bad input). */
 void srv_store_count_rejected(srv_store *st, uint64_t n);
 
+/* ---- new items from their metadata (new_items.c) ------------------------- */
+
+/* Store items the served model has not seen, with vectors from the
+ * metadata map (docs/serving.md, "New items"). NULL without a store. */
+typedef struct srv_new_items srv_new_items;
+/* Creates s->new_items and builds it for the served model (says on stderr
+ * how many new items got a vector, or why none can). */
+int srv_new_items_start(cofi_server *s, cofi_diag *diag);
+void srv_new_items_free(srv_new_items *t);
+/* PUT /items/{id} (after the store committed it) and DELETE /items/{id}. */
+void srv_new_items_put(cofi_server *s, const srv_model *sm, const cofi_store_item *it);
+void srv_new_items_hide(cofi_server *s, const char *id, size_t len);
+/* A new item's vector into vec [factors] and the map's mean item vector
+ * into center [factors]; false with a 404 in err. */
+bool srv_new_items_vector(cofi_server *s, const srv_model *sm, srv_span id, float *vec,
+                          float *center, srv_error *err);
+/* The k best new items for vec: dot product (recommend) or cosine
+ * (similar; with a center, the projection of cofi_similar_items_vector),
+ * IDs in skip left out; each with its JSON members copied, so the answer
+ * can be written after the table changed. False: out of memory. */
+typedef struct srv_new_top {
+  size_t n;
+  float *score; /* [n], best first */
+  char *json;   /* item i: id member [off[2i], off[2i+1]), the rest [.., off[2i+2]) */
+  size_t *off;  /* [2n + 1] */
+} srv_new_top;
+bool srv_new_items_top(cofi_server *s, const srv_model *sm, const float *vec, bool cosine,
+                       const float *center, uint32_t k, const srv_span *skip, size_t n_skip,
+                       srv_new_top *out);
+void srv_new_top_free(srv_new_top *t);
+/* {"item_id": ..., "score": ..., "title": ..., "source": "metadata"} */
+void srv_new_top_write(srv_buf *b, const srv_new_top *t, size_t i);
+
 /* ---- the server object ------------------------------------------------- */
 
 /* One running server. lifecycle.c makes and frees it; the other files read
@@ -717,6 +750,7 @@ struct cofi_server {
   struct srv_retrain *retrain; /* NULL: no --models-dir (retrain.c) */
   struct srv_online *online;         /* online.h: new events, cached vectors */
   struct srv_item_attrs *item_attrs; /* online.h: hidden, categories */
+  srv_new_items *new_items; /* NULL: no --store (new_items.c) */
 };
 
 /* ---- signals (signals.c) ----------------------------------------------- */

@@ -639,6 +639,7 @@ static void put_item(srv_req *r, srv_span id) {
     goto done;
   }
   srv_online_lists_clear(r->srv->online);
+  srv_new_items_put(r->srv, srv_req_model(r), &it); /* a vector from its categories */
   srv_buf_lit(r->out, "{\"item_id\":");
   srv_buf_json_str(r->out, id.p, id.len);
   srv_buf_lit(r->out, ",\"stored\":true}");
@@ -668,6 +669,7 @@ static void delete_item(srv_req *r, srv_span id) {
     return;
   }
   srv_online_lists_clear(r->srv->online);
+  srv_new_items_hide(r->srv, id.p, id.len);
   srv_buf_lit(r->out, "{\"item_id\":");
   srv_buf_json_str(r->out, id.p, id.len);
   srv_buf_lit(r->out, ",\"hidden\":true}");

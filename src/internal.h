@@ -138,6 +138,25 @@ int cofi__dataset_read_share(const char *path, const cofi_read_options *opt,
 /* A time field as the reader parses it: integer unix seconds (a fraction
  * dropped) or ISO 8601 YYYY-MM-DD[(T| )HH:MM[:SS[.fff]]][Z|(+|-)HH[:]MM]. */
 bool cofi__parse_time(const char *s, size_t n, int64_t *out);
+/* ---- metadata maps (recommend/metadata_map.c) ------------------------- */
+/* cofi_metadata_map_fit on raw item factors Y [n_items x k], fitting only
+ * the items whose use[i] is true (use NULL: all). For evaluations whose
+ * held-out items sit in the model's index space without interactions. */
+int cofi__metadata_map_fit_rows(const float *Y, size_t n_items, uint32_t k, const bool *use,
+                                const char *const *cats, const size_t *lens,
+                                const size_t *offsets, const cofi_metadata_map_options *opt,
+                                cofi_metadata_map **out, cofi_diag *diag);
+/* A category's index in the map, or -1. */
+int64_t cofi__metadata_map_category(const cofi_metadata_map *map, const char *s, size_t len);
+/* The index of the metadata field `field` (NULL: "genres", else
+ * "categories"); COFI_ERR_NOT_FOUND with diag listing the fields. */
+int cofi__metadata_field_index(const cofi_model *m, const char *field, uint32_t *out,
+                               cofi_diag *diag);
+/* Every item's value of the field split on '|' (empty parts and "(no
+ * genres listed)" dropped) as fit's arrays, borrowing the model's bytes;
+ * free the three with cofi__free. COFI_OK or COFI_ERR_NOMEM. */
+int cofi__metadata_split_field(const cofi_model *m, uint32_t field, const char ***cats,
+                               size_t **lens, size_t **offsets);
 
 /* ---- sparse matrices --------------------------------------------------- */
 /* CSR: row r has columns indices[indptr[r] .. indptr[r+1]), sorted

@@ -25,6 +25,7 @@ static const char usage_text[] =
     "usage: cofi eval DATA [options]\n"
     "       cofi eval --split-dir DIR [options]          (files of cofi split)\n"
     "       cofi eval TRAIN --protocol sampled --test FILE --negatives FILE\n"
+    "       cofi eval DATA --protocol new-items --items FILE   (cofi eval --protocol new-items --help)\n"
     "\n"
     "Trains ALS on the training part and reports ALS, popularity and random on the\n"
     "held-out part. Metrics: recall, precision, ndcg, hit_rate, map, coverage at each K\n"
@@ -310,6 +311,11 @@ static void print_table(const report *r) {
 }
 
 int cmd_eval(int argc, char **argv) {
+  /* the new-items protocol is its own command (eval_new_items.c) */
+  for (int i = 1; i < argc; i++)
+    if ((!strcmp(argv[i], "--protocol") && i + 1 < argc && !strcmp(argv[i + 1], "new-items")) ||
+        !strcmp(argv[i], "--protocol=new-items"))
+      return eval_new_items_main(argc, argv);
   const char *cmd = "eval";
   ev_setup s;
   ev_setup_init(&s);

@@ -54,6 +54,8 @@ static const char usage_text[] =
     "                          POST /feedback, PUT/GET/DELETE /items/{id}, PUT/GET/DELETE\n"
     "                          /users/{id}, GET /users/{id}/history. MODEL is then optional:\n"
     "                          without one the other routes answer 503 until a reload loads it.\n"
+    "  --metadata-map ridge|mean  with --store: how store items the model has not seen get a\n"
+    "                          vector from their categories (default ridge; docs/serving.md)\n"
     "  --api-token-file FILE   token for the store's write routes (Authorization: Bearer TOKEN),\n"
     "                          read from FILE (or set $COFI_API_TOKEN); required when --host is\n"
     "                          not a loopback address\n"
@@ -252,6 +254,10 @@ int cmd_serve(int argc, char **argv) {
     } else if (cli_opt(&a, "--online-cache-ttl", &v)) {
       if (!cli_parse_double("serve", "--online-cache-ttl", v, 0, 86400 * 365.0, &cfg.online_cache_ttl_s))
         return CLI_EXIT_USAGE;
+    } else if (cli_opt(&a, "--metadata-map", &v)) {
+      int kind = cofi_metadata_map_kind_parse(v, strlen(v));
+      if (kind < 0) return cli_usage_error("serve", "--metadata-map: expected ridge or mean, got '%s'", v);
+      cfg.metadata_map = kind;
     } else if (cli_opt(&a, "--api-token-file", &v)) {
       if (!read_token_file_as("--api-token-file", v, api_token_buf, sizeof api_token_buf))
         return CLI_EXIT_USAGE;

@@ -47,6 +47,9 @@ int ev_select(const char *cmd, const cofi_dataset *ds, const uint8_t *parts, uns
 /* "5,10,20" into o->ks / o->n_ks. */
 bool ev_parse_ks(const char *cmd, const char *text, cofi_eval_options *o);
 
+/* `cofi eval --protocol new-items` (eval_new_items.c). */
+int eval_new_items_main(int argc, char **argv);
+
 /* Monotonic wall-clock seconds. */
 double ev_now(void);
 

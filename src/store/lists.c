@@ -1,6 +1,6 @@
 /*
  * lists.c — the store's non-personalized lists (cofi_store_popular,
- * cofi_store_latest) and the scan of every item (cofi_store_scan_items):
+ * cofi_store_latest) (the scan of every item is scan_items.c):
  * the checks of the arguments, and the answer gathered into one
  * allocation. The SQL is in lists_sql.c.
  */
@@ -96,32 +96,3 @@ int cofi_store_latest(cofi_store *s, const char *category, size_t category_len, 
 }
 
 void cofi_store_ranked_free(cofi_store_ranked *rows) { cofi__free(rows); }
-
-typedef struct scan_ctx {
-  cofi_store_item_fn fn;
-  void *ctx;
-  bool stopped;
-} scan_ctx;
-
-static int scan_one(void *ctx, int64_t key, const cofi_store_item *it) {
-  (void)key;
-  scan_ctx *c = ctx;
-  if (c->fn(it, c->ctx)) {
-    c->stopped = true;
-    return COFI_ERR_CANCELLED;
-  }
-  return COFI_OK;
-}
-
-int cofi_store_scan_items(cofi_store *s, cofi_store_item_fn fn, void *ctx, cofi_diag *diag) {
-  scan_ctx c = {fn, ctx, false};
-  int rc = s->ops->begin(s, false, diag);
-  if (rc) return rc;
-  rc = s->ops->scan_items(s, scan_one, &c, diag);
-  if (rc) {
-    s->ops->rollback(s);
-    if (rc == COFI_ERR_NOMEM && !c.stopped) rc = cofi__fail(diag, rc, "", 0, "out of memory");
-    return rc;
-  }
-  return s->ops->commit(s, diag);
-}
