@@ -290,11 +290,11 @@ int cofi__recommend_user_items(const cofi_model *m, cofi_workspace *ws, uint32_t
                                size_t *n_out);
 int cofi__similar_items_items(const cofi_model *m, cofi_workspace *ws, uint32_t item,
                               uint32_t k, cofi_scored *out, size_t *n_out);
-/* cofi_recommend_users for EASE and item-kNN: one user per step, in
- * parallel (recommend/history.c). */
-int cofi__recommend_batch_items(const cofi_model *m, const uint32_t *users, size_t n,
-                                uint32_t k, int filter_seen, uint32_t threads,
-                                cofi_scored *out, uint32_t *n_out);
+/* Top-k of ws->scores over the whole catalog with seen and opt's
+ * exclusions dropped (item_queries.c). */
+int cofi__select_from(const cofi_model *m, cofi_workspace *ws, const uint32_t *seen,
+                      size_t n_seen, const cofi_recommend_options *opt, uint32_t k,
+                      cofi_scored *out, size_t *n_out);
 /* True for ALS models (factors); the factor-only functions refuse others. */
 static inline bool cofi__is_als(const cofi_model *m) { return m->params.model == COFI_MODEL_ALS; }
 

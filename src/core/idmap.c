@@ -125,3 +125,16 @@ int cofi__idmap_borrow(cofi__idmap *m, uint32_t n, const uint64_t *offsets,
   }
   return COFI_OK;
 }
+
+/* Copies an ID map (strings and index) (e.g. for a model to own). */
+int cofi__idmap_copy(const cofi__idmap *src, cofi__idmap *dst) {
+  cofi__idmap_init(dst);
+  for (uint32_t i = 0; i < src->n; i++) {
+    size_t len;
+    const char *s = cofi__idmap_get(src, i, &len);
+    uint32_t idx;
+    int rc = cofi__idmap_intern(dst, s, len, &idx, NULL);
+    if (rc) { cofi__idmap_free(dst); return rc; }
+  }
+  return COFI_OK;
+}

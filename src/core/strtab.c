@@ -46,3 +46,15 @@ const char *cofi__strtab_get(const cofi__strtab *t, size_t i, size_t *len) {
   /* blob is NULL while every string so far is empty (NULL + 0 is UB). */
   return t->blob ? t->blob + t->offsets[i] : "";
 }
+
+/* Copies a string table. */
+int cofi__strtab_copy(const cofi__strtab *src, cofi__strtab *dst) {
+  cofi__strtab_init(dst);
+  for (size_t i = 0; i < src->n; i++) {
+    size_t len;
+    const char *s = cofi__strtab_get(src, i, &len);
+    int rc = cofi__strtab_push(dst, s, len);
+    if (rc) { cofi__strtab_free(dst); return rc; }
+  }
+  return COFI_OK;
+}

@@ -135,11 +135,47 @@ done:
   return rc;
 }
 
+/* cofi_recommend_users for EASE and item-kNN: one user per step, in
+ * parallel. */
+static int batch_items(const cofi_model *m, const uint32_t *users, size_t n,
+                                uint32_t k, int filter_seen, uint32_t threads,
+                                cofi_scored *out, uint32_t *n_out) {
+  if (k == 0) return COFI_ERR_INVALID;
+  for (size_t i = 0; i < n; i++)
+    if (users && users[i] >= m->n_users) return COFI_ERR_NOT_FOUND;
+  if (!users && n > m->n_users) return COFI_ERR_NOT_FOUND;
+  threads = cofi__threads(threads);
+  cofi_workspace **ws = cofi__calloc(threads, sizeof *ws);
+  int rc = ws ? COFI_OK : COFI_ERR_NOMEM;
+  for (uint32_t t = 0; !rc && t < threads; t++)
+    if (!(ws[t] = cofi_workspace_new())) rc = COFI_ERR_NOMEM;
+  cofi_recommend_options opt = cofi_recommend_options_default();
+  opt.k = k;
+  opt.filter_seen = filter_seen;
+  if (!rc) {
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 16)
+    for (int64_t i = 0; i < (int64_t)n; i++) {
+      uint32_t u = users ? users[i] : (uint32_t)i;
+      size_t got = 0;
+      int r = cofi__recommend_user_items(m, ws[omp_get_thread_num()], u, &opt,
+                                         out + (size_t)i * k, &got);
+      n_out[i] = (uint32_t)got;
+      if (r) {
+#pragma omp critical
+        if (!rc) rc = r;
+      }
+    }
+  }
+  if (ws)
+    for (uint32_t t = 0; t < threads; t++) cofi_workspace_free(ws[t]);
+  cofi__free(ws);
+  return rc;
+}
+
 int cofi_recommend_users(const cofi_model *m, const uint32_t *users, size_t n, uint32_t k,
                          int filter_seen, uint32_t threads, cofi_scored *out,
                          uint32_t *n_out) {
   if (!m || (n && (!out || !n_out))) return COFI_ERR_INVALID;
-  if (!cofi__is_als(m)) return cofi__recommend_batch_items(m, users, n, k, filter_seen, threads,
-                                                          out, n_out);
+  if (!cofi__is_als(m)) return batch_items(m, users, n, k, filter_seen, threads, out, n_out);
   return cofi__recommend_batch(m, users, n, k, filter_seen, threads, out, n_out);
 }

@@ -297,30 +297,6 @@ done:
   return result;
 }
 
-/* Copies an ID map (strings and index) for the model to own. */
-int cofi__idmap_copy(const cofi__idmap *src, cofi__idmap *dst) {
-  cofi__idmap_init(dst);
-  for (uint32_t i = 0; i < src->n; i++) {
-    size_t len;
-    const char *s = cofi__idmap_get(src, i, &len);
-    uint32_t idx;
-    int rc = cofi__idmap_intern(dst, s, len, &idx, NULL);
-    if (rc) { cofi__idmap_free(dst); return rc; }
-  }
-  return COFI_OK;
-}
-
-int cofi__strtab_copy(const cofi__strtab *src, cofi__strtab *dst) {
-  cofi__strtab_init(dst);
-  for (size_t i = 0; i < src->n; i++) {
-    size_t len;
-    const char *s = cofi__strtab_get(src, i, &len);
-    int rc = cofi__strtab_push(dst, s, len);
-    if (rc) { cofi__strtab_free(dst); return rc; }
-  }
-  return COFI_OK;
-}
-
 /* Frees a dataset's interaction rows (IDs and metadata stay). */
 static void release_rows(cofi_dataset *ds, bool all) {
   cofi__free(ds->time);
