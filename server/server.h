@@ -70,6 +70,10 @@ typedef struct cofi_server_config {
    * is used before it is folded in again (0: until evicted). */
   uint32_t online_cache_users;
   double online_cache_ttl_s;
+  /* With a store: poll it this often (seconds) for events committed by
+   * other servers sharing it (docs/serving.md, "Replicas and the event
+   * feed"); 0: off. Default 1. */
+  double feed_interval_s;
 } cofi_server_config;
 
 cofi_server_config cofi_server_config_default(void);

@@ -717,6 +717,7 @@ struct cofi_server {
   struct srv_retrain *retrain; /* NULL: no --models-dir (retrain.c) */
   struct srv_online *online;         /* online.h: new events, cached vectors */
   struct srv_item_attrs *item_attrs; /* online.h: hidden, categories */
+  struct srv_feed *feed;             /* feed.h: other servers' events */
 };
 
 /* ---- signals (signals.c) ----------------------------------------------- */
