@@ -7,7 +7,8 @@
 #     (factor sections byte for byte, content checksum), titles included
 #   - two `cofi serve` replicas on loopback over that one model file and the
 #     one store: an event POSTed through one is in the history read through
-#     the other, and both answer /recommend identically
+#     the other; the other's event feed marks the user, so within ~5 s both
+#     answer /recommend identically (both "source": "online" for u7)
 # Skips (77) when mpirun is not installed or cofi was built without MPI.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -77,6 +78,19 @@ ok 200 '.accepted == 1' -X POST -H 'Content-Type: application/json' \
   -d '{"user_id":"new-user","item_id":"i2","event":"watch"}' "$UB/feedback"
 ok 200 '.events[0].item_id == "i2"' "$UA/users/new-user/history"
 ok 200 '(.recommendations | length) == 10' "$UA/recommend?user_id=u0&k=10"
+# B learns of u7's event through its event feed (--feed-interval, 1 s by
+# default): within ~5 s both fold u7 in from the same history
+ok 200 '.source == "online"' "$UA/recommend?user_id=u7&k=10"
+a=$(jq -cS 'del(.took_ms, .request_id)' "$T/body")
+for i in $(seq 50); do
+  req "$UB/recommend?user_id=u7&k=10"
+  b=$(jq -cS 'del(.took_ms, .request_id)' "$T/body")
+  [ "$a" = "$b" ] && break
+  sleep 0.1
+done
+[ "$a" = "$b" ] || fail "replica B never folded in u7's event from A: $a / $b"
+curl -s "$UB/metrics" | awk '$1 == "cofi_feed_users_marked_total" && $2 >= 1 {f = 1} END {exit !f}' \
+  || fail "replica B's feed marked no user: $(curl -s "$UB/metrics" | grep cofi_feed)"
 for u in u0 u7 u13 u49 new-user; do
   req "$UA/recommend?user_id=$u&k=10"; a_code=$CODE; a=$(jq -cS 'del(.took_ms, .request_id)' "$T/body")
   req "$UB/recommend?user_id=$u&k=10"; b_code=$CODE; b=$(jq -cS 'del(.took_ms, .request_id)' "$T/body")
