@@ -15,7 +15,8 @@
 #   - bad parameters: clear 400s; without a store /latest is 503
 #   - two (three) servers on one SQLite file: an event POSTed to one shows in
 #     the other's /recommend after its next feed poll (--feed-interval), in
-#     both directions; --feed-interval 0 turns the feed off
+#     both directions; --feed-interval 0 turns the feed off; a store error in
+#     the poll is logged once, retried, and its end logged once
 set -u
 source "$(dirname "$0")/serve_common.bash"
 need_ml
@@ -300,6 +301,24 @@ U=$UC
 [ -z "$(metric cofi_feed_polls_total)" ] || fail "--feed-interval 0 still polls"
 ok 200 '.source == null' "$UC/recommend?user_id=9&k=10"
 for p in "$PC" "$PB" "$PA"; do PID=$p; stop_server; done
+# a store error in the poll: logged once, retried, logged once when it works
+# again; the server keeps answering (the events table renamed away and back)
+start_server "$T/fd.log" "$T/m.cofi" --store "$S" --port 0 --feed-interval 0.1
+rename() { python3 -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1], timeout=10); c.execute(sys.argv[2]); c.commit()' "$T/cofi.db" "$1"; }
+rename "ALTER TABLE cofi_events RENAME TO cofi_events_away"
+for i in $(seq 100); do [ "$(metric cofi_feed_errors_total)" -ge 3 ] 2>/dev/null && break; sleep 0.1; done
+[ "$(metric cofi_feed_errors_total)" -ge 3 ] || fail "the feed saw no store error: $(cat "$T/fd.log")"
+ok 200 '.source == null' "$U/recommend?user_id=2&k=3"
+rename "ALTER TABLE cofi_events_away RENAME TO cofi_events"
+for i in $(seq 100); do grep -q 'event feed: reading the store again' "$T/fd.log" && break; sleep 0.1; done
+[ "$(grep -c "event feed: reading the store's new events failed" "$T/fd.log")" = 1 ] \
+  || fail "the feed's failure is not logged exactly once: $(cat "$T/fd.log")"
+grep -q 'event feed: reading the store again' "$T/fd.log" || fail "the feed did not recover: $(cat "$T/fd.log")"
+grep "event feed: reading the store's new events failed" "$T/fd.log" | grep -q cofi_events \
+  || fail "the feed's failure does not say what failed: $(cat "$T/fd.log")"
+ok 200 '.accepted == 1' -X POST -H 'Content-Type: application/json' \
+  -d '{"user_id":"2","item_id":"318","event":"like"}' "$U/feedback"
+stop_server
 expect_fail 2 "--feed-interval" "$COFI" serve "$T/m.cofi" --store "$S" --feed-interval -1
 expect_fail 2 "--feed-interval" "$COFI" serve "$T/m.cofi" --store "$S" --feed-interval soon
 
