@@ -106,41 +106,47 @@ static int on_event(int64_t seq, const char *user, size_t len, void *ctx) {
   return 0;
 }
 
+/* c->rows counts the rows read (by the poll, across calls). */
 static int read_range(srv_feed *f, poll_ctx *c, int64_t after, int64_t upto, uint32_t max,
                       int64_t *last, cofi_diag *d) {
   c->prev = after;
+  uint64_t before = c->rows;
   int rc = cofi_store_users_since(f->conn, after, upto, max, on_event, c, last, d);
-  if (rc == COFI_OK) atomic_fetch_add_explicit(&f->events, c->rows, memory_order_relaxed);
-  c->rows = 0;
+  atomic_fetch_add_explicit(&f->events, c->rows - before, memory_order_relaxed);
   return rc;
 }
 
-/* Reads the gaps held, then the events after the watermark; the gaps
- * still missing (and new ones) replace f->gaps. */
+/* Reads the gaps held, then the events after the watermark, at most
+ * SRV_FEED_MAX_EVENTS rows in all (what is left waits for the next poll);
+ * the gaps still missing (and new ones) replace f->gaps. */
 static int poll_once(srv_feed *f, poll_ctx *c, cofi_diag *d) {
   double now = now_s();
   c->n_out = 0;
-  int rc = COFI_OK;
-  for (size_t i = 0; i < f->n_gaps && rc == COFI_OK; i++) {
+  uint64_t budget = SRV_FEED_MAX_EVENTS;
+  for (size_t i = 0; i < f->n_gaps; i++) {
     gap g = f->gaps[i];
     if (now - g.since > SRV_FEED_GAP_HOLD_S) continue; /* rolled back or deleted */
+    if (budget == 0) { /* kept for the next poll */
+      gap_add(f, &c->out, &c->n_out, g.lo, g.hi, g.since);
+      continue;
+    }
     c->since = g.since;
     int64_t last = 0;
-    uint64_t width = (uint64_t)(g.hi - g.lo) + 1;
-    rc = read_range(f, c, g.lo - 1, g.hi, width < SRV_FEED_MAX_EVENTS ? (uint32_t)width
-                                                                    : SRV_FEED_MAX_EVENTS,
-                    &last, d);
-    if (rc == COFI_OK && last < g.hi) gap_add(f, &c->out, &c->n_out, last + 1, g.hi, g.since);
+    uint64_t width = (uint64_t)(g.hi - g.lo) + 1, before = c->rows;
+    int rc = read_range(f, c, g.lo - 1, g.hi, (uint32_t)(width < budget ? width : budget), &last, d);
+    if (rc != COFI_OK) return rc; /* the gaps held stay as they were */
+    budget -= c->rows - before;
+    if (last < g.hi) gap_add(f, &c->out, &c->n_out, last + 1, g.hi, g.since);
   }
-  if (rc != COFI_OK) return rc; /* the gaps held stay as they were */
-  c->since = now;
-  int64_t last = f->watermark;
-  uint64_t before = atomic_load_explicit(&f->events, memory_order_relaxed);
-  rc = read_range(f, c, f->watermark, -1, SRV_FEED_MAX_EVENTS, &last, d);
-  if (rc != COFI_OK) return rc;
-  f->watermark = last;
-  if (atomic_load_explicit(&f->events, memory_order_relaxed) - before < SRV_FEED_MAX_EVENTS)
-    atomic_store(&f->caught_up_ns, srv_now_ns());
+  if (budget > 0) {
+    c->since = now;
+    int64_t last = f->watermark;
+    uint64_t before = c->rows;
+    int rc = read_range(f, c, f->watermark, -1, (uint32_t)budget, &last, d);
+    if (rc != COFI_OK) return rc;
+    f->watermark = last;
+    if (c->rows - before < budget) atomic_store(&f->caught_up_ns, srv_now_ns());
+  }
   gap *tmp = f->gaps;
   f->gaps = c->out;
   f->n_gaps = c->n_out;
@@ -153,6 +159,7 @@ static int poll_once(srv_feed *f, poll_ctx *c, cofi_diag *d) {
 static void poll_logged(srv_feed *f, poll_ctx *c) {
   cofi_diag d;
   memset(&d, 0, sizeof d);
+  c->rows = 0;
   int rc = f->conn ? COFI_OK : cofi_store_open(f->srv->cfg.store_url, &f->conn, &d);
   if (rc == COFI_OK) rc = poll_once(f, c, &d);
   srv_strmap_free(&c->marked, NULL);
@@ -270,13 +277,21 @@ int srv_feed_start(cofi_server *s, cofi_diag *diag) {
 
 void srv_feed_stop(cofi_server *s) {
   srv_feed *f = s->feed;
-  if (!f) return;
+  if (!f || !f->started) return;
   pthread_mutex_lock(&f->mu);
   f->stop = true;
   pthread_cond_signal(&f->cv);
   pthread_mutex_unlock(&f->mu);
-  if (f->started) pthread_join(f->thread, NULL);
-  feed_free(f);
+  pthread_join(f->thread, NULL);
+  f->started = false;
+  cofi_store_close(f->conn);
+  f->conn = NULL;
+}
+
+void srv_feed_free(cofi_server *s) {
+  if (!s->feed) return;
+  srv_feed_stop(s);
+  feed_free(s->feed);
   s->feed = NULL;
 }
 

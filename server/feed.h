@@ -27,8 +27,11 @@ typedef struct srv_feed srv_feed;
  * newer events through srv_online_touch. After srv_online_start. */
 int srv_feed_start(cofi_server *s, cofi_diag *diag);
 /* Stops the thread (waits for a poll in progress) and closes the
- * connection. Accepts a server without a feed. Before srv_online_free. */
+ * connection; /metrics still reads the counters. Accepts a server without
+ * a feed. Before srv_online_free. */
 void srv_feed_stop(cofi_server *s);
+/* Frees what is left (stopping first if needed), once no request runs. */
+void srv_feed_free(cofi_server *s);
 /* Prometheus text (nothing without a feed). */
 void srv_feed_metrics_write(cofi_server *s, srv_buf *b);
 

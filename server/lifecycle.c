@@ -167,6 +167,7 @@ static void server_free(cofi_server *s) {
   srv_retrain_stop(s);
   srv_store_drain(s->store);
   srv_http_free(s);
+  srv_feed_free(s);
   srv_store_stop(s->store);
   s->store = NULL;
   if (s->listen_fd >= 0) close(s->listen_fd);
