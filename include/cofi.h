@@ -1210,6 +1210,28 @@ int cofi_store_latest(cofi_store *s, const char *category, size_t category_len,
                       uint32_t k, cofi_store_ranked **out, size_t *n_out,
                       cofi_diag *diag);
 void cofi_store_ranked_free(cofi_store_ranked *rows);
+
+/* The event feed (src/store/feed.c): servers sharing one store poll it to
+ * learn which users have events another server committed. */
+/* The largest seq of any event (0: no events). COFI_ERR_STORE. */
+int cofi_store_last_seq(cofi_store *s, int64_t *seq, cofi_diag *diag);
+/* One event of the feed: its seq and its user's ID (borrowed for the
+ * call). 0 continues; anything else stops the read. */
+typedef int (*cofi_store_seq_user_fn)(int64_t seq, const char *user_id, size_t len,
+                                      void *ctx);
+/* Calls fn for each event with after_seq < seq <= upto_seq (upto_seq < 0:
+ * no upper bound), in seq order, at most max_events of them (read through
+ * the seq index: the cost is the rows returned). *last_seq (may be NULL):
+ * the seq of the last event handed to fn, after_seq when none: the next
+ * call's after_seq. On PostgreSQL a seq is taken at insertion, so a
+ * transaction still open may commit a seq below one already returned
+ * (docs/serving.md says how the server's poll handles those gaps).
+ * Errors: COFI_ERR_INVALID (after_seq < 0, upto_seq below after_seq,
+ * max_events 0, no fn), COFI_ERR_CANCELLED (fn stopped it), COFI_ERR_STORE,
+ * COFI_ERR_CORRUPT, COFI_ERR_NOMEM. */
+int cofi_store_users_since(cofi_store *s, int64_t after_seq, int64_t upto_seq,
+                           uint32_t max_events, cofi_store_seq_user_fn fn, void *ctx,
+                           int64_t *last_seq, cofi_diag *diag);
 /* COFI-STORE-API-END */
 
 #ifdef __cplusplus

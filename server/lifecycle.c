@@ -13,6 +13,7 @@
 #include "srv.h"
 #include "versions.h"
 #include "online.h"
+#include "feed.h"
 
 #include <errno.h>
 #include <malloc.h>
@@ -69,6 +70,7 @@ cofi_server_config cofi_server_config_default(void) {
   c.retrain_margin = 0.02;
   c.online_cache_users = 100000;
   c.online_cache_ttl_s = 60.0;
+  c.feed_interval_s = 1.0;
   return c;
 }
 
@@ -135,6 +137,8 @@ static int check_config(const cofi_server_config *c, cofi_diag *diag) {
                         !(c->retrain_margin >= -1 && c->retrain_margin <= 1)))
     return fail_diag(diag, COFI_ERR_INVALID,
                      "keep_versions must be >= 2, retrain_threads >= 1, retrain_margin in [-1, 1]");
+  if (!(c->feed_interval_s >= 0 && c->feed_interval_s <= 3600))
+    return fail_diag(diag, COFI_ERR_INVALID, "the feed interval must be in 0..3600 seconds");
   if (c->conn_memory < 4096)
     return fail_diag(diag, COFI_ERR_INVALID, "the connection memory limit must be >= 4096");
   return COFI_OK;
@@ -159,9 +163,11 @@ static void server_free(cofi_server *s) {
   /* The writer first: it commits what is queued and resumes the requests
    * suspended on it (answered while the HTTP threads still run); later
    * writes are refused (503). */
+  srv_feed_stop(s); /* it marks users in s->online */
   srv_retrain_stop(s);
   srv_store_drain(s->store);
   srv_http_free(s);
+  srv_feed_free(s);
   srv_store_stop(s->store);
   s->store = NULL;
   srv_new_items_free(s->new_items);
@@ -264,6 +270,8 @@ int srv_server_start(const cofi_server_config *cfg, int lease_sig, cofi_server *
     if (rc != COFI_OK) goto fail;
   }
   rc = srv_online_start(s, diag);
+  if (rc != COFI_OK) goto fail;
+  rc = srv_feed_start(s, diag);
   if (rc != COFI_OK) goto fail;
   rc = srv_http_start(s, diag);
   if (rc != COFI_OK) goto fail;

@@ -7,6 +7,7 @@
 #include "srv.h"
 #include "versions.h"
 #include "online.h"
+#include "feed.h"
 
 #include <microhttpd.h>
 #include <stdio.h>
@@ -226,6 +227,7 @@ void srv_h_metrics(srv_req *r) {
   srv_metrics_write(&s->metrics, b);
   if (s->store) srv_store_metrics_write(s->store, b);
   srv_online_metrics_write(s->online, b);
+  srv_feed_metrics_write(s, b);
   if (sm) write_model_metrics(b, s, sm);
   srv_retrain_metrics(s, b);
   pthread_mutex_lock(&s->status_lock);

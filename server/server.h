@@ -74,6 +74,10 @@ typedef struct cofi_server_config {
    * vector from their categories (a cofi_metadata_map_kind; default
    * 0, ridge). docs/serving.md, "New items". */
   int metadata_map;
+  /* With a store: poll it this often (seconds) for events committed by
+   * other servers sharing it (docs/serving.md, "Replicas and the event
+   * feed"); 0: off. Default 1. */
+  double feed_interval_s;
 } cofi_server_config;
 
 cofi_server_config cofi_server_config_default(void);

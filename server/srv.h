@@ -751,6 +751,7 @@ struct cofi_server {
   struct srv_online *online;         /* online.h: new events, cached vectors */
   struct srv_item_attrs *item_attrs; /* online.h: hidden, categories */
   srv_new_items *new_items; /* NULL: no --store (new_items.c) */
+  struct srv_feed *feed;             /* feed.h: other servers' events */
 };
 
 /* ---- signals (signals.c) ----------------------------------------------- */

@@ -50,6 +50,8 @@ static const char usage_text[] =
     "                          with new events (default 100000, 0: none; docs/serving.md)\n"
     "  --online-cache-ttl S    seconds a cached vector is used before it is folded in again\n"
     "                          (default 60, 0: until evicted)\n"
+    "  --feed-interval S       with --store: poll the store every S seconds for events other\n"
+    "                          servers committed (default 1, 0: off; docs/serving.md)\n"
     "  --store URL             attach a store (sqlite:PATH or postgresql://...; docs/store.md):\n"
     "                          POST /feedback, PUT/GET/DELETE /items/{id}, PUT/GET/DELETE\n"
     "                          /users/{id}, GET /users/{id}/history. MODEL is then optional:\n"
@@ -258,6 +260,9 @@ int cmd_serve(int argc, char **argv) {
       int kind = cofi_metadata_map_kind_parse(v, strlen(v));
       if (kind < 0) return cli_usage_error("serve", "--metadata-map: expected ridge or mean, got '%s'", v);
       cfg.metadata_map = kind;
+    } else if (cli_opt(&a, "--feed-interval", &v)) {
+      if (!cli_parse_double("serve", "--feed-interval", v, 0, 3600, &cfg.feed_interval_s))
+        return CLI_EXIT_USAGE;
     } else if (cli_opt(&a, "--api-token-file", &v)) {
       if (!read_token_file_as("--api-token-file", v, api_token_buf, sizeof api_token_buf))
         return CLI_EXIT_USAGE;

@@ -7,7 +7,10 @@
 #     (factor sections byte for byte, content checksum), titles included
 #   - two `cofi serve` replicas on loopback over that one model file and the
 #     one store: an event POSTed through one is in the history read through
-#     the other, and both answer /recommend identically
+#     the other; the other's event feed marks the user, so within ~5 s both
+#     answer /recommend identically (both "source": "online" for u7); an
+#     event whose transaction commits after a later one (a seq below the
+#     feed's watermark) still reaches both (the feed's gaps)
 # Skips (77) when mpirun is not installed or cofi was built without MPI.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -77,6 +80,47 @@ ok 200 '.accepted == 1' -X POST -H 'Content-Type: application/json' \
   -d '{"user_id":"new-user","item_id":"i2","event":"watch"}' "$UB/feedback"
 ok 200 '.events[0].item_id == "i2"' "$UA/users/new-user/history"
 ok 200 '(.recommendations | length) == 10' "$UA/recommend?user_id=u0&k=10"
+# B learns of u7's event through its event feed (--feed-interval, 1 s by
+# default): within ~5 s both fold u7 in from the same history
+ok 200 '.source == "online"' "$UA/recommend?user_id=u7&k=10"
+a=$(jq -cS 'del(.took_ms, .request_id)' "$T/body")
+for i in $(seq 50); do
+  req "$UB/recommend?user_id=u7&k=10"
+  b=$(jq -cS 'del(.took_ms, .request_id)' "$T/body")
+  [ "$a" = "$b" ] && break
+  sleep 0.1
+done
+[ "$a" = "$b" ] || fail "replica B never folded in u7's event from A: $a / $b"
+curl -s "$UB/metrics" | awk '$1 == "cofi_feed_users_marked_total" && $2 >= 1 {f = 1} END {exit !f}' \
+  || fail "replica B's feed marked no user: $(curl -s "$UB/metrics" | grep cofi_feed)"
+# PostgreSQL takes a seq at insertion, not at commit: an event whose
+# transaction is still open while a later one commits is below the feed's
+# watermark when it commits. The feed holds such gaps and reads them again:
+# u13's event, committed last with the lower seq, still reaches both replicas.
+fmetric() { curl -s "$1/metrics" | awk -v m="$2" '$1 == m {print $2}'; }
+command -v psql >/dev/null || fail "psql is needed (postgresql-client)"
+coproc HOLD { psql "$PG" -q -A -t -v ON_ERROR_STOP=1 2>&1; }
+echo "BEGIN; INSERT INTO cofi_events(ukey, ikey, value) SELECT u.ukey, i.ikey, 1 FROM cofi_users u,
+  cofi_items i WHERE u.id = 'u13' AND i.id = 'i28'; SELECT 'inserted';" >&"${HOLD[1]}"
+read -r -t 20 line <&"${HOLD[0]}"; [ "$line" = inserted ] || fail "psql: the open transaction: $line"
+ok 200 '.accepted == 1' -X POST -H 'Content-Type: application/json' \
+  -d '{"user_id":"u49","item_id":"i3","event":"like"}' "$UA/feedback"
+for i in $(seq 100); do [ "$(fmetric "$UB" cofi_feed_gaps)" -ge 1 ] 2>/dev/null && break; sleep 0.1; done
+[ "$(fmetric "$UB" cofi_feed_gaps)" -ge 1 ] || fail "B's feed holds no gap below u49's event: $(curl -s "$UB/metrics" | grep cofi_feed)"
+ok 200 '.source == null' "$UB/recommend?user_id=u13&k=10"
+echo "COMMIT; SELECT 'committed';" >&"${HOLD[1]}"
+read -r -t 20 line <&"${HOLD[0]}"; [ "$line" = committed ] || fail "psql: commit: $line"
+echo '\q' >&"${HOLD[1]}"
+for V in "$UA" "$UB"; do
+  for i in $(seq 50); do
+    req "$V/recommend?user_id=u13&k=10"
+    jq -e '.source == "online"' "$T/body" >/dev/null && break
+    sleep 0.1
+  done
+  jq -e '.source == "online"' "$T/body" >/dev/null || fail "$V never saw u13's late-committed event: $(cat "$T/body")"
+done
+for i in $(seq 100); do [ "$(fmetric "$UB" cofi_feed_gaps)" = 0 ] && break; sleep 0.1; done
+[ "$(fmetric "$UB" cofi_feed_gaps)" = 0 ] || fail "B still holds the filled gap: $(curl -s "$UB/metrics" | grep cofi_feed)"
 for u in u0 u7 u13 u49 new-user; do
   req "$UA/recommend?user_id=$u&k=10"; a_code=$CODE; a=$(jq -cS 'del(.took_ms, .request_id)' "$T/body")
   req "$UB/recommend?user_id=$u&k=10"; b_code=$CODE; b=$(jq -cS 'del(.took_ms, .request_id)' "$T/body")

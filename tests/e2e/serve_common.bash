@@ -51,6 +51,9 @@ make_models() {
 start_server() {
   local log=$1 i
   shift
+  # Emptied here, not only by the background job's redirection: the loop
+  # below could otherwise read a reused LOG's old port before the job runs.
+  : >"$log"
   "$COFI" serve "$@" >"$log" 2>&1 &
   PID=$!
   SERVER_PIDS+=("$PID")

@@ -13,6 +13,10 @@
 #   - /popular (all time, a window) and /latest against a brute-force
 #     computation over the SQLite file (python3)
 #   - bad parameters: clear 400s; without a store /latest is 503
+#   - two (three) servers on one SQLite file: an event POSTed to one shows in
+#     the other's /recommend after its next feed poll (--feed-interval), in
+#     both directions; --feed-interval 0 turns the feed off; a store error in
+#     the poll is logged once, retried, and its end logged once
 set -u
 source "$(dirname "$0")/serve_common.bash"
 need_ml
@@ -254,6 +258,70 @@ ok 200 '.source == "online"' "$U/recommend?user_id=fresh&k=10"
 same_answer "$T/body" "$T/fresh"
 err 400 too_many_ids "$U/recommend?user_id=2&items=$(seq 1 10000 | paste -sd, -)"
 stop_server
+
+# ---- two servers on one SQLite file: each sees the other's events (event feed) ----------
+start_server "$T/fa.log" "$T/m.cofi" --store "$S" --port 0
+UA=$U PA=$PID
+start_server "$T/fb.log" "$T/m.cofi" --store "$S" --port 0 --feed-interval 0.5
+UB=$U PB=$PID
+start_server "$T/fc.log" "$T/m.cofi" --store "$S" --port 0 --feed-interval 0
+UC=$U PC=$PID
+ok 200 '.source == null' "$UB/recommend?user_id=9&k=10"
+cp "$T/body" "$T/b9-model"
+ok 200 '.accepted == 2' -X POST -H 'Content-Type: application/json' \
+  -d '{"events":[{"user_id":"9","item_id":"1","event":"like"},{"user_id":"9","item_id":"2571","event":"complete"}]}' \
+  "$UA/feedback"
+ok 200 '.source == "online"' "$UA/recommend?user_id=9&k=10"
+cp "$T/body" "$T/a9"
+# B polls every 0.5 s: its answer becomes A's (within ~5 s, not timed)
+for i in $(seq 50); do
+  req "$UB/recommend?user_id=9&k=10"
+  jq -e '.source == "online"' "$T/body" >/dev/null && break
+  sleep 0.1
+done
+jq -e '.source == "online"' "$T/body" >/dev/null || fail "server B never saw user 9's new events: $(cat "$T/body")"
+same_answer "$T/body" "$T/a9"
+# and the other way round, from B to A (default interval, 1 s)
+ok 200 '.accepted == 1' -X POST -H 'Content-Type: application/json' \
+  -d '{"user_id":"9","item_id":"318","event":"like"}' "$UB/feedback"
+ok 200 '.source == "online"' "$UB/recommend?user_id=9&k=10"
+cp "$T/body" "$T/b9"
+for i in $(seq 50); do
+  req "$UA/recommend?user_id=9&k=10"
+  cmp -s <(jq -c .recommendations "$T/body") <(jq -c .recommendations "$T/b9") && break
+  sleep 0.1
+done
+same_answer "$T/body" "$T/b9"
+U=$UB
+m=$(metric cofi_feed_users_marked_total)
+[ "${m:-0}" -ge 1 ] || fail "B's feed marked no user: $(curl -s "$UB/metrics" | grep cofi_feed)"
+[ "$(metric cofi_feed_errors_total)" = 0 ] || fail "B's feed failed: $(cat "$T/fb.log")"
+# --feed-interval 0: no feed (no metric; C answers user 9 from the model, as B did before)
+U=$UC
+[ -z "$(metric cofi_feed_polls_total)" ] || fail "--feed-interval 0 still polls"
+ok 200 '.source == null' "$UC/recommend?user_id=9&k=10"
+for p in "$PC" "$PB" "$PA"; do PID=$p; stop_server; done
+# a store error in the poll: logged once, retried, logged once when it works
+# again; the server keeps answering (the events table renamed away and back)
+start_server "$T/fd.log" "$T/m.cofi" --store "$S" --port 0 --feed-interval 0.1
+rename() { python3 -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1], timeout=10); c.execute(sys.argv[2]); c.commit()' "$T/cofi.db" "$1"; }
+rename "ALTER TABLE cofi_events RENAME TO cofi_events_away"
+for i in $(seq 100); do [ "$(metric cofi_feed_errors_total)" -ge 3 ] 2>/dev/null && break; sleep 0.1; done
+[ "$(metric cofi_feed_errors_total)" -ge 3 ] || fail "the feed saw no store error: $(cat "$T/fd.log")"
+ok 200 '.source == null' "$U/recommend?user_id=2&k=3"
+rename "ALTER TABLE cofi_events_away RENAME TO cofi_events"
+for i in $(seq 100); do grep -q 'event feed: reading the store again' "$T/fd.log" && break; sleep 0.1; done
+[ "$(grep -c "event feed: reading the store's new events failed" "$T/fd.log")" = 1 ] \
+  || fail "the feed's failure is not logged exactly once: $(cat "$T/fd.log")"
+grep -q 'event feed: reading the store again' "$T/fd.log" || fail "the feed did not recover: $(cat "$T/fd.log")"
+grep "event feed: reading the store's new events failed" "$T/fd.log" | grep -q cofi_events \
+  || fail "the feed's failure does not say what failed: $(cat "$T/fd.log")"
+ok 200 '.accepted == 1' -X POST -H 'Content-Type: application/json' \
+  -d '{"user_id":"2","item_id":"318","event":"like"}' "$U/feedback"
+stop_server
+expect_fail 2 "--feed-interval" "$COFI" serve "$T/m.cofi" --store "$S" --feed-interval -1
+expect_fail 2 "--feed-interval" "$COFI" serve "$T/m.cofi" --store "$S" --feed-interval soon
+
 start_server "$T/s3.log" "$T/m.cofi" --port 0
 err 503 store_disabled "$U/latest?k=3"
 ok 200 '.source == "popular" and (.recommendations | length) == 3' "$U/popular?k=3"
