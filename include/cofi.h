@@ -1082,6 +1082,18 @@ int cofi_store_history(cofi_store *s, const char *user_id, size_t len,
                        cofi_diag *diag);
 void cofi_store_events_free(cofi_store_event *events);
 
+/* The distinct items a user has events with (hidden ones too), for a
+ * fold-in: fn is called once per item with its ID (borrowed for the
+ * call), in no particular order; no titles, types, times or values, so a
+ * user with thousands of events costs one narrow read (the server's
+ * online users, server/online.c). One read transaction. fn returns 0 to
+ * continue; anything else stops the read, which then returns
+ * COFI_ERR_CANCELLED. COFI_ERR_NOT_FOUND when the user is unknown; a
+ * known user without events never calls fn. */
+typedef int (*cofi_store_item_id_fn)(const char *item_id, size_t len, void *ctx);
+int cofi_store_user_items(cofi_store *s, const char *user_id, size_t len,
+                          cofi_store_item_id_fn fn, void *ctx, cofi_diag *diag);
+
 /* Every event in insertion order (seq ascending), from one consistent
  * snapshot; title is NULL. fn returns 0 to continue; anything else stops
  * the scan, which then returns COFI_ERR_CANCELLED. The event's strings are

@@ -272,15 +272,42 @@ static void cache_put(srv_online *o, const srv_model *sm, srv_span user, const s
   centry_free(evicted);
 }
 
+/* The user's items from the store (cofi_store_user_items: IDs only, each
+ * once), mapped to the model's item indices as they arrive, appended to
+ * seen after the model row's n_row items. */
 typedef struct hist_read {
   srv_span user;
-  cofi_store_event *ev;
-  size_t n;
+  const cofi_model *m;
+  uint32_t *seen;
+  size_t n, cap, n_row;
+  bool nomem;
 } hist_read;
 
-static int op_history_all(cofi_store *s, void *arg, cofi_diag *d) {
+static int add_store_item(const char *item_id, size_t len, void *ctx) {
+  hist_read *h = ctx;
+  /* Items the model does not know have no factors: left out here (items
+   * given vectors from their metadata, server/new_items.c, would join
+   * the history at this point). */
+  int64_t it = cofi_model_find_item(h->m, item_id, len);
+  if (it < 0) return 0;
+  if (h->n == h->cap) {
+    size_t cap = h->cap * 2 + 64;
+    uint32_t *seen = realloc(h->seen, cap * sizeof *seen);
+    if (!seen) {
+      h->nomem = true;
+      return 1;
+    }
+    h->seen = seen;
+    h->cap = cap;
+  }
+  h->seen[h->n++] = (uint32_t)it;
+  return 0;
+}
+
+static int op_user_items(cofi_store *s, void *arg, cofi_diag *d) {
   hist_read *h = arg;
-  return cofi_store_history(s, h->user.p, h->user.len, 0, &h->ev, &h->n, d);
+  h->n = h->n_row; /* a read retried on a fresh connection starts over */
+  return cofi_store_user_items(s, h->user.p, h->user.len, add_store_item, h, d);
 }
 
 static int cmp_u32(const void *a, const void *b) {
@@ -312,33 +339,24 @@ static bool nomem(srv_error *err) {
  * out->seen (sorted, unique). */
 static bool read_history(srv_req *r, srv_model *sm, srv_span user, srv_online_user *out,
                          srv_error *err) {
-  hist_read h = {user, NULL, 0};
-  cofi_diag d;
-  memset(&d, 0, sizeof d);
-  int rc = srv_store_read(r->srv->store, op_history_all, &h, &d);
-  if (rc == COFI_ERR_NOT_FOUND) rc = COFI_OK; /* no events: the model row alone */
-  if (rc != COFI_OK) return store_failed(err, rc, &d);
   const uint32_t *row = NULL;
   const float *vals = NULL;
   size_t n_row = out->model_user >= 0
                      ? cofi_model_user_items(sm->m, (uint32_t)out->model_user, &row, &vals)
                      : 0;
-  out->seen = malloc((n_row + h.n + 1) * sizeof *out->seen);
-  if (!out->seen) {
-    cofi_store_events_free(h.ev);
-    return nomem(err);
+  hist_read h = {user, sm->m, NULL, n_row, n_row + 64, n_row, false};
+  if (!(h.seen = malloc(h.cap * sizeof *h.seen))) return nomem(err);
+  if (n_row) memcpy(h.seen, row, n_row * sizeof *row);
+  cofi_diag d;
+  memset(&d, 0, sizeof d);
+  int rc = srv_store_read(r->srv->store, op_user_items, &h, &d);
+  if (rc == COFI_ERR_NOT_FOUND) rc = COFI_OK; /* no events: the model row alone */
+  if (rc != COFI_OK) {
+    free(h.seen);
+    return h.nomem ? nomem(err) : store_failed(err, rc, &d);
   }
-  size_t n = 0;
-  for (size_t i = 0; i < n_row; i++) out->seen[n++] = row[i];
-  /* Items the model does not know have no factors: left out here (items
-   * given vectors from their metadata, server/new_items.c, would join
-   * the history at this point). */
-  for (size_t i = 0; i < h.n; i++) {
-    int64_t it = cofi_model_find_item(sm->m, h.ev[i].item_id, h.ev[i].item_len);
-    if (it >= 0) out->seen[n++] = (uint32_t)it;
-  }
-  cofi_store_events_free(h.ev);
-  out->n_seen = sort_unique(out->seen, n);
+  out->seen = h.seen;
+  out->n_seen = sort_unique(h.seen, h.n);
   return true;
 }
 

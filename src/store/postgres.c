@@ -28,7 +28,7 @@
 enum {
   P_UINS, P_UKEYS, P_IINS, P_IKEYS, P_UKEY, P_IKEY, P_EV_INS,
   P_PUT_USER, P_GET_USER, P_DEL_EVENTS, P_DEL_USER,
-  P_PUT_ITEM, P_GET_ITEM, P_HIDE_ITEM, P_HISTORY, P_COUNT,
+  P_PUT_ITEM, P_GET_ITEM, P_HIDE_ITEM, P_HISTORY, P_COUNT, P_USER_ITEMS,
   P_N
 };
 
@@ -62,6 +62,8 @@ static const char *const psql[P_N] = {
     [P_HISTORY] = "SELECT e.seq, i.id, e.event, e.value, e.ts, i.title FROM cofi_events e "
                   "JOIN cofi_items i ON i.ikey = e.ikey WHERE e.ukey = $1::int8 "
                   "ORDER BY e.ts DESC NULLS LAST, e.seq DESC LIMIT $2::int8",
+    [P_USER_ITEMS] = "SELECT ikey, id FROM cofi_items WHERE ikey IN "
+                     "(SELECT ikey FROM cofi_events WHERE ukey = $1::int8)",
     [P_COUNT] = "SELECT (SELECT count(*) FROM cofi_users), (SELECT count(*) FROM cofi_items), "
                 "(SELECT count(*) FROM cofi_events), "
                 "(SELECT count(*) FROM cofi_items WHERE hidden)",
@@ -584,6 +586,25 @@ static int pg_history(cofi_store *s, int64_t user, uint32_t limit, cofi__hist_fn
   return rc;
 }
 
+static int pg_user_items(cofi_store *s, int64_t user, cofi__key_fn fn, void *ctx,
+                         cofi_diag *d) {
+  params p = {0};
+  p_i64(&p, user);
+  PGresult *r;
+  int rc = exec_q(s, P_USER_ITEMS, &p, "reading a user's items", &r, d);
+  if (rc) return rc;
+  for (int row = 0; row < PQntuples(r) && !rc; row++) {
+    int64_t key;
+    const char *id;
+    size_t len;
+    if (!(rc = get_i64(s, r, row, 0, "cofi_items", 0, false, &key, NULL, d)) &&
+        !(rc = get_str_nn(s, r, row, 1, "cofi_items", key, &id, &len, d)))
+      rc = fn(ctx, key, id, len);
+  }
+  PQclear(r);
+  return rc;
+}
+
 /* Runs query through a cursor, calling per_row for each row. Inside the
  * caller's transaction. */
 typedef int (*row_fn)(cofi_store *s, const PGresult *r, int row, void *ctx, cofi_diag *d);
@@ -747,6 +768,7 @@ static const cofi__store_ops pg_ops = {
     .get_item = pg_get_item,
     .hide_item = pg_hide_item,
     .history = pg_history,
+    .user_items = pg_user_items,
     .scan_keys = pg_scan_keys,
     .scan_items = pg_scan_items,
     .scan_rows = pg_scan_rows,

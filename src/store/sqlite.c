@@ -28,6 +28,7 @@ enum {
   Q_PUT_ITEM, Q_GET_ITEM, Q_HIDE_ITEM, Q_HISTORY,
   Q_SCAN_USERS, Q_SCAN_ITEMKEYS, Q_SCAN_ITEMS, Q_SCAN_EVENTS, Q_COUNT,
   Q_SEQ_BOUNDS, Q_SCAN_RANGE, Q_COUNT_RANGE, Q_EV_INS_MANY, Q_UINS_MANY, Q_IINS_MANY,
+  Q_USER_ITEMS,
   Q_N
 };
 
@@ -59,6 +60,10 @@ static const char *const sql[Q_N] = {
     [Q_HISTORY] = "SELECT e.seq, i.id, e.event, e.value, e.ts, i.title FROM cofi_events e "
                   "JOIN cofi_items i ON i.ikey = e.ikey WHERE e.ukey = ?1 "
                   "ORDER BY e.ts DESC, e.seq DESC LIMIT ?2",
+    /* The fold-in's read (user_items.c): the distinct items only, each
+     * item row read once, no titles, no order. */
+    [Q_USER_ITEMS] = "SELECT ikey, id FROM cofi_items WHERE ikey IN "
+                     "(SELECT ikey FROM cofi_events WHERE ukey = ?1)",
     [Q_SCAN_USERS] = "SELECT ukey, id FROM cofi_users ORDER BY ukey",
     [Q_SCAN_ITEMKEYS] = "SELECT ikey, id FROM cofi_items ORDER BY ikey",
     [Q_SCAN_ITEMS] = "SELECT ikey, id, title, categories, hidden, ts, fields FROM cofi_items "
@@ -605,6 +610,25 @@ static int lite_history(cofi_store *s, int64_t user, uint32_t limit, cofi__hist_
   return rc;
 }
 
+static int lite_user_items(cofi_store *s, int64_t user, cofi__key_fn fn, void *ctx,
+                           cofi_diag *d) {
+  sqlite3_stmt *st = stmt(s, Q_USER_ITEMS);
+  sqlite3_bind_int64(st, 1, user);
+  int src, rc = COFI_OK;
+  while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+    int64_t key = 0;
+    const char *id = NULL;
+    size_t len = 0;
+    if ((rc = col_int(s, st, 0, "cofi_items", 0, false, &key, NULL, d)) ||
+        (rc = col_text(s, st, 1, "cofi_items", key, false, &id, &len, d)) ||
+        (rc = fn(ctx, key, id, len)))
+      break;
+  }
+  if (!rc && src != SQLITE_DONE) rc = fail_db(s, "reading a user's items", src, d);
+  sqlite3_reset(st);
+  return rc;
+}
+
 static int lite_scan_keys(cofi_store *s, int table, cofi__key_fn fn, void *ctx, cofi_diag *d) {
   sqlite3_stmt *st = stmt(s, table == COFI__USERS ? Q_SCAN_USERS : Q_SCAN_ITEMKEYS);
   const char *name = table == COFI__USERS ? "cofi_users" : "cofi_items";
@@ -719,6 +743,7 @@ static const cofi__store_ops lite_ops = {
     .get_item = lite_get_item,
     .hide_item = lite_hide_item,
     .history = lite_history,
+    .user_items = lite_user_items,
     .scan_keys = lite_scan_keys,
     .scan_items = lite_scan_items,
     .scan_rows = lite_scan_rows,

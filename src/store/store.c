@@ -164,6 +164,10 @@ void cofi_store_close(cofi_store *s) {
 
 const char *cofi_store_backend(const cofi_store *s) { return s && s->ops ? s->ops->name : ""; }
 
+int cofi__store_check_id(const char *field, const char *id, size_t len, cofi_diag *d) {
+  return check_id(field, id, len, "", d);
+}
+
 static int no_store(cofi_diag *d) {
   return cofi__fail(d, COFI_ERR_INVALID, "", 0, "no store given");
 }

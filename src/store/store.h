@@ -75,6 +75,9 @@ typedef struct cofi__store_ops {
                    cofi_diag *d);
   int (*history)(cofi_store *s, int64_t user, uint32_t limit, cofi__hist_fn fn,
                  void *ctx, cofi_diag *d);
+  /* The distinct items the user has events with: fn(key, id) once each,
+   * in no particular order (user_items.c). */
+  int (*user_items)(cofi_store *s, int64_t user, cofi__key_fn fn, void *ctx, cofi_diag *d);
   int (*scan_keys)(cofi_store *s, int table, cofi__key_fn fn, void *ctx,
                    cofi_diag *d);
   int (*scan_items)(cofi_store *s, cofi__item_fn fn, void *ctx, cofi_diag *d);
@@ -157,6 +160,10 @@ typedef struct cofi__buf {
 int cofi__buf_put(cofi__buf *b, const char *s, size_t n);
 int cofi__buf_json_string(cofi__buf *b, const char *s, size_t n);
 void cofi__buf_free(cofi__buf *b);
+
+/* An ID given by the caller (user_id, item_id): COFI_ERR_INVALID naming
+ * field and the problem when it breaks the ID rules. */
+int cofi__store_check_id(const char *field, const char *id, size_t len, cofi_diag *d);
 
 /* A row read back that breaks the schema's rules: COFI_ERR_CORRUPT with
  * the table and row in diag. */

@@ -337,6 +337,88 @@ static void test_history(void **state) {
   cofi_store_close(s);
 }
 
+/* cofi_store_user_items: the collected IDs, sorted, joined by ','. */
+typedef struct item_ids {
+  char ids[16][8];
+  int n, stop_after;
+} item_ids;
+
+static int collect_id(const char *id, size_t len, void *ctx) {
+  item_ids *c = ctx;
+  assert_true(c->n < 16 && len < 8);
+  memcpy(c->ids[c->n], id, len);
+  c->ids[c->n][len] = 0;
+  c->n++;
+  return c->stop_after && c->n >= c->stop_after;
+}
+
+static int cmp_id(const void *a, const void *b) { return strcmp(a, b); }
+
+static const char *joined_ids(item_ids *c, char *buf, size_t size) {
+  qsort(c->ids, (size_t)c->n, sizeof c->ids[0], cmp_id);
+  buf[0] = 0;
+  for (int i = 0; i < c->n; i++) {
+    if (i) strncat(buf, ",", size - strlen(buf) - 1);
+    strncat(buf, c->ids[i], size - strlen(buf) - 1);
+  }
+  return buf;
+}
+
+static void test_user_items(void **state) {
+  fixture *f = *state;
+  cofi_store *s = open_ok(f);
+  cofi_diag d = {0};
+  cofi_store_item hidden = {.id = "i3", .id_len = 2, .title = "Three", .title_len = 5, .hidden = 1};
+  assert_int_equal(cofi_store_put_item(s, &hidden, &d), COFI_OK);
+  /* Repeated items come back once; hidden items too; other users' not. */
+  cofi_store_event e[] = {ev("u", "i1", "watch", 1, 200, 1), ev("u", "i2", "like", 1, 300, 1),
+                          ev("u", "i1", NULL, 2, 0, 0),      ev("u", "i3", "watch", 1, 100, 1),
+                          ev("other", "i4", NULL, 1, 9, 1),  ev("u", "i2", NULL, 1, 50, 1)};
+  append_ok(s, e, 6);
+  item_ids c = {0};
+  char buf[128];
+  int rc = cofi_store_user_items(s, S("u"), collect_id, &c, &d);
+  if (rc) fail_msg("user_items: %s", d.message);
+  assert_string_equal(joined_ids(&c, buf, sizeof buf), "i1,i2,i3");
+  memset(&c, 0, sizeof c);
+  assert_int_equal(cofi_store_user_items(s, S("other"), collect_id, &c, &d), COFI_OK);
+  assert_string_equal(joined_ids(&c, buf, sizeof buf), "i4");
+  /* A callback that stops: CANCELLED, and the store still reads after. */
+  memset(&c, 0, sizeof c);
+  c.stop_after = 1;
+  assert_int_equal(cofi_store_user_items(s, S("u"), collect_id, &c, &d), COFI_ERR_CANCELLED);
+  assert_int_equal(c.n, 1);
+  memset(&c, 0, sizeof c);
+  assert_int_equal(cofi_store_user_items(s, S("u"), collect_id, &c, &d), COFI_OK);
+  assert_int_equal(c.n, 3);
+  /* Unknown user; a known user without events calls nothing. */
+  memset(&c, 0, sizeof c);
+  expect(cofi_store_user_items(s, S("nobody"), collect_id, &c, &d), COFI_ERR_NOT_FOUND, &d,
+         "no user 'nobody'");
+  cofi_store_user u = {"quiet", 5, NULL, 0};
+  assert_int_equal(cofi_store_put_user(s, &u, &d), COFI_OK);
+  assert_int_equal(cofi_store_user_items(s, S("quiet"), collect_id, &c, &d), COFI_OK);
+  assert_int_equal(c.n, 0);
+  /* Bad arguments. */
+  expect(cofi_store_user_items(s, S(""), collect_id, &c, &d), COFI_ERR_INVALID, &d, "user_id");
+  expect(cofi_store_user_items(s, S("u"), NULL, &c, &d), COFI_ERR_INVALID, &d, "no callback");
+  expect(cofi_store_user_items(NULL, S("u"), collect_id, &c, &d), COFI_ERR_INVALID, &d,
+         "no store");
+  /* After a user's deletion, their items are gone with them. */
+  uint64_t n_del;
+  assert_int_equal(cofi_store_delete_user(s, S("other"), &n_del, &d), COFI_OK);
+  expect(cofi_store_user_items(s, S("other"), collect_id, &c, &d), COFI_ERR_NOT_FOUND, &d,
+         "other");
+  cofi_store_close(s);
+  /* An item row written behind the library's back with a blank ID. */
+  raw_sql(f, "UPDATE cofi_items SET id = '  ' WHERE id = 'i2'");
+  s = open_ok(f);
+  memset(&c, 0, sizeof c);
+  expect(cofi_store_user_items(s, S("u"), collect_id, &c, &d), COFI_ERR_CORRUPT, &d,
+         "table cofi_items, row 3: id: blank ID");
+  cofi_store_close(s);
+}
+
 static void test_delete_user(void **state) {
   fixture *f = *state;
   cofi_store *s = open_ok(f);
@@ -990,6 +1072,7 @@ static void test_movielens_equals_csv(void **state) {
     cmocka_unit_test_setup_teardown(test_append_keys_stay_valid, setup_fn, teardown),       \
     cmocka_unit_test_setup_teardown(test_batch_all_or_nothing, setup_fn, teardown),         \
     cmocka_unit_test_setup_teardown(test_history, setup_fn, teardown),                      \
+    cmocka_unit_test_setup_teardown(test_user_items, setup_fn, teardown),                   \
     cmocka_unit_test_setup_teardown(test_delete_user, setup_fn, teardown),                  \
     cmocka_unit_test_setup_teardown(test_items, setup_fn, teardown),                        \
     cmocka_unit_test_setup_teardown(test_users, setup_fn, teardown),                        \
