@@ -258,6 +258,9 @@ float cofi__round_up(double x);
 int cofi__model_new(cofi_model **out);
 /* Computes the derived arrays (gram, norms) once factors are in place. */
 int cofi__model_prepare(cofi_model *m);
+/* The end of every training (ID maps, metadata, parameters, creation time,
+ * fingerprint, then cofi__model_prepare); model.c. */
+int cofi__model_finish(cofi_model *m, const cofi_dataset *ds, const cofi_params *p);
 
 /* ---- EASE and item-kNN (train/item_models.c, ease.c, itemknn.c) ------ */
 /* cofi_train for p->model != ALS: the shared steps (matrix, confidence,

@@ -9,7 +9,9 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
 #include <sys/mman.h>
+#include <time.h>
 
 int cofi__model_new(cofi_model **out) {
   cofi_model *m = cofi__calloc(1, sizeof *m);
@@ -152,4 +154,35 @@ int cofi__model_prepare(cofi_model *m) {
    * memory for nothing. */
   if (cofi__kernels_active()->fast_i8) return cofi__model_build_panel(m);
   return COFI_OK;
+}
+
+/* The end of every training: the dataset's ID maps and item metadata
+ * copied for the model to own, the parameters, the creation time and the
+ * data fingerprint, then cofi__model_prepare. Reproducible files
+ * (reproducible-builds.org convention): with SOURCE_DATE_EPOCH set, the
+ * creation time is that value and the stored training duration 0, so
+ * equal inputs give byte-identical model files. */
+int cofi__model_finish(cofi_model *m, const cofi_dataset *ds, const cofi_params *p) {
+  int rc = cofi__idmap_copy(&ds->users, &m->users);
+  if (!rc) rc = cofi__idmap_copy(&ds->items, &m->items);
+  if (!rc && ds->meta.n_fields) {
+    m->meta.n_fields = ds->meta.n_fields;
+    m->meta.title_field = ds->meta.title_field;
+    rc = cofi__strtab_copy(&ds->meta.names, &m->meta.names);
+    if (!rc) rc = cofi__strtab_copy(&ds->meta.cells, &m->meta.cells);
+  }
+  if (rc) return rc;
+  m->params = *p;
+  m->created_unix = (uint64_t)time(NULL);
+  const char *epoch = getenv("SOURCE_DATE_EPOCH");
+  if (epoch && *epoch) {
+    char *end;
+    unsigned long long e = strtoull(epoch, &end, 10);
+    if (!*end) {
+      m->created_unix = e;
+      m->train_seconds = 0;
+    }
+  }
+  m->data_fingerprint = cofi__csr_fingerprint(&m->user_items);
+  return cofi__model_prepare(m);
 }

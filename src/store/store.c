@@ -1232,6 +1232,27 @@ static int check_weights(const cofi_event_weight *w, size_t n, cofi_diag *d) {
   return COFI_OK;
 }
 
+/* A read's context from the reading options: event weights (checked),
+ * the minimum value, and the empty dataset the rows go into. */
+static int read_ctx_init(read_ctx *c, cofi_store *s, const cofi_read_options *opt,
+                         cofi_diag *diag) {
+  memset(c, 0, sizeof *c);
+  c->s = s;
+  c->d = diag;
+  c->w = opt->event_weights ? opt->event_weights : default_weights;
+  c->n_w = opt->event_weights ? opt->n_event_weights
+                              : sizeof default_weights / sizeof default_weights[0];
+  int rc = check_weights(c->w, c->n_w, diag);
+  if (rc) return rc;
+  c->has_min = opt->has_min_value != 0;
+  c->min_value = (float)opt->min_value;
+  c->binarize = c->has_min && opt->format == COFI_FORMAT_MOVIELENS;
+  c->all_time = true;
+  if ((rc = cofi__dataset_new(&c->ds))) return cofi__fail(diag, rc, "", 0, "out of memory");
+  snprintf(c->ds->source, sizeof c->ds->source, "%s", s->where);
+  return COFI_OK;
+}
+
 int cofi_store_read_dataset(cofi_store *s, const cofi_read_options *opt, cofi_dataset **out,
                             cofi_diag *diag) {
   if (!out) return cofi__fail(diag, COFI_ERR_INVALID, "", 0, "no output dataset");
@@ -1244,20 +1265,8 @@ int cofi_store_read_dataset(cofi_store *s, const cofi_read_options *opt, cofi_da
   if (opt->has_min_value && !isfinite(opt->min_value))
     return cofi__fail(diag, COFI_ERR_INVALID, "", 0, "the minimum value must be a finite number");
   read_ctx c;
-  memset(&c, 0, sizeof c);
-  c.s = s;
-  c.d = diag;
-  c.w = opt->event_weights ? opt->event_weights : default_weights;
-  c.n_w = opt->event_weights ? opt->n_event_weights
-                             : sizeof default_weights / sizeof default_weights[0];
-  int rc = check_weights(c.w, c.n_w, diag);
+  int rc = read_ctx_init(&c, s, opt, diag);
   if (rc) return rc;
-  c.has_min = opt->has_min_value != 0;
-  c.min_value = (float)opt->min_value;
-  c.binarize = c.has_min && opt->format == COFI_FORMAT_MOVIELENS;
-  c.all_time = true;
-  if ((rc = cofi__dataset_new(&c.ds))) return cofi__fail(diag, rc, "", 0, "out of memory");
-  snprintf(c.ds->source, sizeof c.ds->source, "%s", s->where);
   bool in_tx = false;
   if ((rc = s->ops->begin(s, false, diag))) goto done;
   in_tx = true;
@@ -1324,20 +1333,8 @@ int cofi__store_read_share(cofi_store *s, const cofi_read_options *opt, int64_t 
   if (opt->has_min_value && !isfinite(opt->min_value))
     return cofi__fail(diag, COFI_ERR_INVALID, "", 0, "the minimum value must be a finite number");
   read_ctx c;
-  memset(&c, 0, sizeof c);
-  c.s = s;
-  c.d = diag;
-  c.w = opt->event_weights ? opt->event_weights : default_weights;
-  c.n_w = opt->event_weights ? opt->n_event_weights
-                             : sizeof default_weights / sizeof default_weights[0];
-  int rc = check_weights(c.w, c.n_w, diag);
+  int rc = read_ctx_init(&c, s, opt, diag);
   if (rc) return rc;
-  c.has_min = opt->has_min_value != 0;
-  c.min_value = (float)opt->min_value;
-  c.binarize = c.has_min && opt->format == COFI_FORMAT_MOVIELENS;
-  c.all_time = true;
-  if ((rc = cofi__dataset_new(&c.ds))) return cofi__fail(diag, rc, "", 0, "out of memory");
-  snprintf(c.ds->source, sizeof c.ds->source, "%s", s->where);
   bool in_tx = false;
   if ((rc = s->ops->begin(s, false, diag))) goto done;
   in_tx = true;

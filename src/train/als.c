@@ -561,31 +561,7 @@ static int train(const cofi_dataset *ds, cofi_dataset *consume, cofi__dist_matri
                        : 0.0;
   if (isnan(m->train_loss)) { rc = COFI_ERR_NOMEM; goto fail; }
 
-  rc = cofi__idmap_copy(&ds->users, &m->users);
-  if (!rc) rc = cofi__idmap_copy(&ds->items, &m->items);
-  if (!rc && ds->meta.n_fields) {
-    m->meta.n_fields = ds->meta.n_fields;
-    m->meta.title_field = ds->meta.title_field;
-    rc = cofi__strtab_copy(&ds->meta.names, &m->meta.names);
-    if (!rc) rc = cofi__strtab_copy(&ds->meta.cells, &m->meta.cells);
-  }
-  if (rc) goto fail;
-  m->params = p;
-  m->created_unix = (uint64_t)time(NULL);
-  /* Reproducible files (reproducible-builds.org convention): with
-   * SOURCE_DATE_EPOCH set, the creation time is that value and the stored
-   * training duration 0, so equal inputs give byte-identical model files. */
-  const char *epoch = getenv("SOURCE_DATE_EPOCH");
-  if (epoch && *epoch) {
-    char *end;
-    unsigned long long e = strtoull(epoch, &end, 10);
-    if (!*end) {
-      m->created_unix = e;
-      m->train_seconds = 0;
-    }
-  }
-  m->data_fingerprint = cofi__csr_fingerprint(&m->user_items);
-  rc = cofi__model_prepare(m);
+  rc = cofi__model_finish(m, ds, &p);
   if (rc) goto fail;
   if (comm) {
     stage = 3;

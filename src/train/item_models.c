@@ -49,30 +49,8 @@ int cofi__train_item_model(const cofi_dataset *ds, cofi_dataset *consume,
   if (rc) goto fail;
   m->train_seconds = cofi__now() - t0;
   m->train_loss = 0;
-  rc = cofi__idmap_copy(&ds->users, &m->users);
-  if (!rc) rc = cofi__idmap_copy(&ds->items, &m->items);
-  if (!rc && ds->meta.n_fields) {
-    m->meta.n_fields = ds->meta.n_fields;
-    m->meta.title_field = ds->meta.title_field;
-    rc = cofi__strtab_copy(&ds->meta.names, &m->meta.names);
-    if (!rc) rc = cofi__strtab_copy(&ds->meta.cells, &m->meta.cells);
-  }
-  if (rc) goto fail;
-  m->params = p;
-  m->params.threads = 0;
-  m->created_unix = (uint64_t)time(NULL);
-  /* SOURCE_DATE_EPOCH: reproducible files, as for ALS (als.c). */
-  const char *epoch = getenv("SOURCE_DATE_EPOCH");
-  if (epoch && *epoch) {
-    char *end;
-    unsigned long long e = strtoull(epoch, &end, 10);
-    if (!*end) {
-      m->created_unix = e;
-      m->train_seconds = 0;
-    }
-  }
-  m->data_fingerprint = cofi__csr_fingerprint(&m->user_items);
-  rc = cofi__model_prepare(m);
+  p.threads = 0;
+  rc = cofi__model_finish(m, ds, &p);
   if (rc) goto fail;
   *out = m;
   return COFI_OK;
