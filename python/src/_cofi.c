@@ -1448,6 +1448,17 @@ static PyObject *Model_evaluate(ModelObject *self, PyObject *args, PyObject *kw)
       }
       Py_DECREF(v);
     }
+  for (uint32_t c = 0; c < r.n_ks; c++) { /* as cofi eval --json: long_tail@K */
+    char key[48];
+    snprintf(key, sizeof key, "long_tail@%u", r.ks[c]);
+    PyObject *v = PyFloat_FromDouble(r.long_tail[c]);
+    if (!v || PyDict_SetItemString(metrics, key, v) < 0) {
+      Py_XDECREF(v);
+      Py_DECREF(metrics);
+      return NULL;
+    }
+    Py_DECREF(v);
+  }
   return Py_BuildValue("{s:N,s:K,s:K,s:{s:K,s:K},s:K,s:K,s:d}", "metrics", metrics, "n_users",
                        (unsigned long long)r.n_users, "n_items", (unsigned long long)r.n_items,
                        "skipped", cofi_skip_name(COFI_SKIP_USER_UNKNOWN),

@@ -150,4 +150,6 @@ def test_native_evaluate_equals_cofi_eval(ml_dir, cofi_eval):
     assert r["skipped"]["no_test_item_in_training"] == 35
     for model in ("als", "popularity", "random"):
         for key, v in cofi_eval[model].items():
+            if key == "segments":  # per-segment figures: CLI and C API only (docs/evaluation.md)
+                continue
             assert r[model][key] == pytest.approx(v, rel=1e-5, abs=1e-7), (model, key)

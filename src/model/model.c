@@ -122,7 +122,9 @@ size_t cofi_model_user_items(const cofi_model *m, uint32_t user, const uint32_t 
 cofi_model_kind cofi_model_kind_of(const cofi_model *m) { return m->params.model; }
 
 const char *cofi_model_kind_error(const cofi_model *m, const char *what) {
-  static _Thread_local char buf[160];
+  /* initial-exec: 160 bytes of static TLS, so no __tls_get_addr (and no
+   * direct need of the dynamic loader) in executables that link this */
+  static _Thread_local char buf[160] __attribute__((tls_model("initial-exec")));
   snprintf(buf, sizeof buf, "%s needs an ALS model; this model is %s", what,
            cofi_model_kind_name((int)m->params.model));
   return buf;

@@ -121,6 +121,9 @@ bin=$rt${argv[0]}
 # from libc6 / libgcc-s1, which the base image has).
 for lib in $(objdump -p "$bin" | awk '$1 == "NEEDED" {print $2}'); do
   path=$(ldd "$bin" | awk -v l="$lib" '$1 == l {print $3}')
+  # the dynamic loader (needed directly by code using thread-local storage)
+  # is listed by its path: it comes from libc6
+  [ -n "$path" ] || path=$(ldd "$bin" | awk -v l="/$lib" 'index($1, l) && $1 ~ /^\// {print $1}')
   [ -n "$path" ] || fail "the built binary needs $lib, which does not resolve here"
   pkg=
   for cand in "$path" "$(realpath "$path")"; do  # merged /usr: try both spellings
