@@ -39,7 +39,7 @@ expect_fail 2 "needs --test FILE and --negatives FILE" "$COFI" eval "$T/log.csv"
 expect_fail 2 "missing DATA" "$COFI" eval --k 5
 expect_fail 2 "cannot hold out 40 test and 40 validation users" "$COFI" eval "$T/log.csv" --protocol users --heldout-users 40
 expect_fail 2 "missing -o DIR" "$COFI" split "$T/log.csv"
-expect_fail 2 "--search: expected random, random-only or grid" "$COFI" tune "$T/log.csv" --search nope
+expect_fail 2 "--search: expected random, refine or grid" "$COFI" tune "$T/log.csv" --search nope
 expect_fail 2 "--metric: expected NAME@K" "$COFI" tune "$T/log.csv" --metric ndcg
 expect_fail 6 "no-such-file" "$COFI" eval "$T/no-such-file.csv"
 expect_fail 2 "--on validation cannot train on the validation part" "$COFI" eval "$T/log.csv" --on validation --train-on train+validation

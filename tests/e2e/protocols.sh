@@ -37,14 +37,14 @@ jq -e '.n_users > 0 and .skipped.user_not_in_training >= 0' <<<"$out" >/dev/null
   --quiet -o "$T/tc.params" >/dev/null 2>"$T/tune.err" || fail "tune --protocol time-cutoff: $(tail -2 "$T/tune.err")"
 grep -q "^factors" "$T/tc.params" || fail "tune wrote no parameters"
 
-# tune: random draws for the first half of a budget of 8, then refinement
-# around the best; the first half is the same draws as --search random-only,
+# tune --search refine: random draws for the first half of a budget of 8, then refinement
+# around the best; the first half is the same draws as the default random search,
 # a fixed dimension stays fixed, and every refined regularization is within
 # a factor 3 of some earlier trial's.
 tune_rows() { awk -F'|' '/^\| +[0-9]+ \|/ {gsub(/ /, ""); print $2, $3, $4, $5, $6}' "$1"; }
-"$COFI" tune "$T/log.csv" --budget 8 --trial-seeds 1 --factors 8 >"$T/r.log" 2>/dev/null || fail "tune --budget 8"
-"$COFI" tune "$T/log.csv" --budget 8 --trial-seeds 1 --factors 8 --search random-only >"$T/ro.log" 2>/dev/null ||
-  fail "tune --search random-only"
+"$COFI" tune "$T/log.csv" --budget 8 --trial-seeds 1 --factors 8 --search refine >"$T/r.log" 2>/dev/null || fail "tune --search refine"
+"$COFI" tune "$T/log.csv" --budget 8 --trial-seeds 1 --factors 8 >"$T/ro.log" 2>/dev/null ||
+  fail "tune (random draws, the default)"
 grep -q "random then local search" "$T/r.log" || fail "tune does not say it refines: $(head -2 "$T/r.log")"
 [ "$(tune_rows "$T/r.log" | head -4)" = "$(tune_rows "$T/ro.log" | head -4)" ] || fail "the random phase differs from random-only"
 [ "$(tune_rows "$T/r.log" | tail -4)" != "$(tune_rows "$T/ro.log" | tail -4)" ] || fail "no refinement after trial 4"
