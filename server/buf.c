@@ -258,3 +258,15 @@ bool srv_fail(srv_error *e, int status, const char *code, const char *fmt, ...) 
   va_end(ap);
   return false;
 }
+
+int srv_diag_fail(cofi_diag *diag, int code, const char *file, const char *fmt, ...) {
+  if (diag) {
+    snprintf(diag->file, sizeof diag->file, "%s", file ? file : "");
+    diag->line = 0;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(diag->message, sizeof diag->message, fmt, ap);
+    va_end(ap);
+  }
+  return code;
+}

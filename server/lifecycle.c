@@ -35,19 +35,6 @@ static const char *store_kind(const char *url) {
   return strncmp(url, "sqlite:", 7) == 0 ? "sqlite" : "postgresql";
 }
 
-static int fail_diag(cofi_diag *diag, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail_diag(cofi_diag *diag, int code, const char *fmt, ...) {
-  if (diag) {
-    diag->file[0] = 0;
-    diag->line = 0;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(diag->message, sizeof diag->message, fmt, ap);
-    va_end(ap);
-  }
-  return code;
-}
 
 cofi_server_config cofi_server_config_default(void) {
   cofi_server_config c;
@@ -86,7 +73,7 @@ static int bind_socket(cofi_server *s, cofi_diag *diag) {
   hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
   int gai = getaddrinfo(s->cfg.host, port, &hints, &res);
   if (gai != 0)
-    return fail_diag(diag, COFI_ERR_IO, "cannot resolve --host '%s': %s", s->cfg.host,
+    return srv_diag_fail(diag, COFI_ERR_IO, NULL, "cannot resolve --host '%s': %s", s->cfg.host,
                      gai_strerror(gai));
   int fd = -1, err = 0;
   for (struct addrinfo *a = res; a; a = a->ai_next) {
@@ -104,7 +91,7 @@ static int bind_socket(cofi_server *s, cofi_diag *diag) {
   }
   freeaddrinfo(res);
   if (fd < 0)
-    return fail_diag(diag, COFI_ERR_IO, "cannot listen on %s:%u: %s", s->cfg.host,
+    return srv_diag_fail(diag, COFI_ERR_IO, NULL, "cannot listen on %s:%u: %s", s->cfg.host,
                      (unsigned)s->cfg.port, strerror(err));
   struct sockaddr_storage ss;
   socklen_t sl = sizeof ss;
@@ -117,30 +104,30 @@ static int bind_socket(cofi_server *s, cofi_diag *diag) {
 
 static int check_config(const cofi_server_config *c, cofi_diag *diag) {
   if ((!c->model_path || !*c->model_path) && !c->store_url)
-    return fail_diag(diag, COFI_ERR_INVALID, "no model file given");
-  if (!c->host || !*c->host) return fail_diag(diag, COFI_ERR_INVALID, "no host to bind");
+    return srv_diag_fail(diag, COFI_ERR_INVALID, NULL, "no model file given");
+  if (!c->host || !*c->host) return srv_diag_fail(diag, COFI_ERR_INVALID, NULL, "no host to bind");
   if (c->max_k < 1 || c->max_k > 1000000)
-    return fail_diag(diag, COFI_ERR_INVALID, "max_k must be in 1..1000000");
+    return srv_diag_fail(diag, COFI_ERR_INVALID, NULL, "max_k must be in 1..1000000");
   if (c->default_k < 1 || c->default_k > c->max_k || c->invocations_k < 1 ||
       c->invocations_k > c->max_k)
-    return fail_diag(diag, COFI_ERR_INVALID, "the default k must be in 1..max_k (%u)", c->max_k);
+    return srv_diag_fail(diag, COFI_ERR_INVALID, NULL, "the default k must be in 1..max_k (%u)", c->max_k);
   if (c->max_list < 1 || c->max_list > 1000000)
-    return fail_diag(diag, COFI_ERR_INVALID, "max_list must be in 1..1000000");
-  if (c->max_id_len < 1) return fail_diag(diag, COFI_ERR_INVALID, "max_id_len must be >= 1");
-  if (c->max_body < 1) return fail_diag(diag, COFI_ERR_INVALID, "max_body must be >= 1");
-  if (c->threads > 1024) return fail_diag(diag, COFI_ERR_INVALID, "threads must be <= 1024");
+    return srv_diag_fail(diag, COFI_ERR_INVALID, NULL, "max_list must be in 1..1000000");
+  if (c->max_id_len < 1) return srv_diag_fail(diag, COFI_ERR_INVALID, NULL, "max_id_len must be >= 1");
+  if (c->max_body < 1) return srv_diag_fail(diag, COFI_ERR_INVALID, NULL, "max_body must be >= 1");
+  if (c->threads > 1024) return srv_diag_fail(diag, COFI_ERR_INVALID, NULL, "threads must be <= 1024");
   if (c->max_connections < 1)
-    return fail_diag(diag, COFI_ERR_INVALID, "max_connections must be >= 1");
+    return srv_diag_fail(diag, COFI_ERR_INVALID, NULL, "max_connections must be >= 1");
   if (c->models_dir && !c->store_url)
-    return fail_diag(diag, COFI_ERR_INVALID, "--models-dir needs --store: retraining reads the store");
+    return srv_diag_fail(diag, COFI_ERR_INVALID, NULL, "--models-dir needs --store: retraining reads the store");
   if (c->models_dir && (c->keep_versions < 2 || c->retrain_threads < 1 ||
                         !(c->retrain_margin >= -1 && c->retrain_margin <= 1)))
-    return fail_diag(diag, COFI_ERR_INVALID,
+    return srv_diag_fail(diag, COFI_ERR_INVALID, NULL,
                      "keep_versions must be >= 2, retrain_threads >= 1, retrain_margin in [-1, 1]");
   if (!(c->feed_interval_s >= 0 && c->feed_interval_s <= 3600))
-    return fail_diag(diag, COFI_ERR_INVALID, "the feed interval must be in 0..3600 seconds");
+    return srv_diag_fail(diag, COFI_ERR_INVALID, NULL, "the feed interval must be in 0..3600 seconds");
   if (c->conn_memory < 4096)
-    return fail_diag(diag, COFI_ERR_INVALID, "the connection memory limit must be >= 4096");
+    return srv_diag_fail(diag, COFI_ERR_INVALID, NULL, "the connection memory limit must be >= 4096");
   return COFI_OK;
 }
 
@@ -196,7 +183,7 @@ int srv_server_start(const cofi_server_config *cfg, int lease_sig, cofi_server *
   int rc = check_config(cfg, diag);
   if (rc != COFI_OK) return rc;
   cofi_server *s = calloc(1, sizeof *s);
-  if (!s) return fail_diag(diag, COFI_ERR_NOMEM, "out of memory");
+  if (!s) return srv_diag_fail(diag, COFI_ERR_NOMEM, NULL, "out of memory");
   s->cfg = *cfg;
   s->lease_sig = lease_sig;
   s->id = atomic_fetch_add(&server_ids, 1);
@@ -221,7 +208,7 @@ int srv_server_start(const cofi_server_config *cfg, int lease_sig, cofi_server *
     /* Serves a version of the models directory (versions.h). */
     rc = srv_retrain_open(s, lease_sig, &sm, diag);
     if (rc == COFI_OK && !sm)
-      rc = fail_diag(diag, COFI_ERR_INVALID, "the models directory %s holds no version yet and "
+      rc = srv_diag_fail(diag, COFI_ERR_INVALID, NULL, "the models directory %s holds no version yet and "
                      "no MODEL was given: the first retrain makes version 1", cfg->models_dir);
     else if (rc != COFI_OK) {
       srv_slot_init(&s->model, NULL);
@@ -230,7 +217,7 @@ int srv_server_start(const cofi_server_config *cfg, int lease_sig, cofi_server *
   } else if (*s->cfg.model_path) {
     rc = srv_model_load(cfg->model_path, 1, lease_sig, &sm, diag);
   } else {
-    rc = fail_diag(diag, COFI_ERR_INVALID,
+    rc = srv_diag_fail(diag, COFI_ERR_INVALID, NULL,
                    "no model file was given (cofi serve MODEL --store URL; then SIGHUP)");
   }
   srv_slot_init(&s->model, sm ? &sm->ref : NULL);
@@ -253,7 +240,7 @@ int srv_server_start(const cofi_server_config *cfg, int lease_sig, cofi_server *
   if (rc != COFI_OK) goto fail;
   if (cfg->store_url) {
     if ((!cfg->api_token || !*cfg->api_token) && !listens_on_loopback(s->listen_fd)) {
-      rc = fail_diag(diag, COFI_ERR_INVALID,
+      rc = srv_diag_fail(diag, COFI_ERR_INVALID, NULL,
                      "--store on a non-loopback address (%s) needs an API token for the write "
                      "routes: give --api-token-file FILE (or set COFI_API_TOKEN), or listen on "
                      "127.0.0.1",
@@ -310,7 +297,7 @@ int cofi_server_run(const cofi_server_config *cfg, cofi_diag *diag) {
   int lease_sig = srv_lease_signal();
   int err = srv_signals_install(lease_sig);
   if (err)
-    return fail_diag(diag, COFI_ERR_IO, "cannot install signal handlers: %s", strerror(err));
+    return srv_diag_fail(diag, COFI_ERR_IO, NULL, "cannot install signal handlers: %s", strerror(err));
 
   cofi_server *s;
   int rc = srv_server_start(cfg, lease_sig, &s, diag);

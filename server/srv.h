@@ -66,6 +66,10 @@ typedef struct srv_error {
 /* Fills e and returns false (so parsers can `return srv_fail(...)`). */
 bool srv_fail(srv_error *e, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* Fills a library-style diagnostic (file may be NULL; line 0) and returns
+ * code: the server's start-up and model-directory errors. */
+int srv_diag_fail(cofi_diag *diag, int code, const char *file, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* Client input is echoed at most this many bytes, then "...". */
 #define SRV_ECHO_MAX 48

@@ -18,19 +18,6 @@
 
 static const char manifest_name[] = "manifest.json";
 
-static int fail(cofi_diag *diag, int code, const char *file, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail(cofi_diag *diag, int code, const char *file, const char *fmt, ...) {
-  if (diag) {
-    snprintf(diag->file, sizeof diag->file, "%s", file ? file : "");
-    diag->line = 0;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(diag->message, sizeof diag->message, fmt, ap);
-    va_end(ap);
-  }
-  return code;
-}
 
 const char *srv_vstatus_name(srv_vstatus s) {
   return s == SRV_V_LIVE ? "live" : s == SRV_V_KEPT ? "kept" : "rejected";
@@ -148,7 +135,7 @@ static int parse_entry(json_t *e, size_t i, const char *path, srv_version *v, co
       bad = "has no content_checksum";
   }
   if (bad)
-    return fail(diag, COFI_ERR_PARSE, path, "models[%zu] %s (fix or remove the entry)", i, bad);
+    return srv_diag_fail(diag, COFI_ERR_PARSE, path, "models[%zu] %s (fix or remove the entry)", i, bad);
   json_t *m = json_object_get(e, "metrics");
   v->loss = json_num_or_nan(json_object_get(m, "loss"));
   v->train_seconds = json_num_or_nan(json_object_get(m, "train_seconds"));
@@ -169,14 +156,14 @@ static int read_manifest(srv_versions *vs, cofi_diag *diag) {
   json_t *root = json_load_file(path, 0, &je);
   if (!root) {
     if (access(path, F_OK) != 0 && errno == ENOENT) return COFI_OK; /* a new directory */
-    return fail(diag, COFI_ERR_PARSE, path, "cannot read the manifest: %s (line %d)", je.text,
+    return srv_diag_fail(diag, COFI_ERR_PARSE, path, "cannot read the manifest: %s (line %d)", je.text,
                 je.line);
   }
   int rc = COFI_OK;
   uint64_t next = 1;
   json_t *models = json_object_get(root, "models");
   if (!json_is_array(models)) {
-    rc = fail(diag, COFI_ERR_PARSE, path, "the manifest has no \"models\" array");
+    rc = srv_diag_fail(diag, COFI_ERR_PARSE, path, "the manifest has no \"models\" array");
     goto done;
   }
   size_t i;
@@ -186,11 +173,11 @@ static int read_manifest(srv_versions *vs, cofi_diag *diag) {
     rc = parse_entry(e, i, path, &v, diag);
     if (rc) goto done;
     if (srv_versions_find(vs, v.version)) {
-      rc = fail(diag, COFI_ERR_PARSE, path, "models[%zu]: version %u is listed twice", i, v.version);
+      rc = srv_diag_fail(diag, COFI_ERR_PARSE, path, "models[%zu]: version %u is listed twice", i, v.version);
       goto done;
     }
     if (vs->n && vs->v[vs->n - 1].version > v.version) {
-      rc = fail(diag, COFI_ERR_PARSE, path, "models[%zu]: versions are not in ascending order", i);
+      rc = srv_diag_fail(diag, COFI_ERR_PARSE, path, "models[%zu]: versions are not in ascending order", i);
       goto done;
     }
     uint32_t saved_next = vs->next;
@@ -198,7 +185,7 @@ static int read_manifest(srv_versions *vs, cofi_diag *diag) {
     srv_version *slot = srv_versions_add(vs);
     vs->next = saved_next;
     if (!slot) {
-      rc = fail(diag, COFI_ERR_NOMEM, path, "out of memory");
+      rc = srv_diag_fail(diag, COFI_ERR_NOMEM, path, "out of memory");
       goto done;
     }
     *slot = v;
@@ -221,15 +208,15 @@ int srv_versions_open(const char *dir, uint32_t keep, srv_versions *out, cofi_di
   out->keep = keep < 2 ? 2 : keep;
   out->next = 1;
   if (strlen(dir) >= sizeof out->dir - 32)
-    return fail(diag, COFI_ERR_INVALID, dir, "--models-dir: the path is too long");
+    return srv_diag_fail(diag, COFI_ERR_INVALID, dir, "--models-dir: the path is too long");
   snprintf(out->dir, sizeof out->dir, "%s", dir);
   struct stat st;
   if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-    return fail(diag, COFI_ERR_IO, dir, "--models-dir: cannot create the directory: %s", strerror(errno));
+    return srv_diag_fail(diag, COFI_ERR_IO, dir, "--models-dir: cannot create the directory: %s", strerror(errno));
   if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-    return fail(diag, COFI_ERR_IO, dir, "--models-dir: not a directory");
+    return srv_diag_fail(diag, COFI_ERR_IO, dir, "--models-dir: not a directory");
   if (access(dir, W_OK | X_OK) != 0)
-    return fail(diag, COFI_ERR_IO, dir, "--models-dir: cannot write in the directory: %s",
+    return srv_diag_fail(diag, COFI_ERR_IO, dir, "--models-dir: cannot write in the directory: %s",
                 strerror(errno));
   uint32_t max_file;
   scan_dir(dir, &max_file);
@@ -307,7 +294,7 @@ int srv_versions_save(const srv_versions *vs, cofi_diag *diag) {
   srv_buf_lit(&b, "]}\n");
   if (b.oom) {
     srv_buf_free(&b);
-    return fail(diag, COFI_ERR_NOMEM, vs->dir, "out of memory writing the manifest");
+    return srv_diag_fail(diag, COFI_ERR_NOMEM, vs->dir, "out of memory writing the manifest");
   }
   char tmp[4000], path[4000];
   snprintf(tmp, sizeof tmp, "%s/.manifest.json.tmp", vs->dir);
@@ -315,13 +302,13 @@ int srv_versions_save(const srv_versions *vs, cofi_diag *diag) {
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   int rc = COFI_OK;
   if (fd < 0) {
-    rc = fail(diag, COFI_ERR_IO, tmp, "cannot create the manifest: %s", strerror(errno));
+    rc = srv_diag_fail(diag, COFI_ERR_IO, tmp, "cannot create the manifest: %s", strerror(errno));
   } else {
     bool ok = write_all(fd, b.p, b.len) && fsync(fd) == 0;
     int err = errno;
     ok = close(fd) == 0 && ok;
     if (!ok || rename(tmp, path) != 0) {
-      rc = fail(diag, COFI_ERR_IO, path, "cannot write the manifest: %s", strerror(ok ? errno : err));
+      rc = srv_diag_fail(diag, COFI_ERR_IO, path, "cannot write the manifest: %s", strerror(ok ? errno : err));
       unlink(tmp);
     } else {
       sync_dir(vs->dir);
@@ -336,12 +323,12 @@ int srv_versions_copy_in(const srv_versions *vs, const char *src, uint32_t versi
   srv_versions_path(vs, version, dst, sizeof dst);
   snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", dst);
   int in = open(src, O_RDONLY | O_CLOEXEC);
-  if (in < 0) return fail(diag, COFI_ERR_IO, src, "cannot open: %s", strerror(errno));
+  if (in < 0) return srv_diag_fail(diag, COFI_ERR_IO, src, "cannot open: %s", strerror(errno));
   int out = mkstemp(tmp);
   if (out < 0) {
     int err = errno;
     close(in);
-    return fail(diag, COFI_ERR_IO, tmp, "cannot create: %s", strerror(err));
+    return srv_diag_fail(diag, COFI_ERR_IO, tmp, "cannot create: %s", strerror(err));
   }
   char buf[1 << 16];
   bool ok = true;
@@ -372,7 +359,7 @@ int srv_versions_copy_in(const srv_versions *vs, const char *src, uint32_t versi
   }
   if (!ok) {
     unlink(tmp);
-    return fail(diag, COFI_ERR_IO, dst, "cannot copy %s into the models directory: %s", src,
+    return srv_diag_fail(diag, COFI_ERR_IO, dst, "cannot copy %s into the models directory: %s", src,
                 strerror(err));
   }
   sync_dir(vs->dir);

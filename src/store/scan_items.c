@@ -34,10 +34,5 @@ int cofi_store_scan_items(cofi_store *s, cofi_store_item_fn fn, void *ctx, cofi_
   scan_ctx c = {fn, ctx, false};
   rc = s->ops->scan_items(s, one_item, &c, diag);
   if (c.stopped) rc = COFI_ERR_CANCELLED;
-  if (rc) {
-    s->ops->rollback(s);
-    if (rc == COFI_ERR_NOMEM) rc = cofi__fail(diag, rc, "", 0, "out of memory");
-    return rc;
-  }
-  return s->ops->commit(s, diag);
+  return cofi__store_end_read(s, rc, diag);
 }

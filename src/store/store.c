@@ -1402,3 +1402,9 @@ done:
   keytab_free(&c.items);
   return rc;
 }
+
+int cofi__store_end_read(cofi_store *s, int rc, cofi_diag *diag) {
+  if (!rc) return s->ops->commit(s, diag);
+  s->ops->rollback(s);
+  return rc == COFI_ERR_NOMEM ? cofi__fail(diag, rc, "", 0, "out of memory") : rc;
+}

@@ -161,6 +161,10 @@ int cofi__buf_put(cofi__buf *b, const char *s, size_t n);
 int cofi__buf_json_string(cofi__buf *b, const char *s, size_t n);
 void cofi__buf_free(cofi__buf *b);
 
+/* Ends a read transaction begun with ops->begin(s, false, ...): rolled
+ * back after a failure rc (which is returned, out of memory with its
+ * message), committed otherwise. */
+int cofi__store_end_read(cofi_store *s, int rc, cofi_diag *diag);
 /* An ID given by the caller (user_id, item_id): COFI_ERR_INVALID naming
  * field and the problem when it breaks the ID rules. */
 int cofi__store_check_id(const char *field, const char *id, size_t len, cofi_diag *d);

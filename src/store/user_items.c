@@ -48,10 +48,5 @@ int cofi_store_user_items(cofi_store *s, const char *user_id, size_t len,
   items_ctx c = {s, fn, ctx, diag, false};
   if (!rc) rc = s->ops->user_items(s, key, one_item, &c, diag);
   if (c.stopped) rc = COFI_ERR_CANCELLED;
-  if (rc) {
-    s->ops->rollback(s);
-    if (rc == COFI_ERR_NOMEM) rc = cofi__fail(diag, rc, "", 0, "out of memory");
-    return rc;
-  }
-  return s->ops->commit(s, diag);
+  return cofi__store_end_read(s, rc, diag);
 }
