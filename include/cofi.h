@@ -283,6 +283,13 @@ typedef struct cofi_params {
                                  default 4 GiB, 0 = no limit. Not stored. */
   cofi_knn_weighting knn_weighting; /* item-kNN: default COSINE */
   uint32_t neighbors;         /* item-kNN: kept per item, 1..100000, default 100 */
+  /* EASE and item-kNN: the history's half-life in items. A user's items
+   * are ordered by the time of their latest event (ties, and data without
+   * time, in input order); the r-th most recent (r = 0 for the newest)
+   * counts 2^(-r / recency) in the user's scores. 0 (default) = every item
+   * counts the same. In [0, 1e6]; ALS refuses a non-zero value (its users
+   * are trained factors, not sums over their items). */
+  float recency;
 } cofi_params;
 
 #define COFI_MAX_FACTORS 1024
@@ -452,8 +459,9 @@ int cofi_recommend_users(const cofi_model *m, const uint32_t *users, size_t n, u
                          uint32_t *n_out);
 
 /* Top-k items for a history (cold start from liked items), for every kind
- * of model: items are item indices, values their raw values (NULL = 1
- * each). ALS folds the history in (cofi_fold_in) and ranks by the vector
+ * of model: items are item indices in time order (oldest first: with a
+ * recency half-life, params.recency, the last ones weigh the most), values
+ * their raw values (NULL = 1 each). ALS folds the history in (cofi_fold_in) and ranks by the vector
  * (cofi_recommend_vector); EASE sums the weight rows of the items (it
  * is trained on binarized data, so each listed item counts 1); item-kNN sums the items' neighbour rows weighted by their values after
  * the model's confidence transform. The history's items are not

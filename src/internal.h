@@ -219,6 +219,9 @@ struct cofi_model {
   float *ease_weights;  /* EASE: [n_items x n_items] B, row-major, diag 0 */
   cofi__csr neighbors;  /* item-kNN: item x item, row i = i's neighbours
                            (ascending index), data = similarity */
+  uint32_t *seen_ranks; /* [nnz] beside user_items when params.recency > 0:
+                           each pair's rank in its user's row, newest 0
+                           (train/recency.c); NULL otherwise */
   /* Storage: either owned allocations (trained) or a mapping (opened). */
   void *map;
   size_t map_len;
@@ -280,10 +283,10 @@ int cofi__itemknn_fit(const cofi__csr *R, const cofi_params *p, cofi__csr *out,
 int cofi__idmap_copy(const cofi__idmap *src, cofi__idmap *dst);
 int cofi__strtab_copy(const cofi__strtab *src, cofi__strtab *dst);
 
-/* Scores of every item for a history (items with weights w, already
- * through the confidence transform) under a non-ALS model: EASE sums B's
- * rows (each item counting 1), item-kNN sums w times the neighbour rows.
- * scores: [n_items], overwritten. */
+/* Scores of every item for a history under a non-ALS model: the sum of
+ * w times the item rows (EASE: B's rows, item-kNN: the neighbour rows);
+ * w = NULL: 1 each. The weights come from cofi__user_history or
+ * cofi__given_history_weights. scores: [n_items], overwritten. */
 void cofi__history_scores(const cofi_model *m, const uint32_t *items, const float *w,
                           size_t n, float *scores);
 /* cofi_recommend_user and cofi_similar_items for EASE and item-kNN
@@ -298,6 +301,20 @@ int cofi__similar_items_items(const cofi_model *m, cofi_workspace *ws, uint32_t 
 int cofi__select_from(const cofi_model *m, cofi_workspace *ws, const uint32_t *seen,
                       size_t n_seen, const cofi_recommend_options *opt, uint32_t k,
                       cofi_scored *out, size_t *n_out);
+/* Recency (train/recency.c, cofi_params.recency). The rank of every
+ * training pair in its user's row by time, newest 0: *out [ui->nnz]. */
+int cofi__recency_ranks(const cofi_dataset *ds, const cofi__csr *ui, uint32_t **out);
+/* 2^(-rank / half_life); 1 when half_life is 0. */
+float cofi__recency_weight(float half_life, uint32_t rank);
+/* A known user's items under an item model and their weights in the sum
+ * (item-kNN: the training weight; times the recency weight): w gets n
+ * floats (n <= n_items). Returns n. */
+size_t cofi__user_history(const cofi_model *m, uint32_t user, const uint32_t **items, float *w);
+/* The weights of a given history of raw values (NULL: 1 each) under an
+ * item model: item-kNN's confidence transform (EASE: 1), times the recency
+ * weight by position when the history is in time order (oldest first). */
+void cofi__given_history_weights(const cofi_model *m, const uint32_t *items, const float *raw,
+                                 size_t n, bool in_time_order, float *w);
 /* True for ALS models (factors); the factor-only functions refuse others. */
 static inline bool cofi__is_als(const cofi_model *m) { return m->params.model == COFI_MODEL_ALS; }
 

@@ -340,6 +340,7 @@ static bool set_param(const char *cmd, const char *name, const char *v, cofi_par
   if (!strcmp(name, "lambda")) return cli_parse_float(cmd, flag, v, 1e-6f, 1e9f, &p->lambda);
   if (!strcmp(name, "neighbors"))
     return cli_parse_u32(cmd, flag, v, 1, 100000, &p->neighbors);
+  if (!strcmp(name, "recency")) return cli_parse_float(cmd, flag, v, 0, 1e6f, &p->recency);
   if (!strcmp(name, "knn_weighting") || !strcmp(name, "knn-weighting")) {
     for (int c = 0; cofi_knn_weighting_name(c); c++)
       if (!strcmp(v, cofi_knn_weighting_name(c))) {
@@ -360,7 +361,7 @@ bool cli_train_option(cli_args *a, cofi_params *p) {
                                       "seed", "solver", "cg-steps", "threads",
                                       "reg-exponent", "unobserved-weight", "confidence",
                                       "epsilon", "bm25-k1", "bm25-b", "model", "lambda",
-                                      "neighbors", "knn-weighting", "max-memory"};
+                                      "neighbors", "knn-weighting", "max-memory", "recency"};
   const char *v;
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
     char flag[64];
@@ -484,6 +485,7 @@ static void params_print(FILE *f, const cofi_params *p) {
     if (p->model == COFI_MODEL_ITEMKNN)
       fprintf(f, "knn_weighting = %s\nneighbors = %u\n",
               cofi_knn_weighting_name((int)p->knn_weighting), p->neighbors);
+    if (p->recency > 0) fprintf(f, "recency = %.6g\n", p->recency);
     fprintf(f, "confidence = %s\n", cofi_confidence_name((int)p->confidence));
     if (p->confidence == COFI_CONFIDENCE_LOG) fprintf(f, "epsilon = %.6g\n", p->epsilon);
     if (p->confidence == COFI_CONFIDENCE_BM25 ||

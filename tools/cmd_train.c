@@ -228,6 +228,8 @@ static void usage(void) {
        "          items x items float matrix is larger; 0 = no limit)\n"
        "          itemknn: --knn-weighting cosine|tfidf|bm25 (bm25: --bm25-k1, --bm25-b)\n"
        "          --neighbors 100 (kept per item)\n"
+       "          ease, itemknn: --recency H (a user's items weigh 2^(-r/H), r = 0 for\n"
+       "          the newest by time; default 0: all the same)\n"
        "output:   --quiet (no progress)  --loss (report the objective each iteration)\n"
        "          --json (a summary of the trained model on stdout)\n"
        "\n"

@@ -55,12 +55,14 @@ static const char usage_text[] =
     "  --ials                also search reg_exponent (0, 0.5, 1) and unobserved_weight\n"
     "  --search-confidence   also search the confidence transform (linear, log, bm25;\n"
     "                        their parameters as given, default epsilon 1, K1 100, B 0.8)\n"
-    "  --model KIND          the models searched: als (default), ease, itemknn, or all.\n"
+    "  --model KIND          the models searched: all (default), als, ease or itemknn.\n"
     "                        With all, --budget counts ALS trials and one EASE trial\n"
     "                        (4, 12, ...: lambda 500, 200, 1000, 100, 2000, ...) and\n"
-    "                        one item-kNN trial (7, 15, ...) come on top of every 7.\n"
-    "                        Alone, --budget counts that model's trials. EASE and\n"
-    "                        item-kNN are deterministic: one training per trial\n"
+    "                        one item-kNN trial (7, 15, ...) come on top of every 7;\n"
+    "                        EASE and item-kNN trials also try a recency half-life\n"
+    "                        (4, 0, 16, 2, 8, 1, 32, 64 items). Alone, --budget counts\n"
+    "                        that model's trials. EASE and item-kNN are deterministic:\n"
+    "                        one training per trial\n"
     "  -o, --output FILE     where to write the best parameters (- : standard output;\n"
     "                        the trial table then goes to standard error)\n"
     "  --json                a JSON summary on stdout (the best trial's parameters and\n"
@@ -181,16 +183,32 @@ static void grid_point(const space *sp, uint64_t point, cofi_params *p) {
  * lambda scales with the counts in X^T X; Steck's best were 200-1000). */
 static const float ease_ladder[] = {500, 200, 1000, 100, 2000, 50, 300, 700, 1500, 3000,
                                     5000, 20, 10000};
+/* The recency half-lives (items) tried with them (ladder_pick pairs them).
+ * A few items first:
+ * a user's next item follows the last few they had more than their whole
+ * history (docs/evaluation.md, Recency); 0 is the plain model. */
+static const float recency_ladder[] = {4, 0, 16, 2, 8, 1, 32, 64};
 static const struct { cofi_knn_weighting w; uint32_t k; } knn_ladder[] = {
     {COFI_KNN_COSINE, 100}, {COFI_KNN_TFIDF, 100}, {COFI_KNN_BM25, 100},
     {COFI_KNN_COSINE, 50},  {COFI_KNN_COSINE, 200}, {COFI_KNN_TFIDF, 200},
     {COFI_KNN_COSINE, 20},  {COFI_KNN_TFIDF, 50},   {COFI_KNN_BM25, 50},
     {COFI_KNN_COSINE, 400}, {COFI_KNN_TFIDF, 400},  {COFI_KNN_BM25, 200}};
 
+/* Rung r of a two-ladder search (a ladder of A parameter values, one of R
+ * recency values; a fixed dimension has length 1): the first rungs pair
+ * the ladders' heads (0,0), (1,1), ..., and the A x R rungs together
+ * visit every pair once (for r = a + A j: (a, (a + j) mod R)). */
+static void ladder_pick(uint32_t r, uint32_t A, uint32_t R, uint32_t *ia, uint32_t *ir) {
+  *ia = r % A;
+  *ir = (r / A + r % A) % R;
+}
+
 /* Which kind trial n (0-based) is, given the kinds searched (bits of
- * cofi_model_kind), and its rung on that kind's ladder; false when that
- * ladder is used up (the trial then is ALS, or the search ends). */
-static bool trial_kind(unsigned kinds, uint32_t n, cofi_model_kind *kind, uint32_t *rung) {
+ * cofi_model_kind), and its rung on that kind's ladder (rungs[kind] of
+ * them); false when that ladder is used up (the trial then is ALS, or the
+ * search ends). */
+static bool trial_kind(unsigned kinds, const uint32_t *rungs, uint32_t n, cofi_model_kind *kind,
+                       uint32_t *rung) {
   bool als = kinds & (1u << COFI_MODEL_ALS), ease = kinds & (1u << COFI_MODEL_EASE),
        knn = kinds & (1u << COFI_MODEL_ITEMKNN);
   if (!als) {
@@ -198,12 +216,12 @@ static bool trial_kind(unsigned kinds, uint32_t n, cofi_model_kind *kind, uint32
     uint32_t per = ease && knn ? 2 : 1;
     *kind = ease && (!knn || n % 2 == 0) ? COFI_MODEL_EASE : COFI_MODEL_ITEMKNN;
     *rung = n / per;
-    return *kind == COFI_MODEL_EASE ? *rung < N_OF(ease_ladder) : *rung < N_OF(knn_ladder);
+    return *rung < rungs[*kind];
   }
   *kind = COFI_MODEL_ALS;
   *rung = n / 8;
-  if (ease && n % 8 == 3 && *rung < N_OF(ease_ladder)) *kind = COFI_MODEL_EASE;
-  if (knn && n % 8 == 6 && *rung < N_OF(knn_ladder)) *kind = COFI_MODEL_ITEMKNN;
+  if (ease && n % 8 == 3 && *rung < rungs[COFI_MODEL_EASE]) *kind = COFI_MODEL_EASE;
+  if (knn && n % 8 == 6 && *rung < rungs[COFI_MODEL_ITEMKNN]) *kind = COFI_MODEL_ITEMKNN;
   return true;
 }
 
@@ -285,12 +303,15 @@ static void print_params_row(const trial *t, uint32_t n, int metric, uint32_t k,
   say("| %3u |", n);
   if (models) {
     char what[64];
-    if (t->p.model == COFI_MODEL_EASE) snprintf(what, sizeof what, "ease lambda %g", (double)t->p.lambda);
+    if (t->p.model == COFI_MODEL_EASE)
+      snprintf(what, sizeof what, "ease lambda %g recency %g", (double)t->p.lambda,
+               (double)t->p.recency);
     else if (t->p.model == COFI_MODEL_ITEMKNN)
-      snprintf(what, sizeof what, "itemknn %s %u", cofi_knn_weighting_name((int)t->p.knn_weighting),
-               t->p.neighbors);
+      snprintf(what, sizeof what, "itemknn %s %u recency %g",
+               cofi_knn_weighting_name((int)t->p.knn_weighting), t->p.neighbors,
+               (double)t->p.recency);
     else snprintf(what, sizeof what, "als");
-    say(" %-22s |", what);
+    say(" %-32s |", what);
   }
   if (t->p.model == COFI_MODEL_ALS)
     say(" %4u | %10.4g | %7.4g | %3u |", t->p.factors, (double)t->p.regularization,
@@ -322,10 +343,11 @@ int cmd_tune(int argc, char **argv) {
    * item per user, refinement chases validation noise (test Recall@10
    * 0.0740 against 0.0813 for random draws, docs/evaluation.md, Tuning) */
   bool quiet = false, json = false, refine = false;
-  /* models searched (bits of cofi_model_kind): ALS alone by default, since
-   * EASE does not beat tuned ALS on the seeds' split (docs/evaluation.md) */
-  unsigned kinds = 1u << COFI_MODEL_ALS;
-  bool lambda_fixed = false, knn_fixed = false;
+  /* models searched (bits of cofi_model_kind): all by default; with a
+   * recency half-life EASE beats tuned ALS on the seeds' split
+   * (docs/evaluation.md, Recency), and --budget still counts ALS trials */
+  unsigned kinds = (1u << COFI_MODEL_ALS) | (1u << COFI_MODEL_EASE) | (1u << COFI_MODEL_ITEMKNN);
+  bool lambda_fixed = false, knn_fixed = false, recency_fixed = false;
 
   cli_args a;
   cli_args_init(&a, cmd, argc, argv);
@@ -340,6 +362,7 @@ int cmd_tune(int argc, char **argv) {
       if (!strncmp(arg, dim_flag[d], n) && (arg[n] == 0 || arg[n] == '=')) sp.fixed[d] = true;
     }
     if (!strncmp(arg, "--lambda", 8) && (arg[8] == 0 || arg[8] == '=')) lambda_fixed = true;
+    if (!strncmp(arg, "--recency", 9) && (arg[9] == 0 || arg[9] == '=')) recency_fixed = true;
     if ((!strncmp(arg, "--neighbors", 11) && (arg[11] == 0 || arg[11] == '=')) ||
         (!strncmp(arg, "--knn-weighting", 15) && (arg[15] == 0 || arg[15] == '=')))
       knn_fixed = true;
@@ -589,6 +612,13 @@ int cmd_tune(int argc, char **argv) {
       sp.ials ? "---|---|" : "", sp.conf ? "---|" : "");
   if (rep) fflush(rep);
 
+  /* the item models' ladders: a dimension given on the command line is
+   * not searched (length 1) */
+  uint32_t lambda_len = lambda_fixed ? 1 : N_OF(ease_ladder),
+           knn_len = knn_fixed ? 1 : N_OF(knn_ladder),
+           recency_len = recency_fixed ? 1 : N_OF(recency_ladder);
+  uint32_t rungs[3] = {[COFI_MODEL_ALS] = 0, [COFI_MODEL_EASE] = lambda_len * recency_len,
+                       [COFI_MODEL_ITEMKNN] = knn_len * recency_len};
   double t_start = ev_now();
   uint32_t n = 0, best = 0, n_als = 0;
   int64_t best_als = -1; /* the best ALS trial: what refinement starts from */
@@ -598,19 +628,25 @@ int cmd_tune(int argc, char **argv) {
     t->p = base;
     cofi_model_kind kind;
     uint32_t rung;
-    if (!trial_kind(kinds, n, &kind, &rung) || (kind == COFI_MODEL_ALS && n_als >= budget))
+    if (!trial_kind(kinds, rungs, n, &kind, &rung) || (kind == COFI_MODEL_ALS && n_als >= budget))
       break;
     /* EASE and item-kNN are deterministic: one training is the trial */
     uint32_t seeds = kind == COFI_MODEL_ALS ? trial_seeds : 1;
     if (kind == COFI_MODEL_EASE) {
       t->p.model = kind;
-      if (!lambda_fixed) t->p.lambda = ease_ladder[rung];
+      uint32_t ia, ir;
+      ladder_pick(rung, lambda_len, recency_len, &ia, &ir);
+      if (!lambda_fixed) t->p.lambda = ease_ladder[ia];
+      if (!recency_fixed) t->p.recency = recency_ladder[ir];
     } else if (kind == COFI_MODEL_ITEMKNN) {
       t->p.model = kind;
+      uint32_t ia, ir;
+      ladder_pick(rung, knn_len, recency_len, &ia, &ir);
       if (!knn_fixed) {
-        t->p.knn_weighting = knn_ladder[rung].w;
-        t->p.neighbors = knn_ladder[rung].k;
+        t->p.knn_weighting = knn_ladder[ia].w;
+        t->p.neighbors = knn_ladder[ia].k;
       }
+      if (!recency_fixed) t->p.recency = recency_ladder[ir];
     } else if (sp.grid) {
       grid_point(&sp, sp.grid_order[n_als++], &t->p);
     } else if (n_als >= explore && best_als >= 0) {
@@ -623,6 +659,7 @@ int cmd_tune(int argc, char **argv) {
       draw_random(&sp, &rng, &conf_rng, &t->p);
     }
     t->p.model = kind;
+    if (kind == COFI_MODEL_ALS) t->p.recency = 0; /* an item-model parameter */
     double t0 = ev_now();
     if (patience && kind == COFI_MODEL_ALS) {
       /* Mean curves over the trial's seeds, up to the shortest run. */
@@ -723,6 +760,8 @@ int cmd_tune(int argc, char **argv) {
   if (sp.ials && b->p.model == COFI_MODEL_ALS)
     say(", reg_exponent %g, unobserved_weight %g", (double)b->p.reg_exponent,
            (double)b->p.unobserved_weight);
+  if (b->p.model != COFI_MODEL_ALS && b->p.recency > 0)
+    say(", recency half-life %g", (double)b->p.recency);
   if (b->p.confidence != COFI_CONFIDENCE_LINEAR)
     say(", confidence %s", cofi_confidence_name((int)b->p.confidence));
   say("; validation %s@%u %.4f, recall@10 %.4f, ndcg@10 %.4f\n", cofi_metric_name(metric),

@@ -97,12 +97,14 @@ int cofi__eval_rank(const cofi__evalset *set, const cofi__scoring *sc, uint32_t 
         if (im) {
           if (set->vecs || !set->seen_val) {
             const uint32_t *items;
-            const float *w;
-            size_t n = cofi_model_user_items(im, set->row[u], &items, &w);
-            cofi__history_scores(im, items, w, n, row);
-          } else { /* fold-in history: raw values through the transform */
+            size_t n = cofi__user_history(im, set->row[u], &items, Ub);
+            cofi__history_scores(im, items, Ub, n, row);
+          } else {
+            /* fold-in history: raw values through the transform; its rows
+             * come as a matrix (by item), so no recency order */
             uint64_t hb = set->seen_ptr[u], he = set->seen_ptr[u + 1];
-            cofi__confidence_history(im, set->seen + hb, set->seen_val + hb, (size_t)(he - hb), Ub);
+            cofi__given_history_weights(im, set->seen + hb, set->seen_val + hb, (size_t)(he - hb),
+                                        false, Ub);
             cofi__history_scores(im, set->seen + hb, Ub, (size_t)(he - hb), row);
           }
         } else if (sc->kind == COFI_SCORER_POPULARITY) {

@@ -115,7 +115,7 @@ int cofi_evaluate_sampled(const cofi_model *m, cofi_scorer scorer, const char *t
   if (rc) return rc;
   double t0 = cofi__now();
   text tt = {0}, nt = {0};
-  float *pop = NULL, *urow = NULL;
+  float *pop = NULL, *urow = NULL, *uw = NULL;
   cofi_scored *cand = NULL;
   uint32_t *ranked = NULL;
   uint8_t *cov = NULL;
@@ -136,7 +136,8 @@ int cofi_evaluate_sampled(const cofi_model *m, cofi_scorer scorer, const char *t
   if (!pop || !ranked) goto nomem;
   cofi__popularity(&m->user_items, pop);
   if (scorer == COFI_SCORER_MODEL && !cofi__is_als(m) &&
-      !(urow = cofi__malloc(((size_t)m->n_items + 1) * sizeof *urow)))
+      (!(urow = cofi__malloc(((size_t)m->n_items + 1) * sizeof *urow)) ||
+       !(uw = cofi__malloc(((size_t)m->n_items + 1) * sizeof *uw))))
     goto nomem;
 
   size_t tpos = 0, npos = 0;
@@ -203,9 +204,8 @@ int cofi_evaluate_sampled(const cofi_model *m, cofi_scorer scorer, const char *t
     }
     if (urow) {
       const uint32_t *hist;
-      const float *w;
-      size_t nh = cofi_model_user_items(m, (uint32_t)u, &hist, &w);
-      cofi__history_scores(m, hist, w, nh, urow);
+      size_t nh = cofi__user_history(m, (uint32_t)u, &hist, uw);
+      cofi__history_scores(m, hist, uw, nh, urow);
     }
     if (it < 0) {
       out->skipped[COFI_SKIP_ITEMS_UNKNOWN]++;
@@ -309,6 +309,7 @@ done:
   cofi__free(nt.buf);
   cofi__free(pop);
   cofi__free(urow);
+  cofi__free(uw);
   cofi__free(cand);
   cofi__free(ranked);
   cofi__free(cov);

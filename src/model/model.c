@@ -47,6 +47,7 @@ void cofi_model_close(cofi_model *m) {
     cofi__aligned_free(m->user_factors);
     cofi__aligned_free(m->item_factors);
     cofi__aligned_free(m->ease_weights);
+    cofi__free(m->seen_ranks);
   }
   cofi__free(m);
 }

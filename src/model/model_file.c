@@ -55,14 +55,19 @@
  *   16  KNN_INDPTR         u64      n_items + 1 (CSR of item neighbours)
  *   17  KNN_INDICES        u32      knn_nnz, ascending per row, never the row
  *   18  KNN_WEIGHTS        f32      knn_nnz similarities
+ *   19  SEEN_RANKS         u32      nnz, each training pair's rank in its
+ *                                   user's row by time, newest 0 (a
+ *                                   permutation of 0..len-1 per row)
  *
  * Which sections a file has depends on the model kind (META byte 148):
- * ALS has 1-14; EASE has 1, 4-14 and 15; item-kNN has 1, 4-14 and 16-18.
+ * ALS has 1-14; EASE has 1, 4-14 and 15; item-kNN has 1, 4-14 and 16-18;
+ * EASE and item-kNN with a recency half-life (META 164) also have 19.
  * A missing section of the kind, or a section of another kind, is refused.
  *
  * META bytes 148..175 (version 3): u32 model kind (0 ALS, 1 EASE,
  * 2 item-kNN), f32 EASE lambda, u32 kNN weighting, u32 neighbours per item,
- * 4 zero bytes, u64 knn_nnz; all zero for ALS. factors is 0 for EASE and
+ * f32 recency half-life (0: none; files before it have 0 there), u64
+ * knn_nnz; all zero for ALS. factors is 0 for EASE and
  * item-kNN.
  *
  * Opening checks, in order: size >= 64, magic, byte order, version, header
@@ -113,19 +118,21 @@ enum {
   S_META = 1, S_USER_FACTORS, S_ITEM_FACTORS, S_USER_ID_OFFSETS, S_USER_ID_BLOB,
   S_ITEM_ID_OFFSETS, S_ITEM_ID_BLOB, S_SEEN_INDPTR, S_SEEN_INDICES, S_SEEN_VALUES,
   S_FIELD_OFFSETS, S_FIELD_BLOB, S_CELL_OFFSETS, S_CELL_BLOB, S_EASE_WEIGHTS, S_KNN_INDPTR,
-  S_KNN_INDICES, S_KNN_WEIGHTS, S_COUNT = S_KNN_WEIGHTS, S_V2_COUNT = S_CELL_BLOB
+  S_KNN_INDICES, S_KNN_WEIGHTS, S_SEEN_RANKS, S_COUNT = S_SEEN_RANKS, S_V2_COUNT = S_CELL_BLOB
 };
 
 static const char *const section_names[] = {
     "", "META", "USER_FACTORS", "ITEM_FACTORS", "USER_ID_OFFSETS", "USER_ID_BLOB",
     "ITEM_ID_OFFSETS", "ITEM_ID_BLOB", "SEEN_INDPTR", "SEEN_INDICES", "SEEN_VALUES",
     "FIELD_OFFSETS", "FIELD_BLOB", "CELL_OFFSETS", "CELL_BLOB", "EASE_WEIGHTS", "KNN_INDPTR",
-    "KNN_INDICES", "KNN_WEIGHTS"};
-static const uint32_t elem_sizes[] = {0, 1, 4, 4, 8, 1, 8, 1, 8, 4, 4, 8, 1, 8, 1, 4, 8, 4, 4};
+    "KNN_INDICES", "KNN_WEIGHTS", "SEEN_RANKS"};
+static const uint32_t elem_sizes[] = {0, 1, 4, 4, 8, 1, 8, 1, 8, 4, 4, 8, 1, 8, 1, 4, 8, 4, 4, 4};
 
-/* Whether a model of this kind has section id. */
-static bool section_of_kind(int id, cofi_model_kind kind) {
+/* Whether a model with these parameters has section id. */
+static bool section_of_kind(int id, const cofi_params *p) {
+  cofi_model_kind kind = p->model;
   switch (id) {
+    case S_SEEN_RANKS: return kind != COFI_MODEL_ALS && p->recency > 0;
     case S_USER_FACTORS: case S_ITEM_FACTORS: return kind == COFI_MODEL_ALS;
     case S_EASE_WEIGHTS: return kind == COFI_MODEL_EASE;
     case S_KNN_INDPTR: case S_KNN_INDICES: case S_KNN_WEIGHTS: return kind == COFI_MODEL_ITEMKNN;
@@ -185,6 +192,7 @@ static void meta_encode(const cofi_model *m, unsigned char *b) {
     putf(b + 152, m->params.lambda);
     put32(b + 156, (uint32_t)m->params.knn_weighting);
     put32(b + 160, m->params.neighbors);
+    putf(b + 164, m->params.recency);
     put64(b + 168, m->neighbors.nnz);
   }
 }
@@ -230,6 +238,7 @@ static void meta_decode(const unsigned char *b, uint32_t version, cofi_model *m)
       m->params.lambda = getf(b + 152);
       m->params.knn_weighting = (cofi_knn_weighting)get32(b + 156);
       m->params.neighbors = get32(b + 160);
+      m->params.recency = getf(b + 164);
       m->neighbors.nnz = get64(b + 168);
     }
   }
@@ -284,11 +293,12 @@ int cofi_model_save(const cofi_model *m, const char *path, cofi_diag *d) {
   SEC(S_KNN_INDPTR, m->neighbors.indptr, ((uint64_t)m->n_items + 1) * 8);
   SEC(S_KNN_INDICES, m->neighbors.indices, m->neighbors.nnz * 4);
   SEC(S_KNN_WEIGHTS, m->neighbors.data, m->neighbors.nnz * 4);
+  SEC(S_SEEN_RANKS, m->seen_ranks, m->user_items.nnz * 4);
 #undef SEC
   /* Only the kind's sections, in id order. */
   int n_sec = 0;
   for (int i = 0; i < S_COUNT; i++)
-    if (section_of_kind(i + 1, m->params.model)) s[n_sec++] = all[i];
+    if (section_of_kind(i + 1, &m->params)) s[n_sec++] = all[i];
   uint32_t version = m->params.model == COFI_MODEL_ALS ? ALS_VERSION : FORMAT_VERSION;
   if (names->n != m->meta.n_fields || cells->n != n_cells)
     return cofi__fail(d, COFI_ERR_INVALID, path, 0, "item metadata is inconsistent");
@@ -377,6 +387,31 @@ static bool offsets_ok(const uint64_t *o, uint64_t n, uint64_t blob_len) {
   for (uint64_t i = 0; i < n; i++)
     if (o[i + 1] < o[i]) return false;
   return true;
+}
+
+/* Each row's ranks [ip[u], ip[u+1]) a permutation of 0..len-1; stamp
+ * marks the ranks seen in the current row (a row is at most n_items). */
+static bool ranks_ok(const uint32_t *ranks, const uint64_t *ip, uint64_t nu, uint64_t *bad_user) {
+  uint64_t longest = 0;
+  for (uint64_t u = 0; u < nu; u++)
+    if (ip[u + 1] - ip[u] > longest) longest = ip[u + 1] - ip[u];
+  uint64_t *stamp = cofi__calloc(longest ? longest : 1, sizeof *stamp);
+  if (!stamp) {
+    *bad_user = nu; /* reported as damaged; only under memory exhaustion */
+    return false;
+  }
+  bool ok = true;
+  for (uint64_t u = 0; u < nu && ok; u++) {
+    uint64_t len = ip[u + 1] - ip[u];
+    for (uint64_t t = ip[u]; t < ip[u + 1] && ok; t++) {
+      uint32_t r = ranks[t];
+      if (r >= len || stamp[r] == u + 1) ok = false;
+      else stamp[r] = u + 1;
+    }
+    if (!ok) *bad_user = u;
+  }
+  cofi__free(stamp);
+  return ok;
 }
 
 static bool finite_all(const float *a, uint64_t n) {
@@ -539,11 +574,14 @@ static int validate(cofi_model *m, const unsigned char *b, uint64_t size, const 
   if (kind != COFI_MODEL_ALS && version < 3)
     return CORRUPT("META: model kind %s in a version %u file", kind_name, version);
   for (int id = 1; id <= S_COUNT; id++) {
-    if (section_of_kind(id, kind) && !sec[id])
-      return CORRUPT("section %s missing (a %s model needs it)", section_names[id], kind_name);
-    if (!section_of_kind(id, kind) && sec[id])
-      return CORRUPT("section %s in a %s model, which has none", section_names[id], kind_name);
+    if (section_of_kind(id, &m->params) && !sec[id])
+      return CORRUPT("section %s missing (a %s model%s needs it)", section_names[id], kind_name,
+                     m->params.recency > 0 ? " with a recency half-life" : "");
+    if (!section_of_kind(id, &m->params) && sec[id])
+      return CORRUPT("section %s in a %s model%s, which has none", section_names[id], kind_name,
+                     id == S_SEEN_RANKS && kind != COFI_MODEL_ALS ? " without a recency half-life" : "");
   }
+  uint64_t bad_user = 0;
   uint64_t nu = m->n_users, ni = m->n_items, k = m->factors, nf = m->meta.n_fields,
            nnz = m->user_items.nnz, knn_nnz = m->neighbors.nnz;
   bool als = kind == COFI_MODEL_ALS;
@@ -584,6 +622,7 @@ static int validate(cofi_model *m, const unsigned char *b, uint64_t size, const 
   EXPECT(S_SEEN_INDPTR, nu + 1);
   EXPECT(S_SEEN_INDICES, nnz);
   EXPECT(S_SEEN_VALUES, nnz);
+  if (sec[S_SEEN_RANKS]) EXPECT(S_SEEN_RANKS, nnz);
   EXPECT(S_FIELD_OFFSETS, nf + 1);
   if (nf && ni > size / nf) return CORRUPT("metadata cell count larger than the file");
   EXPECT(S_CELL_OFFSETS, ni * nf + 1);
@@ -606,6 +645,10 @@ static int validate(cofi_model *m, const unsigned char *b, uint64_t size, const 
         return CORRUPT("seen items of user %llu out of range or order", (unsigned long long)u);
   if (!finite_all((const float *)sec[S_SEEN_VALUES], nnz))
     return CORRUPT("NaN or infinite numbers in the values");
+  if (sec[S_SEEN_RANKS] && !ranks_ok((const uint32_t *)sec[S_SEEN_RANKS], ip, nu, &bad_user))
+    return CORRUPT("recency ranks of user %llu are not a permutation of their items",
+                   (unsigned long long)bad_user);
+  m->seen_ranks = (uint32_t *)sec[S_SEEN_RANKS];
   if (als) {
     if (!finite_all((const float *)sec[S_USER_FACTORS], nu * k) ||
         !finite_all((const float *)sec[S_ITEM_FACTORS], ni * k))

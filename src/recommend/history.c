@@ -31,7 +31,7 @@ int cofi_recommend_history(const cofi_model *m, cofi_workspace *ws, const uint32
   int rc = cofi__ws_reserve(ws, m->n_items, n, kk);
   if (rc) return rc;
   float *w = ws->scratch; /* the history's weights, as training transformed them */
-  cofi__confidence_history(m, items, values, n, w);
+  cofi__given_history_weights(m, items, values, n, true, w);
   cofi__history_scores(m, items, w, n, ws->scores);
   return cofi__select_from(m, ws, items, n, &o, kk, out, n_out);
 }

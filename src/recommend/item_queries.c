@@ -2,8 +2,10 @@
  * item_queries.c — queries on the item-item models (EASE, item-kNN).
  *
  * A user's scores under an item-item model are a sum of item rows:
- *   EASE      s = sum_{i in history} B_i          (each item counts 1)
- *   item-kNN  s = sum_{i in history} w_i S_i      (w: training weights)
+ *   EASE      s = sum_{i in history} r_i B_i        (each item counts 1)
+ *   item-kNN  s = sum_{i in history} r_i w_i S_i    (w: training weights)
+ * where r_i is the recency weight (1 unless the model has a half-life,
+ * train/recency.c)
  * accumulated into the workspace's score buffer, the history and the
  * exclusions set to -inf, then the same partial selection as the ALS
  * exact path (topk.c).
@@ -20,7 +22,8 @@ void cofi__history_scores(const cofi_model *m, const uint32_t *items, const floa
   if (m->params.model == COFI_MODEL_EASE) {
     for (size_t h = 0; h < n; h++) {
       const float *row = m->ease_weights + (size_t)items[h] * ni;
-      for (uint32_t j = 0; j < ni; j++) scores[j] += row[j];
+      float wi = w ? w[h] : 1.0f;
+      for (uint32_t j = 0; j < ni; j++) scores[j] += wi * row[j];
     }
     return;
   }
@@ -52,12 +55,12 @@ int cofi__recommend_user_items(const cofi_model *m, cofi_workspace *ws, uint32_t
                                const cofi_recommend_options *opt, cofi_scored *out,
                                size_t *n_out) {
   uint32_t k = opt->k < m->n_items ? opt->k : m->n_items;
-  int rc = cofi__ws_reserve(ws, m->n_items, 0, k);
+  uint64_t len = m->user_items.indptr[user + 1] - m->user_items.indptr[user];
+  int rc = cofi__ws_reserve(ws, m->n_items, (size_t)len, k);
   if (rc) return rc;
   const uint32_t *items;
-  const float *w;
-  size_t n = cofi_model_user_items(m, user, &items, &w);
-  cofi__history_scores(m, items, w, n, ws->scores);
+  size_t n = cofi__user_history(m, user, &items, ws->scratch);
+  cofi__history_scores(m, items, ws->scratch, n, ws->scores);
   return cofi__select_from(m, ws, items, opt->filter_seen ? n : 0, opt, k, out, n_out);
 }
 

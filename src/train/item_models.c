@@ -47,6 +47,8 @@ int cofi__train_item_model(const cofi_dataset *ds, cofi_dataset *consume,
   else
     rc = cofi__itemknn_fit(&m->user_items, &p, &m->neighbors, d);
   if (rc) goto fail;
+  if (p.recency > 0 && (rc = cofi__recency_ranks(ds, &m->user_items, &m->seen_ranks)))
+    goto fail;
   m->train_seconds = cofi__now() - t0;
   m->train_loss = 0;
   p.threads = 0;

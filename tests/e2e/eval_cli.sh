@@ -39,18 +39,18 @@ expect_fail 2 "needs --test FILE and --negatives FILE" "$COFI" eval "$T/log.csv"
 expect_fail 2 "missing DATA" "$COFI" eval --k 5
 expect_fail 2 "cannot hold out 40 test and 40 validation users" "$COFI" eval "$T/log.csv" --protocol users --heldout-users 40
 expect_fail 2 "missing -o DIR" "$COFI" split "$T/log.csv"
-expect_fail 2 "--search: expected random, refine or grid" "$COFI" tune "$T/log.csv" --search nope
-expect_fail 2 "--metric: expected NAME@K" "$COFI" tune "$T/log.csv" --metric ndcg
+expect_fail 2 "--search: expected random, refine or grid" "$COFI" tune --model als "$T/log.csv" --search nope
+expect_fail 2 "--metric: expected NAME@K" "$COFI" tune --model als "$T/log.csv" --metric ndcg
 expect_fail 6 "no-such-file" "$COFI" eval "$T/no-such-file.csv"
 expect_fail 2 "--on validation cannot train on the validation part" "$COFI" eval "$T/log.csv" --on validation --train-on train+validation
 
 # Grid tune stops at the budget and writes parameters cofi eval accepts.
-"$COFI" tune "$T/log.csv" --search grid --budget 3 --iterations 5 --factors 8 --trial-seeds 1 -o "$T/p" >"$T/tune.log" 2>&1 \
+"$COFI" tune --model als "$T/log.csv" --search grid --budget 3 --iterations 5 --factors 8 --trial-seeds 1 -o "$T/p" >"$T/tune.log" 2>&1 \
   || fail "grid tune: $(tail -2 "$T/tune.log")"
 grep -q "^Best: trial . of 3" "$T/tune.log" || fail "grid tune output: $(cat "$T/tune.log")"
 "$COFI" eval "$T/log.csv" --params "$T/p" --json --quiet | jq -e '.n_users > 0' >/dev/null || fail "eval --params after grid tune"
 # Early stopping: the trial keeps its best iteration (<= the maximum 12).
-"$COFI" tune "$T/log.csv" --budget 2 --factors 8 --iterations 12 --early-stopping 2 --trial-seeds 1 -o "$T/es" >"$T/es.log" 2>&1 \
+"$COFI" tune --model als "$T/log.csv" --budget 2 --factors 8 --iterations 12 --early-stopping 2 --trial-seeds 1 -o "$T/es" >"$T/es.log" 2>&1 \
   || fail "tune --early-stopping: $(tail -2 "$T/es.log")"
 grep -q "^Early stopping: patience 2" "$T/es.log" || fail "early stopping not announced: $(cat "$T/es.log")"
 it=$(awk -F' = ' '$1 == "iterations" { print $2 }' "$T/es")

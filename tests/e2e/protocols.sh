@@ -33,7 +33,7 @@ grep -q "^Protocol: split from files on" <<<"$out" || fail "--split-dir output: 
 out=$("$COFI" eval "$T/log.csv" --protocol time-cutoff --cutoff 1500 --train-on train+validation "${M[@]}" --json) ||
   fail "eval --protocol time-cutoff --cutoff 1500"
 jq -e '.n_users > 0 and .skipped.user_not_in_training >= 0' <<<"$out" >/dev/null || fail "time-cutoff JSON: $out"
-"$COFI" tune "$T/log.csv" --protocol time-cutoff --cutoff 0.7 --budget 2 --trial-seeds 1 --iterations 3 \
+"$COFI" tune --model als "$T/log.csv" --protocol time-cutoff --cutoff 0.7 --budget 2 --trial-seeds 1 --iterations 3 \
   --quiet -o "$T/tc.params" >/dev/null 2>"$T/tune.err" || fail "tune --protocol time-cutoff: $(tail -2 "$T/tune.err")"
 grep -q "^factors" "$T/tc.params" || fail "tune wrote no parameters"
 
@@ -42,8 +42,8 @@ grep -q "^factors" "$T/tc.params" || fail "tune wrote no parameters"
 # a fixed dimension stays fixed, and every refined regularization is within
 # a factor 3 of some earlier trial's.
 tune_rows() { awk -F'|' '/^\| +[0-9]+ \|/ {gsub(/ /, ""); print $2, $3, $4, $5, $6}' "$1"; }
-"$COFI" tune "$T/log.csv" --budget 8 --trial-seeds 1 --factors 8 --search refine >"$T/r.log" 2>/dev/null || fail "tune --search refine"
-"$COFI" tune "$T/log.csv" --budget 8 --trial-seeds 1 --factors 8 >"$T/ro.log" 2>/dev/null ||
+"$COFI" tune --model als "$T/log.csv" --budget 8 --trial-seeds 1 --factors 8 --search refine >"$T/r.log" 2>/dev/null || fail "tune --search refine"
+"$COFI" tune --model als "$T/log.csv" --budget 8 --trial-seeds 1 --factors 8 >"$T/ro.log" 2>/dev/null ||
   fail "tune (random draws, the default)"
 grep -q "random then local search" "$T/r.log" || fail "tune does not say it refines: $(head -2 "$T/r.log")"
 [ "$(tune_rows "$T/r.log" | head -4)" = "$(tune_rows "$T/ro.log" | head -4)" ] || fail "the random phase differs from random-only"

@@ -39,13 +39,13 @@ expect_fail 2 "expected linear, log or bm25" "$COFI" train "$T/counts.csv" --con
 expect_fail 2 "--epsilon" "$COFI" train "$T/counts.csv" --confidence log --epsilon 0 -o "$T/x.cofi"
 expect_fail 2 "--bm25-b" "$COFI" train "$T/counts.csv" --bm25-b 2 -o "$T/x.cofi"
 # cofi tune searches the transform with --search-confidence and records it
-"$COFI" tune "$T/counts.csv" --protocol random --search-confidence --factors 8 --iterations 3 --regularization 0.1 --alpha 5 --trial-seeds 1 \
+"$COFI" tune --model als "$T/counts.csv" --protocol random --search-confidence --factors 8 --iterations 3 --regularization 0.1 --alpha 5 --trial-seeds 1 \
   --budget 3 --search grid -o "$T/t.params" >"$T/tune.log" 2>&1 || fail "tune --search-confidence: $(tail -2 "$T/tune.log")"
 for c in linear log bm25; do grep -q "| $c " "$T/tune.log" || fail "tune did not try $c: $(cat "$T/tune.log")"; done
 grep -Eq '^confidence = (linear|log|bm25)$' "$T/t.params" || fail "no confidence in the parameter file"
 # random search: the other dimensions are drawn as without --search-confidence
 for f in "" --search-confidence; do
-  "$COFI" tune "$T/counts.csv" --protocol random $f --iterations 2 --trial-seeds 1 --budget 3 \
+  "$COFI" tune --model als "$T/counts.csv" --protocol random $f --iterations 2 --trial-seeds 1 --budget 3 \
     2>/dev/null | awk -F'|' '/^\| +[0-9]+ \|/ {print $3 $4 $5}' >"$T/draws$f" || fail "tune $f"
 done
 [ "$(wc -l <"$T/draws")" = 3 ] || fail "no trial table: $(cat "$T/draws")"
@@ -104,7 +104,7 @@ expect_fail 2 "go with --all-users" "$COFI" recommend "$T/all.cofi" --user u1 -o
 
 # --- tuning on the sampled protocol, validation derived from DATA
 mkdir -p "$T/tmp"
-TMPDIR="$T/tmp" "$COFI" tune "$T/counts.csv" --protocol sampled --metric ndcg@10 --budget 2 \
+TMPDIR="$T/tmp" "$COFI" tune --model als "$T/counts.csv" --protocol sampled --metric ndcg@10 --budget 2 \
   --factors 8 --trial-seeds 1 --sampled-negatives 20 -o "$T/s.params" >"$T/st.log" 2>&1 \
   || fail "tune --protocol sampled: $(tail -3 "$T/st.log")"
 grep -q "ranked among 20 sampled items" "$T/st.log" || fail "tune does not say how it validates: $(head -5 "$T/st.log")"
@@ -112,13 +112,13 @@ grep -q "leave-last-out" "$T/st.log" && fail "tune --protocol sampled reports le
 grep -Eq '^regularization = ' "$T/s.params" || fail "no parameter file"
 grep -Eq '[0-9]\.[0-9]{6,}' "$T/s.params" && fail "float noise: $(cat "$T/s.params")"
 [ -z "$(ls -A "$T/tmp")" ] || fail "tune left temporary files: $(ls -A "$T/tmp")"
-"$COFI" tune "$T/counts.csv" --protocol sampled --budget 1 --factors 8 --trial-seeds 1 --json \
-  --quiet >"$T/s1.json" 2>/dev/null && "$COFI" tune "$T/counts.csv" --protocol sampled --budget 1 \
+"$COFI" tune --model als "$T/counts.csv" --protocol sampled --budget 1 --factors 8 --trial-seeds 1 --json \
+  --quiet >"$T/s1.json" 2>/dev/null && "$COFI" tune --model als "$T/counts.csv" --protocol sampled --budget 1 \
   --factors 8 --trial-seeds 1 --json --quiet >"$T/s2.json" 2>/dev/null || fail "tune --json"
 [ "$(jq .best.score "$T/s1.json")" = "$(jq .best.score "$T/s2.json")" ] || fail "sampled validation is not seeded"
-expect_fail 2 "tuning never looks at the test files" "$COFI" tune "$T/counts.csv" --protocol sampled \
+expect_fail 2 "tuning never looks at the test files" "$COFI" tune --model als "$T/counts.csv" --protocol sampled \
   --test "$T/counts.csv" --negatives "$T/counts.csv" --budget 1
-expect_fail 2 "--early-stopping is not available with --protocol sampled" "$COFI" tune "$T/counts.csv" \
+expect_fail 2 "--early-stopping is not available with --protocol sampled" "$COFI" tune --model als "$T/counts.csv" \
   --protocol sampled --early-stopping 2 --budget 1
 
 # --- --model: every kind trains here; an unknown one is refused, never ALS
