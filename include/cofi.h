@@ -409,6 +409,12 @@ const float *cofi_model_item_factors(const cofi_model *m);
  * (the weights w trained on; the raw sums for a linear model). Borrowed. */
 size_t cofi_model_user_items(const cofi_model *m, uint32_t user,
                              const uint32_t **items, const float **values);
+/* The same items oldest first, by the time of their latest training event
+ * (the order a recency half-life weighs, cofi_params.recency), into out
+ * (room for the count cofi_model_user_items gives); a model without that
+ * order (ALS, or EASE/item-kNN trained without a half-life) gives index
+ * order. Returns the count (0 for a user out of range). */
+size_t cofi_model_user_items_by_time(const cofi_model *m, uint32_t user, uint32_t *out);
 
 /* ---- recommending ------------------------------------------------------ */
 

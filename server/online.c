@@ -445,6 +445,20 @@ bool srv_online_resolve(srv_req *r, srv_model *sm, srv_span user, srv_online_use
   return true;
 }
 
+uint32_t *srv_online_history_by_time(const srv_model *sm, const srv_online_user *u, size_t *n) {
+  const uint32_t *row = NULL;
+  size_t n_row = u->model_user >= 0
+                     ? cofi_model_user_items(sm->m, (uint32_t)u->model_user, &row, NULL)
+                     : 0;
+  uint32_t *h = malloc((n_row + u->n_seen + 1) * sizeof *h);
+  if (!h) return NULL;
+  size_t at = n_row ? cofi_model_user_items_by_time(sm->m, (uint32_t)u->model_user, h) : 0;
+  for (size_t i = 0; i < u->n_seen; i++) /* row and seen are both ascending */
+    if (!bsearch(&u->seen[i], row, n_row, sizeof *row, cmp_u32)) h[at++] = u->seen[i];
+  *n = at;
+  return h;
+}
+
 void srv_online_user_free(srv_online_user *u) {
   free(u->vec);
   free(u->seen);

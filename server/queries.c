@@ -213,9 +213,13 @@ static bool answer_user(srv_req *r, const srv_model *sm, const srv_rec_query *q,
     opt.filter_seen = q->filter_seen;
     opt.exclude = ex;
     opt.n_exclude = n_ex;
-    if (online && !vec) /* not ALS: score the history itself */
-      rc = cofi_recommend_history(sm->m, th->ws, seen, NULL, n_seen, q->k, &opt, th->top, &n);
-    else
+    if (online && !vec) { /* not ALS: score the history itself, oldest first */
+      size_t n_hist = 0;
+      uint32_t *hist = srv_online_history_by_time(sm, &ou, &n_hist);
+      rc = hist ? cofi_recommend_history(sm->m, th->ws, hist, NULL, n_hist, q->k, &opt, th->top, &n)
+                : COFI_ERR_NOMEM;
+      free(hist);
+    } else
       rc = online ? cofi_recommend_vector(sm->m, th->ws, vec, q->filter_seen ? seen : NULL,
                                           q->filter_seen ? n_seen : 0, &opt, th->top, &n)
                   : cofi_recommend_user(sm->m, th->ws, u, &opt, th->top, &n);

@@ -120,6 +120,18 @@ size_t cofi_model_user_items(const cofi_model *m, uint32_t user, const uint32_t 
   return (size_t)(e - b);
 }
 
+size_t cofi_model_user_items_by_time(const cofi_model *m, uint32_t user, uint32_t *out) {
+  const uint32_t *items;
+  size_t n = cofi_model_user_items(m, user, &items, NULL);
+  if (!m->seen_ranks) {
+    memcpy(out, items, n * sizeof *out);
+    return n;
+  }
+  const uint32_t *ranks = m->seen_ranks + m->user_items.indptr[user];
+  for (size_t t = 0; t < n; t++) out[n - 1 - ranks[t]] = items[t]; /* rank 0: newest, last */
+  return n;
+}
+
 cofi_model_kind cofi_model_kind_of(const cofi_model *m) { return m->params.model; }
 
 const char *cofi_model_kind_error(const cofi_model *m, const char *what) {
