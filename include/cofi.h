@@ -283,12 +283,13 @@ typedef struct cofi_params {
                                  default 4 GiB, 0 = no limit. Not stored. */
   cofi_knn_weighting knn_weighting; /* item-kNN: default COSINE */
   uint32_t neighbors;         /* item-kNN: kept per item, 1..100000, default 100 */
-  /* EASE and item-kNN: the history's half-life in items. A user's items
-   * are ordered by the time of their latest event (ties, and data without
-   * time, in input order); the r-th most recent (r = 0 for the newest)
-   * counts 2^(-r / recency) in the user's scores. 0 (default) = every item
-   * counts the same. In [0, 1e6]; ALS refuses a non-zero value (its users
-   * are trained factors, not sums over their items). */
+  /* The history's half-life in items. A user's items are ordered by the
+   * time of their latest event (ties, and data without time, in input
+   * order); the r-th most recent (r = 0 for the newest) has its weight
+   * scaled by 2^(-r / recency): in the sum of item rows of EASE and
+   * item-kNN, and in the confidence 1 + alpha * w of ALS, whose user
+   * vectors are re-fitted that way after training (and histories folded
+   * in that way). 0 (default) = every item counts the same. In [0, 1e6]. */
   float recency;
 } cofi_params;
 
@@ -493,7 +494,9 @@ const char *cofi_model_kind_error(const cofi_model *m, const char *what);
  * each) by least squares against the fixed item factors, exactly as an ALS
  * user update does (implicit's recalculate_user). The values are raw: they
  * go through the model's confidence transform first, as training values
- * did. vec holds `factors` floats. */
+ * did. Items in time order, oldest first: a model with a recency half-life
+ * (cofi_params.recency) scales the r-th from the end by 2^(-r/H), as its
+ * users were fitted. vec holds `factors` floats. */
 int cofi_fold_in(const cofi_model *m, cofi_workspace *ws, const uint32_t *items,
                  const float *values, size_t n, float *vec);
 

@@ -432,7 +432,11 @@ bool srv_online_resolve(srv_req *r, srv_model *sm, srv_span user, srv_online_use
     srv_online_user_free(out);
     return nomem(err);
   }
-  int rc = cofi_fold_in(sm->m, r->th->ws, out->seen, NULL, out->n_seen, out->vec);
+  /* oldest first: a model with a recency half-life weighs the newest most */
+  size_t n_hist = 0;
+  uint32_t *hist = srv_online_history_by_time(sm, out, &n_hist);
+  int rc = hist ? cofi_fold_in(sm->m, r->th->ws, hist, NULL, n_hist, out->vec) : COFI_ERR_NOMEM;
+  free(hist);
   if (rc != COFI_OK) {
     srv_online_user_free(out);
     if (rc == COFI_ERR_NOMEM) return nomem(err);

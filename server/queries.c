@@ -182,7 +182,8 @@ static bool answer_user(srv_req *r, const srv_model *sm, const srv_rec_query *q,
   uint32_t u = online ? 0 : (uint32_t)ou.model_user;
   const srv_attr_view *v = r->srv->item_attrs ? srv_attrs_acquire(r->srv->item_attrs, sm) : NULL;
   bool ok = false, owned = false;
-  size_t n_ex = 0, n = 0;
+  size_t n_ex = 0, n = 0, n_hist = 0;
+  uint32_t *hist = NULL;
   uint32_t *ex = exclusions(th, sm, q, v, &n_ex, &owned);
   cofi_explainer *e = NULL;
   srv_new_top nt = {0};
@@ -194,6 +195,9 @@ static bool answer_user(srv_req *r, const srv_model *sm, const srv_rec_query *q,
   const uint32_t *seen = ou.seen;
   size_t n_seen = ou.n_seen;
   const float *vec = ou.vec;
+  /* an online user's history oldest first (scored or explained as the
+   * vector was folded in: a recency half-life weighs by position) */
+  if (online) hist = srv_online_history_by_time(sm, &ou, &n_hist);
   if (!online) {
     const float *vals;
     n_seen = cofi_model_user_items(sm->m, u, &seen, &vals);
@@ -213,19 +217,16 @@ static bool answer_user(srv_req *r, const srv_model *sm, const srv_rec_query *q,
     opt.filter_seen = q->filter_seen;
     opt.exclude = ex;
     opt.n_exclude = n_ex;
-    if (online && !vec) { /* not ALS: score the history itself, oldest first */
-      size_t n_hist = 0;
-      uint32_t *hist = srv_online_history_by_time(sm, &ou, &n_hist);
+    if (online && !vec) /* not ALS: score the history itself, oldest first */
       rc = hist ? cofi_recommend_history(sm->m, th->ws, hist, NULL, n_hist, q->k, &opt, th->top, &n)
                 : COFI_ERR_NOMEM;
-      free(hist);
-    } else
+    else
       rc = online ? cofi_recommend_vector(sm->m, th->ws, vec, q->filter_seen ? seen : NULL,
                                           q->filter_seen ? n_seen : 0, &opt, th->top, &n)
                   : cofi_recommend_user(sm->m, th->ws, u, &opt, th->top, &n);
   }
   if (rc == COFI_OK && q->explain && n)
-    rc = online ? cofi_explainer_new_history(sm->m, seen, NULL, n_seen, &e)
+    rc = online ? (hist ? cofi_explainer_new_history(sm->m, hist, NULL, n_hist, &e) : COFI_ERR_NOMEM)
                 : cofi_explainer_new_user(sm->m, u, &e);
   if (rc != COFI_OK) {
     library_error(err, rc);
@@ -258,6 +259,7 @@ done:
   cofi_explainer_free(e);
   if (owned) free(ex);
   if (v) srv_attrs_release(r->srv->item_attrs);
+  free(hist);
   srv_online_user_free(&ou);
   return ok;
 }

@@ -306,15 +306,29 @@ int cofi__select_from(const cofi_model *m, cofi_workspace *ws, const uint32_t *s
 int cofi__recency_ranks(const cofi_dataset *ds, const cofi__csr *ui, uint32_t **out);
 /* 2^(-rank / half_life); 1 when half_life is 0. */
 float cofi__recency_weight(float half_life, uint32_t rank);
-/* A known user's items under an item model and their weights in the sum
- * (item-kNN: the training weight; times the recency weight): w gets n
+/* A known user's items and their weights: the training weight (EASE: 1,
+ * it is fitted on binarized data) times the recency weight; w gets n
  * floats (n <= n_items). Returns n. */
 size_t cofi__user_history(const cofi_model *m, uint32_t user, const uint32_t **items, float *w);
-/* The weights of a given history of raw values (NULL: 1 each) under an
- * item model: item-kNN's confidence transform (EASE: 1), times the recency
- * weight by position when the history is in time order (oldest first). */
+/* The weights of a given history of raw values (NULL: 1 each): the
+ * model's confidence transform (EASE: 1), times the recency weight by
+ * position when the history is in time order (oldest first). */
 void cofi__given_history_weights(const cofi_model *m, const uint32_t *items, const float *raw,
                                  size_t n, bool in_time_order, float *w);
+/* One user row against m's item factors (fold_in_row.c): the ALS user
+ * half-step with m's parameters for weights w already through the
+ * confidence transform. scratch: cofi__solve_row_scratch(k) floats. */
+int cofi__fold_in_row(const cofi_model *m, const uint32_t *items, const float *w, size_t n,
+                      float *vec, float *scratch);
+/* cofi_fold_in for a history in time order (oldest first: recency
+ * weights by position, when the model has a half-life) or not (a set, as
+ * the held-out users' fold-in rows of an evaluation: no recency). */
+int cofi__fold_in_given(const cofi_model *m, cofi_workspace *ws, const uint32_t *items,
+                        const float *values, size_t n, bool in_time_order, float *vec);
+/* ALS with a recency half-life: every user's vector re-fitted to their
+ * training row, each weight times its recency weight (train/recency.c),
+ * from m->seen_ranks; then the user norms again. */
+int cofi__recency_refit_users(cofi_model *m, uint32_t threads);
 /* True for ALS models (factors); the factor-only functions refuse others. */
 static inline bool cofi__is_als(const cofi_model *m) { return m->params.model == COFI_MODEL_ALS; }
 

@@ -495,6 +495,7 @@ static void params_print(FILE *f, const cofi_params *p) {
   }
   fprintf(f, "factors = %u\nregularization = %.6g\nalpha = %.6g\niterations = %u\n",
           p->factors, p->regularization, p->alpha, p->iterations);
+  if (p->recency > 0) fprintf(f, "recency = %.6g\n", p->recency);
   fprintf(f, "solver = %s\ncg_steps = %u\n",
           p->solver == COFI_SOLVER_CHOLESKY ? "cholesky" : "cg", p->cg_steps);
   fprintf(f, "reg_exponent = %.6g\nunobserved_weight = %.6g\n", p->reg_exponent,

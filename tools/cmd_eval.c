@@ -267,7 +267,7 @@ static void print_table(const report *r) {
   else
     printf("ALS: factors %u, regularization %g, alpha %g, iterations %u", p->factors,
            (double)p->regularization, (double)p->alpha, p->iterations);
-  if (p->model != COFI_MODEL_ALS && p->recency > 0) printf(", recency half-life %g", (double)p->recency);
+  if (p->recency > 0) printf(", recency half-life %g", (double)p->recency);
   if (p->model == COFI_MODEL_ALS && (p->reg_exponent != 0 || p->unobserved_weight != 1))
     printf(", reg_exponent %g, unobserved_weight %g", (double)p->reg_exponent,
            (double)p->unobserved_weight);

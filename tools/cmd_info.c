@@ -78,7 +78,7 @@ static void print_text(const cofi_model_info *i, uint32_t ranks, const char *pat
            cofi_knn_weighting_name((int)i->params.knn_weighting), i->params.neighbors);
   else
     printf("model          ALS\n");
-  if (i->params.model != COFI_MODEL_ALS && i->params.recency > 0)
+  if (i->params.recency > 0)
     printf("recency        half-life %g items (the newest of a history counts most)\n",
            (double)i->params.recency);
   if (i->params.model != COFI_MODEL_ALS) {

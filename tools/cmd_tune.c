@@ -47,7 +47,11 @@ static const char usage_text[] =
     "  --trial-seeds N       trainings averaged per trial (default 2)\n"
     "  --early-stopping P    score validation after every iteration, stop a training\n"
     "                        P iterations after its best; the trial keeps the best\n"
-    "                        iteration count (iterations drawn are the maximum)\n"
+    "                        iteration count (iterations drawn are the maximum);\n"
+    "                        the recency half-life is then not searched\n"
+    "  --recency H           fix the recency half-life (items; 0 = off); otherwise ALS\n"
+    "                        trials draw it from 4, 0, 16, 2, 8, 1, 32, 64 (docs/\n"
+    "                        evaluation.md, Recency); not searched by --search grid\n"
     "  --protocol sampled    tune for the NCF sampled protocol: each user's last\n"
     "                        interaction of DATA is ranked among --sampled-negatives N\n"
     "                        (99) seeded items the user never had (--split-seed);\n"
@@ -55,7 +59,7 @@ static const char usage_text[] =
     "  --ials                also search reg_exponent (0, 0.5, 1) and unobserved_weight\n"
     "  --search-confidence   also search the confidence transform (linear, log, bm25;\n"
     "                        their parameters as given, default epsilon 1, K1 100, B 0.8)\n"
-    "  --model KIND          the models searched: all (default), als, ease or itemknn.\n"
+    "  --model KIND          the models searched: als (default), ease, itemknn, or all.\n"
     "                        With all, --budget counts ALS trials and one EASE trial\n"
     "                        (4, 12, ...: lambda 500, 200, 1000, 100, 2000, ...) and\n"
     "                        one item-kNN trial (7, 15, ...) come on top of every 7;\n"
@@ -110,16 +114,25 @@ static float sig3(double v) {
   return (float)(round(v / e) * e);
 }
 
+/* Recency half-lives (items, cofi_params.recency): drawn uniformly for
+ * ALS trials, paired with the EASE and item-kNN ladders (ladder_pick). A
+ * few items first: a user's next item follows the last few they had more
+ * than their whole history (docs/evaluation.md, Recency); 0 is the plain
+ * model. */
+static const float recency_ladder[] = {4, 0, 16, 2, 8, 1, 32, 64};
+
 typedef struct space {
   bool fixed[N_DIMS];
   bool ials;
   bool conf; /* --search-confidence */
+  bool recency_fixed; /* --recency given: not searched */
   bool grid;
   uint64_t grid_size;
   uint64_t *grid_order; /* [grid_size] shuffled point numbers */
 } space;
 
-static void draw_random(const space *sp, uint64_t *rng, uint64_t *conf_rng, cofi_params *p) {
+static void draw_random(const space *sp, uint64_t *rng, uint64_t *conf_rng, uint64_t *recency_rng,
+                        cofi_params *p) {
   /* Draw every dimension, always in the same order, so that fixing one
    * does not change the others' sequence. */
   uint32_t f = factor_choices[pick(rng, N_OF(factor_choices))];
@@ -134,6 +147,10 @@ static void draw_random(const space *sp, uint64_t *rng, uint64_t *conf_rng, cofi
     cofi_confidence c = conf_choices[pick(conf_rng, N_OF(conf_choices))];
     if (!sp->fixed[D_CONF]) p->confidence = c;
   }
+  /* The recency half-life from a stream of its own too: the other
+   * dimensions' draws are those of a search without it. */
+  float recency = recency_ladder[pick(recency_rng, N_OF(recency_ladder))];
+  if (!sp->recency_fixed) p->recency = recency;
   if (!sp->fixed[D_FACTORS]) p->factors = f;
   if (!sp->fixed[D_REG]) p->regularization = reg;
   if (!sp->fixed[D_ALPHA]) p->alpha = alpha;
@@ -183,11 +200,6 @@ static void grid_point(const space *sp, uint64_t point, cofi_params *p) {
  * lambda scales with the counts in X^T X; Steck's best were 200-1000). */
 static const float ease_ladder[] = {500, 200, 1000, 100, 2000, 50, 300, 700, 1500, 3000,
                                     5000, 20, 10000};
-/* The recency half-lives (items) tried with them (ladder_pick pairs them).
- * A few items first:
- * a user's next item follows the last few they had more than their whole
- * history (docs/evaluation.md, Recency); 0 is the plain model. */
-static const float recency_ladder[] = {4, 0, 16, 2, 8, 1, 32, 64};
 static const struct { cofi_knn_weighting w; uint32_t k; } knn_ladder[] = {
     {COFI_KNN_COSINE, 100}, {COFI_KNN_TFIDF, 100}, {COFI_KNN_BM25, 100},
     {COFI_KNN_COSINE, 50},  {COFI_KNN_COSINE, 200}, {COFI_KNN_TFIDF, 200},
@@ -303,21 +315,19 @@ static void print_params_row(const trial *t, uint32_t n, int metric, uint32_t k,
   say("| %3u |", n);
   if (models) {
     char what[64];
-    if (t->p.model == COFI_MODEL_EASE)
-      snprintf(what, sizeof what, "ease lambda %g recency %g", (double)t->p.lambda,
-               (double)t->p.recency);
+    if (t->p.model == COFI_MODEL_EASE) snprintf(what, sizeof what, "ease lambda %g", (double)t->p.lambda);
     else if (t->p.model == COFI_MODEL_ITEMKNN)
-      snprintf(what, sizeof what, "itemknn %s %u recency %g",
-               cofi_knn_weighting_name((int)t->p.knn_weighting), t->p.neighbors,
-               (double)t->p.recency);
+      snprintf(what, sizeof what, "itemknn %s %u", cofi_knn_weighting_name((int)t->p.knn_weighting),
+               t->p.neighbors);
     else snprintf(what, sizeof what, "als");
-    say(" %-32s |", what);
+    say(" %-22s |", what);
   }
   if (t->p.model == COFI_MODEL_ALS)
     say(" %4u | %10.4g | %7.4g | %3u |", t->p.factors, (double)t->p.regularization,
         (double)t->p.alpha, t->p.iterations);
   else
     say(" - | - | - | - |");
+  say(" %5g |", (double)t->p.recency);
   if (ials) say(" %4.2g | %7.4g |", (double)t->p.reg_exponent, (double)t->p.unobserved_weight);
   if (conf) say(" %-6s |", cofi_confidence_name((int)t->p.confidence));
   say(" %.4f | %.4f | %.4f | %6.1f |\n", t->score, t->recall10, t->ndcg10, t->seconds);
@@ -343,10 +353,10 @@ int cmd_tune(int argc, char **argv) {
    * item per user, refinement chases validation noise (test Recall@10
    * 0.0740 against 0.0813 for random draws, docs/evaluation.md, Tuning) */
   bool quiet = false, json = false, refine = false;
-  /* models searched (bits of cofi_model_kind): all by default; with a
-   * recency half-life EASE beats tuned ALS on the seeds' split
-   * (docs/evaluation.md, Recency), and --budget still counts ALS trials */
-  unsigned kinds = (1u << COFI_MODEL_ALS) | (1u << COFI_MODEL_EASE) | (1u << COFI_MODEL_ITEMKNN);
+  /* models searched (bits of cofi_model_kind): ALS alone by default; with
+   * its recency half-life searched it is level with EASE on the seeds'
+   * split (docs/evaluation.md, Recency) */
+  unsigned kinds = 1u << COFI_MODEL_ALS;
   bool lambda_fixed = false, knn_fixed = false, recency_fixed = false;
 
   cli_args a;
@@ -363,6 +373,7 @@ int cmd_tune(int argc, char **argv) {
     }
     if (!strncmp(arg, "--lambda", 8) && (arg[8] == 0 || arg[8] == '=')) lambda_fixed = true;
     if (!strncmp(arg, "--recency", 9) && (arg[9] == 0 || arg[9] == '=')) recency_fixed = true;
+    sp.recency_fixed = recency_fixed;
     if ((!strncmp(arg, "--neighbors", 11) && (arg[11] == 0 || arg[11] == '=')) ||
         (!strncmp(arg, "--knn-weighting", 15) && (arg[15] == 0 || arg[15] == '=')))
       knn_fixed = true;
@@ -443,6 +454,14 @@ int cmd_tune(int argc, char **argv) {
       return cli_usage_error(cmd, "--early-stopping is not available with --protocol sampled");
     s.sampled = false;
     s.split.protocol = COFI_PROTOCOL_LEAVE_LAST_OUT;
+  }
+  if (patience) {
+    /* early stopping scores each iteration's factors, before the recency
+     * re-fit of the users (train/recency.c): the half-life is not searched */
+    if (base.recency > 0)
+      return cli_usage_error(cmd, "--early-stopping scores the factors of every iteration, "
+                             "before users are re-fitted with --recency: use one or the other");
+    sp.recency_fixed = true;
   }
   int rc = ev_setup_check(cmd, &s);
   if (rc) return rc;
@@ -547,6 +566,7 @@ int cmd_tune(int argc, char **argv) {
   }
   uint64_t rng = search_seed * 0x9E3779B97F4A7C15ull + 12345;
   uint64_t conf_rng = search_seed * 0x9E3779B97F4A7C15ull + 0xC0F1DE4CEull;
+  uint64_t recency_rng = search_seed * 0x9E3779B97F4A7C15ull + 0x2EC3C1ull;
   if (sp.grid) {
     for (uint64_t i = 0; i < sp.grid_size; i++) sp.grid_order[i] = i;
     for (uint64_t i = sp.grid_size; i > 1; i--) {
@@ -604,11 +624,11 @@ int cmd_tune(int argc, char **argv) {
     say("Early stopping: patience %u iterations; the iterations column is the best one\n\n",
            patience);
   bool models = kinds != (1u << COFI_MODEL_ALS);
-  say("| trial |%s factors | regularization | alpha | iterations |%s%s %s@%u | recall@10 | "
+  say("| trial |%s factors | regularization | alpha | iterations | recency |%s%s %s@%u | recall@10 | "
          "ndcg@10 | seconds |\n", models ? " model |" : "",
          sp.ials ? " reg_exponent | unobserved_weight |" : "", sp.conf ? " confidence |" : "",
          cofi_metric_name(metric), metric_k);
-  say("|---|%s---|---|---|---|%s%s---|---|---|---|\n", models ? "---|" : "",
+  say("|---|%s---|---|---|---|---|%s%s---|---|---|---|\n", models ? "---|" : "",
       sp.ials ? "---|---|" : "", sp.conf ? "---|" : "");
   if (rep) fflush(rep);
 
@@ -653,13 +673,13 @@ int cmd_tune(int argc, char **argv) {
       /* local refinement around the best ALS trial so far */
       tune_refine(&trials[best_als].p, &rsp, (double)(n_als - explore) / (budget - explore), &rng,
                   &t->p);
+      t->p.recency = trials[best_als].p.recency; /* kept (as given when --recency) */
       n_als++;
     } else {
       n_als++;
-      draw_random(&sp, &rng, &conf_rng, &t->p);
+      draw_random(&sp, &rng, &conf_rng, &recency_rng, &t->p);
     }
     t->p.model = kind;
-    if (kind == COFI_MODEL_ALS) t->p.recency = 0; /* an item-model parameter */
     double t0 = ev_now();
     if (patience && kind == COFI_MODEL_ALS) {
       /* Mean curves over the trial's seeds, up to the shortest run. */
@@ -760,7 +780,7 @@ int cmd_tune(int argc, char **argv) {
   if (sp.ials && b->p.model == COFI_MODEL_ALS)
     say(", reg_exponent %g, unobserved_weight %g", (double)b->p.reg_exponent,
            (double)b->p.unobserved_weight);
-  if (b->p.model != COFI_MODEL_ALS && b->p.recency > 0)
+  if (b->p.recency > 0)
     say(", recency half-life %g", (double)b->p.recency);
   if (b->p.confidence != COFI_CONFIDENCE_LINEAR)
     say(", confidence %s", cofi_confidence_name((int)b->p.confidence));

@@ -174,9 +174,7 @@ void cli_json_params(FILE *f, const cofi_params *p) {
     cli_json_cstring(f, cofi_knn_weighting_name((int)p->knn_weighting));
     fprintf(f, ", \"neighbors\": %u", p->neighbors);
   }
-  if (p->model != COFI_MODEL_ALS) {
-    fputs(", \"recency\": ", f);
-    json_float(f, p->recency);
-  }
+  fputs(", \"recency\": ", f);
+  json_float(f, p->recency);
   fputc('}', f);
 }

@@ -247,8 +247,9 @@ static int fold_in_all(const cofi_model *m, cofi__evalset *set, uint32_t threads
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 16)
   for (int64_t u = 0; u < (int64_t)set->n_users; u++) {
     uint64_t b = set->seen_ptr[u], e = set->seen_ptr[u + 1];
-    int r = cofi_fold_in(m, ws[omp_get_thread_num()], set->seen + b, set->seen_val + b,
-                         (size_t)(e - b), set->vecs + (size_t)u * k);
+    /* the fold-in rows come as a matrix (by item): no time order */
+    int r = cofi__fold_in_given(m, ws[omp_get_thread_num()], set->seen + b, set->seen_val + b,
+                                (size_t)(e - b), false, set->vecs + (size_t)u * k);
     if (r) {
 #pragma omp critical
       if (!rc) rc = r;

@@ -5,9 +5,10 @@
  *
  * This comment is the format specification (version 3; version 1 files,
  * which lack the confidence fields of META, are still read as linear, and
- * version 2 files are ALS models). ALS models are still written as version
- * 2, byte for byte as before (their META bytes 148.. are zero, their
- * sections those of version 2); version 3 is written for the other kinds.
+ * version 2 files are ALS models). ALS models without a recency half-life
+ * are still written as version 2, byte for byte as before (their META
+ * bytes 148.. are zero, their sections those of version 2); version 3 is
+ * written for the other kinds and for ALS with a half-life.
  * All integers and floats are little-endian; cofi refuses to build on
  * big-endian hosts.
  *
@@ -61,13 +62,13 @@
  *
  * Which sections a file has depends on the model kind (META byte 148):
  * ALS has 1-14; EASE has 1, 4-14 and 15; item-kNN has 1, 4-14 and 16-18;
- * EASE and item-kNN with a recency half-life (META 164) also have 19.
+ * any of them with a recency half-life (META 164, version 3) also has 19.
  * A missing section of the kind, or a section of another kind, is refused.
  *
  * META bytes 148..175 (version 3): u32 model kind (0 ALS, 1 EASE,
  * 2 item-kNN), f32 EASE lambda, u32 kNN weighting, u32 neighbours per item,
  * f32 recency half-life (0: none; files before it have 0 there), u64
- * knn_nnz; all zero for ALS. factors is 0 for EASE and
+ * knn_nnz; all zero for ALS but the half-life. factors is 0 for EASE and
  * item-kNN.
  *
  * Opening checks, in order: size >= 64, magic, byte order, version, header
@@ -132,7 +133,7 @@ static const uint32_t elem_sizes[] = {0, 1, 4, 4, 8, 1, 8, 1, 8, 4, 4, 8, 1, 8, 
 static bool section_of_kind(int id, const cofi_params *p) {
   cofi_model_kind kind = p->model;
   switch (id) {
-    case S_SEEN_RANKS: return kind != COFI_MODEL_ALS && p->recency > 0;
+    case S_SEEN_RANKS: return p->recency > 0;
     case S_USER_FACTORS: case S_ITEM_FACTORS: return kind == COFI_MODEL_ALS;
     case S_EASE_WEIGHTS: return kind == COFI_MODEL_EASE;
     case S_KNN_INDPTR: case S_KNN_INDICES: case S_KNN_WEIGHTS: return kind == COFI_MODEL_ITEMKNN;
@@ -186,15 +187,15 @@ static void meta_encode(const cofi_model *m, unsigned char *b) {
   putd(b + 136, m->conf_mean_rowsum);
   put32(b + 144, m->train_ranks); /* MPI ranks that trained it; 0 before: one */
   /* Version 3: the model kind and its parameters (zero for ALS, so that
-   * ALS files stay as version 2 wrote them). */
+   * ALS files stay as version 2 wrote them), and the recency half-life. */
   if (m->params.model != COFI_MODEL_ALS) {
     put32(b + 148, (uint32_t)m->params.model);
     putf(b + 152, m->params.lambda);
     put32(b + 156, (uint32_t)m->params.knn_weighting);
     put32(b + 160, m->params.neighbors);
-    putf(b + 164, m->params.recency);
     put64(b + 168, m->neighbors.nnz);
   }
+  putf(b + 164, m->params.recency);
 }
 
 static void meta_decode(const unsigned char *b, uint32_t version, cofi_model *m) {
@@ -238,9 +239,9 @@ static void meta_decode(const unsigned char *b, uint32_t version, cofi_model *m)
       m->params.lambda = getf(b + 152);
       m->params.knn_weighting = (cofi_knn_weighting)get32(b + 156);
       m->params.neighbors = get32(b + 160);
-      m->params.recency = getf(b + 164);
       m->neighbors.nnz = get64(b + 168);
     }
+    m->params.recency = getf(b + 164);
   }
 }
 
@@ -299,7 +300,8 @@ int cofi_model_save(const cofi_model *m, const char *path, cofi_diag *d) {
   int n_sec = 0;
   for (int i = 0; i < S_COUNT; i++)
     if (section_of_kind(i + 1, &m->params)) s[n_sec++] = all[i];
-  uint32_t version = m->params.model == COFI_MODEL_ALS ? ALS_VERSION : FORMAT_VERSION;
+  uint32_t version =
+      m->params.model == COFI_MODEL_ALS && !(m->params.recency > 0) ? ALS_VERSION : FORMAT_VERSION;
   if (names->n != m->meta.n_fields || cells->n != n_cells)
     return cofi__fail(d, COFI_ERR_INVALID, path, 0, "item metadata is inconsistent");
 

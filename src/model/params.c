@@ -49,9 +49,6 @@ int cofi_params_check(const cofi_params *p, cofi_diag *d) {
     BAD("neighbors must be in 1..100000, got %u", p->neighbors);
   if (!isfinite(p->recency) || p->recency < 0 || p->recency > 1e6)
     BAD("recency must be a half-life in [0, 1e6] items, got %g", (double)p->recency);
-  if (p->recency > 0 && p->model == COFI_MODEL_ALS)
-    BAD("recency (%g) applies to EASE and item-kNN, whose scores sum the user's items; an ALS "
-        "user is a trained vector", (double)p->recency);
   if (p->factors < 1 || p->factors > COFI_MAX_FACTORS)
     BAD("factors must be in 1..%d, got %u", COFI_MAX_FACTORS, p->factors);
   if (!isfinite(p->regularization) || p->regularization < 0)

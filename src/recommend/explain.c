@@ -126,12 +126,10 @@ int cofi_explainer_new_history(const cofi_model *m, const uint32_t *items, const
     if (items[j] >= m->n_items) return COFI_ERR_NOT_FOUND;
     if (values && !isfinite(values[j])) return COFI_ERR_INVALID;
   }
-  if (m->params.confidence == COFI_CONFIDENCE_LINEAR)
-    return explainer_new(m, items, values, n, out);
-  /* Raw values -> weights, as cofi_fold_in does. */
+  /* Raw values -> weights (and recency, in time order), as cofi_fold_in does. */
   float *w = cofi__malloc(n * sizeof *w);
   if (!w) return COFI_ERR_NOMEM;
-  cofi__confidence_history(m, items, values, n, w);
+  cofi__given_history_weights(m, items, values, n, true, w);
   int rc = explainer_new(m, items, w, n, out);
   cofi__free(w);
   return rc;
@@ -186,8 +184,15 @@ int cofi_explainer_new_user(const cofi_model *m, uint32_t user, cofi_explainer *
   const float *values;
   size_t n = cofi_model_user_items(m, user, &items, &values);
   if (n == 0) return COFI_ERR_INVALID;
-  /* The stored values are the trained weights: no transform again. */
-  return explainer_new(m, items, values, n, out);
+  /* The stored values are the trained weights: no transform again; only
+   * the recency weights of a model that has them (as its users were
+   * re-fitted, train/recency.c). */
+  float *w = cofi__malloc(n * sizeof *w);
+  if (!w) return COFI_ERR_NOMEM;
+  cofi__user_history(m, user, &items, w);
+  int rc = explainer_new(m, items, w, n, out);
+  cofi__free(w);
+  return rc;
 }
 
 /* Largest contribution first; equal ones by item index. */

@@ -79,34 +79,23 @@ int cofi_recommend_user(const cofi_model *m, cofi_workspace *ws, uint32_t user,
                                n_seen, opt, out, n_out);
 }
 
-int cofi_fold_in(const cofi_model *m, cofi_workspace *ws, const uint32_t *items,
-                 const float *values, size_t n, float *vec) {
+int cofi__fold_in_given(const cofi_model *m, cofi_workspace *ws, const uint32_t *items,
+                        const float *values, size_t n, bool in_time_order, float *vec) {
   uint32_t k = m->factors;
   if (n == 0 || !cofi__is_als(m)) return COFI_ERR_INVALID;
   for (size_t i = 0; i < n; i++)
     if (items[i] >= m->n_items) return COFI_ERR_NOT_FOUND;
   /* The weights the solver needs: the raw values (or 1 each) through the
-   * model's confidence transform, held in scores. */
+   * model's confidence transform (and recency), held in scores. */
   int rc = cofi__ws_reserve(ws, n, cofi__solve_row_scratch(k), 0);
   if (rc) return rc;
-  cofi__confidence_history(m, items, values, n, ws->scores);
-  values = ws->scores;
-  cofi__row_problem pr = {
-      .gram = m->item_gram, .Y = m->item_factors, .k = k, .alpha = m->params.alpha,
-      .alpha0 = m->params.unobserved_weight, .lambda = m->params.regularization,
-      .nu = m->params.reg_exponent, .n_other = m->n_items,
-      .solver = COFI_SOLVER_CHOLESKY, .cg_steps = k};
-  memset(vec, 0, k * sizeof *vec);
-  rc = cofi__solve_row(&pr, items, values, n, vec, ws->scratch);
-  if (rc == COFI_ERR_NUMERIC) {
-    /* Singular without regularization: CG from zero stays in the range. */
-    pr.solver = COFI_SOLVER_CG;
-    memset(vec, 0, k * sizeof *vec);
-    rc = cofi__solve_row(&pr, items, values, n, vec, ws->scratch);
-  }
-  for (uint32_t j = 0; j < k && rc == COFI_OK; j++)
-    if (!isfinite(vec[j])) rc = COFI_ERR_NUMERIC;
-  return rc;
+  cofi__given_history_weights(m, items, values, n, in_time_order, ws->scores);
+  return cofi__fold_in_row(m, items, ws->scores, n, vec, ws->scratch);
+}
+
+int cofi_fold_in(const cofi_model *m, cofi_workspace *ws, const uint32_t *items,
+                 const float *values, size_t n, float *vec) {
+  return cofi__fold_in_given(m, ws, items, values, n, true, vec);
 }
 
 static int similar(const float *F, const float *norms, uint32_t n, uint32_t k_dim,

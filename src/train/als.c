@@ -377,6 +377,12 @@ static int train(const cofi_dataset *ds, cofi_dataset *consume, cofi__dist_matri
   /* Peak memory: drop the timestamps before the matrix is built, and the
    * rows right after, when the caller lets us (the 20M log's rows are
    * 400 MB, more than training itself needs). */
+  if ((dm || comm) && p.recency > 0) {
+    rc = cofi__fail(d, COFI_ERR_INVALID, NULL, 0,
+                    "recency needs every user's whole history in one process; distributed "
+                    "training (MPI) does not take it");
+    goto fail;
+  }
   if (dm) {
     /* distributed input: this rank's rows, confidence applied */
     m->user_items = dm->R;
@@ -385,8 +391,10 @@ static int train(const cofi_dataset *ds, cofi_dataset *consume, cofi__dist_matri
     memset(&dm->R, 0, sizeof dm->R);
     memset(&dm->Rt, 0, sizeof dm->Rt);
   } else {
-    if (consume) release_rows(consume, false);
+    /* the recency ranks need the times: kept until they are taken */
+    if (consume && !(p.recency > 0)) release_rows(consume, false);
     rc = cofi__csr_from_dataset(ds, &m->user_items);
+    if (!rc && p.recency > 0) rc = cofi__recency_ranks(ds, &m->user_items, &m->seen_ranks);
     if (consume) release_rows(consume, true);
     if (rc) goto fail;
     rc = cofi__confidence_apply(&p, &m->user_items, &m->conf_mean_rowsum);
@@ -562,6 +570,7 @@ static int train(const cofi_dataset *ds, cofi_dataset *consume, cofi__dist_matri
   if (isnan(m->train_loss)) { rc = COFI_ERR_NOMEM; goto fail; }
 
   rc = cofi__model_finish(m, ds, &p);
+  if (!rc && p.recency > 0) rc = cofi__recency_refit_users(m, threads);
   if (rc) goto fail;
   if (comm) {
     stage = 3;

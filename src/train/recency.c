@@ -8,10 +8,16 @@
  * in the model beside the training matrix (model_file.c, SEEN_RANKS), so
  * that serving and evaluation weigh a known user's items as training saw
  * them; a given history (cold start, fold-in) is in time order already.
+ *
+ * EASE and item-kNN sum the weighted item rows of the history; ALS re-fits
+ * each user's vector once more after training against the final item
+ * factors, with each confidence weight w scaled (c = 1 + alpha * w * 2^(-r/H)),
+ * and folds histories in the same way (cofi_fold_in).
  */
 #include "internal.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 
 typedef struct pair_time {
@@ -76,20 +82,53 @@ size_t cofi__user_history(const cofi_model *m, uint32_t user, const uint32_t **i
   uint64_t b = m->user_items.indptr[user], e = m->user_items.indptr[user + 1];
   size_t n = (size_t)(e - b);
   *items = m->user_items.indices + b;
-  bool knn = m->params.model == COFI_MODEL_ITEMKNN;
+  bool valued = m->params.model != COFI_MODEL_EASE; /* EASE: binarized */
   for (size_t h = 0; h < n; h++) {
     float rw = m->seen_ranks ? cofi__recency_weight(m->params.recency, m->seen_ranks[b + h]) : 1.0f;
-    w[h] = knn ? rw * m->user_items.data[b + h] : rw;
+    w[h] = valued ? rw * m->user_items.data[b + h] : rw;
   }
   return n;
 }
 
 void cofi__given_history_weights(const cofi_model *m, const uint32_t *items, const float *raw,
                                  size_t n, bool in_time_order, float *w) {
-  if (m->params.model == COFI_MODEL_ITEMKNN) cofi__confidence_history(m, items, raw, n, w);
+  if (m->params.model != COFI_MODEL_EASE) cofi__confidence_history(m, items, raw, n, w);
   else
     for (size_t h = 0; h < n; h++) w[h] = 1.0f; /* EASE is fitted on binarized data */
   if (!in_time_order || !(m->params.recency > 0)) return;
   for (size_t h = 0; h < n; h++)
     w[h] *= cofi__recency_weight(m->params.recency, (uint32_t)(n - 1 - h));
+}
+
+int cofi__recency_refit_users(cofi_model *m, uint32_t threads) {
+  int rc = COFI_OK;
+  uint32_t k = m->factors;
+  size_t longest = 0;
+  for (uint32_t u = 0; u < m->n_users; u++) {
+    size_t len = (size_t)(m->user_items.indptr[u + 1] - m->user_items.indptr[u]);
+    if (len > longest) longest = len;
+  }
+  size_t per = cofi__solve_row_scratch(k) + ((longest + 15) & ~(size_t)15);
+  float *buf = cofi__aligned_alloc((size_t)threads * per * sizeof *buf);
+  if (!buf) return COFI_ERR_NOMEM;
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 64)
+  for (int64_t u = 0; u < (int64_t)m->n_users; u++) {
+    float *scratch = buf + (size_t)omp_get_thread_num() * per;
+    float *w = scratch + cofi__solve_row_scratch(k);
+    const uint32_t *items;
+    size_t n = cofi__user_history(m, (uint32_t)u, &items, w);
+    int r = n ? cofi__fold_in_row(m, items, w, n, m->user_factors + (size_t)u * k, scratch)
+              : COFI_OK;
+    if (r) {
+#pragma omp critical
+      if (!rc) rc = r;
+    }
+  }
+  cofi__aligned_free(buf);
+  if (rc) return rc;
+  for (uint32_t u = 0; u < m->n_users; u++) {
+    const float *x = m->user_factors + (size_t)u * k;
+    m->user_norms[u] = sqrtf(cofi__dot(x, x, k));
+  }
+  return COFI_OK;
 }

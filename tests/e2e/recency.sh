@@ -7,7 +7,8 @@
 #   - `cofi tune` searches every model kind by default and tries half-lives
 #   - cofi serve --store: after POST /feedback a known user's answer is
 #     their model history oldest first followed by the new item
-#   - bad values and ALS refuse it with a clear message
+#   - ALS: users re-fitted with it (a known user = --liked oldest first too)
+#   - bad values are refused with a clear message
 set -u
 source "$(dirname "$0")/serve_common.bash"
 
@@ -51,7 +52,12 @@ PY
 # user_items U [sort flags]: U's items by time, oldest first (or -r: newest first)
 user_items() { awk -F, -v u="$1" '$1 == u {print $4, $2}' "$T/log.csv" | sort -n ${2:-} | awk '{print $2}' | paste -sd,; }
 
-for m in e k; do
+# ALS: users re-fitted with the half-life, a version 3 file
+"$COFI" train "$T/log.csv" --factors 8 --iterations 8 --regularization 0.5 --alpha 5 --recency 2 \
+  -o "$T/a.cofi" --quiet >"$T/train.log" 2>&1 || fail "train ALS --recency 2: $(cat "$T/train.log")"
+"$COFI" info "$T/a.cofi" --json | jq -e '.params.recency == 2 and .params.model == "als"' >/dev/null ||
+  fail "ALS info lacks the recency"
+for m in e k a; do
   for u in u7 u12 u33; do
     "$COFI" recommend "$T/$m.cofi" --user "$u" -k 8 --json >"$T/user.json" || fail "recommend --user $u"
     "$COFI" recommend "$T/$m.cofi" --liked "$(user_items "$u")" -k 8 --json >"$T/liked.json" ||
@@ -68,17 +74,16 @@ for u in u7 u12 u33 u41; do
 done
 [ $differs = 1 ] || fail "with a half-life, the order of --liked changed no answer"
 
-# bad values, and ALS
-expect_fail 2 "recency" "$COFI" train "$T/log.csv" --recency 2 -o "$T/x.cofi" --quiet
+# bad values
 expect_fail 2 "--recency" "$COFI" train "$T/log.csv" --model ease --recency -1 -o "$T/x.cofi"
 expect_fail 2 "--recency" "$COFI" train "$T/log.csv" --model ease --recency nan -o "$T/x.cofi"
 [ ! -e "$T/x.cofi" ] || fail "a refused training wrote a model"
 
 # tune: every kind by default, half-lives tried; the file round-trips
-"$COFI" tune "$T/log.csv" --budget 6 --trial-seeds 1 --factors 8 --iterations 3 -o "$T/t.params" \
+"$COFI" tune "$T/log.csv" --model all --budget 6 --trial-seeds 1 --factors 8 --iterations 3 -o "$T/t.params" \
   >"$T/tune.log" 2>&1 || fail "tune: $(tail -3 "$T/tune.log")"
-grep -q "| *4 | ease lambda 500 recency 4 " "$T/tune.log" || fail "tune did not try EASE with a half-life: $(cat "$T/tune.log")"
-grep -q "itemknn .* recency " "$T/tune.log" || fail "tune did not try item-kNN: $(cat "$T/tune.log")"
+grep -Eq "^\| +4 \| ease lambda 500 +\| - \| - \| - \| - \| +4 \|" "$T/tune.log" || fail "tune did not try EASE with a half-life: $(cat "$T/tune.log")"
+grep -q "itemknn " "$T/tune.log" || fail "tune did not try item-kNN: $(cat "$T/tune.log")"
 printf 'model = ease\nlambda = 5\nrecency = 2\n' >"$T/r.params"
 "$COFI" train "$T/log.csv" --params "$T/r.params" -o "$T/p.cofi" --quiet || fail "train --params with recency"
 "$COFI" info "$T/p.cofi" --json | jq -e '.params.recency == 2 and .params.model == "ease"' >/dev/null ||
@@ -90,17 +95,21 @@ printf 'model = ease\nlambda = 5\nrecency = 2\n' >"$T/r.params"
 command -v python3 >/dev/null || { echo "SKIP: python3 is needed for the serving part"; exit 77; }
 S=sqlite:$T/cofi.db
 "$COFI" import "$T/log.csv" --store "$S" >"$T/imp.log" 2>&1 || fail "import: $(cat "$T/imp.log")"
-start_server "$T/s.log" "$T/e.cofi" --store "$S" --port 0
-ok 200 '.source == null' "$U/recommend?user_id=u12&k=8"
-cp "$T/body" "$T/served"
-"$COFI" recommend "$T/e.cofi" --user u12 -k 8 --json >"$T/cli" || fail "recommend --user u12"
-same_answer "$T/served" "$T/cli"
-new=$(jq -r '.recommendations[3].item_id' "$T/served")
-ok 200 '.accepted == 1' -X POST -H 'Content-Type: application/json' \
-  -d "{\"user_id\":\"u12\",\"item_id\":\"$new\",\"event\":\"watch\"}" "$U/feedback"
-ok 200 '.source == "online"' "$U/recommend?user_id=u12&k=8"
-cp "$T/body" "$T/online"
-"$COFI" recommend "$T/e.cofi" --liked "$(user_items u12),$new" -k 8 --json >"$T/cli2" || fail "recommend --liked (+new)"
-same_answer "$T/online" "$T/cli2"
-stop_server
+for pair in e:u12 a:u33; do # EASE and ALS, a user each
+  m=${pair%%:*} u=${pair#*:}
+  start_server "$T/s.log" "$T/$m.cofi" --store "$S" --port 0
+  ok 200 '.source == null' "$U/recommend?user_id=$u&k=8"
+  cp "$T/body" "$T/served"
+  "$COFI" recommend "$T/$m.cofi" --user "$u" -k 8 --json >"$T/cli" || fail "recommend --user $u"
+  same_answer "$T/served" "$T/cli"
+  new=$(jq -r '.recommendations[3].item_id' "$T/served")
+  ok 200 '.accepted == 1' -X POST -H 'Content-Type: application/json' \
+    -d "{\"user_id\":\"$u\",\"item_id\":\"$new\",\"event\":\"watch\"}" "$U/feedback"
+  ok 200 '.source == "online"' "$U/recommend?user_id=$u&k=8"
+  cp "$T/body" "$T/online"
+  "$COFI" recommend "$T/$m.cofi" --liked "$(user_items "$u"),$new" -k 8 --json >"$T/cli2" ||
+    fail "recommend --liked (+new)"
+  same_answer "$T/online" "$T/cli2"
+  stop_server
+done
 echo "recency: ranks, known users = --liked oldest first, tune, parameter files, online order: all pass"

@@ -4,8 +4,9 @@
  * each pair's rank by the time of its latest event (ties by the later row)
  * counted by hand, a known user's scores as the sum of 2^(-rank/H) times
  * the item rows, a history given in time order scoring as the known user
- * does, the ranks through the model file (and damaged ranks refused), and
- * the parameter refused where it means nothing (ALS) or is out of range.
+ * does, the ranks through the model file (and damaged ranks refused), ALS
+ * users re-fitted as the fold-in of their history in time order, and the
+ * parameter refused out of range.
  */
 #include "testutil.h"
 
@@ -217,13 +218,69 @@ static void model_file_keeps_ranks(void **state) {
   tu_rmdir(dir);
 }
 
+/* ALS: every user re-fitted with the recency weights equals the fold-in
+ * of their items in time order; the model file (version 3 with the ranks)
+ * gives back the same vectors and ranks. */
+static void als_users_are_recency_fold_ins(void **state) {
+  (void)state;
+  row r[NROWS];
+  make_rows(r);
+  cofi_dataset *ds = dataset_of(r);
+  cofi_params p = cofi_params_default();
+  p.factors = 4;
+  p.iterations = 5;
+  p.regularization = 0.1f;
+  p.alpha = 5;
+  p.recency = 2.0f;
+  p.threads = 2;
+  cofi_model *m = NULL;
+  cofi_diag d = {0};
+  if (cofi_train(ds, &p, &m, &d)) fail_msg("train: %s", d.message);
+  cofi_dataset_free(ds);
+  assert_non_null(m->seen_ranks);
+  cofi_workspace *ws = cofi_workspace_new();
+  for (uint32_t u = 0; u < m->n_users; u++) {
+    uint64_t b = m->user_items.indptr[u], len = m->user_items.indptr[u + 1] - b;
+    uint32_t items[NI];
+    float vals[NI], vec[4];
+    for (uint64_t t = 0; t < len; t++) {
+      items[len - 1 - m->seen_ranks[b + t]] = m->user_items.indices[b + t];
+      vals[len - 1 - m->seen_ranks[b + t]] = m->user_items.data[b + t];
+    }
+    assert_int_equal(cofi_fold_in(m, ws, items, vals, (size_t)len, vec), COFI_OK);
+    for (int j = 0; j < 4; j++) {
+      float got = m->user_factors[(size_t)u * 4 + j];
+      if (fabsf(got - vec[j]) > 1e-4f + 1e-3f * fabsf(vec[j]))
+        fail_msg("user %u factor %d: %g, fold-in in time order %g", u, j, got, vec[j]);
+    }
+  }
+  cofi_workspace_free(ws);
+  char *dir = tu_mkdtemp();
+  char path[512];
+  snprintf(path, sizeof path, "%s/als.cofi", dir);
+  assert_int_equal(cofi_model_save(m, path, &d), COFI_OK);
+  size_t len;
+  unsigned char *bytes = tu_read_file(path, &len);
+  uint32_t version;
+  memcpy(&version, bytes + 8, 4);
+  assert_int_equal(version, 3);
+  free(bytes);
+  cofi_model *o = NULL;
+  assert_int_equal(cofi_model_open(path, &o, &d), COFI_OK);
+  assert_true(o->params.recency == 2.0f);
+  assert_memory_equal(o->seen_ranks, m->seen_ranks, 4 * m->user_items.nnz);
+  assert_memory_equal(o->user_factors, m->user_factors, 4 * (size_t)m->n_users * 4);
+  cofi_model_close(o);
+  tu_rmdir(dir);
+  cofi_model_close(m);
+}
+
 static void parameter_checked(void **state) {
   (void)state;
   cofi_diag d = {0};
   cofi_params p = cofi_params_default();
-  p.recency = 4.0f; /* ALS: no */
-  assert_int_equal(cofi_params_check(&p, &d), COFI_ERR_INVALID);
-  assert_non_null(strstr(d.message, "recency"));
+  p.recency = 4.0f;
+  assert_int_equal(cofi_params_check(&p, &d), COFI_OK);
   p.model = COFI_MODEL_EASE;
   assert_int_equal(cofi_params_check(&p, &d), COFI_OK);
   float bad[] = {-1.0f, NAN, INFINITY, 2e6f};
@@ -239,6 +296,7 @@ int main(void) {
       cmocka_unit_test(ranks_match_reference),
       cmocka_unit_test(scores_match_reference),
       cmocka_unit_test(model_file_keeps_ranks),
+      cmocka_unit_test(als_users_are_recency_fold_ins),
       cmocka_unit_test(parameter_checked),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
