@@ -373,7 +373,6 @@ int cmd_tune(int argc, char **argv) {
     }
     if (!strncmp(arg, "--lambda", 8) && (arg[8] == 0 || arg[8] == '=')) lambda_fixed = true;
     if (!strncmp(arg, "--recency", 9) && (arg[9] == 0 || arg[9] == '=')) recency_fixed = true;
-    sp.recency_fixed = recency_fixed;
     if ((!strncmp(arg, "--neighbors", 11) && (arg[11] == 0 || arg[11] == '=')) ||
         (!strncmp(arg, "--knn-weighting", 15) && (arg[15] == 0 || arg[15] == '=')))
       knn_fixed = true;
@@ -455,6 +454,7 @@ int cmd_tune(int argc, char **argv) {
     s.sampled = false;
     s.split.protocol = COFI_PROTOCOL_LEAVE_LAST_OUT;
   }
+  sp.recency_fixed = recency_fixed;
   if (patience) {
     /* early stopping scores each iteration's factors, before the recency
      * re-fit of the users (train/recency.c): the half-life is not searched */

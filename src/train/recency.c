@@ -1,6 +1,6 @@
 /*
  * recency.c — how recent each of a user's items is, for the recency
- * weighting of EASE and item-kNN histories (cofi_params.recency).
+ * weighting of histories (cofi_params.recency, every model kind).
  *
  * A training pair's time is that of its latest event; pairs of one user
  * are ranked newest first (rank 0), ties by the later row of the input
@@ -108,13 +108,15 @@ int cofi__recency_refit_users(cofi_model *m, uint32_t threads) {
     size_t len = (size_t)(m->user_items.indptr[u + 1] - m->user_items.indptr[u]);
     if (len > longest) longest = len;
   }
-  size_t per = cofi__solve_row_scratch(k) + ((longest + 15) & ~(size_t)15);
+  /* per thread: the solver's scratch (kept 64-byte aligned), the weights */
+  size_t solver = (cofi__solve_row_scratch(k) + 15) & ~(size_t)15;
+  size_t per = solver + ((longest + 15) & ~(size_t)15);
   float *buf = cofi__aligned_alloc((size_t)threads * per * sizeof *buf);
   if (!buf) return COFI_ERR_NOMEM;
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 64)
   for (int64_t u = 0; u < (int64_t)m->n_users; u++) {
     float *scratch = buf + (size_t)omp_get_thread_num() * per;
-    float *w = scratch + cofi__solve_row_scratch(k);
+    float *w = scratch + solver;
     const uint32_t *items;
     size_t n = cofi__user_history(m, (uint32_t)u, &items, w);
     int r = n ? cofi__fold_in_row(m, items, w, n, m->user_factors + (size_t)u * k, scratch)
