@@ -417,6 +417,18 @@ size_t cofi_model_user_items(const cofi_model *m, uint32_t user,
  * order. Returns the count (0 for a user out of range). */
 size_t cofi_model_user_items_by_time(const cofi_model *m, uint32_t user, uint32_t *out);
 
+/* Gives a model trained in this process (not one opened from a file) the
+ * recency half-life `half_life` > 0 (cofi_params.recency) as training with
+ * it would have: the ranks of its training pairs from ds, the dataset it
+ * was trained on, then for ALS every user re-fitted (each re-fit starts
+ * from the item factors, so calls with other half-lives can follow one
+ * another). It costs one user half-step, far less than training: cofi tune
+ * tries several half-lives on each trained model. Errors: COFI_ERR_INVALID
+ * (an opened model, half_life not in (0, 1e6], ds not the training data),
+ * COFI_ERR_NOMEM, COFI_ERR_NUMERIC. */
+int cofi_model_set_recency(cofi_model *m, const cofi_dataset *ds, float half_life,
+                           cofi_diag *diag);
+
 /* ---- recommending ------------------------------------------------------ */
 
 /* Per-thread scratch (score buffer, heap, fold-in system). Grows on demand;

@@ -458,7 +458,7 @@ uint32_t *srv_online_history_by_time(const srv_model *sm, const srv_online_user 
   if (!h) return NULL;
   size_t at = n_row ? cofi_model_user_items_by_time(sm->m, (uint32_t)u->model_user, h) : 0;
   for (size_t i = 0; i < u->n_seen; i++) /* row and seen are both ascending */
-    if (!bsearch(&u->seen[i], row, n_row, sizeof *row, cmp_u32)) h[at++] = u->seen[i];
+    if (!n_row || !bsearch(&u->seen[i], row, n_row, sizeof *row, cmp_u32)) h[at++] = u->seen[i];
   *n = at;
   return h;
 }

@@ -48,10 +48,11 @@ static const char usage_text[] =
     "  --early-stopping P    score validation after every iteration, stop a training\n"
     "                        P iterations after its best; the trial keeps the best\n"
     "                        iteration count (iterations drawn are the maximum);\n"
-    "                        the recency half-life is then not searched\n"
-    "  --recency H           fix the recency half-life (items; 0 = off); otherwise ALS\n"
-    "                        trials draw it from 4, 0, 16, 2, 8, 1, 32, 64 (docs/\n"
-    "                        evaluation.md, Recency); not searched by --search grid\n"
+    "                        the recency half-life is then not searched (it is 0)\n"
+    "  --recency H           fix the recency half-life (items; 0 = off); otherwise every\n"
+    "                        trained model is scored with 0, 1, 2, 4, 8, 16 and 32 (its\n"
+    "                        users re-fitted, far cheaper than training) and the trial\n"
+    "                        keeps the best (docs/evaluation.md, Recency)\n"
     "  --protocol sampled    tune for the NCF sampled protocol: each user's last\n"
     "                        interaction of DATA is ranked among --sampled-negatives N\n"
     "                        (99) seeded items the user never had (--split-seed);\n"
@@ -62,11 +63,9 @@ static const char usage_text[] =
     "  --model KIND          the models searched: als (default), ease, itemknn, or all.\n"
     "                        With all, --budget counts ALS trials and one EASE trial\n"
     "                        (4, 12, ...: lambda 500, 200, 1000, 100, 2000, ...) and\n"
-    "                        one item-kNN trial (7, 15, ...) come on top of every 7;\n"
-    "                        EASE and item-kNN trials also try a recency half-life\n"
-    "                        (4, 0, 16, 2, 8, 1, 32, 64 items). Alone, --budget counts\n"
-    "                        that model's trials. EASE and item-kNN are deterministic:\n"
-    "                        one training per trial\n"
+    "                        one item-kNN trial (7, 15, ...) come on top of every 7.\n"
+    "                        Alone, --budget counts that model's trials. EASE and\n"
+    "                        item-kNN are deterministic: one training per trial\n"
     "  -o, --output FILE     where to write the best parameters (- : standard output;\n"
     "                        the trial table then goes to standard error)\n"
     "  --json                a JSON summary on stdout (the best trial's parameters and\n"
@@ -114,25 +113,23 @@ static float sig3(double v) {
   return (float)(round(v / e) * e);
 }
 
-/* Recency half-lives (items, cofi_params.recency): drawn uniformly for
- * ALS trials, paired with the EASE and item-kNN ladders (ladder_pick). A
- * few items first: a user's next item follows the last few they had more
- * than their whole history (docs/evaluation.md, Recency); 0 is the plain
- * model. */
-static const float recency_ladder[] = {4, 0, 16, 2, 8, 1, 32, 64};
+/* Recency half-lives (items, cofi_params.recency) tried on every trained
+ * model of a trial (cofi_model_set_recency re-fits only the users, so
+ * the sweep costs far less than the training); 0 is the plain model, so a
+ * trial never scores below it (docs/evaluation.md, Recency). */
+static const float recency_sweep[] = {0, 1, 2, 4, 8, 16, 32};
+#define N_RECENCY (sizeof recency_sweep / sizeof recency_sweep[0])
 
 typedef struct space {
   bool fixed[N_DIMS];
   bool ials;
   bool conf; /* --search-confidence */
-  bool recency_fixed; /* --recency given: not searched */
   bool grid;
   uint64_t grid_size;
   uint64_t *grid_order; /* [grid_size] shuffled point numbers */
 } space;
 
-static void draw_random(const space *sp, uint64_t *rng, uint64_t *conf_rng, uint64_t *recency_rng,
-                        cofi_params *p) {
+static void draw_random(const space *sp, uint64_t *rng, uint64_t *conf_rng, cofi_params *p) {
   /* Draw every dimension, always in the same order, so that fixing one
    * does not change the others' sequence. */
   uint32_t f = factor_choices[pick(rng, N_OF(factor_choices))];
@@ -147,10 +144,6 @@ static void draw_random(const space *sp, uint64_t *rng, uint64_t *conf_rng, uint
     cofi_confidence c = conf_choices[pick(conf_rng, N_OF(conf_choices))];
     if (!sp->fixed[D_CONF]) p->confidence = c;
   }
-  /* The recency half-life from a stream of its own too: the other
-   * dimensions' draws are those of a search without it. */
-  float recency = recency_ladder[pick(recency_rng, N_OF(recency_ladder))];
-  if (!sp->recency_fixed) p->recency = recency;
   if (!sp->fixed[D_FACTORS]) p->factors = f;
   if (!sp->fixed[D_REG]) p->regularization = reg;
   if (!sp->fixed[D_ALPHA]) p->alpha = alpha;
@@ -205,15 +198,6 @@ static const struct { cofi_knn_weighting w; uint32_t k; } knn_ladder[] = {
     {COFI_KNN_COSINE, 50},  {COFI_KNN_COSINE, 200}, {COFI_KNN_TFIDF, 200},
     {COFI_KNN_COSINE, 20},  {COFI_KNN_TFIDF, 50},   {COFI_KNN_BM25, 50},
     {COFI_KNN_COSINE, 400}, {COFI_KNN_TFIDF, 400},  {COFI_KNN_BM25, 200}};
-
-/* Rung r of a two-ladder search (a ladder of A parameter values, one of R
- * recency values; a fixed dimension has length 1): the first rungs pair
- * the ladders' heads (0,0), (1,1), ..., and the A x R rungs together
- * visit every pair once (for r = a + A j: (a, (a + j) mod R)). */
-static void ladder_pick(uint32_t r, uint32_t A, uint32_t R, uint32_t *ia, uint32_t *ir) {
-  *ia = r % A;
-  *ir = (r / A + r % A) % R;
-}
 
 /* Which kind trial n (0-based) is, given the kinds searched (bits of
  * cofi_model_kind), and its rung on that kind's ladder (rungs[kind] of
@@ -454,14 +438,13 @@ int cmd_tune(int argc, char **argv) {
     s.sampled = false;
     s.split.protocol = COFI_PROTOCOL_LEAVE_LAST_OUT;
   }
-  sp.recency_fixed = recency_fixed;
   if (patience) {
     /* early stopping scores each iteration's factors, before the recency
      * re-fit of the users (train/recency.c): the half-life is not searched */
     if (base.recency > 0)
       return cli_usage_error(cmd, "--early-stopping scores the factors of every iteration, "
                              "before users are re-fitted with --recency: use one or the other");
-    sp.recency_fixed = true;
+    recency_fixed = true;
   }
   int rc = ev_setup_check(cmd, &s);
   if (rc) return rc;
@@ -566,7 +549,6 @@ int cmd_tune(int argc, char **argv) {
   }
   uint64_t rng = search_seed * 0x9E3779B97F4A7C15ull + 12345;
   uint64_t conf_rng = search_seed * 0x9E3779B97F4A7C15ull + 0xC0F1DE4CEull;
-  uint64_t recency_rng = search_seed * 0x9E3779B97F4A7C15ull + 0x2EC3C1ull;
   if (sp.grid) {
     for (uint64_t i = 0; i < sp.grid_size; i++) sp.grid_order[i] = i;
     for (uint64_t i = sp.grid_size; i > 1; i--) {
@@ -633,12 +615,13 @@ int cmd_tune(int argc, char **argv) {
   if (rep) fflush(rep);
 
   /* the item models' ladders: a dimension given on the command line is
-   * not searched (length 1) */
-  uint32_t lambda_len = lambda_fixed ? 1 : N_OF(ease_ladder),
-           knn_len = knn_fixed ? 1 : N_OF(knn_ladder),
-           recency_len = recency_fixed ? 1 : N_OF(recency_ladder);
-  uint32_t rungs[3] = {[COFI_MODEL_ALS] = 0, [COFI_MODEL_EASE] = lambda_len * recency_len,
-                       [COFI_MODEL_ITEMKNN] = knn_len * recency_len};
+   * not searched (one rung) */
+  uint32_t rungs[3] = {[COFI_MODEL_ALS] = 0,
+                       [COFI_MODEL_EASE] = lambda_fixed ? 1 : (uint32_t)N_OF(ease_ladder),
+                       [COFI_MODEL_ITEMKNN] = knn_fixed ? 1 : (uint32_t)N_OF(knn_ladder)};
+  /* the half-lives each trial tries: all of the sweep, or the one given;
+   * none beyond 0 for held-out users, whose fold-in sets have no order */
+  uint32_t n_recency = recency_fixed || foldin ? 1 : (uint32_t)N_RECENCY;
   double t_start = ev_now();
   uint32_t n = 0, best = 0, n_als = 0;
   int64_t best_als = -1; /* the best ALS trial: what refinement starts from */
@@ -654,30 +637,23 @@ int cmd_tune(int argc, char **argv) {
     uint32_t seeds = kind == COFI_MODEL_ALS ? trial_seeds : 1;
     if (kind == COFI_MODEL_EASE) {
       t->p.model = kind;
-      uint32_t ia, ir;
-      ladder_pick(rung, lambda_len, recency_len, &ia, &ir);
-      if (!lambda_fixed) t->p.lambda = ease_ladder[ia];
-      if (!recency_fixed) t->p.recency = recency_ladder[ir];
+      if (!lambda_fixed) t->p.lambda = ease_ladder[rung];
     } else if (kind == COFI_MODEL_ITEMKNN) {
       t->p.model = kind;
-      uint32_t ia, ir;
-      ladder_pick(rung, knn_len, recency_len, &ia, &ir);
       if (!knn_fixed) {
-        t->p.knn_weighting = knn_ladder[ia].w;
-        t->p.neighbors = knn_ladder[ia].k;
+        t->p.knn_weighting = knn_ladder[rung].w;
+        t->p.neighbors = knn_ladder[rung].k;
       }
-      if (!recency_fixed) t->p.recency = recency_ladder[ir];
     } else if (sp.grid) {
       grid_point(&sp, sp.grid_order[n_als++], &t->p);
     } else if (n_als >= explore && best_als >= 0) {
       /* local refinement around the best ALS trial so far */
       tune_refine(&trials[best_als].p, &rsp, (double)(n_als - explore) / (budget - explore), &rng,
                   &t->p);
-      t->p.recency = trials[best_als].p.recency; /* kept (as given when --recency) */
       n_als++;
     } else {
       n_als++;
-      draw_random(&sp, &rng, &conf_rng, &recency_rng, &t->p);
+      draw_random(&sp, &rng, &conf_rng, &t->p);
     }
     t->p.model = kind;
     double t0 = ev_now();
@@ -727,16 +703,26 @@ int cmd_tune(int argc, char **argv) {
         t->ndcg10 = sum[2 * (size_t)it_max + bi];
       }
     } else {
-      for (uint32_t r = 0; r < seeds; r++) {
+      /* per half-life of the sweep: the metric, recall@10, ndcg@10 */
+      double hs[N_RECENCY][3];
+      memset(hs, 0, sizeof hs);
+      for (uint32_t r = 0; r < seeds && t->score >= 0; r++) {
         cofi_params pr = t->p;
         pr.seed = base.seed + r;
         cofi_model *m = NULL;
         cofi_diag d = {0};
         int lrc = cofi_train(train, &pr, &m, &d);
-        cofi_eval_result res;
-        if (!lrc)
-          lrc = sampled ? cofi_evaluate_sampled(m, COFI_SCORER_MODEL, vtest, vneg, &eo, &res, &d)
-                        : cofi_evaluate(m, COFI_SCORER_MODEL, val, foldin, &eo, &res, &d);
+        for (uint32_t h = 0; h < n_recency && !lrc; h++) {
+          if (h > 0) lrc = cofi_model_set_recency(m, train, recency_sweep[h], &d);
+          cofi_eval_result res;
+          if (!lrc)
+            lrc = sampled ? cofi_evaluate_sampled(m, COFI_SCORER_MODEL, vtest, vneg, &eo, &res, &d)
+                          : cofi_evaluate(m, COFI_SCORER_MODEL, val, foldin, &eo, &res, &d);
+          if (lrc) break;
+          hs[h][0] += res.metrics[mslot][metric] / seeds;
+          hs[h][1] += res.metrics[0][COFI_METRIC_RECALL] / seeds;
+          hs[h][2] += res.metrics[0][COFI_METRIC_NDCG] / seeds;
+        }
         cofi_model_close(m);
         if (lrc == COFI_ERR_NUMERIC || (lrc == COFI_ERR_INVALID && kind == COFI_MODEL_EASE)) {
           /* A diverging setting (or an EASE over --max-memory) is a bad
@@ -748,9 +734,15 @@ int cmd_tune(int argc, char **argv) {
           rc = cli_diag_error(cmd, "trial", lrc, &d);
           goto done;
         }
-        t->score += res.metrics[mslot][metric] / seeds;
-        t->recall10 += res.metrics[0][COFI_METRIC_RECALL] / seeds;
-        t->ndcg10 += res.metrics[0][COFI_METRIC_NDCG] / seeds;
+      }
+      if (t->score >= 0) {
+        uint32_t bh = 0;
+        for (uint32_t h = 1; h < n_recency; h++)
+          if (hs[h][0] > hs[bh][0]) bh = h;
+        if (n_recency > 1) t->p.recency = recency_sweep[bh];
+        t->score = hs[bh][0];
+        t->recall10 = hs[bh][1];
+        t->ndcg10 = hs[bh][2];
       }
     }
     t->seconds = ev_now() - t0;

@@ -56,8 +56,12 @@ int cofi__recency_ranks(const cofi_dataset *ds, const cofi__csr *ui, uint32_t **
   }
   for (uint64_t t = 0; t < nnz; t++) pt[t] = (pair_time){.time = INT64_MIN, .row = 0, .at = t};
   for (size_t i = 0; i < ds->n; i++) {
-    uint64_t at = find_in_row(ui, ds->user[i], ds->item[i]);
-    if (at == nnz) continue;
+    uint64_t at = ds->user[i] < ui->n_rows ? find_in_row(ui, ds->user[i], ds->item[i]) : nnz;
+    if (at == nnz) { /* not the data of this matrix */
+      cofi__free(pt);
+      cofi__free(ranks);
+      return COFI_ERR_INVALID;
+    }
     int64_t time = ds->has_time ? ds->time[i] : 0;
     if (time >= pt[at].time) { /* rows go forward: equal time, later row */
       pt[at].time = time;
@@ -132,5 +136,30 @@ int cofi__recency_refit_users(cofi_model *m, uint32_t threads) {
     const float *x = m->user_factors + (size_t)u * k;
     m->user_norms[u] = sqrtf(cofi__dot(x, x, k));
   }
+  return COFI_OK;
+}
+
+int cofi_model_set_recency(cofi_model *m, const cofi_dataset *ds, float half_life, cofi_diag *d) {
+  if (!m || !ds)
+    return cofi__fail(d, COFI_ERR_INVALID, NULL, 0, "cofi_model_set_recency: model and data are required");
+  if (m->map)
+    return cofi__fail(d, COFI_ERR_INVALID, NULL, 0,
+                      "a model opened from a file keeps the half-life it was trained with");
+  if (!isfinite(half_life) || !(half_life > 0) || half_life > 1e6)
+    return cofi__fail(d, COFI_ERR_INVALID, NULL, 0,
+                      "recency must be a half-life in (0, 1e6] items, got %g", (double)half_life);
+  if (ds->users.n != m->n_users || ds->items.n != m->n_items)
+    return cofi__fail(d, COFI_ERR_INVALID, NULL, 0,
+                      "the data (%u users, %u items) is not what the model (%u users, %u items) "
+                      "was trained on", ds->users.n, ds->items.n, m->n_users, m->n_items);
+  int rc = COFI_OK;
+  if (!m->seen_ranks && (rc = cofi__recency_ranks(ds, &m->user_items, &m->seen_ranks)))
+    return cofi__fail(d, rc, NULL, 0, rc == COFI_ERR_INVALID
+                                          ? "the data has pairs the model was not trained on"
+                                          : "out of memory");
+  m->params.recency = half_life;
+  if (!cofi__is_als(m)) return COFI_OK;
+  rc = cofi__recency_refit_users(m, cofi__threads(m->params.threads));
+  if (rc) return cofi__fail(d, rc, NULL, 0, "re-fitting the users failed: %s", cofi_error_message(rc));
   return COFI_OK;
 }

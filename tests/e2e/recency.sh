@@ -4,7 +4,7 @@
 #   - train records it (info, info --json, the parameter file tune writes)
 #   - a known user's answer equals `--liked` with their items oldest first
 #     (the order the model weighs), and differs from the newest-first order
-#   - `cofi tune` searches every model kind by default and tries half-lives
+#   - `cofi tune` scores each trial's model with the sweep's half-lives
 #   - cofi serve --store: after POST /feedback a known user's answer is
 #     their model history oldest first followed by the new item
 #   - ALS: users re-fitted with it (a known user = --liked oldest first too)
@@ -79,11 +79,29 @@ expect_fail 2 "--recency" "$COFI" train "$T/log.csv" --model ease --recency -1 -
 expect_fail 2 "--recency" "$COFI" train "$T/log.csv" --model ease --recency nan -o "$T/x.cofi"
 [ ! -e "$T/x.cofi" ] || fail "a refused training wrote a model"
 
-# tune: every kind by default, half-lives tried; the file round-trips
+# tune: every trial scores the half-lives of the sweep on its trained model
+# and keeps the best; --recency fixes it; the file round-trips
 "$COFI" tune "$T/log.csv" --model all --budget 6 --trial-seeds 1 --factors 8 --iterations 3 -o "$T/t.params" \
   >"$T/tune.log" 2>&1 || fail "tune: $(tail -3 "$T/tune.log")"
-grep -Eq "^\| +4 \| ease lambda 500 +\| - \| - \| - \| - \| +4 \|" "$T/tune.log" || fail "tune did not try EASE with a half-life: $(cat "$T/tune.log")"
-grep -q "itemknn " "$T/tune.log" || fail "tune did not try item-kNN: $(cat "$T/tune.log")"
+# half_lives LOG: the recency column of a trial table
+half_lives() { awk -F'|' '/^\| trial/ {for (i = 1; i <= NF; i++) if ($i ~ /recency/) c = i}
+                          /^\| +[0-9]+ \|/ {gsub(/ /, "", $c); print $c}' "$1"; }
+half_lives "$T/tune.log" >"$T/hl"
+[ "$(wc -l <"$T/hl")" = 8 ] || fail "tune ran $(wc -l <"$T/hl") trials, expected 8: $(cat "$T/tune.log")"
+grep -vxE '0|1|2|4|8|16|32' "$T/hl" && fail "a trial's half-life is not one of the sweep: $(cat "$T/tune.log")"
+grep -q "| ease lambda 500 " "$T/tune.log" && grep -q "| itemknn cosine 100 " "$T/tune.log" ||
+  fail "tune --model all did not try EASE and item-kNN: $(cat "$T/tune.log")"
+best=$(sed -n 's/.*recency half-life \([0-9.]*\);.*/\1/p' "$T/tune.log")
+if [ -n "$best" ]; then
+  grep -qx "recency = $best" "$T/t.params" || fail "the best half-life $best is not in the parameter file: $(cat "$T/t.params")"
+else
+  grep -q "^recency" "$T/t.params" && fail "a half-life in the file but not in the best trial"
+fi
+"$COFI" tune "$T/log.csv" --budget 3 --trial-seeds 1 --factors 8 --iterations 3 --recency 0 -o "$T/t0.params" \
+  >"$T/tune0.log" 2>&1 || fail "tune --recency 0: $(tail -3 "$T/tune0.log")"
+[ "$(half_lives "$T/tune0.log" | sort -u)" = 0 ] ||
+  fail "tune --recency 0 tried other half-lives: $(cat "$T/tune0.log")"
+grep -q "^recency" "$T/t0.params" && fail "tune --recency 0 wrote a half-life"
 printf 'model = ease\nlambda = 5\nrecency = 2\n' >"$T/r.params"
 "$COFI" train "$T/log.csv" --params "$T/r.params" -o "$T/p.cofi" --quiet || fail "train --params with recency"
 "$COFI" info "$T/p.cofi" --json | jq -e '.params.recency == 2 and .params.model == "ease"' >/dev/null ||

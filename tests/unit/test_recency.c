@@ -216,6 +216,7 @@ static void model_file_keeps_ranks(void **state) {
     cofi_model_close(m);
   }
   tu_rmdir(dir);
+  free(dir);
 }
 
 /* ALS: every user re-fitted with the recency weights equals the fold-in
@@ -272,7 +273,71 @@ static void als_users_are_recency_fold_ins(void **state) {
   assert_memory_equal(o->user_factors, m->user_factors, 4 * (size_t)m->n_users * 4);
   cofi_model_close(o);
   tu_rmdir(dir);
+  free(dir);
   cofi_model_close(m);
+}
+
+/* cofi_model_set_recency on a model trained without a half-life gives
+ * what training with it gives, bit for bit, for every kind; then refuses
+ * what it cannot do. */
+static void set_recency_equals_training_with_it(void **state) {
+  (void)state;
+  row r[NROWS];
+  make_rows(r);
+  cofi_dataset *ds = dataset_of(r);
+  for (int kind = COFI_MODEL_ALS; kind <= COFI_MODEL_ITEMKNN; kind++) {
+    cofi_params p = cofi_params_default();
+    p.model = (cofi_model_kind)kind;
+    p.factors = 4;
+    p.iterations = 4;
+    p.lambda = 3.0f;
+    p.neighbors = 5;
+    p.threads = 2;
+    cofi_model *plain = NULL, *with = NULL;
+    cofi_diag d = {0};
+    assert_int_equal(cofi_train(ds, &p, &plain, &d), COFI_OK);
+    p.recency = 3.0f;
+    assert_int_equal(cofi_train(ds, &p, &with, &d), COFI_OK);
+    /* another half-life first: each re-fit starts from the item factors */
+    assert_int_equal(cofi_model_set_recency(plain, ds, 1.0f, &d), COFI_OK);
+    assert_int_equal(cofi_model_set_recency(plain, ds, 3.0f, &d), COFI_OK);
+    assert_true(plain->params.recency == 3.0f);
+    assert_memory_equal(plain->seen_ranks, with->seen_ranks, 4 * with->user_items.nnz);
+    if (kind == COFI_MODEL_ALS)
+      assert_memory_equal(plain->user_factors, with->user_factors,
+                          4 * (size_t)with->n_users * with->factors);
+    /* refused: 0 or out of range, other data */
+    assert_int_equal(cofi_model_set_recency(plain, ds, 0.0f, &d), COFI_ERR_INVALID);
+    assert_non_null(strstr(d.message, "recency must be"));
+    assert_int_equal(cofi_model_set_recency(plain, ds, NAN, &d), COFI_ERR_INVALID);
+    cofi_dataset *other;
+    assert_int_equal(cofi__dataset_new(&other), COFI_OK);
+    assert_int_equal(cofi__dataset_add(other, "x", 1, "y", 1, 1.0f, 0), COFI_OK);
+    assert_int_equal(cofi_model_set_recency(plain, other, 2.0f, &d), COFI_ERR_INVALID);
+    assert_non_null(strstr(d.message, "not what the model"));
+    cofi_dataset_free(other);
+    cofi_model_close(plain);
+    cofi_model_close(with);
+  }
+  /* a model opened from a file keeps its half-life */
+  char *dir = tu_mkdtemp();
+  char path[512];
+  snprintf(path, sizeof path, "%s/o.cofi", dir);
+  cofi_params p = cofi_params_default();
+  p.model = COFI_MODEL_EASE;
+  p.lambda = 3.0f;
+  cofi_model *m = NULL, *o = NULL;
+  cofi_diag d = {0};
+  assert_int_equal(cofi_train(ds, &p, &m, &d), COFI_OK);
+  assert_int_equal(cofi_model_save(m, path, &d), COFI_OK);
+  assert_int_equal(cofi_model_open(path, &o, &d), COFI_OK);
+  assert_int_equal(cofi_model_set_recency(o, ds, 2.0f, &d), COFI_ERR_INVALID);
+  assert_non_null(strstr(d.message, "opened from a file"));
+  cofi_model_close(o);
+  cofi_model_close(m);
+  tu_rmdir(dir);
+  free(dir);
+  cofi_dataset_free(ds);
 }
 
 static void parameter_checked(void **state) {
@@ -297,6 +362,7 @@ int main(void) {
       cmocka_unit_test(scores_match_reference),
       cmocka_unit_test(model_file_keeps_ranks),
       cmocka_unit_test(als_users_are_recency_fold_ins),
+      cmocka_unit_test(set_recency_equals_training_with_it),
       cmocka_unit_test(parameter_checked),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
