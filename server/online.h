@@ -85,10 +85,11 @@ typedef struct srv_online_user {
 bool srv_online_resolve(srv_req *r, srv_model *sm, srv_span user, srv_online_user *out,
                         srv_error *err);
 void srv_online_user_free(srv_online_user *u);
-/* An ONLINE user of an EASE or item-kNN model: the history oldest first,
- * as cofi_recommend_history weighs it (the model's row by time, then the
- * items of store events the model does not have, which are newer than the
- * model). malloc'd, *n its length; NULL when out of memory. */
+/* An ONLINE user's history oldest first, as cofi_fold_in and
+ * cofi_recommend_history weigh a recency half-life by position: the
+ * model's row by time, then the items of store events the model does not
+ * have, which are newer than the model. malloc'd, *n its length; NULL when
+ * out of memory. */
 uint32_t *srv_online_history_by_time(const srv_model *sm, const srv_online_user *u, size_t *n);
 
 /* Rendered /popular and /latest lists (the JSON array of items), kept

@@ -195,9 +195,10 @@ static bool answer_user(srv_req *r, const srv_model *sm, const srv_rec_query *q,
   const uint32_t *seen = ou.seen;
   size_t n_seen = ou.n_seen;
   const float *vec = ou.vec;
-  /* an online user's history oldest first (scored or explained as the
-   * vector was folded in: a recency half-life weighs by position) */
-  if (online) hist = srv_online_history_by_time(sm, &ou, &n_hist);
+  /* an online user's history oldest first, where it is scored (EASE,
+   * item-kNN) or explained: as the vector was folded in, a recency
+   * half-life weighs it by position */
+  if (online && (!vec || q->explain)) hist = srv_online_history_by_time(sm, &ou, &n_hist);
   if (!online) {
     const float *vals;
     n_seen = cofi_model_user_items(sm->m, u, &seen, &vals);
