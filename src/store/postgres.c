@@ -27,7 +27,7 @@
 
 enum {
   P_UINS, P_UKEYS, P_IINS, P_IKEYS, P_UKEY, P_IKEY, P_EV_INS,
-  P_PUT_USER, P_GET_USER, P_DEL_EVENTS, P_DEL_USER,
+  P_TYPES_INS, P_PUT_USER, P_GET_USER, P_DEL_EVENTS, P_DEL_USER,
   P_PUT_ITEM, P_GET_ITEM, P_HIDE_ITEM, P_HISTORY, P_COUNT, P_USER_ITEMS,
   P_N
 };
@@ -43,9 +43,16 @@ static const char *const psql[P_N] = {
                 "LEFT JOIN cofi_items i ON i.id = a.id ORDER BY a.ord",
     [P_UKEY] = "SELECT ukey FROM cofi_users WHERE id = $1::text",
     [P_IKEY] = "SELECT ikey FROM cofi_items WHERE id = $1::text",
+    /* Event types are codes (cofi_event_types): the batch's new types are
+     * added first (a statement of its own, so that the insert, in READ
+     * COMMITTED, sees those another session added meanwhile), then the
+     * events with their types' codes. */
+    [P_TYPES_INS] = "INSERT INTO cofi_event_types(name) SELECT DISTINCT e FROM "
+                    "unnest($1::text[]) AS e WHERE e IS NOT NULL ON CONFLICT (name) DO NOTHING",
     [P_EV_INS] = "INSERT INTO cofi_events(ukey, ikey, event, value, ts) "
-                 "SELECT u, i, e, v, t FROM unnest($1::int8[], $2::int8[], $3::text[], "
-                 "$4::float8[], $5::int8[]) WITH ORDINALITY AS x(u, i, e, v, t, o) ORDER BY o",
+                 "SELECT x.u, x.i, et.code, x.v, x.t FROM unnest($1::int8[], $2::int8[], "
+                 "$3::text[], $4::float8[], $5::int8[]) WITH ORDINALITY AS x(u, i, e, v, t, o) "
+                 "LEFT JOIN cofi_event_types et ON et.name = x.e ORDER BY x.o",
     [P_PUT_USER] = "INSERT INTO cofi_users(id, labels) VALUES ($1::text, $2::text) "
                    "ON CONFLICT (id) DO UPDATE SET labels = excluded.labels",
     [P_GET_USER] = "SELECT labels FROM cofi_users WHERE id = $1::text",
@@ -59,8 +66,9 @@ static const char *const psql[P_N] = {
     [P_GET_ITEM] = "SELECT ikey, id, title, categories, hidden, ts, fields FROM cofi_items "
                    "WHERE id = $1::text",
     [P_HIDE_ITEM] = "UPDATE cofi_items SET hidden = $2::boolean WHERE id = $1::text",
-    [P_HISTORY] = "SELECT e.seq, i.id, e.event, e.value, e.ts, i.title FROM cofi_events e "
-                  "JOIN cofi_items i ON i.ikey = e.ikey WHERE e.ukey = $1::int8 "
+    [P_HISTORY] = "SELECT e.seq, i.id, t.name, e.value, e.ts, i.title FROM cofi_events e "
+                  "JOIN cofi_items i ON i.ikey = e.ikey "
+                  "LEFT JOIN cofi_event_types t ON t.code = e.event WHERE e.ukey = $1::int8 "
                   "ORDER BY e.ts DESC NULLS LAST, e.seq DESC LIMIT $2::int8",
     [P_USER_ITEMS] = "SELECT ikey, id FROM cofi_items WHERE ikey IN "
                      "(SELECT ikey FROM cofi_events WHERE ukey = $1::int8)",
@@ -90,6 +98,22 @@ static const char schema_v1[] =
     "  value double precision NOT NULL CHECK (value >= 0 AND value < 'Infinity'),"
     "  ts bigint);"
     "CREATE INDEX cofi_events_user ON cofi_events(ukey, ts DESC NULLS LAST, seq DESC);";
+
+/* Version 2 (docs/store.md): event types become integer codes, as in
+ * SQLite (there the history index and the packs changed too; this back
+ * end has neither change to make: its index has no implicit seq, and it
+ * keeps no packs). */
+static const char schema_v2[] =
+    "CREATE TABLE cofi_event_types ("
+    "  code integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    "  name text NOT NULL UNIQUE);"
+    "INSERT INTO cofi_event_types(name) "
+    "  SELECT DISTINCT event FROM cofi_events WHERE event IS NOT NULL ORDER BY 1;"
+    "ALTER TABLE cofi_events ADD COLUMN event_code integer "
+    "  CONSTRAINT cofi_events_event_fk REFERENCES cofi_event_types(code);"
+    "UPDATE cofi_events e SET event_code = t.code FROM cofi_event_types t WHERE t.name = e.event;"
+    "ALTER TABLE cofi_events DROP COLUMN event;"
+    "ALTER TABLE cofi_events RENAME COLUMN event_code TO event;";
 
 typedef struct pg {
   PGconn *conn;
@@ -285,6 +309,7 @@ static int pg_schema_version(cofi_store *s, uint32_t *v, cofi_diag *d) {
 static int pg_migrate(cofi_store *s, uint32_t v, cofi_diag *d) {
   int rc = COFI_OK;
   if (v == 1) rc = exec_sql(s, schema_v1, "creating the schema (version 1)", d);
+  else if (v == 2) rc = exec_sql(s, schema_v2, "migrating the schema to version 2", d);
   if (rc) return rc;
   char q[128];
   snprintf(q, sizeof q, "INSERT INTO cofi_schema_version(version) VALUES (%u)", v);
@@ -399,10 +424,16 @@ static int pg_insert_rows(cofi_store *s, const cofi__store_row *rows, size_t n, 
     rc = cofi__fail(d, COFI_ERR_NOMEM, "", 0, "out of memory");
   } else {
     params p = {0};
-    for (int k = 0; k < 5; k++) p_cstr(&p, a[k].p);
+    p_cstr(&p, a[2].p);
     PGresult *r;
-    rc = exec_q(s, P_EV_INS, &p, "adding events", &r, d);
+    rc = exec_q(s, P_TYPES_INS, &p, "adding event types", &r, d);
     PQclear(r);
+    memset(&p, 0, sizeof p);
+    for (int k = 0; k < 5; k++) p_cstr(&p, a[k].p);
+    if (!rc) {
+      rc = exec_q(s, P_EV_INS, &p, "adding events", &r, d);
+      PQclear(r);
+    }
   }
   for (int k = 0; k < 5; k++) cofi__buf_free(&a[k]);
   return rc;
@@ -681,7 +712,18 @@ static int pg_scan_items(cofi_store *s, cofi__item_fn fn, void *ctx, cofi_diag *
 typedef struct ev_ctx {
   cofi__row_fn fn;
   void *ctx;
+  PGresult *types; /* code, name of every event type, read in the scan's snapshot */
+  int last;        /* the row of types that matched last */
 } ev_ctx;
+
+static int load_types(cofi_store *s, ev_ctx *c, cofi_diag *d) {
+  c->types = PQexec(G(s)->conn, "SELECT code, name FROM cofi_event_types");
+  if (PQresultStatus(c->types) == PGRES_TUPLES_OK) return COFI_OK;
+  int rc = fail_pg(s, "reading the event types", c->types, d);
+  PQclear(c->types);
+  c->types = NULL;
+  return rc;
+}
 
 static int event_row(cofi_store *s, const PGresult *r, int row, void *ctx, cofi_diag *d) {
   ev_ctx *c = ctx;
@@ -695,14 +737,33 @@ static int event_row(cofi_store *s, const PGresult *r, int row, void *ctx, cofi_
       (rc = get_f64(s, r, row, 4, seq, &e.value, d)) ||
       (rc = get_i64(s, r, row, 5, "cofi_events", seq, true, &e.ts, &e.has_ts, d)))
     return rc;
-  get_str(r, row, 3, &e.event, &e.event_len);
+  e.event = NULL;
+  e.event_len = 0;
+  e.code = 0;
+  if (!PQgetisnull(r, row, 3)) {
+    const char *code = PQgetvalue(r, row, 3);
+    int n = PQntuples(c->types), k = c->last < n ? c->last : 0;
+    for (int tried = 0; tried < n && strcmp(PQgetvalue(c->types, k, 0), code); tried++)
+      k = (k + 1) % n;
+    if (n == 0 || strcmp(PQgetvalue(c->types, k, 0), code))
+      return cofi__fail(d, COFI_ERR_CORRUPT, s->where, 0,
+                        "table cofi_events, row %lld: event code %s has no row in "
+                        "cofi_event_types",
+                        (long long)seq, code);
+    c->last = k;
+    get_str(c->types, k, 1, &e.event, &e.event_len);
+  }
   return c->fn(c->ctx, &e);
 }
 
 static int pg_scan_rows(cofi_store *s, cofi__row_fn fn, void *ctx, cofi_diag *d) {
-  ev_ctx c = {fn, ctx};
-  return cursor_scan(s, "SELECT seq, ukey, ikey, event, value, ts FROM cofi_events ORDER BY seq",
+  ev_ctx c = {fn, ctx, NULL, 0};
+  int rc = load_types(s, &c, d);
+  if (!rc)
+    rc = cursor_scan(s, "SELECT seq, ukey, ikey, event, value, ts FROM cofi_events ORDER BY seq",
                      event_row, &c, d);
+  PQclear(c.types);
+  return rc;
 }
 
 static int pg_count(cofi_store *s, cofi_store_counts *out, cofi_diag *d) {
@@ -745,8 +806,11 @@ static int pg_scan_range(cofi_store *s, int64_t lo, int64_t hi, cofi__row_fn fn,
            "SELECT seq, ukey, ikey, event, value, ts FROM cofi_events WHERE seq > %lld AND "
            "seq <= %lld ORDER BY seq",
            (long long)lo, (long long)hi);
-  ev_ctx c = {fn, ctx};
-  return cursor_scan(s, q, event_row, &c, d);
+  ev_ctx c = {fn, ctx, NULL, 0};
+  int rc = load_types(s, &c, d);
+  if (!rc) rc = cursor_scan(s, q, event_row, &c, d);
+  PQclear(c.types);
+  return rc;
 }
 
 static const cofi__store_ops pg_ops = {

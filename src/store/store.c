@@ -142,7 +142,14 @@ static int migrate(cofi_store *s, cofi_diag *d) {
   }
   for (uint32_t k = v + 1; k <= COFI_STORE_SCHEMA_VERSION; k++)
     if ((rc = s->ops->migrate(s, k, d))) goto fail;
-  return s->ops->commit(s, d);
+  if ((rc = s->ops->commit(s, d))) return rc;
+  /* An existing store (not a new one) was changed: say so, once. */
+  cofi_store_counts n;
+  if (v >= 1 && v < COFI_STORE_SCHEMA_VERSION && !(rc = s->ops->count(s, &n, d)))
+    snprintf(s->migration, sizeof s->migration,
+             "the store's schema was migrated from version %u to version %u (%llu events kept)",
+             v, COFI_STORE_SCHEMA_VERSION, (unsigned long long)n.events);
+  return rc;
 fail:
   s->ops->rollback(s);
   return rc;
@@ -163,6 +170,10 @@ void cofi_store_close(cofi_store *s) {
 }
 
 const char *cofi_store_backend(const cofi_store *s) { return s && s->ops ? s->ops->name : ""; }
+
+const char *cofi_store_migration(const cofi_store *s) {
+  return s && s->migration[0] ? s->migration : NULL;
+}
 
 int cofi__store_check_id(const char *field, const char *id, size_t len, cofi_diag *d) {
   return check_id(field, id, len, "", d);
@@ -229,7 +240,7 @@ static int insert_events(cofi_store *s, const cofi_store_event *ev, size_t n, co
   for (size_t i = 0; i < n; i++) {
     rows[i] = (cofi__store_row){0, ukeys[i], ikeys[i], ev[i].event,
                                 ev[i].event ? ev[i].event_len : 0, ev[i].value,
-                                ev[i].timestamp, ev[i].has_timestamp != 0};
+                                ev[i].timestamp, ev[i].has_timestamp != 0, 0};
   }
   rc = s->ops->insert_rows(s, rows, n, d);
 done:
@@ -280,7 +291,7 @@ static int check_row_values(cofi_store *s, const cofi__store_row *r, cofi_diag *
 
 static int hist_add(void *ctx, const cofi_store_event *ev) {
   hist_acc *h = ctx;
-  cofi__store_row r = {ev->seq, 0, 0, ev->event, ev->event_len, ev->value, 0, false};
+  cofi__store_row r = {ev->seq, 0, 0, ev->event, ev->event_len, ev->value, 0, false, 0};
   int rc = cofi__store_check_row(h->s, "cofi_items", ev->seq, "id", ev->item_id, ev->item_len,
                                  h->d);
   if (!rc) rc = check_row_values(h->s, &r, h->d);
@@ -837,11 +848,14 @@ int cofi_store_import_dataset(cofi_store *s, const cofi_dataset *ds, uint64_t *n
     for (size_t k = 0; k < n; k++) {
       size_t r = at + k;
       rows[k] = (cofi__store_row){0, ukeys[ds->user[r]], ikeys[ds->item[r]], NULL, 0,
-                                  (double)ds->value[r], ds->time[r], ds->has_time};
+                                  (double)ds->value[r], ds->time[r], ds->has_time, 0};
     }
     if ((rc = s->ops->insert_rows(s, rows, n, diag))) goto fail;
   }
   if (bulk && (rc = s->ops->bulk_end(s, diag))) goto fail;
+  /* the training scan's packs of the new events, in the same transaction */
+  uint64_t packed = 0;
+  if (s->ops->compact && (rc = s->ops->compact(s, &packed, diag))) goto fail;
   if ((rc = s->ops->commit(s, diag))) goto fail;
   if (n_events) *n_events = ds->n;
   goto done;
@@ -852,6 +866,23 @@ done:
   cofi__free(ikeys);
   cofi__free(rows);
   return rc;
+}
+
+/* ---- packing ----------------------------------------------------------- */
+
+int cofi_store_compact(cofi_store *s, uint64_t *n_packed, cofi_diag *diag) {
+  if (n_packed) *n_packed = 0;
+  if (!s) return no_store(diag);
+  if (!s->ops->compact) return COFI_OK;
+  int rc = s->ops->begin(s, true, diag);
+  if (rc) return rc;
+  uint64_t n = 0;
+  if ((rc = s->ops->compact(s, &n, diag)) || (rc = s->ops->commit(s, diag))) {
+    s->ops->rollback(s);
+    return rc;
+  }
+  if (n_packed) *n_packed = n;
+  return COFI_OK;
 }
 
 /* ---- reading a dataset ------------------------------------------------- */
