@@ -147,8 +147,9 @@ static int migrate(cofi_store *s, cofi_diag *d) {
   cofi_store_counts n;
   if (v >= 1 && v < COFI_STORE_SCHEMA_VERSION && !(rc = s->ops->count(s, &n, d)))
     snprintf(s->migration, sizeof s->migration,
-             "the store's schema was migrated from version %u to version %u (%llu events kept)",
-             v, COFI_STORE_SCHEMA_VERSION, (unsigned long long)n.events);
+             "%.100s: the store's schema was migrated from version %u to version %u (%llu "
+             "events kept)",
+             s->where, v, COFI_STORE_SCHEMA_VERSION, (unsigned long long)n.events);
   return rc;
 fail:
   s->ops->rollback(s);
