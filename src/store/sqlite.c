@@ -1163,10 +1163,13 @@ int cofi__sqlite_open(cofi_store *s, const char *path, cofi_diag *d) {
   if ((rc = pragma_expect(s, "PRAGMA journal_mode=WAL", "wal", d))) return rc;
   if ((rc = exec(s, "setting synchronous=FULL", "PRAGMA synchronous=FULL", d))) return rc;
   if ((rc = exec(s, "setting the cache size", "PRAGMA cache_size=-65536", d))) return rc;
-  /* Checkpoint when the WAL passes 64 MiB, not SQLite's 1,000 pages: a
+  /* Checkpoint when the WAL passes 256 MiB, not SQLite's 1,000 pages: a
    * group commit of a few thousand events dirties that many pages by
-   * itself, which made every commit a checkpoint too. */
-  if ((rc = set_autocheckpoint(s, 64 << 20, d))) return rc;
+   * itself (about 11 MB of 16 KiB pages for 3,200 events of 10,000
+   * users), and the checkpoint, run by the committing writer, copies every
+   * distinct page once and fsyncs the file: at 64 MiB that was every sixth
+   * commit, at 256 MiB about every twentieth (docs/performance.md). */
+  if ((rc = set_autocheckpoint(s, (int64_t)256 << 20, d))) return rc;
   /* Reads through a memory map (up to 2 GB of the file): a training scan
    * then copies no page out of the kernel. Writes still go through the
    * WAL as usual. */
