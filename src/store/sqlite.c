@@ -29,6 +29,7 @@ enum {
   Q_SCAN_USERS, Q_SCAN_ITEMKEYS, Q_SCAN_ITEMS, Q_COUNT,
   Q_SEQ_BOUNDS, Q_SCAN_RANGE, Q_COUNT_RANGE, Q_EV_INS_MANY, Q_UINS_MANY, Q_IINS_MANY,
   Q_USER_ITEMS, Q_TYPE_BY_NAME, Q_TYPE_INS, Q_TYPE_BY_CODE, Q_PACKS, Q_PACK_LIST, Q_PACK_INS,
+  Q_PACKED,
   Q_N
 };
 
@@ -72,7 +73,11 @@ static const char *const sql[Q_N] = {
     [Q_COUNT] = "SELECT (SELECT count(*) FROM cofi_users), (SELECT count(*) FROM cofi_items), "
                 "(SELECT count(*) FROM cofi_events), "
                 "(SELECT count(*) FROM cofi_items WHERE hidden <> 0)",
-    [Q_SEQ_BOUNDS] = "SELECT coalesce(min(seq), 0), coalesce(max(seq), 0) FROM cofi_events",
+    /* Two subqueries: SQLite answers a lone min() or max() of the rowid
+     * from one end of the table, but both in one SELECT by reading every
+     * row (the event feed asks for this on every poll). */
+    [Q_SEQ_BOUNDS] = "SELECT coalesce((SELECT min(seq) FROM cofi_events), 0), "
+                     "coalesce((SELECT max(seq) FROM cofi_events), 0)",
     [Q_SCAN_RANGE] = "SELECT seq, ukey, ikey, event, value, ts FROM cofi_events "
                      "WHERE seq > ?1 AND seq <= ?2 ORDER BY seq",
     [Q_COUNT_RANGE] = "SELECT count(*) FROM cofi_events WHERE seq > ?1 AND seq <= ?2",
@@ -84,6 +89,7 @@ static const char *const sql[Q_N] = {
                 "ORDER BY last",
     [Q_PACK_LIST] = "SELECT first, last FROM cofi_event_packs ORDER BY last",
     [Q_PACK_INS] = "INSERT INTO cofi_event_packs(last, first, n, data) VALUES (?1, ?2, ?3, ?4)",
+    [Q_PACKED] = "SELECT coalesce(sum(n), 0) FROM cofi_event_packs",
     [Q_EV_INS_MANY] = NULL, /* built by prepare_all: EV_PER_INSERT rows per statement */
     [Q_UINS_MANY] = NULL,   /* and KEYS_PER_INSERT new users or items, RETURNING their keys */
     [Q_IINS_MANY] = NULL,
@@ -993,6 +999,15 @@ static int pack_add(void *ctx, const cofi__store_row *r) {
 
 uint64_t cofi__pack_min = 4096;
 
+static int lite_packed(cofi_store *s, uint64_t *n, cofi_diag *d) {
+  sqlite3_stmt *st = stmt(s, Q_PACKED);
+  int src = sqlite3_step(st);
+  int rc = src == SQLITE_ROW ? COFI_OK : fail_db(s, "counting packed events", src, d);
+  if (!rc) *n = (uint64_t)sqlite3_column_int64(st, 0);
+  sqlite3_reset(st);
+  return rc;
+}
+
 /* Packs the events of every seq range no pack covers (runs of at least
  * cofi__pack_min events; shorter ones stay rows). */
 static int lite_compact(cofi_store *s, uint64_t *packed, cofi_diag *d) {
@@ -1105,6 +1120,7 @@ static const cofi__store_ops lite_ops = {
     .scan_range = lite_scan_range,
     .count_range = lite_count_range,
     .compact = lite_compact,
+    .packed = lite_packed,
 };
 
 /* A setting whose answer must be checked (journal_mode answers the mode

@@ -1020,6 +1020,7 @@ static int read_row(void *ctx, const cofi__store_row *r) {
 uint64_t cofi__store_parallel_min = 2000000;
 uint64_t cofi__store_bulk_min = 100000;
 uint64_t cofi__store_parallel_scans;
+bool cofi__store_parallel_always;
 
 typedef struct half {
   read_ctx c; /* a copy: the other thread writes its own (rows, last_w) on every row */
@@ -1097,6 +1098,13 @@ static int scan_all(cofi_store *s, read_ctx *c, cofi_diag *d) {
   int rc;
   if (!ops->open_reader || (rc = ops->seq_bounds(s, &lo, &hi, d)) ||
       (uint64_t)(hi - lo) < cofi__store_parallel_min)
+    return ops->scan_rows(s, read_row, c, d);
+  /* Mostly packed: one scan is cheaper than two halves, whose check (the
+   * second half's row count) alone reads as many index entries as the
+   * half has events. */
+  uint64_t packed = 0;
+  if (ops->packed && (rc = ops->packed(s, &packed, d))) return rc;
+  if (packed >= (uint64_t)(hi - lo) / 2 && !cofi__store_parallel_always)
     return ops->scan_rows(s, read_row, c, d);
   half h;
   memset(&h, 0, sizeof h);

@@ -100,6 +100,8 @@ typedef struct cofi__store_ops {
    * events packed. scan_rows and scan_range read the packs where there are
    * some and cofi_events elsewhere. */
   int (*compact)(cofi_store *s, uint64_t *packed, cofi_diag *d);
+  /* How many events the packs hold (for choosing the scan). */
+  int (*packed)(cofi_store *s, uint64_t *n, cofi_diag *d);
 } cofi__store_ops;
 
 struct cofi_store {
@@ -128,6 +130,9 @@ extern uint64_t cofi__store_parallel_min;
 extern uint64_t cofi__store_bulk_min;
 /* How many reads used the two halves (for the tests). */
 extern uint64_t cofi__store_parallel_scans;
+/* Tests: the two halves even when the events are mostly packed (a single
+ * scan is then taken otherwise). */
+extern bool cofi__store_parallel_always;
 
 /* ---- event packs (pack.c) ---------------------------------------------- */
 /* Events per pack, at most; runs shorter than COFI__PACK_MIN stay rows. */

@@ -217,6 +217,7 @@ static int teardown(void **state) {
   free(f);
   cofi__pack_min = 4096;
   cofi__store_parallel_min = 2000000;
+  cofi__store_parallel_always = false;
   return 0;
 }
 
@@ -238,10 +239,12 @@ static void test_packs_read_as_rows(void **state) {
   cofi_diag d = {0};
   assert_int_equal(cofi_store_read_dataset(s, NULL, &a, &d), COFI_OK);
   cofi__store_parallel_min = 1; /* two halves, each through packs and rows */
+  cofi__store_parallel_always = true;
   uint64_t before = cofi__store_parallel_scans;
   assert_int_equal(cofi_store_read_dataset(s, NULL, &c, &d), COFI_OK);
   assert_int_equal(cofi__store_parallel_scans, before + 1);
   cofi__store_parallel_min = 2000000;
+  cofi__store_parallel_always = false;
   cofi_store_close(s);
   raw_sql(f, "DELETE FROM cofi_event_packs");
   s = open_ok(f);
