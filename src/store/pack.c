@@ -21,6 +21,7 @@
  */
 #include "store.h"
 
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -85,7 +86,6 @@ int cofi__pack_encode(const cofi__store_row *rows, size_t n, unsigned char **out
   bool consecutive = true;
   for (size_t k = 1; k < n && consecutive; k++)
     consecutive = rows[k].seq == rows[0].seq + k;
-  if (!consecutive && w[C_SEQ] == 0) w[C_SEQ] = 1; /* cannot happen: seqs differ */
   if (consecutive) w[C_SEQ] = 0;
   size_t with_ts = 0;
   for (size_t k = 0; k < n; k++) with_ts += rows[k].has_ts;
@@ -95,7 +95,8 @@ int cofi__pack_encode(const cofi__store_row *rows, size_t n, unsigned char **out
   for (size_t k = 0; k < n; k++) {
     double v = rows[k].value;
     if (memcmp(&v, &rows[0].value, sizeof v)) all_same = false;
-    if (!((double)(float)v == v) || (v == 0 && signbit(v))) all_float = false;
+    /* (float)v is undefined beyond the float range: test that first */
+    if (!(fabs(v) <= FLT_MAX) || (double)(float)v != v) all_float = false;
   }
   int vw = all_same ? 0 : all_float ? 4 : 8;
   size_t bytes = 1 + 4 + COLS * 9 + 2 + (vw == 0 ? 8 : 0);
@@ -164,18 +165,19 @@ int cofi__pack_decode(const unsigned char *p, size_t len, int64_t lo, int64_t hi
   for (int c = 0; c < COLS; c++) {
     w[c] = p[5 + 9 * c];
     base[c] = (int64_t)get_u64(p + 6 + 9 * c, 8);
-    mask[c] = w[c] >= 8 ? UINT64_MAX : ((uint64_t)1 << (8 * w[c])) - 1;
   }
   int ts_mode = p[head - 2], vw = p[head - 1];
   if (n == 0 || n > COFI__PACK_EVENTS || ts_mode > 2 || (vw != 0 && vw != 4 && vw != 8)) {
     *problem = "bad pack header";
     return COFI_ERR_CORRUPT;
   }
-  for (int c = 0; c < COLS; c++)
+  for (int c = 0; c < COLS; c++) {
     if (w[c] > 8) {
       *problem = "bad column width";
       return COFI_ERR_CORRUPT;
     }
+    mask[c] = w[c] == 8 ? UINT64_MAX : ((uint64_t)1 << (8 * w[c])) - 1;
+  }
   size_t need = head + (vw == 0 ? 8 : 0);
   for (int c = 0; c < COLS; c++) need += n * (size_t)w[c];
   if (ts_mode == 2) need += (n + 7) / 8;
