@@ -3,7 +3,8 @@
  * HTTP: cofi_store_append_events on transactions shaped like the ones
  * `cofi serve --store` commits under bench/store/feedback_batch.lua
  * (users "b<t>-<n % 5000>" of two wrk threads, items "<n % 1000>", event
- * "like", timestamp now as the server gives an event without one), so the server's serial part can be measured and profiled alone.
+ * "like", timestamp now as the server gives an event without one), so
+ * the server's serial part can be measured and profiled alone.
  *
  * Build: bench/build.sh build (binaries in build/bench/). Run:
  *   build/bench/store_append_bench URL [--events-per-commit N] [--commits N]

@@ -203,7 +203,9 @@ int cofi__pack_decode(const unsigned char *p, size_t len, int64_t lo, int64_t hi
   cofi__store_row r;
   memset(&r, 0, sizeof r);
   uint64_t last = 0;
-#define COL(c, k) ((int64_t)((uint64_t)base[c] + (w[c] ? load(arr[c] + (k) * (size_t)w[c], w[c], mask[c]) : 0)))
+#define COL(c, k)                                                                          \
+  ((int64_t)((uint64_t)base[c] +                                                           \
+             (w[c] ? load(arr[c] + (k) * (size_t)w[c], w[c], mask[c]) : 0)))
   for (size_t k = 0; k < n; k++) {
     uint64_t seq = w[C_SEQ] ? (uint64_t)COL(C_SEQ, k) : (uint64_t)base[C_SEQ] + k;
     if (k && seq <= last) {

@@ -519,7 +519,8 @@ static int type_code(cofi_store *s, const char *name, size_t len, int64_t *code,
   if (*code <= 0)
     return cofi__fail(d, COFI_ERR_CORRUPT, s->where, 0,
                       "table cofi_event_types: code %lld is not positive", (long long)*code);
-  if (remember_type(l, *code, name, len)) return cofi__fail(d, COFI_ERR_NOMEM, "", 0, "out of memory");
+  if (remember_type(l, *code, name, len))
+    return cofi__fail(d, COFI_ERR_NOMEM, "", 0, "out of memory");
   l->last_type = l->n_types - 1;
   return COFI_OK;
 }
@@ -940,8 +941,8 @@ static int lite_scan_range(cofi_store *s, int64_t lo, int64_t hi, cofi__row_fn f
                       (long long)p.last);
       break;
     }
-    if (p.first - 1 > at && (rc = scan_table(s, at, p.first - 1 < hi ? p.first - 1 : hi, fn, ctx, d)))
-      break;
+    int64_t before = p.first - 1 < hi ? p.first - 1 : hi; /* rows before the pack */
+    if (before > at && (rc = scan_table(s, at, before, fn, ctx, d))) break;
     const char *problem = NULL;
     rc = cofi__pack_decode(blob, len, at > lo ? at : lo, hi, pack_row, &p, &problem);
     if (rc == COFI_ERR_CORRUPT && problem)
@@ -951,7 +952,8 @@ static int lite_scan_range(cofi_store *s, int64_t lo, int64_t hi, cofi__row_fn f
                       (long long)p.last, problem);
     at = p.last;
   }
-  if (!rc && src != SQLITE_ROW && src != SQLITE_DONE) rc = fail_db(s, "reading event packs", src, d);
+  if (!rc && src != SQLITE_ROW && src != SQLITE_DONE)
+    rc = fail_db(s, "reading event packs", src, d);
   sqlite3_reset(st);
   if (!rc && at < hi) rc = scan_table(s, at, hi, fn, ctx, d);
   return rc;
