@@ -35,7 +35,7 @@ SQL
 
 "$COFI" export --store "sqlite:$T/v1.db" -o "$T/a.csv" 2>"$T/first.err" ||
   fail "export from the version-1 store: $(cat "$T/first.err")"
-grep -qF "cofi export: $T/v1.db: the store's schema was migrated from version 1 to version 2 (5 events kept)" "$T/first.err" ||
+grep -qF "cofi export: $T/v1.db: the store's schema was migrated from version 1 to version 2 (5 events kept, 0 packed)" "$T/first.err" ||
   fail "no migration line: $(cat "$T/first.err")"
 [ "$(grep -c migrated "$T/first.err")" = 1 ] || fail "the migration was said more than once"
 # default weights: like 2, complete 3, watch 1; the untyped event keeps its value

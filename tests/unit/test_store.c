@@ -275,7 +275,7 @@ static void test_migrates_version_1(void **state) {
   cofi_store *s = open_ok(f);
   const char *note = cofi_store_migration(s);
   assert_non_null(note);
-  assert_non_null(strstr(note, "migrated from version 1 to version 2 (38 events kept)"));
+  assert_non_null(strstr(note, "migrated from version 1 to version 2 (38 events kept, 0 packed)"));
   scanned sc;
   scan_ok(s, &sc);
   assert_int_equal(sc.n, 38);

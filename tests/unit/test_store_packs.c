@@ -5,7 +5,8 @@
  * rows they copy (a scan mixing packs and rows, the dataset, the two-half
  * parallel scan), `cofi import` packing what it imports, the triggers
  * dropping a pack when one of its events is deleted or changed, and a
- * damaged pack refused with its row named.
+ * damaged pack refused with its row named, and a version-1 store packed
+ * by the open that migrates it.
  */
 #include "testutil.h"
 
@@ -342,6 +343,45 @@ static void test_damaged_pack(void **state) {
   cofi_store_close(s);
 }
 
+/* A version-1 store is packed by the open that migrates it. */
+static void test_migration_packs(void **state) {
+  store_fx *f = *state;
+  raw_sql(f,
+          "CREATE TABLE cofi_schema_version (version INTEGER PRIMARY KEY,"
+          "  applied_at INTEGER NOT NULL DEFAULT (unixepoch()));"
+          "CREATE TABLE cofi_users (ukey INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,"
+          "  labels TEXT NOT NULL DEFAULT '[]') STRICT;"
+          "CREATE TABLE cofi_items (ikey INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, title TEXT,"
+          "  categories TEXT NOT NULL DEFAULT '[]', hidden INTEGER NOT NULL DEFAULT 0, ts INTEGER,"
+          "  fields TEXT NOT NULL DEFAULT '{}') STRICT;"
+          "CREATE TABLE cofi_events (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+          "  ukey INTEGER NOT NULL REFERENCES cofi_users(ukey),"
+          "  ikey INTEGER NOT NULL REFERENCES cofi_items(ikey), event TEXT, value REAL NOT NULL,"
+          "  ts INTEGER) STRICT;"
+          "CREATE INDEX cofi_events_user ON cofi_events(ukey, ts, seq);"
+          "INSERT INTO cofi_schema_version(version) VALUES (1);"
+          "INSERT INTO cofi_users(id) VALUES ('a'), ('b');"
+          "INSERT INTO cofi_items(id) VALUES ('x');"
+          "INSERT INTO cofi_events(ukey, ikey, event, value, ts) VALUES"
+          "  (1, 1, 'like', 1, 5), (2, 1, NULL, 2, NULL), (1, 1, 'watch', 3, 7),"
+          "  (2, 1, 'like', 0.1, 8);");
+  cofi_store *s = open_ok(f);
+  assert_non_null(cofi_store_migration(s));
+  assert_non_null(strstr(cofi_store_migration(s), "(4 events kept, 4 packed)"));
+  text packed, rows;
+  scan_text(s, &packed);
+  cofi_store_close(s);
+  assert_int_equal(raw_int(f, "SELECT sum(n) FROM cofi_event_packs"), 4);
+  raw_sql(f, "DELETE FROM cofi_event_packs");
+  s = open_ok(f);
+  assert_null(cofi_store_migration(s));
+  scan_text(s, &rows);
+  assert_string_equal(packed.buf, rows.buf);
+  assert_non_null(strstr(rows.buf, "1 a x like 3ff0000000000000 1 5\n"));
+  assert_non_null(strstr(rows.buf, "2 b x - 4000000000000000 0 0\n"));
+  cofi_store_close(s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_layout_round_trip),
@@ -349,6 +389,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_changes_drop_packs, setup, teardown),
       cmocka_unit_test_setup_teardown(test_import_packs, setup, teardown),
       cmocka_unit_test_setup_teardown(test_damaged_pack, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_migration_packs, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
