@@ -96,7 +96,7 @@ typedef struct cofi__store_ops {
   int (*count_range)(cofi_store *s, int64_t lo, int64_t hi, uint64_t *n, cofi_diag *d);
   /* Event packs (pack.c; optional: NULL when the back end keeps none).
    * Inside a write transaction: packs every run of at least
-   * COFI__PACK_MIN events that no pack covers yet, *packed the number of
+   * cofi__pack_min events that no pack covers yet, *packed the number of
    * events packed. scan_rows and scan_range read the packs where there are
    * some and cofi_events elsewhere. */
   int (*compact)(cofi_store *s, uint64_t *packed, cofi_diag *d);
