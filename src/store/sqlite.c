@@ -11,7 +11,10 @@
  * row read back is checked again. Foreign keys are declared but not
  * enforced by SQLite (that would cost two lookups per event); the library
  * creates users and items before their events, deletes events with their
- * user, and refuses a dangling key when it reads one.
+ * user, and refuses a dangling key (or event code) when it reads one.
+ * Event types are stored as codes (cofi_event_types), cached per
+ * connection both ways; every scan reads the event packs (pack.c) where
+ * they cover its range and the rows elsewhere ("scanning" below).
  */
 #include "store.h"
 #include "lists.h" /* cofi__sqlite_db */
@@ -100,7 +103,9 @@ static const char *const sql[Q_N] = {
 #define EV_PER_INSERT 64
 #define KEYS_PER_INSERT 64
 
-/* Version 1 of the schema (docs/store.md). */
+/* Version 1 of the schema (docs/store.md), as the first release wrote it:
+ * a new store is created with it, then migrated to version 2 like an old
+ * one. */
 static const char schema_v1[] =
     "CREATE TABLE cofi_users ("
     "  ukey INTEGER PRIMARY KEY,"
