@@ -14,7 +14,7 @@
  * user, and refuses a dangling key (or event code) when it reads one.
  * Event types are stored as codes (cofi_event_types), cached per
  * connection both ways; every scan reads the event packs (pack.c) where
- * they cover its range and the rows elsewhere ("scanning" below).
+ * they cover its range and the rows elsewhere (lite_scan_range).
  */
 #include "store.h"
 #include "lists.h" /* cofi__sqlite_db */
