@@ -3,7 +3,8 @@
  * HTTP: cofi_store_append_events on transactions shaped like the ones
  * `cofi serve --store` commits under bench/store/feedback_batch.lua
  * (users "b<t>-<n % 5000>" of two wrk threads, items "<n % 1000>", event
- * "like"), so the server's serial part can be measured and profiled alone.
+ * "like", timestamp now as the server gives an event without one), so
+ * the server's serial part can be measured and profiled alone.
  *
  * Build: bench/build.sh build (binaries in build/bench/). Run:
  *   build/bench/store_append_bench URL [--events-per-commit N] [--commits N]
@@ -80,6 +81,8 @@ int main(int argc, char **argv) {
       ev[i].event = "like";
       ev[i].event_len = 4;
       ev[i].value = 1;
+      ev[i].timestamp = (int64_t)time(NULL); /* the server's default: now */
+      ev[i].has_timestamp = 1;
     }
     if (cofi_store_append_events(s, ev, (size_t)per, &d)) {
       fprintf(stderr, "store_append_bench: %s\n", d.message);

@@ -9,6 +9,7 @@
 # commit sizes seen by the server (/metrics), the CPU model and the load.
 # The server runs with its default threads for a store (64), no model
 # file needed for these routes (a model is served if MODEL is set).
+# SINGLE=0 skips the single-event run (batches only).
 # BENCH_PG=1: the same two runs against a throwaway PostgreSQL server
 # (tests/store/with_postgres.sh starts and stops it) after SQLite.
 set -euo pipefail
@@ -63,7 +64,7 @@ run() { # $1 = label, $2 = lua script, $3 = events per request
   grep -E "Latency|Socket errors" "$T/wrk.out" | sed 's/^/    /'
 }
 
-run "SQLite, single events, $CONNS connections" "$root/bench/store/feedback_single.lua" 1
+[ "${SINGLE:-1}" = 1 ] && run "SQLite, single events, $CONNS connections" "$root/bench/store/feedback_single.lua" 1
 run "SQLite, batches of 100, $CONNS connections" "$root/bench/store/feedback_batch.lua" 100
 if [ -n "${COFI_TEST_PG_URL:-}" ]; then
   STORE=${COFI_TEST_PG_URL%/*}/bench

@@ -1056,7 +1056,7 @@ typedef struct cofi_store cofi_store;
 /* Largest title, JSON text (labels, categories, fields): 64 KiB. */
 #define COFI_STORE_MAX_TEXT 65536
 /* The schema version this library creates and reads. */
-#define COFI_STORE_SCHEMA_VERSION 1
+#define COFI_STORE_SCHEMA_VERSION 2
 
 /* Opens (creating or migrating the schema when needed). Errors:
  * COFI_ERR_INVALID (unknown URL scheme, empty path), COFI_ERR_STORE (cannot
@@ -1067,6 +1067,17 @@ int cofi_store_open(const char *url, cofi_store **out, cofi_diag *diag);
 void cofi_store_close(cofi_store *s);
 /* "sqlite" or "postgresql". */
 const char *cofi_store_backend(const cofi_store *s);
+/* NULL, or a sentence saying that cofi_store_open migrated this existing
+ * store's schema to COFI_STORE_SCHEMA_VERSION (from which version, how
+ * many events it holds), for the caller to log once. */
+const char *cofi_store_migration(const cofi_store *s);
+/* SQLite: packs every run of at least 4,096 events that no pack holds yet
+ * into cofi_event_packs (docs/store.md, "Event packs"), the compact copy
+ * the training scan reads instead of the rows; one write transaction.
+ * `cofi import` packs what it imports; events appended later are read row
+ * by row until this runs. *n_packed (may be NULL): events packed. Other
+ * back ends: COFI_OK, nothing to do. */
+int cofi_store_compact(cofi_store *s, uint64_t *n_packed, cofi_diag *diag);
 
 /* One event. On append: user, item, optional event type (NULL: untyped,
  * weight 1 when training), value (finite, >= 0), optional timestamp (unix

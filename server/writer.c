@@ -327,6 +327,8 @@ int srv_store_start(const char *url, srv_store **out, cofi_diag *diag) {
   pthread_cond_init(&st->work, &ca);
   pthread_condattr_destroy(&ca);
   int rc = cofi_store_open(url, &st->w, diag);
+  if (rc == COFI_OK && cofi_store_migration(st->w)) /* said once, by the first opener */
+    fprintf(stderr, "cofi serve: %s\n", cofi_store_migration(st->w));
   if (rc == COFI_OK) rc = cofi_store_open(url, &st->r, diag);
   if (rc == COFI_OK) {
     int e = pthread_create(&st->thread, NULL, writer_main, st);

@@ -11,6 +11,7 @@ int cli_store_open(const char *cmd, const char *url, cofi_store **out) {
   cofi_diag d = {0};
   int rc = cofi_store_open(url, out, &d);
   if (rc) return cli_diag_error(cmd, "opening the store", rc, &d);
+  if (cofi_store_migration(*out)) fprintf(stderr, "cofi %s: %s\n", cmd, cofi_store_migration(*out));
   return CLI_EXIT_OK;
 }
 

@@ -11,7 +11,10 @@
  * row read back is checked again. Foreign keys are declared but not
  * enforced by SQLite (that would cost two lookups per event); the library
  * creates users and items before their events, deletes events with their
- * user, and refuses a dangling key when it reads one.
+ * user, and refuses a dangling key (or event code) when it reads one.
+ * Event types are stored as codes (cofi_event_types), cached per
+ * connection both ways; every scan reads the event packs (pack.c) where
+ * they cover its range and the rows elsewhere (lite_scan_range).
  */
 #include "store.h"
 #include "lists.h" /* cofi__sqlite_db */
@@ -26,9 +29,10 @@ enum {
   Q_UKEY, Q_UINS, Q_IKEY, Q_IINS, Q_EV_INS,
   Q_PUT_USER, Q_GET_USER, Q_DEL_EVENTS, Q_DEL_USER,
   Q_PUT_ITEM, Q_GET_ITEM, Q_HIDE_ITEM, Q_HISTORY,
-  Q_SCAN_USERS, Q_SCAN_ITEMKEYS, Q_SCAN_ITEMS, Q_SCAN_EVENTS, Q_COUNT,
+  Q_SCAN_USERS, Q_SCAN_ITEMKEYS, Q_SCAN_ITEMS, Q_COUNT,
   Q_SEQ_BOUNDS, Q_SCAN_RANGE, Q_COUNT_RANGE, Q_EV_INS_MANY, Q_UINS_MANY, Q_IINS_MANY,
-  Q_USER_ITEMS,
+  Q_USER_ITEMS, Q_TYPE_BY_NAME, Q_TYPE_INS, Q_TYPE_BY_CODE, Q_PACKS, Q_PACK_LIST, Q_PACK_INS,
+  Q_PACKED,
   Q_N
 };
 
@@ -57,8 +61,9 @@ static const char *const sql[Q_N] = {
     [Q_HIDE_ITEM] = "UPDATE cofi_items SET hidden = ?2 WHERE id = ?1",
     /* NULL times sort lowest in SQLite, so last when descending; the
      * index (ukey, ts, seq) is walked backwards. */
-    [Q_HISTORY] = "SELECT e.seq, i.id, e.event, e.value, e.ts, i.title FROM cofi_events e "
-                  "JOIN cofi_items i ON i.ikey = e.ikey WHERE e.ukey = ?1 "
+    [Q_HISTORY] = "SELECT e.seq, i.id, t.name, e.value, e.ts, i.title, e.event "
+                  "FROM cofi_events e JOIN cofi_items i ON i.ikey = e.ikey "
+                  "LEFT JOIN cofi_event_types t ON t.code = e.event WHERE e.ukey = ?1 "
                   "ORDER BY e.ts DESC, e.seq DESC LIMIT ?2",
     /* The fold-in's read (user_items.c): the distinct items only, each
      * item row read once, no titles, no order. */
@@ -68,14 +73,26 @@ static const char *const sql[Q_N] = {
     [Q_SCAN_ITEMKEYS] = "SELECT ikey, id FROM cofi_items ORDER BY ikey",
     [Q_SCAN_ITEMS] = "SELECT ikey, id, title, categories, hidden, ts, fields FROM cofi_items "
                      "ORDER BY ikey",
-    [Q_SCAN_EVENTS] = "SELECT seq, ukey, ikey, event, value, ts FROM cofi_events ORDER BY seq",
     [Q_COUNT] = "SELECT (SELECT count(*) FROM cofi_users), (SELECT count(*) FROM cofi_items), "
                 "(SELECT count(*) FROM cofi_events), "
                 "(SELECT count(*) FROM cofi_items WHERE hidden <> 0)",
-    [Q_SEQ_BOUNDS] = "SELECT coalesce(min(seq), 0), coalesce(max(seq), 0) FROM cofi_events",
+    /* Two subqueries: SQLite answers a lone min() or max() of the rowid
+     * from one end of the table, but both in one SELECT by reading every
+     * row (the event feed asks for this on every poll). */
+    [Q_SEQ_BOUNDS] = "SELECT coalesce((SELECT min(seq) FROM cofi_events), 0), "
+                     "coalesce((SELECT max(seq) FROM cofi_events), 0)",
     [Q_SCAN_RANGE] = "SELECT seq, ukey, ikey, event, value, ts FROM cofi_events "
                      "WHERE seq > ?1 AND seq <= ?2 ORDER BY seq",
     [Q_COUNT_RANGE] = "SELECT count(*) FROM cofi_events WHERE seq > ?1 AND seq <= ?2",
+    [Q_TYPE_BY_NAME] = "SELECT code FROM cofi_event_types WHERE name = ?1",
+    [Q_TYPE_INS] = "INSERT INTO cofi_event_types(name) VALUES (?1)",
+    [Q_TYPE_BY_CODE] = "SELECT name FROM cofi_event_types WHERE code = ?1",
+    /* The packs holding any seq in (?1, ?2], in seq order. */
+    [Q_PACKS] = "SELECT last, first, n, data FROM cofi_event_packs WHERE last > ?1 AND first <= ?2 "
+                "ORDER BY last",
+    [Q_PACK_LIST] = "SELECT first, last FROM cofi_event_packs ORDER BY last",
+    [Q_PACK_INS] = "INSERT INTO cofi_event_packs(last, first, n, data) VALUES (?1, ?2, ?3, ?4)",
+    [Q_PACKED] = "SELECT coalesce(sum(n), 0) FROM cofi_event_packs",
     [Q_EV_INS_MANY] = NULL, /* built by prepare_all: EV_PER_INSERT rows per statement */
     [Q_UINS_MANY] = NULL,   /* and KEYS_PER_INSERT new users or items, RETURNING their keys */
     [Q_IINS_MANY] = NULL,
@@ -86,7 +103,9 @@ static const char *const sql[Q_N] = {
 #define EV_PER_INSERT 64
 #define KEYS_PER_INSERT 64
 
-/* Version 1 of the schema (docs/store.md). */
+/* Version 1 of the schema (docs/store.md), as the first release wrote it:
+ * a new store is created with it, then migrated to version 2 like an old
+ * one. */
 static const char schema_v1[] =
     "CREATE TABLE cofi_users ("
     "  ukey INTEGER PRIMARY KEY,"
@@ -109,6 +128,66 @@ static const char schema_v1[] =
     "  ts INTEGER) STRICT;"
     "CREATE INDEX cofi_events_user ON cofi_events(ukey, ts, seq);";
 
+/* Version 2 (docs/store.md, "Version 2"), from version 1:
+ * - event types become small integer codes (cofi_event_types): an event
+ *   row is all numbers, a few bytes smaller on every write;
+ * - the history index is (ukey, ts): SQLite ends every index entry with
+ *   the rowid (= seq), so (ukey, ts, seq) stored seq twice; the order is
+ *   the same and the entries, written at scattered places by every group
+ *   commit, are smaller;
+ * - cofi_event_packs: runs of events packed column by column for the
+ *   training scan (pack.c), a cache of cofi_events; the triggers drop
+ *   every pack holding an event that is deleted or changed, in the same
+ *   transaction.
+ * SQLite cannot change a column's type, so cofi_events is rebuilt (same
+ * seqs); sqlite_sequence keeps the highest seq ever used, so no seq is
+ * reused after the rebuild either. */
+static const char schema_v2[] =
+    "CREATE TABLE cofi_event_types ("
+    "  code INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE) STRICT;"
+    "INSERT INTO cofi_event_types(name) "
+    "  SELECT DISTINCT event FROM cofi_events WHERE event IS NOT NULL ORDER BY event;"
+    "CREATE TABLE cofi_events_v2 ("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  ukey INTEGER NOT NULL REFERENCES cofi_users(ukey),"
+    "  ikey INTEGER NOT NULL REFERENCES cofi_items(ikey),"
+    "  event INTEGER REFERENCES cofi_event_types(code),"
+    "  value REAL NOT NULL,"
+    "  ts INTEGER) STRICT;"
+    "INSERT INTO cofi_events_v2(seq, ukey, ikey, event, value, ts) "
+    "  SELECT e.seq, e.ukey, e.ikey, t.code, e.value, e.ts FROM cofi_events e "
+    "  LEFT JOIN cofi_event_types t ON t.name = e.event ORDER BY e.seq;"
+    "DELETE FROM sqlite_sequence WHERE name = 'cofi_events_v2';"
+    "INSERT INTO sqlite_sequence(name, seq) SELECT 'cofi_events_v2', max(seq) FROM ("
+    "  SELECT seq FROM sqlite_sequence WHERE name = 'cofi_events' "
+    "  UNION ALL SELECT max(seq) FROM cofi_events_v2) HAVING max(seq) IS NOT NULL;"
+    "DROP TABLE cofi_events;"
+    "ALTER TABLE cofi_events_v2 RENAME TO cofi_events;"
+    "CREATE INDEX cofi_events_user ON cofi_events(ukey, ts);"
+    "CREATE TABLE cofi_event_packs ("
+    "  last INTEGER PRIMARY KEY,"
+    "  first INTEGER NOT NULL,"
+    "  n INTEGER NOT NULL,"
+    "  data BLOB NOT NULL) STRICT;"
+    "CREATE TRIGGER cofi_events_unpack_delete AFTER DELETE ON cofi_events BEGIN"
+    "  DELETE FROM cofi_event_packs WHERE first <= OLD.seq AND last = "
+    "    (SELECT min(last) FROM cofi_event_packs WHERE last >= OLD.seq);"
+    "END;"
+    "CREATE TRIGGER cofi_events_unpack_update AFTER UPDATE ON cofi_events BEGIN"
+    "  DELETE FROM cofi_event_packs WHERE first <= OLD.seq AND last = "
+    "    (SELECT min(last) FROM cofi_event_packs WHERE last >= OLD.seq);"
+    "  DELETE FROM cofi_event_packs WHERE first <= NEW.seq AND last = "
+    "    (SELECT min(last) FROM cofi_event_packs WHERE last >= NEW.seq);"
+    "END;";
+
+/* An event type's name and code, cached by a connection. */
+typedef struct ev_type {
+  int64_t code;
+  size_t len;
+  char *name;
+} ev_type;
+
 typedef struct lite {
   sqlite3 *db;
   char *path; /* for a second connection (open_reader) */
@@ -121,6 +200,10 @@ typedef struct lite {
   bool writing;
   bool have_version;
   int64_t version;
+  /* Event types seen (never deleted; dropped with the keys, since one
+   * created by a transaction rolled back is gone). */
+  ev_type *types;
+  size_t n_types, cap_types, last_type;
 } lite;
 
 #define L(s) ((lite *)(s)->impl)
@@ -158,9 +241,16 @@ static int run(cofi_store *s, sqlite3_stmt *st, const char *what, cofi_diag *d) 
   return rc == SQLITE_DONE || rc == SQLITE_ROW ? COFI_OK : fail_db(s, what, rc, d);
 }
 
+static void forget_types(lite *l) {
+  for (size_t t = 0; t < l->n_types; t++) cofi__free(l->types[t].name);
+  l->n_types = l->last_type = 0;
+}
+
 static void lite_close(cofi_store *s) {
   lite *l = L(s);
   if (!l) return;
+  forget_types(l);
+  cofi__free(l->types);
   for (int q = 0; q < Q_N; q++) sqlite3_finalize(l->st[q]);
   cofi__keycache_clear(&l->cache[COFI__USERS]);
   cofi__keycache_clear(&l->cache[COFI__ITEMS]);
@@ -173,6 +263,7 @@ static void lite_close(cofi_store *s) {
 static void forget_keys(lite *l) {
   cofi__keycache_clear(&l->cache[COFI__USERS]);
   cofi__keycache_clear(&l->cache[COFI__ITEMS]);
+  forget_types(l);
 }
 
 /* A write transaction holds the write lock from BEGIN IMMEDIATE on, so
@@ -248,6 +339,7 @@ static int lite_schema_version(cofi_store *s, uint32_t *v, cofi_diag *d) {
 static int lite_migrate(cofi_store *s, uint32_t v, cofi_diag *d) {
   int rc = COFI_OK;
   if (v == 1) rc = exec(s, "creating the schema (version 1)", schema_v1, d);
+  else if (v == 2) rc = exec(s, "migrating the schema to version 2", schema_v2, d);
   if (rc) return rc;
   char q[160];
   snprintf(q, sizeof q,
@@ -378,18 +470,134 @@ done:
   return rc;
 }
 
-/* Binds row r to the parameters first..first+4 of st. */
+static int insert_coded(cofi_store *s, const cofi__store_row *rows, size_t n, cofi_diag *d);
+
+/* ---- event types ------------------------------------------------------ */
+
+static int remember_type(lite *l, int64_t code, const char *name, size_t len) {
+  if (l->n_types == l->cap_types) {
+    size_t cap = l->cap_types ? 2 * l->cap_types : 8;
+    ev_type *t = cofi__realloc(l->types, cap * sizeof *t);
+    if (!t) return COFI_ERR_NOMEM;
+    l->types = t;
+    l->cap_types = cap;
+  }
+  char *copy = cofi__malloc(len + 1);
+  if (!copy) return COFI_ERR_NOMEM;
+  memcpy(copy, name, len);
+  copy[len] = 0;
+  l->types[l->n_types++] = (ev_type){code, len, copy};
+  return COFI_OK;
+}
+
+/* The code of event type name, created when missing (in the caller's
+ * write transaction). */
+static int type_code(cofi_store *s, const char *name, size_t len, int64_t *code, cofi_diag *d) {
+  lite *l = L(s);
+  if (l->last_type < l->n_types) {
+    const ev_type *t = &l->types[l->last_type];
+    if (t->len == len && !memcmp(t->name, name, len)) {
+      *code = t->code;
+      return COFI_OK;
+    }
+  }
+  for (size_t k = 0; k < l->n_types; k++)
+    if (l->types[k].len == len && !memcmp(l->types[k].name, name, len)) {
+      l->last_type = k;
+      *code = l->types[k].code;
+      return COFI_OK;
+    }
+  sqlite3_stmt *st = stmt(s, Q_TYPE_BY_NAME);
+  sqlite3_bind_text(st, 1, name, (int)len, SQLITE_STATIC);
+  int src = sqlite3_step(st);
+  if (src == SQLITE_ROW) *code = sqlite3_column_int64(st, 0);
+  sqlite3_reset(st);
+  if (src == SQLITE_DONE) {
+    st = stmt(s, Q_TYPE_INS);
+    sqlite3_bind_text(st, 1, name, (int)len, SQLITE_STATIC);
+    int rc = run(s, st, "adding an event type", d);
+    if (rc) return rc;
+    *code = sqlite3_last_insert_rowid(l->db);
+  } else if (src != SQLITE_ROW) {
+    return fail_db(s, "looking up an event type", src, d);
+  }
+  if (*code <= 0)
+    return cofi__fail(d, COFI_ERR_CORRUPT, s->where, 0,
+                      "table cofi_event_types: code %lld is not positive", (long long)*code);
+  if (remember_type(l, *code, name, len))
+    return cofi__fail(d, COFI_ERR_NOMEM, "", 0, "out of memory");
+  l->last_type = l->n_types - 1;
+  return COFI_OK;
+}
+
+/* The name of event type code (of the event row seq, for messages). */
+static int type_name(cofi_store *s, int64_t code, uint64_t seq, const char **name, size_t *len,
+                     cofi_diag *d) {
+  lite *l = L(s);
+  if (l->last_type < l->n_types && l->types[l->last_type].code == code) {
+    *name = l->types[l->last_type].name;
+    *len = l->types[l->last_type].len;
+    return COFI_OK;
+  }
+  for (size_t k = 0; k < l->n_types; k++)
+    if (l->types[k].code == code) {
+      l->last_type = k;
+      *name = l->types[k].name;
+      *len = l->types[k].len;
+      return COFI_OK;
+    }
+  sqlite3_stmt *st = stmt(s, Q_TYPE_BY_CODE);
+  sqlite3_bind_int64(st, 1, code);
+  int src = sqlite3_step(st), rc = COFI_OK;
+  if (src == SQLITE_DONE)
+    rc = cofi__fail(d, COFI_ERR_CORRUPT, s->where, 0,
+                    "table cofi_events, row %llu: event code %lld has no row in "
+                    "cofi_event_types",
+                    (unsigned long long)seq, (long long)code);
+  else if (src != SQLITE_ROW) rc = fail_db(s, "reading an event type", src, d);
+  else if (sqlite3_column_type(st, 0) != SQLITE_TEXT)
+    rc = cofi__fail(d, COFI_ERR_CORRUPT, s->where, 0,
+                    "table cofi_event_types, row %lld: column name is not text", (long long)code);
+  else {
+    const char *t = (const char *)sqlite3_column_text(st, 0);
+    if (!t || remember_type(l, code, t, (size_t)sqlite3_column_bytes(st, 0)))
+      rc = cofi__fail(d, COFI_ERR_NOMEM, "", 0, "out of memory");
+  }
+  sqlite3_reset(st);
+  if (rc) return rc;
+  l->last_type = l->n_types - 1;
+  *name = l->types[l->last_type].name;
+  *len = l->types[l->last_type].len;
+  return COFI_OK;
+}
+
+/* Binds row r (its code already set) to the parameters first..first+4 of st. */
 static void bind_row(sqlite3_stmt *st, int first, const cofi__store_row *r) {
   sqlite3_bind_int64(st, first, r->user);
   sqlite3_bind_int64(st, first + 1, r->item);
-  if (r->event) sqlite3_bind_text(st, first + 2, r->event, (int)r->event_len, SQLITE_STATIC);
+  if (r->code > 0) sqlite3_bind_int64(st, first + 2, r->code);
   else sqlite3_bind_null(st, first + 2);
   sqlite3_bind_double(st, first + 3, r->value);
   if (r->has_ts) sqlite3_bind_int64(st, first + 4, r->ts);
   else sqlite3_bind_null(st, first + 4);
 }
 
-static int lite_insert_rows(cofi_store *s, const cofi__store_row *rows, size_t n, cofi_diag *d) {
+static int lite_insert_rows(cofi_store *s, const cofi__store_row *in, size_t n, cofi_diag *d) {
+  /* the rows with their event types' codes */
+  cofi__store_row *rows = cofi__malloc((n ? n : 1) * sizeof *rows);
+  if (!rows) return cofi__fail(d, COFI_ERR_NOMEM, "", 0, "out of memory");
+  int rc = COFI_OK;
+  for (size_t k = 0; k < n && !rc; k++) {
+    rows[k] = in[k];
+    rows[k].code = 0;
+    if (in[k].event) rc = type_code(s, in[k].event, in[k].event_len, &rows[k].code, d);
+  }
+  if (!rc) rc = insert_coded(s, rows, n, d);
+  cofi__free(rows);
+  return rc;
+}
+
+static int insert_coded(cofi_store *s, const cofi__store_row *rows, size_t n, cofi_diag *d) {
   size_t i = 0;
   sqlite3_stmt *many = L(s)->st[Q_EV_INS_MANY];
   for (; i + EV_PER_INSERT <= n; i += EV_PER_INSERT) {
@@ -409,6 +617,7 @@ static int lite_insert_rows(cofi_store *s, const cofi__store_row *rows, size_t n
 }
 
 static int lite_bulk_begin(cofi_store *s, cofi_diag *d) { return COFI_OK; }
+
 static int lite_bulk_end(cofi_store *s, cofi_diag *d) { return COFI_OK; }
 
 static void bind_opt_text(sqlite3_stmt *st, int i, const char *p, size_t n, const char *dflt) {
@@ -567,12 +776,17 @@ static int row_event(cofi_store *s, sqlite3_stmt *st, cofi__store_row *r, cofi_d
   r->item = sqlite3_column_int64(st, 2);
   r->value = sqlite3_column_double(st, 4);
   int type = sqlite3_column_type(st, 3);
-  if (type == SQLITE_NULL) {
-    r->event = NULL;
-    r->event_len = 0;
-  } else {
-    int rc = col_text(s, st, 3, "cofi_events", (int64_t)r->seq, true, &r->event, &r->event_len, d);
+  r->event = NULL;
+  r->event_len = 0;
+  r->code = 0;
+  if (type == SQLITE_INTEGER) {
+    r->code = sqlite3_column_int64(st, 3);
+    int rc = type_name(s, r->code, r->seq, &r->event, &r->event_len, d);
     if (rc) return rc;
+  } else if (type != SQLITE_NULL) {
+    return cofi__fail(d, COFI_ERR_CORRUPT, s->where, 0,
+                      "table cofi_events, row %llu: column event is not an integer",
+                      (unsigned long long)r->seq);
   }
   type = sqlite3_column_type(st, 5);
   r->has_ts = type != SQLITE_NULL;
@@ -600,6 +814,13 @@ static int lite_history(cofi_store *s, int64_t user, uint32_t limit, cofi__hist_
         (rc = col_int(s, st, 4, "cofi_events", seq, true, &ev.timestamp, &has_ts, d)) ||
         (rc = col_text(s, st, 5, "cofi_items", seq, true, &ev.title, &ev.title_len, d)))
       break;
+    if (!ev.event && sqlite3_column_type(st, 6) != SQLITE_NULL) {
+      rc = cofi__fail(d, COFI_ERR_CORRUPT, s->where, 0,
+                      "table cofi_events, row %lld: event code %lld has no row in "
+                      "cofi_event_types",
+                      (long long)seq, (long long)sqlite3_column_int64(st, 6));
+      break;
+    }
     ev.seq = (uint64_t)seq;
     ev.has_timestamp = has_ts;
     ev.value = sqlite3_column_double(st, 3);
@@ -671,16 +892,169 @@ static int scan_stmt(cofi_store *s, sqlite3_stmt *st, cofi__row_fn fn, void *ctx
   return rc;
 }
 
-static int lite_scan_rows(cofi_store *s, cofi__row_fn fn, void *ctx, cofi_diag *d) {
-  return scan_stmt(s, stmt(s, Q_SCAN_EVENTS), fn, ctx, d);
-}
-
-static int lite_scan_range(cofi_store *s, int64_t lo, int64_t hi, cofi__row_fn fn, void *ctx,
-                           cofi_diag *d) {
+/* The rows of cofi_events with lo < seq <= hi (no packs). */
+static int scan_table(cofi_store *s, int64_t lo, int64_t hi, cofi__row_fn fn, void *ctx,
+                      cofi_diag *d) {
   sqlite3_stmt *st = stmt(s, Q_SCAN_RANGE);
   sqlite3_bind_int64(st, 1, lo);
   sqlite3_bind_int64(st, 2, hi);
   return scan_stmt(s, st, fn, ctx, d);
+}
+
+/* A pack's events on their way to the caller: the event type's name
+ * from its code, the seq checked against the pack's range. */
+typedef struct pack_read {
+  cofi_store *s;
+  cofi__row_fn fn;
+  void *ctx;
+  int64_t first, last;
+  cofi_diag *d;
+} pack_read;
+
+static int pack_row(void *ctx, const cofi__store_row *in) {
+  pack_read *p = ctx;
+  cofi__store_row r = *in;
+  if ((int64_t)r.seq < p->first || (int64_t)r.seq > p->last)
+    return cofi__fail(p->d, COFI_ERR_CORRUPT, p->s->where, 0,
+                      "table cofi_event_packs, row %lld: seq %llu outside the pack's range; "
+                      "DELETE FROM cofi_event_packs makes cofi read the events row by row",
+                      (long long)p->last, (unsigned long long)r.seq);
+  if (r.code) {
+    int rc = type_name(p->s, r.code, r.seq, &r.event, &r.event_len, p->d);
+    if (rc) return rc;
+  }
+  return p->fn(p->ctx, &r);
+}
+
+/* The events with lo < seq <= hi in seq order: from the packs where they
+ * cover the range, from cofi_events between them. */
+static int lite_scan_range(cofi_store *s, int64_t lo, int64_t hi, cofi__row_fn fn, void *ctx,
+                           cofi_diag *d) {
+  sqlite3_stmt *st = stmt(s, Q_PACKS);
+  sqlite3_bind_int64(st, 1, lo);
+  sqlite3_bind_int64(st, 2, hi);
+  int64_t at = lo; /* everything <= at has been read */
+  int src, rc = COFI_OK;
+  while (!rc && (src = sqlite3_step(st)) == SQLITE_ROW) {
+    pack_read p = {s, fn, ctx, sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 0), d};
+    const unsigned char *blob = sqlite3_column_blob(st, 3);
+    size_t len = (size_t)sqlite3_column_bytes(st, 3);
+    if (sqlite3_column_type(st, 3) != SQLITE_BLOB || !blob || p.first > p.last) {
+      rc = cofi__fail(d, COFI_ERR_CORRUPT, s->where, 0,
+                      "table cofi_event_packs, row %lld: not a pack; DELETE FROM "
+                      "cofi_event_packs makes cofi read the events row by row",
+                      (long long)p.last);
+      break;
+    }
+    int64_t before = p.first - 1 < hi ? p.first - 1 : hi; /* rows before the pack */
+    if (before > at && (rc = scan_table(s, at, before, fn, ctx, d))) break;
+    const char *problem = NULL;
+    rc = cofi__pack_decode(blob, len, at > lo ? at : lo, hi, pack_row, &p, &problem);
+    if (rc == COFI_ERR_CORRUPT && problem)
+      rc = cofi__fail(d, rc, s->where, 0,
+                      "table cofi_event_packs, row %lld: %s; DELETE FROM cofi_event_packs makes "
+                      "cofi read the events row by row",
+                      (long long)p.last, problem);
+    at = p.last;
+  }
+  if (!rc && src != SQLITE_ROW && src != SQLITE_DONE)
+    rc = fail_db(s, "reading event packs", src, d);
+  sqlite3_reset(st);
+  if (!rc && at < hi) rc = scan_table(s, at, hi, fn, ctx, d);
+  return rc;
+}
+
+static int lite_scan_rows(cofi_store *s, cofi__row_fn fn, void *ctx, cofi_diag *d) {
+  return lite_scan_range(s, INT64_MIN, INT64_MAX, fn, ctx, d);
+}
+
+/* ---- packing (compaction) --------------------------------------------- */
+
+typedef struct packer {
+  cofi_store *s;
+  cofi__store_row *rows; /* [COFI__PACK_EVENTS] */
+  size_t n;
+  uint64_t packed;
+  cofi_diag *d;
+} packer;
+
+static int write_pack(packer *k) {
+  unsigned char *blob = NULL;
+  size_t len = 0;
+  int rc = cofi__pack_encode(k->rows, k->n, &blob, &len);
+  if (rc) return cofi__fail(k->d, rc, "", 0, "out of memory");
+  sqlite3_stmt *st = stmt(k->s, Q_PACK_INS);
+  sqlite3_bind_int64(st, 1, (int64_t)k->rows[k->n - 1].seq);
+  sqlite3_bind_int64(st, 2, (int64_t)k->rows[0].seq);
+  sqlite3_bind_int64(st, 3, (int64_t)k->n);
+  sqlite3_bind_blob(st, 4, blob, (int)len, SQLITE_STATIC);
+  rc = run(k->s, st, "writing an event pack", k->d);
+  sqlite3_clear_bindings(st);
+  cofi__free(blob);
+  if (!rc) k->packed += k->n;
+  k->n = 0;
+  return rc;
+}
+
+static int pack_add(void *ctx, const cofi__store_row *r) {
+  packer *k = ctx;
+  k->rows[k->n] = *r;
+  k->rows[k->n].event = NULL; /* the code is what is packed; the name is not kept */
+  if (++k->n == COFI__PACK_EVENTS) return write_pack(k);
+  return COFI_OK;
+}
+
+uint64_t cofi__pack_min = 4096;
+
+static int lite_packed(cofi_store *s, uint64_t *n, cofi_diag *d) {
+  sqlite3_stmt *st = stmt(s, Q_PACKED);
+  int src = sqlite3_step(st);
+  int rc = src == SQLITE_ROW ? COFI_OK : fail_db(s, "counting packed events", src, d);
+  if (!rc) *n = (uint64_t)sqlite3_column_int64(st, 0);
+  sqlite3_reset(st);
+  return rc;
+}
+
+/* Packs the events of every seq range no pack covers (runs of at least
+ * cofi__pack_min events; shorter ones stay rows). */
+static int lite_compact(cofi_store *s, uint64_t *packed, cofi_diag *d) {
+  *packed = 0;
+  int64_t *bounds = NULL; /* first, last of each pack, in order */
+  size_t nb = 0, cap = 0;
+  packer k = {s, cofi__malloc(COFI__PACK_EVENTS * sizeof *k.rows), 0, 0, d};
+  int rc = k.rows ? COFI_OK : cofi__fail(d, COFI_ERR_NOMEM, "", 0, "out of memory");
+  sqlite3_stmt *st = stmt(s, Q_PACK_LIST);
+  int src;
+  while (!rc && (src = sqlite3_step(st)) == SQLITE_ROW) {
+    if (nb + 2 > cap) {
+      cap = cap ? 2 * cap : 256;
+      int64_t *b = cofi__realloc(bounds, cap * sizeof *b);
+      if (!b) {
+        rc = cofi__fail(d, COFI_ERR_NOMEM, "", 0, "out of memory");
+        break;
+      }
+      bounds = b;
+    }
+    bounds[nb++] = sqlite3_column_int64(st, 0);
+    bounds[nb++] = sqlite3_column_int64(st, 1);
+  }
+  if (!rc && src != SQLITE_DONE) rc = fail_db(s, "listing event packs", src, d);
+  sqlite3_reset(st);
+  /* the gaps: (at, next pack's first - 1], then (last pack's last, end] */
+  int64_t at = INT64_MIN;
+  for (size_t g = 0; !rc && g <= nb; g += 2) {
+    int64_t upto = g < nb ? bounds[g] - 1 : INT64_MAX;
+    if (upto > at) {
+      k.n = 0;
+      rc = scan_table(s, at, upto, pack_add, &k, d);
+      if (!rc && k.n >= cofi__pack_min) rc = write_pack(&k);
+    }
+    if (g < nb) at = bounds[g + 1];
+  }
+  if (!rc) *packed = k.packed;
+  cofi__free(bounds);
+  cofi__free(k.rows);
+  return rc;
 }
 
 static int lite_count_range(cofi_store *s, int64_t lo, int64_t hi, uint64_t *n, cofi_diag *d) {
@@ -752,6 +1126,8 @@ static const cofi__store_ops lite_ops = {
     .seq_bounds = lite_seq_bounds,
     .scan_range = lite_scan_range,
     .count_range = lite_count_range,
+    .compact = lite_compact,
+    .packed = lite_packed,
 };
 
 /* A setting whose answer must be checked (journal_mode answers the mode
@@ -810,10 +1186,13 @@ int cofi__sqlite_open(cofi_store *s, const char *path, cofi_diag *d) {
   if ((rc = pragma_expect(s, "PRAGMA journal_mode=WAL", "wal", d))) return rc;
   if ((rc = exec(s, "setting synchronous=FULL", "PRAGMA synchronous=FULL", d))) return rc;
   if ((rc = exec(s, "setting the cache size", "PRAGMA cache_size=-65536", d))) return rc;
-  /* Checkpoint when the WAL passes 64 MiB, not SQLite's 1,000 pages: a
+  /* Checkpoint when the WAL passes 256 MiB, not SQLite's 1,000 pages: a
    * group commit of a few thousand events dirties that many pages by
-   * itself, which made every commit a checkpoint too. */
-  if ((rc = set_autocheckpoint(s, 64 << 20, d))) return rc;
+   * itself (about 11 MB of 16 KiB pages for 3,200 events of 10,000
+   * users), and the checkpoint, run by the committing writer, copies every
+   * distinct page once and fsyncs the file: at 64 MiB that was every sixth
+   * commit, at 256 MiB about every twentieth (docs/performance.md). */
+  if ((rc = set_autocheckpoint(s, (int64_t)256 << 20, d))) return rc;
   /* Reads through a memory map (up to 2 GB of the file): a training scan
    * then copies no page out of the kernel. Writes still go through the
    * WAL as usual. */

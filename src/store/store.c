@@ -142,7 +142,21 @@ static int migrate(cofi_store *s, cofi_diag *d) {
   }
   for (uint32_t k = v + 1; k <= COFI_STORE_SCHEMA_VERSION; k++)
     if ((rc = s->ops->migrate(s, k, d))) goto fail;
-  return s->ops->commit(s, d);
+  if ((rc = s->ops->commit(s, d))) return rc;
+  if (v == 0 || v == COFI_STORE_SCHEMA_VERSION) return COFI_OK;
+  /* An existing store was changed: its events packed for the training
+   * scan (version 2 brought the packs; the migration has just read every
+   * row anyway), and a sentence to say so, once. */
+  uint64_t packed = 0;
+  if (v < 2 && (rc = cofi_store_compact(s, &packed, d))) return rc;
+  cofi_store_counts n;
+  if ((rc = s->ops->count(s, &n, d))) return rc;
+  snprintf(s->migration, sizeof s->migration,
+           "%.100s: the store's schema was migrated from version %u to version %u (%llu "
+           "events kept, %llu packed)",
+           s->where, v, COFI_STORE_SCHEMA_VERSION, (unsigned long long)n.events,
+           (unsigned long long)packed);
+  return COFI_OK;
 fail:
   s->ops->rollback(s);
   return rc;
@@ -163,6 +177,10 @@ void cofi_store_close(cofi_store *s) {
 }
 
 const char *cofi_store_backend(const cofi_store *s) { return s && s->ops ? s->ops->name : ""; }
+
+const char *cofi_store_migration(const cofi_store *s) {
+  return s && s->migration[0] ? s->migration : NULL;
+}
 
 int cofi__store_check_id(const char *field, const char *id, size_t len, cofi_diag *d) {
   return check_id(field, id, len, "", d);
@@ -229,7 +247,7 @@ static int insert_events(cofi_store *s, const cofi_store_event *ev, size_t n, co
   for (size_t i = 0; i < n; i++) {
     rows[i] = (cofi__store_row){0, ukeys[i], ikeys[i], ev[i].event,
                                 ev[i].event ? ev[i].event_len : 0, ev[i].value,
-                                ev[i].timestamp, ev[i].has_timestamp != 0};
+                                ev[i].timestamp, ev[i].has_timestamp != 0, 0};
   }
   rc = s->ops->insert_rows(s, rows, n, d);
 done:
@@ -280,7 +298,7 @@ static int check_row_values(cofi_store *s, const cofi__store_row *r, cofi_diag *
 
 static int hist_add(void *ctx, const cofi_store_event *ev) {
   hist_acc *h = ctx;
-  cofi__store_row r = {ev->seq, 0, 0, ev->event, ev->event_len, ev->value, 0, false};
+  cofi__store_row r = {ev->seq, 0, 0, ev->event, ev->event_len, ev->value, 0, false, 0};
   int rc = cofi__store_check_row(h->s, "cofi_items", ev->seq, "id", ev->item_id, ev->item_len,
                                  h->d);
   if (!rc) rc = check_row_values(h->s, &r, h->d);
@@ -837,11 +855,14 @@ int cofi_store_import_dataset(cofi_store *s, const cofi_dataset *ds, uint64_t *n
     for (size_t k = 0; k < n; k++) {
       size_t r = at + k;
       rows[k] = (cofi__store_row){0, ukeys[ds->user[r]], ikeys[ds->item[r]], NULL, 0,
-                                  (double)ds->value[r], ds->time[r], ds->has_time};
+                                  (double)ds->value[r], ds->time[r], ds->has_time, 0};
     }
     if ((rc = s->ops->insert_rows(s, rows, n, diag))) goto fail;
   }
   if (bulk && (rc = s->ops->bulk_end(s, diag))) goto fail;
+  /* the training scan's packs of the new events, in the same transaction */
+  uint64_t packed = 0;
+  if (s->ops->compact && (rc = s->ops->compact(s, &packed, diag))) goto fail;
   if ((rc = s->ops->commit(s, diag))) goto fail;
   if (n_events) *n_events = ds->n;
   goto done;
@@ -852,6 +873,23 @@ done:
   cofi__free(ikeys);
   cofi__free(rows);
   return rc;
+}
+
+/* ---- packing ----------------------------------------------------------- */
+
+int cofi_store_compact(cofi_store *s, uint64_t *n_packed, cofi_diag *diag) {
+  if (n_packed) *n_packed = 0;
+  if (!s) return no_store(diag);
+  if (!s->ops->compact) return COFI_OK;
+  int rc = s->ops->begin(s, true, diag);
+  if (rc) return rc;
+  uint64_t n = 0;
+  if ((rc = s->ops->compact(s, &n, diag)) || (rc = s->ops->commit(s, diag))) {
+    s->ops->rollback(s);
+    return rc;
+  }
+  if (n_packed) *n_packed = n;
+  return COFI_OK;
 }
 
 /* ---- reading a dataset ------------------------------------------------- */
@@ -988,6 +1026,7 @@ static int read_row(void *ctx, const cofi__store_row *r) {
 uint64_t cofi__store_parallel_min = 2000000;
 uint64_t cofi__store_bulk_min = 100000;
 uint64_t cofi__store_parallel_scans;
+bool cofi__store_parallel_always;
 
 typedef struct half {
   read_ctx c; /* a copy: the other thread writes its own (rows, last_w) on every row */
@@ -1065,6 +1104,13 @@ static int scan_all(cofi_store *s, read_ctx *c, cofi_diag *d) {
   int rc;
   if (!ops->open_reader || (rc = ops->seq_bounds(s, &lo, &hi, d)) ||
       (uint64_t)(hi - lo) < cofi__store_parallel_min)
+    return ops->scan_rows(s, read_row, c, d);
+  /* Mostly packed: one scan is cheaper than two halves, whose check (the
+   * second half's row count) alone reads as many index entries as the
+   * half has events. */
+  uint64_t packed = 0;
+  if (ops->packed && (rc = ops->packed(s, &packed, d))) return rc;
+  if (packed >= (uint64_t)(hi - lo) / 2 && !cofi__store_parallel_always)
     return ops->scan_rows(s, read_row, c, d);
   half h;
   memset(&h, 0, sizeof h);

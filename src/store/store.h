@@ -23,6 +23,7 @@ typedef struct cofi__store_row {
   double value;
   int64_t ts;
   bool has_ts;
+  int64_t code; /* SQLite inside: the event type's code in cofi_event_types, 0: untyped */
 } cofi__store_row;
 
 enum { COFI__USERS = 0, COFI__ITEMS = 1 };
@@ -93,12 +94,21 @@ typedef struct cofi__store_ops {
   int (*scan_range)(cofi_store *s, int64_t lo, int64_t hi, cofi__row_fn fn, void *ctx,
                     cofi_diag *d);
   int (*count_range)(cofi_store *s, int64_t lo, int64_t hi, uint64_t *n, cofi_diag *d);
+  /* Event packs (pack.c; optional: NULL when the back end keeps none).
+   * Inside a write transaction: packs every run of at least
+   * cofi__pack_min events that no pack covers yet, *packed the number of
+   * events packed. scan_rows and scan_range read the packs where there are
+   * some and cofi_events elsewhere. */
+  int (*compact)(cofi_store *s, uint64_t *packed, cofi_diag *d);
+  /* How many events the packs hold (for choosing the scan). */
+  int (*packed)(cofi_store *s, uint64_t *n, cofi_diag *d);
 } cofi__store_ops;
 
 struct cofi_store {
   const cofi__store_ops *ops;
   void *impl;       /* the back end's connection state */
   char where[256];  /* the URL without a password, for messages */
+  char migration[200]; /* what the open did to an existing schema, "" if nothing */
 };
 
 /* cofi_store_open (open.c) in three steps: an empty store named after the
@@ -120,6 +130,22 @@ extern uint64_t cofi__store_parallel_min;
 extern uint64_t cofi__store_bulk_min;
 /* How many reads used the two halves (for the tests). */
 extern uint64_t cofi__store_parallel_scans;
+/* Tests: the two halves even when the events are mostly packed (a single
+ * scan is then taken otherwise). */
+extern bool cofi__store_parallel_always;
+
+/* ---- event packs (pack.c) ---------------------------------------------- */
+/* Events per pack, at most; runs shorter than COFI__PACK_MIN stay rows. */
+#define COFI__PACK_EVENTS 65536
+extern uint64_t cofi__pack_min; /* default 4096; tests lower it */
+/* rows[0..n) (seq ascending, code set, event ignored) as one pack, in a
+ * cofi__malloc'd blob; COFI_ERR_NOMEM, COFI_ERR_INVALID (n out of range). */
+int cofi__pack_encode(const cofi__store_row *rows, size_t n, unsigned char **out, size_t *len);
+/* Calls fn for each event of a pack with lo < seq <= hi, in seq order
+ * (event NULL, code set); fn's non-zero stops and is returned. A blob that
+ * breaks the layout is COFI_ERR_CORRUPT with *problem saying how. */
+int cofi__pack_decode(const unsigned char *p, size_t len, int64_t lo, int64_t hi,
+                      cofi__row_fn fn, void *ctx, const char **problem);
 
 /* ---- a connection's cache of keys (keycache.c) ------------------------- */
 /* ID -> key of users or items already seen by this connection. The owner

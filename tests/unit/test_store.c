@@ -203,16 +203,116 @@ static void test_schema_versioned(void **state) {
   cofi_store_close(s);
   assert_int_equal(raw_int(f, "SELECT max(version) FROM cofi_schema_version"),
                    COFI_STORE_SCHEMA_VERSION);
-  assert_int_equal(raw_int(f, "SELECT count(*) FROM cofi_schema_version"), 1);
-  s = open_ok(f); /* opening again applies nothing */
+  /* one row per version applied, a new store going through each */
+  assert_int_equal(raw_int(f, "SELECT count(*) FROM cofi_schema_version"),
+                   COFI_STORE_SCHEMA_VERSION);
+  s = open_ok(f); /* opening again applies nothing, and a new store was not "migrated" */
+  assert_null(cofi_store_migration(s));
   cofi_store_close(s);
-  assert_int_equal(raw_int(f, "SELECT count(*) FROM cofi_schema_version"), 1);
+  assert_int_equal(raw_int(f, "SELECT count(*) FROM cofi_schema_version"),
+                   COFI_STORE_SCHEMA_VERSION);
   /* A store written by a newer cofi is refused, not misread. */
   raw_sql(f, "INSERT INTO cofi_schema_version(version) VALUES (99)");
   cofi_diag d = {0};
   s = (cofi_store *)1;
   expect(cofi_store_open(f->url, &s, &d), COFI_ERR_VERSION, &d, "version 99");
   assert_null(s);
+}
+
+/* A store of schema version 1 as cofi wrote it before version 2 (the DDL
+ * of that release, verbatim), with rows written as that version wrote
+ * them: opening it migrates it once, keeps every event (seq, user, item,
+ * type, value, time), and no seq is used twice afterwards. */
+static const char v1_sqlite[] =
+    "CREATE TABLE cofi_schema_version (version INTEGER PRIMARY KEY,"
+    "  applied_at INTEGER NOT NULL DEFAULT (unixepoch()));"
+    "CREATE TABLE cofi_users (ukey INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,"
+    "  labels TEXT NOT NULL DEFAULT '[]') STRICT;"
+    "CREATE TABLE cofi_items (ikey INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, title TEXT,"
+    "  categories TEXT NOT NULL DEFAULT '[]', hidden INTEGER NOT NULL DEFAULT 0, ts INTEGER,"
+    "  fields TEXT NOT NULL DEFAULT '{}') STRICT;"
+    "CREATE TABLE cofi_events (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  ukey INTEGER NOT NULL REFERENCES cofi_users(ukey),"
+    "  ikey INTEGER NOT NULL REFERENCES cofi_items(ikey), event TEXT, value REAL NOT NULL,"
+    "  ts INTEGER) STRICT;"
+    "CREATE INDEX cofi_events_user ON cofi_events(ukey, ts, seq);"
+    "INSERT INTO cofi_schema_version(version) VALUES (1);";
+static const char v1_pg[] =
+    "CREATE TABLE cofi_schema_version (version integer PRIMARY KEY,"
+    "  applied_at timestamptz NOT NULL DEFAULT now());"
+    "CREATE TABLE cofi_users (ukey bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    "  id text NOT NULL UNIQUE, labels text NOT NULL DEFAULT '[]');"
+    "CREATE TABLE cofi_items (ikey bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    "  id text NOT NULL UNIQUE, title text, categories text NOT NULL DEFAULT '[]',"
+    "  hidden boolean NOT NULL DEFAULT false, ts bigint, fields text NOT NULL DEFAULT '{}');"
+    "CREATE TABLE cofi_events (seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    "  ukey bigint NOT NULL CONSTRAINT cofi_events_user_fk REFERENCES cofi_users(ukey),"
+    "  ikey bigint NOT NULL CONSTRAINT cofi_events_item_fk REFERENCES cofi_items(ikey),"
+    "  event text, value double precision NOT NULL CHECK (value >= 0 AND value < 'Infinity'),"
+    "  ts bigint);"
+    "CREATE INDEX cofi_events_user ON cofi_events(ukey, ts DESC NULLS LAST, seq DESC);"
+    "INSERT INTO cofi_schema_version(version) VALUES (1);";
+
+static void test_migrates_version_1(void **state) {
+  fixture *f = *state;
+  raw_sql(f, f->backend == SQLITE ? v1_sqlite : v1_pg);
+  raw_sql(f, "INSERT INTO cofi_users(id) VALUES ('u1'), ('u2'), ('u3')");
+  raw_sql(f, "INSERT INTO cofi_items(id, title) VALUES ('i1', 'One'), ('i2', NULL)");
+  /* 40 events: typed (three types) and untyped, with and without a time */
+  const char *types[4] = {"like", NULL, "watch", "complete"};
+  for (int k = 0; k < 40; k++) {
+    char q[300], type[32];
+    if (types[k % 4]) snprintf(type, sizeof type, "'%s'", types[k % 4]);
+    else snprintf(type, sizeof type, "NULL");
+    snprintf(q, sizeof q,
+             "INSERT INTO cofi_events(ukey, ikey, event, value, ts) VALUES "
+             "(%d, %d, %s, %g, %s)",
+             1 + k % 3, 1 + k % 2, type, 0.5 * k, k % 5 ? "1000 + 7 * 3" : "NULL");
+    raw_sql(f, q);
+  }
+  /* the last two events deleted: their seqs (39, 40) must not come back */
+  raw_sql(f, "DELETE FROM cofi_events WHERE seq > 38");
+  cofi_store *s = open_ok(f);
+  const char *note = cofi_store_migration(s);
+  assert_non_null(note);
+  assert_non_null(strstr(note, "migrated from version 1 to version 2 (38 events kept, 0 packed)"));
+  scanned sc;
+  scan_ok(s, &sc);
+  assert_int_equal(sc.n, 38);
+  for (size_t k = 0; k < 38; k++) {
+    char u[8], i[8];
+    snprintf(u, sizeof u, "u%zu", 1 + k % 3);
+    snprintf(i, sizeof i, "i%zu", 1 + k % 2);
+    assert_int_equal(sc.seq[k], k + 1);
+    assert_string_equal(sc.user[k], u);
+    assert_string_equal(sc.item[k], i);
+    assert_int_equal(sc.typed[k], types[k % 4] != NULL);
+    if (types[k % 4]) assert_string_equal(sc.event[k], types[k % 4]);
+    assert_true(sc.value[k] == 0.5 * (double)k);
+    assert_int_equal(sc.has_ts[k], k % 5 != 0);
+    if (k % 5) assert_int_equal(sc.ts[k], 1021);
+  }
+  /* history reads the types by their codes */
+  cofi_store_event *h;
+  size_t n;
+  cofi_diag d = {0};
+  assert_int_equal(cofi_store_history(s, S("u1"), 1, &h, &n, &d), COFI_OK);
+  assert_int_equal(n, 1);
+  assert_int_equal(h[0].seq, 37); /* newest time 1021, highest seq: event 36 (k = 36) */
+  assert_string_equal(h[0].event, "like");
+  cofi_store_events_free(h);
+  /* a new event after the migration: a seq above every one used before */
+  cofi_store_event e = ev("u9", "i1", "share", 1, 5, 1);
+  append_ok(s, &e, 1);
+  scan_ok(s, &sc);
+  assert_int_equal(sc.n, 39);
+  assert_true(sc.seq[38] > 40);
+  assert_string_equal(sc.event[38], "share");
+  cofi_store_close(s);
+  assert_int_equal(raw_int(f, "SELECT max(version) FROM cofi_schema_version"), 2);
+  s = open_ok(f); /* once */
+  assert_null(cofi_store_migration(s));
+  cofi_store_close(s);
 }
 
 static void test_append_read_back(void **state) {
@@ -587,8 +687,10 @@ static void test_bad_rows_read_back(void **state) {
   append_ok(s, &e, 1);
   cofi_store_close(s);
   /* A row written behind the library's back with an empty event type. */
+  raw_sql(f, "INSERT INTO cofi_event_types(name) VALUES ('')");
   raw_sql(f, "INSERT INTO cofi_events(ukey, ikey, event, value) "
-             "SELECT ukey, ikey, '', 1 FROM cofi_users, cofi_items");
+             "SELECT ukey, ikey, (SELECT code FROM cofi_event_types WHERE name = ''), 1 "
+             "FROM cofi_users, cofi_items");
   s = open_ok(f);
   scanned sc = {0};
   cofi_diag d = {0};
@@ -601,7 +703,18 @@ static void test_bad_rows_read_back(void **state) {
   size_t n;
   expect(cofi_store_history(s, S("u"), 0, &h, &n, &d), COFI_ERR_CORRUPT, &d, "event: empty");
   cofi_store_close(s);
-  raw_sql(f, "DELETE FROM cofi_events WHERE event = ''");
+  raw_sql(f, "DELETE FROM cofi_events WHERE event = "
+             "(SELECT code FROM cofi_event_types WHERE name = '')");
+  /* An event code without its type (neither back end makes it a foreign
+   * key: a lookup per append). */
+  raw_sql(f, "UPDATE cofi_events SET event = 99");
+  s = open_ok(f);
+  expect(cofi_store_read_dataset(s, NULL, &ds, &d), COFI_ERR_CORRUPT, &d,
+         "table cofi_events, row 1: event code 99 has no row in cofi_event_types");
+  expect(cofi_store_history(s, S("u"), 0, &h, &n, &d), COFI_ERR_CORRUPT, &d,
+         "table cofi_events, row 1: event code 99 has no row in cofi_event_types");
+  cofi_store_close(s);
+  raw_sql(f, "UPDATE cofi_events SET event = NULL");
   /* A blank user ID. */
   raw_sql(f, "INSERT INTO cofi_users(id) VALUES ('   ')");
   s = open_ok(f);
@@ -1067,6 +1180,7 @@ static void test_movielens_equals_csv(void **state) {
 #define CASES(setup_fn)                                                                     \
   {                                                                                         \
     cmocka_unit_test_setup_teardown(test_schema_versioned, setup_fn, teardown),             \
+    cmocka_unit_test_setup_teardown(test_migrates_version_1, setup_fn, teardown),           \
     cmocka_unit_test_setup_teardown(test_append_read_back, setup_fn, teardown),             \
     cmocka_unit_test_setup_teardown(test_append_batches_like_one_by_one, setup_fn, teardown), \
     cmocka_unit_test_setup_teardown(test_append_keys_stay_valid, setup_fn, teardown),       \
