@@ -1073,10 +1073,13 @@ const char *cofi_store_backend(const cofi_store *s);
 const char *cofi_store_migration(const cofi_store *s);
 /* SQLite: packs every run of at least 4,096 events that no pack holds yet
  * into cofi_event_packs (docs/store.md, "Event packs"), the compact copy
- * the training scan reads instead of the rows; one write transaction.
- * `cofi import` packs what it imports; events appended later are read row
- * by row until this runs. *n_packed (may be NULL): events packed. Other
- * back ends: COFI_OK, nothing to do. */
+ * the training scan reads instead of the rows; one write transaction per
+ * pack (65,536 events at most), so that a server appending to the store
+ * waits for one pack at a time. `cofi import` packs what it imports;
+ * `cofi train --store` / `cofi eval --store` and a server's retrain call
+ * this before reading; events appended since are read row by row.
+ * *n_packed (may be NULL): events packed (so far, on an error). Other back
+ * ends: COFI_OK, nothing to do. */
 int cofi_store_compact(cofi_store *s, uint64_t *n_packed, cofi_diag *diag);
 
 /* One event. On append: user, item, optional event type (NULL: untyped,

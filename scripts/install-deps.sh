@@ -16,6 +16,7 @@ packages=(
   python3-dev python3-numpy python3-scipy python3-pytest python3-venv
   python3-pip python3-setuptools python3-wheel
   libsqlite3-dev libpq-dev  # the store's back ends (src/store/)
+  sqlite3                # tests/e2e/store_migrate.sh writes a version-1 store with the shell
   postgresql             # the store tests start a real server (initdb, pg_ctl)
   chromium fonts-dejavu-core  # the dashboard test (tests/e2e/ui_browser.sh) renders /ui/ headless
   openmpi-bin libopenmpi-dev  # mpirun cofi train (docs/mpi.md; optional to build)

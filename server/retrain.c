@@ -252,6 +252,14 @@ static void run_retrain(srv_retrain *rt, outcome *o) {
   cofi_read_options ro = cofi_read_options_default();
   ro.event_weights = cfg->event_weights;
   ro.n_event_weights = cfg->n_event_weights;
+  /* the events POSTed since the last pass packed first, one short write
+   * transaction per pack (the writer waits tens of milliseconds at most):
+   * this read and the next are fast. Best effort: logged, not fatal. */
+  uint64_t packed = 0;
+  if (cofi_store_compact(st, &packed, &d))
+    fprintf(stderr, "cofi serve: retrain: events not packed (%s); reading them row by row\n",
+            d.message);
+  memset(&d, 0, sizeof d);
   rc = cofi_store_read_dataset(st, &ro, &ds, &d);
   cofi_store_close(st);
   if (rc) { set_error(o, "failed", "cannot read the store's events", rc, &d); goto done; }

@@ -975,8 +975,13 @@ typedef struct packer {
   cofi__store_row *rows; /* [COFI__PACK_EVENTS] */
   size_t n;
   uint64_t packed;
+  uint32_t packs, max_packs; /* written, the most to write (0: no limit) */
   cofi_diag *d;
 } packer;
+
+/* pack_add's answer when max_packs are written: stops the scan (not an
+ * error; lite_compact turns it back into COFI_OK). */
+#define PACKS_DONE 1
 
 static int write_pack(packer *k) {
   unsigned char *blob = NULL;
@@ -991,7 +996,10 @@ static int write_pack(packer *k) {
   rc = run(k->s, st, "writing an event pack", k->d);
   sqlite3_clear_bindings(st);
   cofi__free(blob);
-  if (!rc) k->packed += k->n;
+  if (!rc) {
+    k->packed += k->n;
+    k->packs++;
+  }
   k->n = 0;
   return rc;
 }
@@ -1000,8 +1008,9 @@ static int pack_add(void *ctx, const cofi__store_row *r) {
   packer *k = ctx;
   k->rows[k->n] = *r;
   k->rows[k->n].event = NULL; /* the code is what is packed; the name is not kept */
-  if (++k->n == COFI__PACK_EVENTS) return write_pack(k);
-  return COFI_OK;
+  if (++k->n < COFI__PACK_EVENTS) return COFI_OK;
+  int rc = write_pack(k);
+  return rc ? rc : k->max_packs && k->packs >= k->max_packs ? PACKS_DONE : COFI_OK;
 }
 
 uint64_t cofi__pack_min = 4096;
@@ -1016,12 +1025,12 @@ static int lite_packed(cofi_store *s, uint64_t *n, cofi_diag *d) {
 }
 
 /* Packs the events of every seq range no pack covers (runs of at least
- * cofi__pack_min events; shorter ones stay rows). */
-static int lite_compact(cofi_store *s, uint64_t *packed, cofi_diag *d) {
+ * cofi__pack_min events; shorter ones stay rows), max_packs at most. */
+static int lite_compact(cofi_store *s, uint32_t max_packs, uint64_t *packed, cofi_diag *d) {
   *packed = 0;
   int64_t *bounds = NULL; /* first, last of each pack, in order */
   size_t nb = 0, cap = 0;
-  packer k = {s, cofi__malloc(COFI__PACK_EVENTS * sizeof *k.rows), 0, 0, d};
+  packer k = {s, cofi__malloc(COFI__PACK_EVENTS * sizeof *k.rows), 0, 0, 0, max_packs, d};
   int rc = k.rows ? COFI_OK : cofi__fail(d, COFI_ERR_NOMEM, "", 0, "out of memory");
   sqlite3_stmt *st = stmt(s, Q_PACK_LIST);
   int src;
@@ -1042,12 +1051,13 @@ static int lite_compact(cofi_store *s, uint64_t *packed, cofi_diag *d) {
   sqlite3_reset(st);
   /* the gaps: (at, next pack's first - 1], then (last pack's last, end] */
   int64_t at = INT64_MIN;
-  for (size_t g = 0; !rc && g <= nb; g += 2) {
+  for (size_t g = 0; !rc && g <= nb && !(max_packs && k.packs >= max_packs); g += 2) {
     int64_t upto = g < nb ? bounds[g] - 1 : INT64_MAX;
     if (upto > at) {
       k.n = 0;
       rc = scan_table(s, at, upto, pack_add, &k, d);
-      if (!rc && k.n >= cofi__pack_min) rc = write_pack(&k);
+      if (rc == PACKS_DONE) rc = COFI_OK;
+      else if (!rc && k.n >= cofi__pack_min) rc = write_pack(&k);
     }
     if (g < nb) at = bounds[g + 1];
   }

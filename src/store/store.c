@@ -862,7 +862,7 @@ int cofi_store_import_dataset(cofi_store *s, const cofi_dataset *ds, uint64_t *n
   if (bulk && (rc = s->ops->bulk_end(s, diag))) goto fail;
   /* the training scan's packs of the new events, in the same transaction */
   uint64_t packed = 0;
-  if (s->ops->compact && (rc = s->ops->compact(s, &packed, diag))) goto fail;
+  if (s->ops->compact && (rc = s->ops->compact(s, 0, &packed, diag))) goto fail;
   if ((rc = s->ops->commit(s, diag))) goto fail;
   if (n_events) *n_events = ds->n;
   goto done;
@@ -877,18 +877,24 @@ done:
 
 /* ---- packing ----------------------------------------------------------- */
 
+/* One write transaction per pack: a server appending to the same store
+ * waits for one pack (tens of milliseconds), never for the whole backlog. */
 int cofi_store_compact(cofi_store *s, uint64_t *n_packed, cofi_diag *diag) {
   if (n_packed) *n_packed = 0;
   if (!s) return no_store(diag);
   if (!s->ops->compact) return COFI_OK;
-  int rc = s->ops->begin(s, true, diag);
-  if (rc) return rc;
-  uint64_t n = 0;
-  if ((rc = s->ops->compact(s, &n, diag)) || (rc = s->ops->commit(s, diag))) {
-    s->ops->rollback(s);
-    return rc;
-  }
-  if (n_packed) *n_packed = n;
+  uint64_t total = 0, n;
+  do {
+    int rc = s->ops->begin(s, true, diag);
+    if (rc) return rc;
+    n = 0;
+    if ((rc = s->ops->compact(s, 1, &n, diag)) || (rc = s->ops->commit(s, diag))) {
+      s->ops->rollback(s);
+      return rc;
+    }
+    total += n;
+    if (n_packed) *n_packed = total;
+  } while (n > 0);
   return COFI_OK;
 }
 

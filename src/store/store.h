@@ -96,10 +96,11 @@ typedef struct cofi__store_ops {
   int (*count_range)(cofi_store *s, int64_t lo, int64_t hi, uint64_t *n, cofi_diag *d);
   /* Event packs (pack.c; optional: NULL when the back end keeps none).
    * Inside a write transaction: packs every run of at least
-   * cofi__pack_min events that no pack covers yet, *packed the number of
-   * events packed. scan_rows and scan_range read the packs where there are
-   * some and cofi_events elsewhere. */
-  int (*compact)(cofi_store *s, uint64_t *packed, cofi_diag *d);
+   * cofi__pack_min events that no pack covers yet, at most max_packs
+   * packs (0: no limit), *packed the number of events packed. scan_rows
+   * and scan_range read the packs where there are some and cofi_events
+   * elsewhere. */
+  int (*compact)(cofi_store *s, uint32_t max_packs, uint64_t *packed, cofi_diag *d);
   /* How many events the packs hold (for choosing the scan). */
   int (*packed)(cofi_store *s, uint64_t *n, cofi_diag *d);
 } cofi__store_ops;

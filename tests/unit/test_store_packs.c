@@ -344,6 +344,49 @@ static void test_damaged_pack(void **state) {
 }
 
 /* A version-1 store is packed by the open that migrates it. */
+/* A backlog longer than two packs: cofi_store_compact packs it one pack
+ * per write transaction, every event exactly once, and the scan reads
+ * the same dataset as from the rows. */
+static void test_compact_backlog_in_packs(void **state) {
+  store_fx *f = *state;
+  cofi_store *s = open_ok(f);
+  enum { BATCH = 4096, N = 2 * COFI__PACK_EVENTS + 100 };
+  cofi_store_event *ev = calloc(BATCH, sizeof *ev);
+  char (*ids)[2][16] = calloc(BATCH, sizeof *ids);
+  assert_non_null(ev);
+  assert_non_null(ids);
+  for (int from = 0; from < N; from += BATCH) {
+    int n = N - from < BATCH ? N - from : BATCH;
+    for (int k = 0; k < n; k++) {
+      int x = from + k;
+      snprintf(ids[k][0], 16, "u%d", x % 97);
+      snprintf(ids[k][1], 16, "i%d", x % 89);
+      ev[k] = (cofi_store_event){.user_id = ids[k][0], .user_len = strlen(ids[k][0]),
+                                 .item_id = ids[k][1], .item_len = strlen(ids[k][1]),
+                                 .event = "watch", .event_len = 5, .value = 1.0 + x % 3,
+                                 .timestamp = x, .has_timestamp = true};
+    }
+    cofi_diag d = {0};
+    if (cofi_store_append_events(s, ev, (size_t)n, &d)) fail_msg("append: %s", d.message);
+  }
+  free(ev);
+  free(ids);
+  cofi_dataset *rows = NULL, *packed = NULL;
+  cofi_read_options ro = cofi_read_options_default();
+  cofi_diag d = {0};
+  assert_int_equal(cofi_store_read_dataset(s, &ro, &rows, &d), COFI_OK);
+  compact_ok(s, N);
+  assert_int_equal(raw_int(f, "SELECT count(*) FROM cofi_event_packs"), 3);
+  assert_int_equal(raw_int(f, "SELECT max(n) FROM cofi_event_packs"), COFI__PACK_EVENTS);
+  assert_int_equal(raw_int(f, "SELECT sum(n) FROM cofi_event_packs"), N);
+  compact_ok(s, 0);
+  assert_int_equal(cofi_store_read_dataset(s, &ro, &packed, &d), COFI_OK);
+  datasets_equal(rows, packed);
+  cofi_dataset_free(rows);
+  cofi_dataset_free(packed);
+  cofi_store_close(s);
+}
+
 static void test_migration_packs(void **state) {
   store_fx *f = *state;
   raw_sql(f,
@@ -390,6 +433,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_import_packs, setup, teardown),
       cmocka_unit_test_setup_teardown(test_damaged_pack, setup, teardown),
       cmocka_unit_test_setup_teardown(test_migration_packs, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_compact_backlog_in_packs, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
