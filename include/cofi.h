@@ -1076,7 +1076,7 @@ const char *cofi_store_migration(const cofi_store *s);
  * the training scan reads instead of the rows; one write transaction per
  * pack (65,536 events at most), so that a server appending to the store
  * waits for one pack at a time. `cofi import` packs what it imports;
- * `cofi train --store` / `cofi eval --store` and a server's retrain call
+ * `cofi train --store`, `cofi export` and a server's retrain call
  * this before reading; events appended since are read row by row.
  * *n_packed (may be NULL): events packed (so far, on an error). Other back
  * ends: COFI_OK, nothing to do. */
