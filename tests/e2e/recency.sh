@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The recency half-life of EASE and item-kNN (`--recency H`, docs/evaluation.md,
+# The recency half-life of every model kind (`--recency H`, docs/evaluation.md,
 # Recency) end to end on a generated log with timestamps:
 #   - train records it (info, info --json, the parameter file tune writes)
 #   - a known user's answer equals `--liked` with their items oldest first
@@ -11,6 +11,7 @@
 #   - bad values are refused with a clear message
 set -u
 source "$(dirname "$0")/serve_common.bash"
+command -v python3 >/dev/null || { echo "SKIP: python3 is needed to compare answers"; exit 77; }
 
 # 60 users x 25 items; a user's events a minute apart, in an order that
 # differs from the item order, so that time order matters.
@@ -110,7 +111,6 @@ printf 'model = ease\nlambda = 5\nrecency = 2\n' >"$T/r.params"
   fail "eval --params with recency"
 
 # serve: an online user's history is the model row oldest first, then the new item
-command -v python3 >/dev/null || { echo "SKIP: python3 is needed for the serving part"; exit 77; }
 S=sqlite:$T/cofi.db
 "$COFI" import "$T/log.csv" --store "$S" >"$T/imp.log" 2>&1 || fail "import: $(cat "$T/imp.log")"
 for pair in e:u12 a:u33; do # EASE and ALS, a user each
