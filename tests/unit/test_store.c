@@ -35,7 +35,6 @@ typedef struct fixture {
   char url[512];
 } fixture;
 
-static int n_databases;
 
 /* ---- raw SQL on the store's database, for checks and for damage ------- */
 
@@ -86,24 +85,7 @@ static int setup(void **state, int backend) {
   fixture *f = calloc(1, sizeof *f);
   f->backend = backend;
   f->dir = tu_mkdtemp();
-  if (backend == SQLITE) {
-    snprintf(f->url, sizeof f->url, "sqlite:%s/store.db", f->dir);
-  } else {
-    const char *base = getenv("COFI_TEST_PG_URL");
-    assert_non_null(base);
-    const char *slash = strrchr(base, '/');
-    assert_non_null(slash);
-    char name[64], q[128];
-    snprintf(name, sizeof name, "cofi_test_%d_%d", (int)getpid(), ++n_databases);
-    PGconn *c = PQconnectdb(base);
-    assert_int_equal(PQstatus(c), CONNECTION_OK);
-    snprintf(q, sizeof q, "CREATE DATABASE %s ENCODING 'UTF8' TEMPLATE template0", name);
-    PGresult *r = PQexec(c, q);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) fail_msg("%s", PQresultErrorMessage(r));
-    PQclear(r);
-    PQfinish(c);
-    snprintf(f->url, sizeof f->url, "%.*s/%s", (int)(slash - base), base, name);
-  }
+  tu_store_url(backend != SQLITE, f->dir, "cofi_test", f->url, sizeof f->url);
   *state = f;
   return 0;
 }
@@ -223,39 +205,9 @@ static void test_schema_versioned(void **state) {
  * of that release, verbatim), with rows written as that version wrote
  * them: opening it migrates it once, keeps every event (seq, user, item,
  * type, value, time), and no seq is used twice afterwards. */
-static const char v1_sqlite[] =
-    "CREATE TABLE cofi_schema_version (version INTEGER PRIMARY KEY,"
-    "  applied_at INTEGER NOT NULL DEFAULT (unixepoch()));"
-    "CREATE TABLE cofi_users (ukey INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,"
-    "  labels TEXT NOT NULL DEFAULT '[]') STRICT;"
-    "CREATE TABLE cofi_items (ikey INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, title TEXT,"
-    "  categories TEXT NOT NULL DEFAULT '[]', hidden INTEGER NOT NULL DEFAULT 0, ts INTEGER,"
-    "  fields TEXT NOT NULL DEFAULT '{}') STRICT;"
-    "CREATE TABLE cofi_events (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
-    "  ukey INTEGER NOT NULL REFERENCES cofi_users(ukey),"
-    "  ikey INTEGER NOT NULL REFERENCES cofi_items(ikey), event TEXT, value REAL NOT NULL,"
-    "  ts INTEGER) STRICT;"
-    "CREATE INDEX cofi_events_user ON cofi_events(ukey, ts, seq);"
-    "INSERT INTO cofi_schema_version(version) VALUES (1);";
-static const char v1_pg[] =
-    "CREATE TABLE cofi_schema_version (version integer PRIMARY KEY,"
-    "  applied_at timestamptz NOT NULL DEFAULT now());"
-    "CREATE TABLE cofi_users (ukey bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
-    "  id text NOT NULL UNIQUE, labels text NOT NULL DEFAULT '[]');"
-    "CREATE TABLE cofi_items (ikey bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
-    "  id text NOT NULL UNIQUE, title text, categories text NOT NULL DEFAULT '[]',"
-    "  hidden boolean NOT NULL DEFAULT false, ts bigint, fields text NOT NULL DEFAULT '{}');"
-    "CREATE TABLE cofi_events (seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
-    "  ukey bigint NOT NULL CONSTRAINT cofi_events_user_fk REFERENCES cofi_users(ukey),"
-    "  ikey bigint NOT NULL CONSTRAINT cofi_events_item_fk REFERENCES cofi_items(ikey),"
-    "  event text, value double precision NOT NULL CHECK (value >= 0 AND value < 'Infinity'),"
-    "  ts bigint);"
-    "CREATE INDEX cofi_events_user ON cofi_events(ukey, ts DESC NULLS LAST, seq DESC);"
-    "INSERT INTO cofi_schema_version(version) VALUES (1);";
-
 static void test_migrates_version_1(void **state) {
   fixture *f = *state;
-  raw_sql(f, f->backend == SQLITE ? v1_sqlite : v1_pg);
+  raw_sql(f, f->backend == SQLITE ? tu_store_v1_sqlite : tu_store_v1_pg);
   raw_sql(f, "INSERT INTO cofi_users(id) VALUES ('u1'), ('u2'), ('u3')");
   raw_sql(f, "INSERT INTO cofi_items(id, title) VALUES ('i1', 'One'), ('i2', NULL)");
   /* 40 events: typed (three types) and untyped, with and without a time */

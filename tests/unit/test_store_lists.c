@@ -27,31 +27,13 @@ typedef struct fixture {
   cofi_store *s;
 } fixture;
 
-static int n_databases;
 
 static void seed(cofi_store *s);
 
 static int setup(void **state, bool pg) {
   fixture *f = calloc(1, sizeof *f);
   f->dir = tu_mkdtemp();
-  if (!pg) {
-    snprintf(f->url, sizeof f->url, "sqlite:%s/store.db", f->dir);
-  } else {
-    const char *base = getenv("COFI_TEST_PG_URL");
-    assert_non_null(base);
-    const char *slash = strrchr(base, '/');
-    assert_non_null(slash);
-    char name[64], q[128];
-    snprintf(name, sizeof name, "cofi_lists_%d_%d", (int)getpid(), ++n_databases);
-    PGconn *c = PQconnectdb(base);
-    assert_int_equal(PQstatus(c), CONNECTION_OK);
-    snprintf(q, sizeof q, "CREATE DATABASE %s ENCODING 'UTF8' TEMPLATE template0", name);
-    PGresult *r = PQexec(c, q);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) fail_msg("%s", PQresultErrorMessage(r));
-    PQclear(r);
-    PQfinish(c);
-    snprintf(f->url, sizeof f->url, "%.*s/%s", (int)(slash - base), base, name);
-  }
+  tu_store_url(pg, f->dir, "cofi_lists", f->url, sizeof f->url);
   cofi_diag d = {0};
   if (cofi_store_open(f->url, &f->s, &d)) fail_msg("open %s: %s", f->url, d.message);
   seed(f->s);

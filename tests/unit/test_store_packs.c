@@ -389,20 +389,8 @@ static void test_compact_backlog_in_packs(void **state) {
 
 static void test_migration_packs(void **state) {
   store_fx *f = *state;
+  raw_sql(f, tu_store_v1_sqlite);
   raw_sql(f,
-          "CREATE TABLE cofi_schema_version (version INTEGER PRIMARY KEY,"
-          "  applied_at INTEGER NOT NULL DEFAULT (unixepoch()));"
-          "CREATE TABLE cofi_users (ukey INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,"
-          "  labels TEXT NOT NULL DEFAULT '[]') STRICT;"
-          "CREATE TABLE cofi_items (ikey INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, title TEXT,"
-          "  categories TEXT NOT NULL DEFAULT '[]', hidden INTEGER NOT NULL DEFAULT 0, ts INTEGER,"
-          "  fields TEXT NOT NULL DEFAULT '{}') STRICT;"
-          "CREATE TABLE cofi_events (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
-          "  ukey INTEGER NOT NULL REFERENCES cofi_users(ukey),"
-          "  ikey INTEGER NOT NULL REFERENCES cofi_items(ikey), event TEXT, value REAL NOT NULL,"
-          "  ts INTEGER) STRICT;"
-          "CREATE INDEX cofi_events_user ON cofi_events(ukey, ts, seq);"
-          "INSERT INTO cofi_schema_version(version) VALUES (1);"
           "INSERT INTO cofi_users(id) VALUES ('a'), ('b');"
           "INSERT INTO cofi_items(id) VALUES ('x');"
           "INSERT INTO cofi_events(ukey, ikey, event, value, ts) VALUES"
