@@ -95,23 +95,10 @@ static const float grid_reg[] = {0.02f, 0.2f, 2.0f, 20.0f, 100.0f};
 static const float grid_alpha[] = {2.0f, 5.0f, 10.0f, 20.0f, 40.0f};
 static const float grid_alpha0[] = {0.05f, 0.2f, 1.0f};
 
-static uint64_t splitmix(uint64_t *s) {
-  uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-static double unif(uint64_t *s) { return (double)(splitmix(s) >> 11) * (1.0 / 9007199254740992.0); }
 static double log_unif(uint64_t *s, double lo, double hi) {
-  return exp(log(lo) + unif(s) * (log(hi) - log(lo)));
+  return exp(log(lo) + tune_unif(s) * (log(hi) - log(lo)));
 }
-static uint32_t pick(uint64_t *s, uint32_t n) { return (uint32_t)(unif(s) * n) % n; }
-/* Rounds to 3 significant digits: parameter files people read. */
-static float sig3(double v) {
-  if (v == 0) return 0;
-  double e = pow(10.0, floor(log10(fabs(v))) - 2);
-  return (float)(round(v / e) * e);
-}
+static uint32_t pick(uint64_t *s, uint32_t n) { return (uint32_t)(tune_unif(s) * n) % n; }
 
 /* Recency half-lives (items, cofi_params.recency) tried on every trained
  * model of a trial (cofi_model_set_recency re-fits only the users, so
@@ -133,11 +120,11 @@ static void draw_random(const space *sp, uint64_t *rng, uint64_t *conf_rng, cofi
   /* Draw every dimension, always in the same order, so that fixing one
    * does not change the others' sequence. */
   uint32_t f = factor_choices[pick(rng, N_OF(factor_choices))];
-  float reg = sig3(log_unif(rng, reg_lo, reg_hi));
-  float alpha = sig3(log_unif(rng, alpha_lo, alpha_hi));
+  float reg = tune_sig3(log_unif(rng, reg_lo, reg_hi));
+  float alpha = tune_sig3(log_unif(rng, alpha_lo, alpha_hi));
   uint32_t it = iter_choices[pick(rng, N_OF(iter_choices))];
   float nu = nu_choices[pick(rng, N_OF(nu_choices))];
-  float a0 = sig3(log_unif(rng, alpha0_lo, alpha0_hi));
+  float a0 = tune_sig3(log_unif(rng, alpha0_lo, alpha0_hi));
   /* From its own stream, and only when searched: the other dimensions'
    * draws are the same with or without --search-confidence. */
   if (sp->conf) {
@@ -154,7 +141,7 @@ static void draw_random(const space *sp, uint64_t *rng, uint64_t *conf_rng, cofi
     /* With nu > 0 the penalty is lambda * (n + alpha0 * n_items)^nu: the
      * same draw, rescaled so that a typical row keeps a comparable weight. */
     if (!sp->fixed[D_REG] && p->reg_exponent > 0)
-      p->regularization = sig3(p->regularization * pow(1000.0, -p->reg_exponent));
+      p->regularization = tune_sig3(p->regularization * pow(1000.0, -p->reg_exponent));
   }
 }
 
@@ -186,7 +173,7 @@ static void grid_point(const space *sp, uint64_t point, cofi_params *p) {
   if (sp->ials && !sp->fixed[D_ALPHA0]) p->unobserved_weight = grid_alpha0[idx[D_ALPHA0]];
   if (sp->conf && !sp->fixed[D_CONF]) p->confidence = conf_choices[idx[D_CONF]];
   if (!sp->fixed[D_REG])
-    p->regularization = sig3(grid_reg[idx[D_REG]] * pow(1000.0, -p->reg_exponent));
+    p->regularization = tune_sig3(grid_reg[idx[D_REG]] * pow(1000.0, -p->reg_exponent));
 }
 
 /* EASE and item-kNN trials: fixed ladders, most promising first (EASE's
@@ -552,7 +539,7 @@ int cmd_tune(int argc, char **argv) {
   if (sp.grid) {
     for (uint64_t i = 0; i < sp.grid_size; i++) sp.grid_order[i] = i;
     for (uint64_t i = sp.grid_size; i > 1; i--) {
-      uint64_t j = splitmix(&rng) % i, t = sp.grid_order[i - 1];
+      uint64_t j = tune_splitmix(&rng) % i, t = sp.grid_order[i - 1];
       sp.grid_order[i - 1] = sp.grid_order[j];
       sp.grid_order[j] = t;
     }

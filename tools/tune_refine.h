@@ -1,6 +1,7 @@
 /*
- * tune_refine.h — the second phase of `cofi tune`'s default search: local
- * refinement around the best trial so far (tune_refine.c).
+ * tune_refine.h — `cofi tune --search refine`'s second phase, local
+ * refinement around the best trial so far, and the random stream and
+ * rounding both phases draw with (tune_refine.c).
  */
 #ifndef COFI_TUNE_REFINE_H
 #define COFI_TUNE_REFINE_H
@@ -9,6 +10,13 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+
+/* The search's random stream (splitmix64) and its uniform draw in [0, 1),
+ * shared by the random phase (cmd_tune.c) and refinement. */
+uint64_t tune_splitmix(uint64_t *s);
+double tune_unif(uint64_t *s);
+/* Rounds to 3 significant digits: parameter files people read. */
+float tune_sig3(double v);
 
 /* Which dimensions may move, and the discrete choices of the two that are
  * discrete. */
