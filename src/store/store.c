@@ -147,15 +147,21 @@ static int migrate(cofi_store *s, cofi_diag *d) {
   /* An existing store was changed: its events packed for the training
    * scan (version 2 brought the packs; the migration has just read every
    * row anyway), and a sentence to say so, once. */
+  /* Packing is a cache: a failure here (a full disk, say) leaves the
+   * migrated store usable, read row by row, and is said in the sentence. */
   uint64_t packed = 0;
-  if (v < 2 && (rc = cofi_store_compact(s, &packed, d))) return rc;
+  cofi_diag pd = {0};
+  char why[256] = "";
+  if (v < 2 && cofi_store_compact(s, &packed, &pd))
+    snprintf(why, sizeof why, "; packing failed, the events are read row by row: %.150s",
+             pd.message);
   cofi_store_counts n;
   if ((rc = s->ops->count(s, &n, d))) return rc;
   snprintf(s->migration, sizeof s->migration,
            "%.100s: the store's schema was migrated from version %u to version %u (%llu "
-           "events kept, %llu packed)",
+           "events kept, %llu packed%s)",
            s->where, v, COFI_STORE_SCHEMA_VERSION, (unsigned long long)n.events,
-           (unsigned long long)packed);
+           (unsigned long long)packed, why);
   return COFI_OK;
 fail:
   s->ops->rollback(s);

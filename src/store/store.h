@@ -109,7 +109,7 @@ struct cofi_store {
   const cofi__store_ops *ops;
   void *impl;       /* the back end's connection state */
   char where[256];  /* the URL without a password, for messages */
-  char migration[200]; /* what the open did to an existing schema, "" if nothing */
+  char migration[512]; /* what the open did to an existing schema, "" if nothing */
 };
 
 /* cofi_store_open (open.c) in three steps: an empty store named after the
