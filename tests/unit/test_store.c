@@ -14,6 +14,7 @@
  * from the same CSV (and from ml-latest-small when it is there).
  */
 #include "testutil.h"
+#include "store_fixture.h"
 
 #include "internal.h"
 #include "store/store.h"

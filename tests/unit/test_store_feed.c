@@ -12,6 +12,7 @@
  * while a later one commits shows its lower seq only once it commits.
  */
 #include "testutil.h"
+#include "store_fixture.h"
 
 #include <libgen.h>
 #include <libpq-fe.h>

@@ -12,6 +12,7 @@
  * its stop.
  */
 #include "testutil.h"
+#include "store_fixture.h"
 
 #include <libgen.h>
 #include <stdbool.h>

@@ -9,6 +9,7 @@
  * by the open that migrates it.
  */
 #include "testutil.h"
+#include "store_fixture.h"
 
 #include "internal.h"
 #include "store/store.h"

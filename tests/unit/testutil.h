@@ -20,14 +20,6 @@ void tu_rmdir(const char *dir);
 char *tu_write_file(const char *dir, const char *name, const void *data, size_t len);
 /* The whole file at path (malloc'd; *len its size); aborts the test on failure. */
 unsigned char *tu_read_file(const char *path, size_t *len);
-/* A URL for a fresh, empty store of the test's own: "sqlite:DIR/store.db",
- * or (pg) a new database on the server $COFI_TEST_PG_URL names, called
- * TAG_<pid>_<n>. Aborts the test when it cannot. */
-void tu_store_url(bool pg, const char *dir, const char *tag, char *url, size_t cap);
-/* The DDL of store schema version 1 (SQLite, PostgreSQL), for migration
- * tests: a store of that release made by hand. */
-extern const char tu_store_v1_sqlite[];
-extern const char tu_store_v1_pg[];
 /* Path of a file under ../shared/data (from $COFI_SHARED), or NULL when absent. */
 char *tu_shared_data(const char *rel);
 
